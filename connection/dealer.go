@@ -1,0 +1,86 @@
+package connection
+
+import (
+	"context"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Dealer sends and receives asynchronously (DEALER): any number of sends
+// and receives in any order, from any goroutines at once. Outgoing
+// messages go round-robin to its peers. It connects by default (see
+// ParseEndpoints) and has a unique routing identity unless WithIdentity
+// sets one.
+type Dealer struct {
+	*Socket
+}
+
+// NewDealer creates a Dealer on the endpoint list.
+func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
+	cfg := newConfig(opts)
+	if cfg.identity == "" {
+		cfg.identity = uniqueIdentity()
+	}
+	s, err := newSocket(zmq.DEALER, endpoints, Connect, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Dealer{Socket: s}, nil
+}
+
+// Identity returns the Dealer's routing identity.
+func (d *Dealer) Identity() string { return d.cfg.identity }
+
+// Send sends one message as it is: plain frames, or a routed reply built
+// with Message.Reply.
+func (d *Dealer) Send(ctx context.Context, frames ...[]byte) error { return d.send(ctx, frames) }
+
+// SendWithEmptyFrame sends frames after an empty delimiter frame, which
+// is what a REP peer expects from a DEALER.
+func (d *Dealer) SendWithEmptyFrame(ctx context.Context, frames ...[]byte) error {
+	msg := make([][]byte, 0, len(frames)+1)
+	msg = append(msg, []byte{})
+	return d.send(ctx, append(msg, frames...))
+}
+
+// Recv receives one message. A message that crossed a ROUTER arrives as
+// [identities..., payload]: see Message.Route and Message.Payload.
+func (d *Dealer) Recv(ctx context.Context) (Message, error) { return d.recv(ctx) }
+
+// Wait reports whether a message is ready within timeout.
+func (d *Dealer) Wait(timeout time.Duration) bool { return d.waitFor(timeout) }
+
+// Router receives messages prefixed with the sender's identity and routes
+// replies by their first frame (ROUTER). It binds by default. Sending to
+// an identity that is not connected fails with ErrUnreachable instead of
+// being dropped silently, and a peer that reconnects with the same
+// identity takes over its old route.
+type Router struct {
+	*Socket
+}
+
+// NewRouter creates a Router on the endpoint list.
+func NewRouter(endpoints string, opts ...Option) (*Router, error) {
+	s, err := newSocket(zmq.ROUTER, endpoints, Bind, newConfig(opts), routerSetup)
+	if err != nil {
+		return nil, err
+	}
+	return &Router{Socket: s}, nil
+}
+
+func routerSetup(zs *zmq.Socket) error {
+	if err := zs.SetRouterMandatory(1); err != nil {
+		return err
+	}
+	return zs.SetRouterHandover(true)
+}
+
+// Recv receives [identity, ..., payload].
+func (r *Router) Recv(ctx context.Context) (Message, error) { return r.recv(ctx) }
+
+// Send sends a message whose first frame is the peer's identity.
+func (r *Router) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
+
+// Wait reports whether a message is ready within timeout.
+func (r *Router) Wait(timeout time.Duration) bool { return r.waitFor(timeout) }

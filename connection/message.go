@@ -1,0 +1,32 @@
+package connection
+
+// Message is one ZeroMQ message: its frames, in order. A message that
+// crossed a ROUTER carries identity frames first and the payload last
+// ([identity frames..., payload]); Route and Payload split it that way, and
+// Reply builds the answer that travels back along the same route.
+type Message [][]byte
+
+// Payload returns the last frame, or nil for an empty message.
+func (m Message) Payload() []byte {
+	if len(m) == 0 {
+		return nil
+	}
+	return m[len(m)-1]
+}
+
+// Route returns the frames before the payload: the identities (and any
+// empty delimiter) that routed the message here.
+func (m Message) Route() [][]byte {
+	if len(m) == 0 {
+		return nil
+	}
+	return m[:len(m)-1]
+}
+
+// Reply returns a message that carries payload back along m's route.
+func (m Message) Reply(payload ...[]byte) Message {
+	r := m.Route()
+	out := make(Message, 0, len(r)+len(payload))
+	out = append(out, r...)
+	return append(out, payload...)
+}

@@ -1,0 +1,158 @@
+package connection
+
+import (
+	"log/slog"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Defaults applied to every socket this package creates. They differ from
+// libzmq's own defaults on purpose; each Option below overrides one.
+const (
+	// DefaultHWM is the send and receive high-water mark, in messages per
+	// peer. libzmq's 1000 makes a fast publisher silently drop most of a
+	// burst; 100,000 absorbs bursts at the cost of memory (up to HWM times
+	// the message size per peer and direction) before anything is dropped
+	// or a sender blocks.
+	DefaultHWM = 100_000
+	// DefaultLinger is how long unsent messages are kept after Close.
+	// Close itself never waits for them: libzmq keeps trying in the
+	// background for at most this long, then drops them.
+	DefaultLinger = time.Second
+	// DefaultReconnectInterval is the first wait before a lost connection
+	// is retried; it doubles up to DefaultReconnectIntervalMax so that a
+	// peer that stays down is not hammered.
+	DefaultReconnectInterval = 100 * time.Millisecond
+	// DefaultReconnectIntervalMax caps the reconnect backoff.
+	DefaultReconnectIntervalMax = 2 * time.Second
+	// DefaultHeartbeatInterval is how often ZMTP heartbeats (PING) are sent
+	// on an idle connection, so that a dead peer behind a silent network
+	// is noticed. libzmq sends none by default.
+	DefaultHeartbeatInterval = 5 * time.Second
+	// DefaultHeartbeatTimeout is how long without any traffic from a peer
+	// before its connection is dropped (and, on a connecting socket,
+	// retried).
+	DefaultHeartbeatTimeout = 15 * time.Second
+	// DefaultMaxMessageSize is the largest frame a socket accepts (bytes).
+	// A peer that sends a larger one is disconnected by libzmq rather than
+	// allowed to exhaust memory. libzmq's own default is unlimited.
+	DefaultMaxMessageSize = 256 << 20
+)
+
+// Option configures a socket at creation.
+type Option func(*config)
+
+type config struct {
+	sendHWM, recvHWM          int
+	linger                    time.Duration
+	reconnect, reconnectMax   time.Duration
+	heartbeat, heartbeatTmout time.Duration
+	maxMsgSize                int64
+	identity                  string
+	logger                    *slog.Logger
+	events                    chan<- Event
+	name                      string
+	monitor                   bool
+	topics                    []string
+	topicsSet                 bool
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		sendHWM:        DefaultHWM,
+		recvHWM:        DefaultHWM,
+		linger:         DefaultLinger,
+		reconnect:      DefaultReconnectInterval,
+		reconnectMax:   DefaultReconnectIntervalMax,
+		heartbeat:      DefaultHeartbeatInterval,
+		heartbeatTmout: DefaultHeartbeatTimeout,
+		maxMsgSize:     DefaultMaxMessageSize,
+		monitor:        true,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c
+}
+
+// WithSendHWM sets the send high-water mark in messages (0 = unlimited).
+func WithSendHWM(n int) Option { return func(c *config) { c.sendHWM = n } }
+
+// WithRecvHWM sets the receive high-water mark in messages (0 = unlimited).
+func WithRecvHWM(n int) Option { return func(c *config) { c.recvHWM = n } }
+
+// WithHWM sets both high-water marks.
+func WithHWM(n int) Option { return func(c *config) { c.sendHWM, c.recvHWM = n, n } }
+
+// WithLinger sets how long unsent messages survive Close (see DefaultLinger).
+// Negative means forever, which is only useful with a context that is
+// terminated explicitly; this package never does so.
+func WithLinger(d time.Duration) Option { return func(c *config) { c.linger = d } }
+
+// WithReconnectInterval sets the first reconnect wait and the backoff cap.
+// A max of 0 or less than first disables the backoff.
+func WithReconnectInterval(first, max time.Duration) Option {
+	return func(c *config) { c.reconnect, c.reconnectMax = first, max }
+}
+
+// WithHeartbeat sets the ZMTP heartbeat interval and timeout; an interval
+// of 0 disables heartbeats.
+func WithHeartbeat(interval, timeout time.Duration) Option {
+	return func(c *config) { c.heartbeat, c.heartbeatTmout = interval, timeout }
+}
+
+// WithMaxMessageSize sets the largest frame accepted, in bytes; -1 means
+// no limit.
+func WithMaxMessageSize(n int64) Option { return func(c *config) { c.maxMsgSize = n } }
+
+// WithIdentity sets the routing identity a ROUTER peer sees for this
+// socket. Dealers get a unique one by default.
+func WithIdentity(id string) Option { return func(c *config) { c.identity = id } }
+
+// WithLogger sets the logger for socket events (debug level) and problems
+// (warn level). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithName names the socket in log lines and events.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithEvents delivers the socket's events to ch as well as to the log.
+// Delivery never blocks the socket: when ch is full the event is dropped
+// and counted in Stats().EventsDropped.
+func WithEvents(ch chan<- Event) Option { return func(c *config) { c.events = ch } }
+
+// WithoutMonitor turns off event monitoring, which saves a goroutine and an
+// inproc socket per socket. WaitConnected then returns ErrNoMonitor.
+func WithoutMonitor() Option { return func(c *config) { c.monitor = false } }
+
+// apply sets the options libzmq needs before bind or connect.
+func (c *config) apply(s *zmq.Socket) error {
+	set := []error{
+		s.SetSndhwm(c.sendHWM),
+		s.SetRcvhwm(c.recvHWM),
+		s.SetLinger(c.linger),
+		s.SetReconnectIvl(c.reconnect),
+		s.SetMaxmsgsize(c.maxMsgSize),
+	}
+	if c.reconnectMax >= c.reconnect {
+		set = append(set, s.SetReconnectIvlMax(c.reconnectMax))
+	}
+	if c.heartbeat > 0 {
+		set = append(set, s.SetHeartbeatIvl(c.heartbeat), s.SetHeartbeatTimeout(c.heartbeatTmout))
+	}
+	if c.identity != "" {
+		set = append(set, s.SetIdentity(c.identity))
+	}
+	for _, err := range set {
+		if err != nil {
+			return zmqErr("set option", err)
+		}
+	}
+	return nil
+}

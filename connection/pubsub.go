@@ -1,0 +1,208 @@
+package connection
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Publisher sends messages to every subscriber whose topic is a prefix of
+// the message's first frame. It binds by default (see ParseEndpoints).
+//
+// It is built on an XPUB socket, which is a PUB on the wire, so any SUB
+// peer works with it; XPUB also tells the publisher who subscribed to
+// what, which is what WaitSubscribers waits for.
+type Publisher struct {
+	*Socket
+	subMu sync.Mutex
+	subs  map[string]int // subscription prefix -> number of subscriptions
+	sends uint32
+}
+
+// NewPublisher creates a Publisher on the endpoint list.
+func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
+	cfg := newConfig(opts)
+	s, err := newSocket(zmq.XPUB, endpoints, Bind, cfg, func(zs *zmq.Socket) error {
+		// Report every subscribe and unsubscribe, not only the first and
+		// last per topic, so that subscriptions can be counted.
+		return zs.SetXpubVerboser(1)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher{Socket: s, subs: map[string]int{}}
+	if s.mon != nil {
+		// Subscriptions follow handshakes; read them off as peers come
+		// and go so that they never pile up in an idle publisher.
+		s.mon.addHook(func(ev Event) {
+			if ev.Kind == EventHandshakeSucceeded || ev.Kind == EventDisconnected {
+				s.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+			}
+		})
+	}
+	return p, nil
+}
+
+// Send publishes one message; its first frame is matched against the
+// subscribers' topics. A subscriber whose queue is full (high-water mark)
+// misses the message: PUB/SUB never blocks the publisher.
+func (p *Publisher) Send(ctx context.Context, frames ...[]byte) error {
+	if len(frames) == 0 {
+		return ErrEmpty
+	}
+	err := p.do(ctx, true, func() error {
+		p.sends++
+		if p.sends%64 == 0 {
+			p.drainLocked()
+		}
+		return sendFrames(p.zs, frames)
+	})
+	if err != nil {
+		p.stats.sendErrors.Add(1)
+		return p.mapErr("send", err)
+	}
+	p.stats.sent.Add(1)
+	return nil
+}
+
+// drainLocked reads pending subscription notices; p.mu must be held.
+// When there were any, a WaitSubscribers parked on the socket is woken to
+// count again: the notices it waits for may have been read here.
+func (p *Publisher) drainLocked() {
+	changed := false
+	for {
+		b, err := p.zs.RecvBytes(zmq.DONTWAIT)
+		if err != nil || len(b) == 0 {
+			break
+		}
+		changed = true
+		topic := string(b[1:])
+		p.subMu.Lock()
+		switch b[0] {
+		case 1:
+			p.subs[topic]++
+		case 0:
+			if p.subs[topic] > 0 {
+				p.subs[topic]--
+				if p.subs[topic] == 0 {
+					delete(p.subs, topic)
+				}
+			}
+		}
+		p.subMu.Unlock()
+	}
+	if changed {
+		p.wakeReader()
+	}
+}
+
+// Subscribers returns how many subscriptions would receive a message
+// whose first frame starts with topic. A subscriber that subscribed to
+// several matching prefixes counts once per prefix.
+func (p *Publisher) Subscribers(topic string) int {
+	p.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	return p.countLocked(topic)
+}
+
+func (p *Publisher) countLocked(topic string) int {
+	n := 0
+	for prefix, c := range p.subs {
+		if strings.HasPrefix(topic, prefix) {
+			n += c
+		}
+	}
+	return n
+}
+
+// WaitSubscribers blocks until at least n subscriptions match topic (see
+// Subscribers), so that messages sent afterwards reach them. This is the
+// reliable answer to PUB/SUB's late-joiner problem.
+func (p *Publisher) WaitSubscribers(ctx context.Context, topic string, n int) error {
+	got := 0
+	err := p.do(ctx, false, func() error {
+		p.drainLocked()
+		p.subMu.Lock()
+		got = p.countLocked(topic)
+		p.subMu.Unlock()
+		if got >= n {
+			return nil
+		}
+		return errAgain // woken by the next subscription notice
+	})
+	if err != nil {
+		return fmt.Errorf("%s wait subscribers (%d of %d): %w", p.name, got, n, p.mapErr("wait", err))
+	}
+	return nil
+}
+
+// Subscriber receives the messages whose first frame starts with one of
+// its topics. It connects by default (see ParseEndpoints).
+type Subscriber struct {
+	*Socket
+}
+
+// WithTopics subscribes a Subscriber to topics before it connects. A
+// Subscriber created without it receives everything (topic ""). Other
+// sockets ignore it.
+func WithTopics(topics ...string) Option {
+	return func(c *config) { c.topics = append(c.topics, topics...); c.topicsSet = true }
+}
+
+// NewSubscriber creates a Subscriber on the endpoint list.
+func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
+	cfg := newConfig(opts)
+	topics := cfg.topics
+	if !cfg.topicsSet {
+		topics = []string{""}
+	}
+	s, err := newSocket(zmq.SUB, endpoints, Connect, cfg, func(zs *zmq.Socket) error {
+		for _, t := range topics {
+			if err := zs.SetSubscribe(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{Socket: s}, nil
+}
+
+// Subscribe adds topics (byte prefixes; "" is everything).
+func (s *Subscriber) Subscribe(topics ...string) error {
+	return s.mapErr("subscribe", s.with(func(zs *zmq.Socket) error {
+		for _, t := range topics {
+			if err := zs.SetSubscribe(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// Unsubscribe removes topics added before.
+func (s *Subscriber) Unsubscribe(topics ...string) error {
+	return s.mapErr("unsubscribe", s.with(func(zs *zmq.Socket) error {
+		for _, t := range topics {
+			if err := zs.SetUnsubscribe(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+}
+
+// Recv blocks until a message arrives, ctx ends (ErrTimeout or
+// context.Canceled) or the socket is closed (ErrClosed).
+func (s *Subscriber) Recv(ctx context.Context) (Message, error) { return s.recv(ctx) }
+
+// Wait reports whether a message is ready to receive within timeout (the
+// original's wait(timeOutMs)).
+func (s *Subscriber) Wait(timeout time.Duration) bool { return s.waitFor(timeout) }

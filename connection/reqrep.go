@@ -1,0 +1,140 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Request sends requests and receives replies in strict alternation (REQ).
+// Connected to several Response peers it sends round-robin. It connects by
+// default (see ParseEndpoints).
+//
+// A request whose reply never comes leaves a REQ socket waiting for it
+// forever; Reset replaces the socket so the Request is usable again, and
+// Call does that by itself when its context ends first.
+type Request struct {
+	endpoints string
+	cfg       config
+	cur       atomic.Pointer[Socket]
+	resetMu   sync.Mutex
+}
+
+// NewRequest creates a Request on the endpoint list.
+func NewRequest(endpoints string, opts ...Option) (*Request, error) {
+	r := &Request{endpoints: endpoints, cfg: newConfig(opts)}
+	s, err := r.open()
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(s)
+	return r, nil
+}
+
+func (r *Request) open() (*Socket, error) {
+	return newSocket(zmq.REQ, r.endpoints, Connect, r.cfg, nil)
+}
+
+// Socket returns the current underlying socket (it changes on Reset).
+func (r *Request) Socket() *Socket { return r.cur.Load() }
+
+// Send sends a request. Sending twice without receiving the reply in
+// between is ErrState.
+func (r *Request) Send(ctx context.Context, frames ...[]byte) error {
+	return r.cur.Load().send(ctx, frames)
+}
+
+// Recv receives the reply to the last request.
+func (r *Request) Recv(ctx context.Context) (Message, error) {
+	return r.cur.Load().recv(ctx)
+}
+
+// Call sends a request and returns its reply. When ctx ends before the
+// reply arrives the Request is Reset, so the next Call works (a late reply
+// to this one is discarded with the old socket).
+func (r *Request) Call(ctx context.Context, frames ...[]byte) (Message, error) {
+	s := r.cur.Load()
+	if err := s.send(ctx, frames); err != nil {
+		if errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) {
+			r.resetIf(s)
+		}
+		return nil, err
+	}
+	rep, err := s.recv(ctx)
+	if err != nil && (errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled)) {
+		if rerr := r.resetIf(s); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+	}
+	return rep, err
+}
+
+// Wait reports whether a reply is ready within timeout.
+func (r *Request) Wait(timeout time.Duration) bool { return r.cur.Load().waitFor(timeout) }
+
+// Reset closes the socket and opens a new one on the same endpoints with
+// the same options, discarding any pending request. Calls in progress on
+// the old socket return ErrClosed.
+func (r *Request) Reset() error { return r.resetIf(r.cur.Load()) }
+
+func (r *Request) resetIf(old *Socket) error {
+	r.resetMu.Lock()
+	defer r.resetMu.Unlock()
+	if r.cur.Load() != old || old.isClosed() {
+		return nil // already reset by someone else, or closed for good
+	}
+	s, err := r.open()
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	r.cur.Store(s)
+	old.Close()
+	return nil
+}
+
+// WaitConnected waits for a Response peer (see Socket.WaitConnected).
+func (r *Request) WaitConnected(ctx context.Context) error { return r.cur.Load().WaitConnected(ctx) }
+
+// WaitPeers waits for n Response peers (see Socket.WaitPeers).
+func (r *Request) WaitPeers(ctx context.Context, n int) error { return r.cur.Load().WaitPeers(ctx, n) }
+
+// Stats returns the current socket's counters.
+func (r *Request) Stats() Stats { return r.cur.Load().Stats() }
+
+// Close closes the Request; it never blocks.
+func (r *Request) Close() error {
+	r.resetMu.Lock()
+	defer r.resetMu.Unlock()
+	return r.cur.Load().Close()
+}
+
+// Response receives requests and sends replies in strict alternation
+// (REP). It binds by default for wildcard tcp, ipc and inproc endpoints
+// and connects for others, so it can also sit behind a Proxy's back end
+// (see ParseEndpoints).
+type Response struct {
+	*Socket
+}
+
+// NewResponse creates a Response on the endpoint list.
+func NewResponse(endpoints string, opts ...Option) (*Response, error) {
+	s, err := newSocket(zmq.REP, endpoints, Bind, newConfig(opts), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Socket: s}, nil
+}
+
+// Recv receives the next request.
+func (r *Response) Recv(ctx context.Context) (Message, error) { return r.recv(ctx) }
+
+// Send sends the reply to the request last received.
+func (r *Response) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
+
+// Wait reports whether a request is ready within timeout.
+func (r *Response) Wait(timeout time.Duration) bool { return r.waitFor(timeout) }

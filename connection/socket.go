@@ -1,0 +1,550 @@
+package connection
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// Socket is what every facade in this package is built on: one libzmq
+// socket made safe for use from any goroutine.
+//
+// libzmq sockets must not be used by two threads at once, and goroutines
+// move between threads, so every libzmq call is made under a mutex. No
+// goroutine ever blocks inside libzmq while holding it: operations are
+// tried without blocking, and a caller that has to wait parks on the
+// socket's ZMQ_FD in Go's network poller. That keeps an idle socket at
+// zero CPU, lets one goroutine send while another waits to receive, and
+// lets Close wake every waiter at once.
+type Socket struct {
+	mu     sync.Mutex // guards every use of zs
+	zs     *zmq.Socket
+	typ    zmq.Type
+	cfg    config
+	name   string
+	eps    []Endpoint
+	bound  []string
+	closed atomic.Bool
+	done   chan struct{}
+
+	// Two duplicates of ZMQ_FD: one for goroutines waiting to receive and
+	// one for those waiting to send. Both see every edge of the same
+	// eventfd, so neither kind of waiter can steal the other's wakeup.
+	rfile, wfile *os.File
+	rconn, wconn syscall.RawConn
+	rsem, wsem   chan struct{} // one waiter per direction parks on the fd
+	// Whether a goroutine holds rsem/wsem (is parked or about to park).
+	rwaiting, wwaiting atomic.Bool
+
+	mon   *monitor
+	stats counters
+}
+
+type counters struct {
+	sent, received, sendErrors, recvErrors atomic.Uint64
+	events, eventsDropped                  atomic.Uint64
+}
+
+// Stats is a snapshot of a socket's counters.
+type Stats struct {
+	Sent          uint64 // messages sent
+	Received      uint64 // messages received
+	SendErrors    uint64 // sends that failed (timeouts included)
+	RecvErrors    uint64 // receives that failed (timeouts included)
+	Events        uint64 // monitor events seen
+	EventsDropped uint64 // events not delivered because the WithEvents channel was full
+	Peers         int    // peers with a completed handshake, as far as the monitor knows
+}
+
+var socketSeq atomic.Uint64
+
+// newSocket creates a socket of type typ, applies cfg and setup (the
+// kind-specific options, which must precede bind/connect), starts the
+// monitor and attaches every endpoint.
+func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
+	eps, err := ParseEndpoints(endpoints, def)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openSocket(typ, cfg, setup)
+	if err != nil {
+		return nil, err
+	}
+	s.eps = eps
+	for _, ep := range eps {
+		if err := s.attach(ep); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openSocket creates and configures a socket without attaching it.
+func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
+	zs, err := zmq.NewSocket(typ)
+	if err != nil {
+		return nil, zmqErr("new socket", err)
+	}
+	s := &Socket{
+		zs:   zs,
+		typ:  typ,
+		cfg:  cfg,
+		name: cfg.name,
+		done: make(chan struct{}),
+		rsem: make(chan struct{}, 1),
+		wsem: make(chan struct{}, 1),
+	}
+	if s.name == "" {
+		s.name = fmt.Sprintf("%s-%d", typ, socketSeq.Add(1))
+	}
+	fail := func(err error) (*Socket, error) {
+		if s.rfile != nil {
+			s.rfile.Close()
+		}
+		if s.wfile != nil {
+			s.wfile.Close()
+		}
+		zs.SetLinger(0)
+		zs.Close()
+		return nil, err
+	}
+	if err := cfg.apply(zs); err != nil {
+		return fail(err)
+	}
+	if setup != nil {
+		if err := setup(zs); err != nil {
+			return fail(zmqErr("set option", err))
+		}
+	}
+	fd, err := zs.GetFd()
+	if err != nil {
+		return fail(zmqErr("get fd", err))
+	}
+	if s.rfile, s.rconn, err = pollable(fd, s.name+"-r"); err != nil {
+		return fail(err)
+	}
+	if s.wfile, s.wconn, err = pollable(fd, s.name+"-w"); err != nil {
+		return fail(err)
+	}
+	if cfg.monitor {
+		if s.mon, err = startMonitor(s); err != nil {
+			return fail(err)
+		}
+	}
+	return s, nil
+}
+
+// pollable registers a duplicate of libzmq's signalling fd with Go's
+// network poller. libzmq creates it non-blocking, which the poller needs.
+func pollable(fd int, name string) (*os.File, syscall.RawConn, error) {
+	d, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dup ZMQ_FD: %w", err)
+	}
+	syscall.CloseOnExec(d)
+	f := os.NewFile(uintptr(d), name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("ZMQ_FD not pollable: %w", err)
+	}
+	return f, rc, nil
+}
+
+func (s *Socket) attach(ep Endpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ep.Role == Bind {
+		if err := s.zs.Bind(ep.Addr); err != nil {
+			return fmt.Errorf("bind %s: %w: %w", ep.Addr, ErrEndpoint, err)
+		}
+		last, err := s.zs.GetLastEndpoint()
+		if err != nil {
+			return zmqErr("last endpoint", err)
+		}
+		s.bound = append(s.bound, last)
+		return nil
+	}
+	if err := s.zs.Connect(ep.Addr); err != nil {
+		return fmt.Errorf("connect %s: %w: %w", ep.Addr, ErrEndpoint, err)
+	}
+	return nil
+}
+
+// Name is the socket's name in logs and events (WithName, or kind-number).
+func (s *Socket) Name() string { return s.name }
+
+// Endpoint returns the first endpoint the socket bound, in a form a local
+// peer can connect to (a wildcard host becomes the loopback address, an
+// OS-assigned port is filled in). It is "" for a socket that only
+// connects.
+func (s *Socket) Endpoint() string {
+	if len(s.bound) == 0 {
+		return ""
+	}
+	return connectable(s.bound[0])
+}
+
+// Endpoints returns every endpoint the socket bound, as libzmq reports
+// them.
+func (s *Socket) Endpoints() []string { return append([]string(nil), s.bound...) }
+
+// Port returns the TCP port of the first bound endpoint, or 0.
+func (s *Socket) Port() int {
+	_, port, err := splitHostPort(trimScheme(s.Endpoint()))
+	if err != nil {
+		return 0
+	}
+	var n int
+	fmt.Sscanf(port, "%d", &n)
+	return n
+}
+
+// Stats returns a snapshot of the socket's counters.
+func (s *Socket) Stats() Stats {
+	st := Stats{
+		Sent:          s.stats.sent.Load(),
+		Received:      s.stats.received.Load(),
+		SendErrors:    s.stats.sendErrors.Load(),
+		RecvErrors:    s.stats.recvErrors.Load(),
+		Events:        s.stats.events.Load(),
+		EventsDropped: s.stats.eventsDropped.Load(),
+	}
+	if s.mon != nil {
+		st.Peers = s.mon.peerCount()
+	}
+	return st
+}
+
+// Close closes the socket. It never blocks on the network: goroutines
+// waiting in the socket's calls return ErrClosed, unsent messages are
+// handled by the linger setting in the background, and the monitor
+// goroutine is gone when Close returns. Close is idempotent.
+func (s *Socket) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.done)
+	// Closing our fd duplicates evicts them from the poller, which wakes
+	// every parked waiter; they see closed and return ErrClosed.
+	s.rfile.Close()
+	s.wfile.Close()
+	s.mu.Lock()
+	if s.mon != nil {
+		// Stopping the monitor first queues MONITOR_STOPPED synchronously,
+		// which is what lets the monitor goroutine end promptly.
+		s.zs.Monitor("", 0)
+	}
+	err := s.zs.Close()
+	s.mu.Unlock()
+	if s.mon != nil {
+		s.mon.stop(time.Second)
+	}
+	return zmqErr("close", err)
+}
+
+// isClosed reports whether Close has been called.
+func (s *Socket) isClosed() bool { return s.closed.Load() }
+
+// with runs f with exclusive use of the libzmq socket.
+func (s *Socket) with(f func(zs *zmq.Socket) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := f(s.zs)
+	s.notifyLocked(dirNone)
+	return err
+}
+
+// wakeReader makes the parked receive-side waiter, if any, try again.
+// Facades call it when their own state changed in a way its condition
+// depends on.
+func (s *Socket) wakeReader() {
+	if s.rwaiting.Load() {
+		s.rfile.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// Who makes a libzmq call, for notifyLocked.
+const (
+	dirNone  = iota // not a parked waiter
+	dirRead         // the parked receive-side waiter
+	dirWrite        // the parked send-side waiter
+)
+
+// notifyLocked wakes parked waiters whose condition may have become true
+// during the libzmq call just made by someone else.
+//
+// Any libzmq call processes the socket's pending commands and so reads
+// the signalling eventfd. epoll reports an edge with the fd's state at
+// delivery time, so when another goroutine's call drains the eventfd
+// between the write and the poller's epoll_wait, the parked waiter gets
+// no readable event at all, although its message has arrived. Every
+// call made under s.mu therefore checks ZMQ_EVENTS for the waiters it
+// may have robbed and wakes them by moving their deadline into the past;
+// they re-check and park again if nothing is there. With no waiter
+// parked this costs two atomic loads.
+func (s *Socket) notifyLocked(me int) {
+	r := me != dirRead && s.rwaiting.Load()
+	w := me != dirWrite && s.wwaiting.Load()
+	if !r && !w {
+		return
+	}
+	ev, err := s.zs.GetEvents()
+	if err != nil {
+		return
+	}
+	if r && ev&zmq.POLLIN != 0 {
+		s.wakeReader()
+	}
+	if w && ev&zmq.POLLOUT != 0 {
+		s.wfile.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// do runs try, which must not block, until it succeeds, fails with
+// anything but EAGAIN, the context ends or the socket is closed. write
+// says which readiness the caller waits for (only to pick the waiter
+// slot: libzmq signals both on one fd). try's raw libzmq error is
+// returned; callers map it.
+func (s *Socket) do(ctx context.Context, write bool, try func() error) error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	err := try()
+	s.notifyLocked(dirNone)
+	s.mu.Unlock()
+	if !isAgain(err) {
+		return err
+	}
+	return s.wait(ctx, write, try)
+}
+
+// aLongTimeAgo is a deadline that has passed, used to wake a waiter.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
+	sem, f, conn, waiting, me := s.rsem, s.rfile, s.rconn, &s.rwaiting, dirRead
+	if write {
+		sem, f, conn, waiting, me = s.wsem, s.wfile, s.wconn, &s.wwaiting, dirWrite
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctxErr(ctx)
+	case <-s.done:
+		return ErrClosed
+	}
+	waiting.Store(true)
+	defer func() {
+		waiting.Store(false)
+		<-sem
+	}()
+
+	deadline, hasDeadline := ctx.Deadline()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(aLongTimeAgo) })
+		defer stop()
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return ctxErr(ctx)
+		}
+		// Deadline() is zero for a context without one, which clears any
+		// deadline a previous waiter left.
+		if err := f.SetReadDeadline(deadline); err != nil {
+			if s.closed.Load() {
+				return ErrClosed
+			}
+			return err
+		}
+		var result error
+		// The check runs inside RawRead, after the poller was armed, so an
+		// edge that arrives between a failed try and the park is not lost.
+		perr := conn.Read(func(uintptr) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.closed.Load() {
+				result = ErrClosed
+				return true
+			}
+			result = try()
+			s.notifyLocked(me)
+			return !isAgain(result)
+		})
+		if perr == nil {
+			return result
+		}
+		if s.closed.Load() {
+			return ErrClosed
+		}
+		if errors.Is(perr, os.ErrDeadlineExceeded) {
+			if ctx.Err() != nil || (hasDeadline && !time.Now().Before(deadline)) {
+				return ctxErr(ctx)
+			}
+			continue // a stale wake-up from an earlier waiter's cancellation
+		}
+		return perr
+	}
+}
+
+// ctxErr turns a finished context into the package's error: a deadline
+// is ErrTimeout (and context.DeadlineExceeded), a cancel is
+// context.Canceled.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
+	}
+	return err
+}
+
+// send sends one message (all frames atomically).
+func (s *Socket) send(ctx context.Context, frames [][]byte) error {
+	if len(frames) == 0 {
+		return ErrEmpty
+	}
+	err := s.do(ctx, true, func() error { return sendFrames(s.zs, frames) })
+	if err != nil {
+		s.stats.sendErrors.Add(1)
+		return s.mapErr("send", err)
+	}
+	s.stats.sent.Add(1)
+	return nil
+}
+
+// errMidMessage marks a failure after the first frame, which must not be
+// retried (the first frames are already queued).
+type errMidMessage struct{ err error }
+
+func (e errMidMessage) Error() string { return "send: failed after first frame: " + e.err.Error() }
+func (e errMidMessage) Unwrap() error { return e.err }
+
+func sendFrames(zs *zmq.Socket, frames [][]byte) error {
+	last := len(frames) - 1
+	flag := zmq.DONTWAIT
+	if last > 0 {
+		flag |= zmq.SNDMORE
+	}
+	if _, err := zs.SendBytes(frames[0], flag); err != nil {
+		return err
+	}
+	// libzmq counts its high-water mark in whole messages, so once the
+	// first frame is accepted the rest never block.
+	for i := 1; i <= last; i++ {
+		f := zmq.Flag(0)
+		if i < last {
+			f = zmq.SNDMORE
+		}
+		if _, err := zs.SendBytes(frames[i], f); err != nil {
+			return errMidMessage{err}
+		}
+	}
+	return nil
+}
+
+// recv receives one whole message.
+func (s *Socket) recv(ctx context.Context) (Message, error) {
+	var msg Message
+	err := s.do(ctx, false, func() error {
+		var err error
+		msg, err = recvFrames(s.zs)
+		return err
+	})
+	if err != nil {
+		s.stats.recvErrors.Add(1)
+		return nil, s.mapErr("recv", err)
+	}
+	s.stats.received.Add(1)
+	return msg, nil
+}
+
+func recvFrames(zs *zmq.Socket) (Message, error) {
+	first, err := zs.RecvBytes(zmq.DONTWAIT)
+	if err != nil {
+		return nil, err
+	}
+	msg := Message{first}
+	for {
+		more, err := zs.GetRcvmore()
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return msg, nil
+		}
+		part, err := zs.RecvBytes(0)
+		if err != nil {
+			return nil, err
+		}
+		msg = append(msg, part)
+	}
+}
+
+// waitReadable blocks until a message can be received, without
+// receiving it.
+func (s *Socket) waitReadable(ctx context.Context) error {
+	err := s.do(ctx, false, func() error {
+		ev, err := s.zs.GetEvents()
+		if err != nil {
+			return err
+		}
+		if ev&zmq.POLLIN != 0 {
+			return nil
+		}
+		return errAgain
+	})
+	return s.mapErr("wait", err)
+}
+
+// waitFor implements the original's wait(timeout): true when a message is
+// ready within timeout.
+func (s *Socket) waitFor(timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return s.waitReadable(ctx) == nil
+}
+
+func (s *Socket) mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s %s: %w", s.name, op, err)
+	}
+	return fmt.Errorf("%s %w", s.name, zmqErr(op, err))
+}
+
+func (s *Socket) log() *slog.Logger { return s.cfg.logger }
+
+// uniqueIdentity returns a routing identity that is unique across
+// processes and machines (libzmq reserves identities starting with 0).
+func uniqueIdentity() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "dv-" + hex.EncodeToString(b[:])
+}
+
+func trimScheme(ep string) string {
+	for _, p := range []string{"tcp://", "ipc://", "inproc://"} {
+		if len(ep) >= len(p) && ep[:len(p)] == p {
+			return ep[len(p):]
+		}
+	}
+	return ep
+}

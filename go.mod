@@ -1,0 +1,8 @@
+module github.com/dividere-go/dividere
+
+go 1.26.8
+
+require (
+	github.com/pebbe/zmq4 v1.4.0
+	go.uber.org/goleak v1.3.0
+)
