@@ -48,6 +48,7 @@ type Socket struct {
 
 	mon   *monitor
 	stats counters
+	fr    *frameReader // nil: receive through pebbe
 }
 
 type counters struct {
@@ -117,6 +118,7 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 		}
 		zs.SetLinger(0)
 		zs.Close()
+		s.fr.free()
 		return nil, err
 	}
 	if err := cfg.apply(zs); err != nil {
@@ -127,6 +129,7 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 			return fail(zmqErr("set option", err))
 		}
 	}
+	s.fr = newFrameReader(zs, typ)
 	fd, err := zs.GetFd()
 	if err != nil {
 		return fail(zmqErr("get fd", err))
@@ -247,6 +250,7 @@ func (s *Socket) Close() error {
 		s.zs.Monitor("", 0)
 	}
 	err := s.zs.Close()
+	s.fr.free()
 	s.mu.Unlock()
 	if s.mon != nil {
 		s.mon.stop(time.Second)
@@ -419,7 +423,19 @@ func (s *Socket) send(ctx context.Context, frames [][]byte) error {
 	if len(frames) == 0 {
 		return ErrEmpty
 	}
-	err := s.do(ctx, true, func() error { return sendFrames(s.zs, frames) })
+	// The first attempt is made here rather than through do so that the
+	// common case allocates no closure.
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return s.mapErr("send", ErrClosed)
+	}
+	err := sendFrames(s.zs, frames)
+	s.notifyLocked(dirNone)
+	s.mu.Unlock()
+	if isAgain(err) {
+		err = s.wait(ctx, true, func() error { return sendFrames(s.zs, frames) })
+	}
 	if err != nil {
 		s.stats.sendErrors.Add(1)
 		return s.mapErr("send", err)
@@ -460,12 +476,21 @@ func sendFrames(zs *zmq.Socket, frames [][]byte) error {
 
 // recv receives one whole message.
 func (s *Socket) recv(ctx context.Context) (Message, error) {
-	var msg Message
-	err := s.do(ctx, false, func() error {
-		var err error
-		msg, err = recvFrames(s.zs)
-		return err
-	})
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil, s.mapErr("recv", ErrClosed)
+	}
+	msg, err := s.recvFrames()
+	s.notifyLocked(dirNone)
+	s.mu.Unlock()
+	if isAgain(err) {
+		err = s.wait(ctx, false, func() error {
+			var err error
+			msg, err = s.recvFrames()
+			return err
+		})
+	}
 	if err != nil {
 		s.stats.recvErrors.Add(1)
 		return nil, s.mapErr("recv", err)
@@ -474,7 +499,30 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 	return msg, nil
 }
 
-func recvFrames(zs *zmq.Socket) (Message, error) {
+// recvFrames receives all frames of one message without blocking;
+// s.mu must be held.
+func (s *Socket) recvFrames() (Message, error) {
+	if s.fr == nil {
+		return recvFramesPebbe(s.zs)
+	}
+	first, more, err := s.fr.recv(zmq.DONTWAIT)
+	if err != nil {
+		return nil, err
+	}
+	msg := Message{first}
+	for more {
+		var part []byte
+		// The rest of a message is already there: libzmq delivers
+		// messages whole.
+		if part, more, err = s.fr.recv(0); err != nil {
+			return nil, err
+		}
+		msg = append(msg, part)
+	}
+	return msg, nil
+}
+
+func recvFramesPebbe(zs *zmq.Socket) (Message, error) {
 	first, err := zs.RecvBytes(zmq.DONTWAIT)
 	if err != nil {
 		return nil, err

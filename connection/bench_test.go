@@ -1,0 +1,196 @@
+package connection_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/connection"
+)
+
+// The benchmarks run each workload twice, through raw pebbe/zmq4 (each
+// socket owned by one goroutine, blocking calls) and through the facades,
+// over tcp on loopback, so that the cost of the facades' safety shows:
+//
+//	go test -run '^$' -bench . -benchtime 2s ./connection
+
+// window bounds how far a publisher runs ahead of its subscriber, so that
+// no message is dropped at the high-water mark and both sides are
+// measured at the same sustained rate.
+const window = 20_000
+
+func BenchmarkPubSub(b *testing.B) {
+	for _, size := range []int{64, 1024} {
+		b.Run(fmt.Sprintf("raw/%dB", size), func(b *testing.B) { benchPubSubRaw(b, size) })
+		b.Run(fmt.Sprintf("facade/%dB", size), func(b *testing.B) { benchPubSubFacade(b, size) })
+	}
+}
+
+func benchPubSubRaw(b *testing.B, size int) {
+	pub, _ := zmq.NewSocket(zmq.PUB)
+	sub, _ := zmq.NewSocket(zmq.SUB)
+	defer pub.Close()
+	defer sub.Close()
+	for _, s := range []*zmq.Socket{pub, sub} {
+		s.SetLinger(0)
+		s.SetSndhwm(connection.DefaultHWM)
+		s.SetRcvhwm(connection.DefaultHWM)
+	}
+	pub.Bind("tcp://127.0.0.1:*")
+	ep, _ := pub.GetLastEndpoint()
+	sub.SetSubscribe("")
+	sub.Connect(ep)
+	msg := make([]byte, size)
+	// Late joiner: probe until the subscription is in place.
+	for {
+		pub.SendBytes([]byte("probe"), 0)
+		p := zmq.NewPoller()
+		p.Add(sub, zmq.POLLIN)
+		if got, _ := p.Poll(10e6); len(got) > 0 {
+			break
+		}
+	}
+	for {
+		m, _ := sub.RecvBytes(zmq.DONTWAIT)
+		if m == nil || len(m) == 0 {
+			break
+		}
+	}
+	progress := make(chan int, b.N/window+2)
+	done := make(chan struct{})
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	go func() {
+		defer close(done)
+		for i := 1; i <= b.N; i++ {
+			if _, err := sub.RecvBytes(0); err != nil {
+				return
+			}
+			if i%window == 0 {
+				progress <- i
+			}
+		}
+	}()
+	acked := 0
+	for i := 0; i < b.N; i++ {
+		for i-acked >= 2*window {
+			acked = <-progress
+		}
+		pub.SendBytes(msg, 0)
+	}
+	<-done
+}
+
+func benchPubSubFacade(b *testing.B, size int) {
+	ctx := context.Background()
+	pub, err := connection.NewPublisher("@tcp://127.0.0.1:0", connection.WithLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := connection.NewSubscriber(pub.Endpoint(), connection.WithLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	if err := pub.WaitSubscribers(ctx, "", 1); err != nil {
+		b.Fatal(err)
+	}
+	msg := make([]byte, size)
+	progress := make(chan int, b.N/window+2)
+	done := make(chan struct{})
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	go func() {
+		defer close(done)
+		for i := 1; i <= b.N; i++ {
+			if _, err := sub.Recv(ctx); err != nil {
+				return
+			}
+			if i%window == 0 {
+				progress <- i
+			}
+		}
+	}()
+	acked := 0
+	for i := 0; i < b.N; i++ {
+		for i-acked >= 2*window {
+			acked = <-progress
+		}
+		pub.Send(ctx, msg)
+	}
+	<-done
+}
+
+func BenchmarkReqRep(b *testing.B) {
+	b.Run("raw", benchReqRepRaw)
+	b.Run("facade", benchReqRepFacade)
+}
+
+func benchReqRepRaw(b *testing.B) {
+	rep, _ := zmq.NewSocket(zmq.REP)
+	req, _ := zmq.NewSocket(zmq.REQ)
+	defer req.Close()
+	rep.SetLinger(0)
+	req.SetLinger(0)
+	rep.Bind("tcp://127.0.0.1:*")
+	ep, _ := rep.GetLastEndpoint()
+	req.Connect(ep)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer rep.Close()
+		for {
+			m, err := rep.RecvBytes(0)
+			if err != nil || len(m) == 0 {
+				return
+			}
+			rep.SendBytes(m, 0)
+		}
+	}()
+	msg := make([]byte, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req.SendBytes(msg, 0)
+		req.RecvBytes(0)
+	}
+	b.StopTimer()
+	req.SendBytes(nil, 0) // empty message stops the echo
+	<-done
+}
+
+func benchReqRepFacade(b *testing.B) {
+	ctx := context.Background()
+	rep, err := connection.NewResponse("@tcp://127.0.0.1:0", connection.WithLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, err := connection.NewRequest(rep.Endpoint(), connection.WithLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer req.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := rep.Recv(ctx)
+			if err != nil {
+				return
+			}
+			rep.Send(ctx, m...)
+		}
+	}()
+	msg := make([]byte, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := req.Call(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	rep.Close()
+	<-done
+}

@@ -1,0 +1,75 @@
+package connection_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/dividere-go/dividere/connection"
+)
+
+func TestParseEndpoints(t *testing.T) {
+	B, C := connection.Bind, connection.Connect
+	for _, tc := range []struct {
+		in   string
+		def  connection.Role
+		want []connection.Endpoint
+	}{
+		{"tcp://*:5555", C, []connection.Endpoint{{B, "tcp://*:5555"}}},
+		{"tcp://0.0.0.0:5555", C, []connection.Endpoint{{B, "tcp://0.0.0.0:5555"}}},
+		{"tcp://[::]:5555", C, []connection.Endpoint{{B, "tcp://[::]:5555"}}},
+		{"tcp://*:0", C, []connection.Endpoint{{B, "tcp://*:*"}}},
+		{"tcp://localhost:5555", B, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
+		{"@tcp://127.0.0.1:5555", C, []connection.Endpoint{{B, "tcp://127.0.0.1:5555"}}},
+		{">tcp://*:5555", B, []connection.Endpoint{{C, "tcp://*:5555"}}},
+		{"ipc:///tmp/x", B, []connection.Endpoint{{B, "ipc:///tmp/x"}}},
+		{"inproc://x", C, []connection.Endpoint{{C, "inproc://x"}}},
+		{"tcp://a:1, tcp://b:2", C, []connection.Endpoint{{C, "tcp://a:1"}, {C, "tcp://b:2"}}},
+	} {
+		got, err := connection.ParseEndpoints(tc.in, tc.def)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
+			}
+		}
+	}
+	for _, bad := range []string{"", "localhost:5555", "udp://x:1", "tcp://nohost", "tcp://x:99999", ","} {
+		if _, err := connection.ParseEndpoints(bad, connection.Connect); !errors.Is(err, connection.ErrEndpoint) {
+			t.Errorf("%q: got %v, want ErrEndpoint", bad, err)
+		}
+	}
+}
+
+func TestBadEndpointConstructors(t *testing.T) {
+	if _, err := connection.NewPublisher("tcp://256.1.1.1:notaport"); !errors.Is(err, connection.ErrEndpoint) {
+		t.Fatalf("got %v", err)
+	}
+	p := ok(connection.NewPublisher("tcp://*:0"))(t)
+	closeAll(t, p)
+	// The port is taken: the bind fails with a clear error, no leak.
+	if _, err := connection.NewPublisher(p.Endpoints()[0]); !errors.Is(err, connection.ErrEndpoint) {
+		t.Fatalf("second bind: %v", err)
+	}
+}
+
+func TestMessageRoute(t *testing.T) {
+	m := connection.Message{[]byte("id1"), []byte("id2"), {}, []byte("payload")}
+	if string(m.Payload()) != "payload" || len(m.Route()) != 3 {
+		t.Fatalf("payload %q route %q", m.Payload(), m.Route())
+	}
+	r := m.Reply([]byte("answer"))
+	if len(r) != 4 || string(r[0]) != "id1" || string(r[3]) != "answer" || string(m[3]) != "payload" {
+		t.Fatalf("reply %q, original %q", r, m)
+	}
+	var empty connection.Message
+	if empty.Payload() != nil || empty.Route() != nil {
+		t.Fatal("empty message")
+	}
+}

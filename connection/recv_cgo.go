@@ -1,0 +1,110 @@
+package connection
+
+/*
+#cgo pkg-config: libzmq
+#include <zmq.h>
+#include <stdlib.h>
+#include <errno.h>
+
+typedef struct { int n; int more; int err; void *data; } dv_recv_result;
+
+// dv_recv receives one frame into m, which stays initialised between
+// calls (zmq_msg_recv releases what m held before), and reports its size,
+// data and more flag in one crossing of the cgo boundary.
+static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags) {
+	dv_recv_result r = {0, 0, 0, NULL};
+	int n;
+	do {
+		n = zmq_msg_recv(m, s, flags);
+	} while (n < 0 && zmq_errno() == EINTR);
+	if (n < 0) {
+		r.err = zmq_errno();
+		return r;
+	}
+	r.n = n;
+	r.data = zmq_msg_data(m);
+	r.more = zmq_msg_more(m);
+	return r;
+}
+
+static zmq_msg_t *dv_msg_new(void) {
+	zmq_msg_t *m = malloc(sizeof(zmq_msg_t));
+	if (m != NULL) zmq_msg_init(m);
+	return m;
+}
+
+static void dv_msg_free(zmq_msg_t *m) {
+	zmq_msg_close(m);
+	free(m);
+}
+
+static int dv_socket_type(void *s) {
+	int t = -1;
+	size_t len = sizeof(t);
+	if (zmq_getsockopt(s, ZMQ_TYPE, &t, &len) != 0) return -1;
+	return t;
+}
+*/
+import "C"
+
+import (
+	"reflect"
+	"unsafe"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// The receive path is the one place this package calls libzmq itself:
+// pebbe/zmq4's RecvBytes makes five cgo calls per frame (init, recv,
+// data, copy, close) and finding out whether more frames follow takes a
+// sixth. dv_recv does it in one, which is most of what the safety of the
+// facades would otherwise cost. It needs the libzmq socket pointer that
+// pebbe keeps in the unexported first field of zmq.Socket; rawRecvOK
+// checks that layout once and, should a future pebbe change it, the
+// package falls back to pebbe's own calls.
+var rawRecvOK = func() bool {
+	f, ok := reflect.TypeFor[zmq.Socket]().FieldByName("soc")
+	return ok && f.Offset == 0 && f.Type.Kind() == reflect.UnsafePointer
+}()
+
+// frameReader receives frames with one cgo call each.
+type frameReader struct {
+	ptr unsafe.Pointer // the libzmq socket
+	msg *C.zmq_msg_t   // reused for every frame; C memory
+}
+
+// newFrameReader returns nil when the fast path is not available.
+func newFrameReader(zs *zmq.Socket, typ zmq.Type) *frameReader {
+	if !rawRecvOK {
+		return nil
+	}
+	ptr := *(*unsafe.Pointer)(unsafe.Pointer(zs))
+	if ptr == nil || zmq.Type(C.dv_socket_type(ptr)) != typ {
+		return nil
+	}
+	m := C.dv_msg_new()
+	if m == nil {
+		return nil
+	}
+	return &frameReader{ptr: ptr, msg: m}
+}
+
+// recv receives one frame; the error is a zmq.Errno like pebbe's.
+func (r *frameReader) recv(flags zmq.Flag) (data []byte, more bool, err error) {
+	res := C.dv_recv(r.ptr, r.msg, C.int(flags))
+	if res.err != 0 {
+		return nil, false, zmq.Errno(res.err)
+	}
+	if res.n == 0 {
+		return []byte{}, res.more != 0, nil
+	}
+	return C.GoBytes(res.data, res.n), res.more != 0, nil
+}
+
+// free releases the message; call it after the socket is closed.
+func (r *frameReader) free() {
+	if r != nil {
+		C.dv_msg_free(r.msg)
+		r.msg = nil
+	}
+}
