@@ -1,0 +1,44 @@
+# dividere: the two commands of the quick start are `make demo` and `make test`.
+# Each installs what is missing first (Debian packages via scripts/deps.sh).
+
+GO        ?= go
+PROTOC_GEN_GO_VERSION := v1.36.12
+BENCHTIME ?= 2s
+
+.PHONY: all deps deps-test deps-proto demo test bench proto fuzz vet
+
+all: test
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+deps-proto:
+	@scripts/deps.sh proto
+
+## demo: the main job, a tour of what dividere does, in one process.
+demo: deps
+	$(GO) run ./cmd/dividere demo
+
+## test: every test, with the race detector, plus vet and gofmt.
+test: deps-test vet
+	$(GO) test -race -count=1 -timeout 9m ./...
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: every layer's Go benchmarks (raw libzmq side by side).
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+## proto: regenerate msglib/ (Go) and interop/python/ (Python) from proto/.
+proto: deps-proto
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	protoc -I proto --plugin=protoc-gen-go=bin/protoc-gen-go \
+	  --go_out=. --go_opt=module=github.com/dividere-go/dividere \
+	  --python_out=interop/python \
+	  proto/*.proto

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestDemo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"demo", "-n", "3"}, &out, &errOut); code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{
+		`subscriber got "weather.city-2 12°C"`,
+		`"responder 1: request 1"`,
+		"handshake-succeeded",
+		"demo done",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "sports.") {
+		t.Error("the subscriber received a topic it did not subscribe to")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"no-such-command"}, &out, &errOut); code != exitUsage {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), `unknown command "no-such-command"`) || strings.Count(errOut.String(), "\n") != 1 {
+		t.Fatalf("want one clear line, got %q", errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"demo", "-bogus"}, &out, &errOut); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	out.Reset()
+	if code := run([]string{"help"}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "demo") {
+		t.Fatalf("help: exit %d, %q", code, out.String())
+	}
+}

@@ -1,0 +1,42 @@
+// Package connection is dividere's first layer: safe Go facades over
+// ZeroMQ sockets that carry bytes, exactly as they are (WIRE.md).
+//
+// The facades are Publisher and Subscriber (topics are byte prefixes),
+// Request and Response (strict alternation, round-robin over several
+// peers), Dealer and Router (asynchronous, routed by identity frames), and
+// Proxy (ROUTER/DEALER or XSUB/XPUB forwarding). All of them are built on
+// Socket and share its guarantees:
+//
+//   - Every method is safe from any goroutine; one goroutine may Send while
+//     others Recv on the same Dealer. No goroutine blocks inside libzmq:
+//     a caller that must wait parks in Go's network poller on the
+//     socket's ZMQ_FD, so idle sockets cost no CPU.
+//   - Blocking calls take a context.Context; Wait(timeout) bool is there
+//     for parity with the Python original.
+//   - Close never hangs: it wakes every waiter (they get ErrClosed), stops
+//     the event monitor and leaves unsent messages to the linger setting.
+//   - Errors wrap sentinels (ErrClosed, ErrTimeout, ErrState,
+//     ErrUnreachable, ErrEndpoint) for errors.Is.
+//   - Socket events (connected, accepted, disconnected, connect-retried,
+//     handshake succeeded or failed, closed…) are logged with log/slog at
+//     debug level, counted, and offered on an optional channel
+//     (WithEvents). WaitConnected and WaitPeers are built on them, and
+//     Publisher.WaitSubscribers on the subscriptions themselves, so no
+//     one has to sleep for a late joiner.
+//
+// # Binding or connecting
+//
+// Constructors take a comma-separated endpoint list. "@" in front of an
+// endpoint binds it and ">" connects it; without one, a tcp endpoint with
+// a wildcard host ("*", "0.0.0.0", "[::]") binds and any other connects,
+// and ipc/inproc endpoints follow the socket kind (see ParseEndpoints).
+// Port 0 binds a port the OS picks; Endpoint and Port tell which.
+//
+// # Defaults
+//
+// Chosen on purpose, each overridable with an Option: high-water marks of
+// 100,000 messages (DefaultHWM: libzmq's 1000 drops most of a fast
+// publisher's burst), linger 1 s, reconnect after 100 ms backing off to
+// 2 s, ZMTP heartbeats every 5 s with a 15 s timeout (dead peers are
+// noticed), and a 256 MiB limit on incoming frames.
+package connection
