@@ -35,10 +35,14 @@ vet:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
-## proto: regenerate msglib/ (Go) and interop/python/ (Python) from proto/.
+## proto: regenerate msglib/ and internal/testpb/ (Go) and interop/python/ (Python) from proto/.
 proto: deps-proto
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	protoc -I proto --plugin=protoc-gen-go=bin/protoc-gen-go \
 	  --go_out=. --go_opt=module=github.com/dividere-go/dividere \
 	  --python_out=interop/python \
 	  proto/*.proto
+	protoc -I proto/testmsgs --plugin=protoc-gen-go=bin/protoc-gen-go \
+	  --go_out=. --go_opt=module=github.com/dividere-go/dividere \
+	  --python_out=interop/python \
+	  proto/testmsgs/*.proto

@@ -15,9 +15,10 @@ func (m Message) Payload() []byte {
 }
 
 // Route returns the frames before the payload: the identities (and any
-// empty delimiter) that routed the message here.
+// empty delimiter) that routed the message here; nil for a one-frame
+// message.
 func (m Message) Route() [][]byte {
-	if len(m) == 0 {
+	if len(m) <= 1 {
 		return nil
 	}
 	return m[:len(m)-1]

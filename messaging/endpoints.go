@@ -1,0 +1,452 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// Option configures a messaging endpoint or Reactor.
+type Option func(*config)
+
+type config struct {
+	conn     []connection.Option
+	codec    Codec
+	logger   *slog.Logger
+	types    []proto.Message
+	typesSet bool
+}
+
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	return c
+}
+
+// WithConnectionOptions passes options to the underlying connection-layer
+// socket (high-water marks, heartbeats, events, …).
+func WithConnectionOptions(opts ...connection.Option) Option {
+	return func(c *config) { c.conn = append(c.conn, opts...) }
+}
+
+// WithResolver decodes with r instead of protoregistry.GlobalTypes, e.g.
+// for types known only from a descriptor set.
+func WithResolver(r Resolver) Option { return func(c *config) { c.codec.Resolver = r } }
+
+// WithLogger sets the logger for bad input (warn) and socket events
+// (debug). The default is slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l; c.conn = append(c.conn, connection.WithLogger(l)) }
+}
+
+// WithTypes subscribes a Subscriber to exactly these message types from
+// the start. A Subscriber created without it receives every type.
+func WithTypes(msgs ...proto.Message) Option {
+	return func(c *config) { c.types = append(c.types, msgs...); c.typesSet = true }
+}
+
+// Stats counts what a messaging endpoint sent and received, and the
+// messages it could not decode (which it dropped, logged and reported as
+// errors from Recv).
+type Stats struct {
+	Sent, Received, DecodeErrors uint64
+}
+
+// core is what every typed endpoint shares: the codec, the logger and
+// the counters.
+type core struct {
+	codec                        Codec
+	log                          *slog.Logger
+	sent, received, decodeErrors atomic.Uint64
+}
+
+func newCore(c config) core { return core{codec: c.codec, log: c.logger} }
+
+// MessageStats returns the endpoint's message counters; Stats (from the
+// connection layer) has the socket's.
+func (c *core) MessageStats() Stats {
+	return Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
+}
+
+func (c *core) encode(m proto.Message) ([]byte, error) {
+	b, err := c.codec.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	c.sent.Add(1)
+	return b, nil
+}
+
+// decode decodes the payload frame, counting and logging failures.
+func (c *core) decode(name string, payload []byte) (proto.Message, error) {
+	m, err := c.codec.Decode(payload)
+	if err != nil {
+		c.decodeErrors.Add(1)
+		c.log.Warn("dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	c.received.Add(1)
+	return m, nil
+}
+
+// Route is the identity frames a message crossed ROUTER sockets with; a
+// reply sent with the same route goes back to the sender.
+type Route [][]byte
+
+// Publisher publishes Protobuf messages in envelopes; subscribers can
+// select them by type.
+type Publisher struct {
+	*connection.Socket
+	core
+	pub *connection.Publisher
+}
+
+// NewPublisher creates a Publisher (see connection.NewPublisher for the
+// endpoint rules).
+func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
+	c := newConfig(opts)
+	p, err := connection.NewPublisher(endpoints, c.conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Publisher{Socket: p.Socket, core: newCore(c), pub: p}, nil
+}
+
+// Send publishes m.
+func (p *Publisher) Send(ctx context.Context, m proto.Message) error {
+	b, err := p.encode(m)
+	if err != nil {
+		return err
+	}
+	return p.pub.Send(ctx, b)
+}
+
+// WaitSubscribers blocks until n subscriptions would receive messages of
+// m's type (a subscriber to all types counts), so none sent afterwards is
+// lost to a late joiner.
+func (p *Publisher) WaitSubscribers(ctx context.Context, m proto.Message, n int) error {
+	return p.pub.WaitSubscribers(ctx, Topic(m), n)
+}
+
+// Conn returns the connection-layer Publisher underneath.
+func (p *Publisher) Conn() *connection.Publisher { return p.pub }
+
+// Subscriber receives the Protobuf messages of the types it subscribed to.
+type Subscriber struct {
+	*connection.Socket
+	core
+	sub *connection.Subscriber
+}
+
+// NewSubscriber creates a Subscriber; WithTypes selects message types,
+// and without it every message arrives.
+func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
+	c := newConfig(opts)
+	conn := c.conn
+	if c.typesSet {
+		topics := make([]string, len(c.types))
+		for i, m := range c.types {
+			topics[i] = Topic(m)
+		}
+		conn = append(conn, connection.WithTopics(topics...))
+	}
+	s, err := connection.NewSubscriber(endpoints, conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscriber{Socket: s.Socket, core: newCore(c), sub: s}, nil
+}
+
+// Subscribe adds message types. A Subscriber created without WithTypes
+// already receives everything.
+func (s *Subscriber) Subscribe(msgs ...proto.Message) error {
+	return s.sub.Subscribe(topics(msgs)...)
+}
+
+// Unsubscribe removes message types.
+func (s *Subscriber) Unsubscribe(msgs ...proto.Message) error {
+	return s.sub.Unsubscribe(topics(msgs)...)
+}
+
+func topics(msgs []proto.Message) []string {
+	t := make([]string, len(msgs))
+	for i, m := range msgs {
+		t[i] = Topic(m)
+	}
+	return t
+}
+
+// Recv returns the next message. A message that cannot be decoded is
+// dropped and reported as an error wrapping ErrNotEnvelope, ErrNoPayload,
+// ErrUnknownType or ErrCorrupt; the next Recv goes on with the next one.
+func (s *Subscriber) Recv(ctx context.Context) (proto.Message, error) {
+	raw, err := s.sub.Recv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(s.Name(), raw.Payload())
+}
+
+// Wait reports whether a message is ready within timeout.
+func (s *Subscriber) Wait(timeout time.Duration) bool { return s.sub.Wait(timeout) }
+
+// Conn returns the connection-layer Subscriber underneath.
+func (s *Subscriber) Conn() *connection.Subscriber { return s.sub }
+
+// Request sends Protobuf requests and receives replies in alternation.
+type Request struct {
+	core
+	req *connection.Request
+}
+
+// NewRequest creates a Request (see connection.NewRequest).
+func NewRequest(endpoints string, opts ...Option) (*Request, error) {
+	c := newConfig(opts)
+	r, err := connection.NewRequest(endpoints, c.conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Request{core: newCore(c), req: r}, nil
+}
+
+// Send sends a request.
+func (r *Request) Send(ctx context.Context, m proto.Message) error {
+	b, err := r.encode(m)
+	if err != nil {
+		return err
+	}
+	return r.req.Send(ctx, b)
+}
+
+// Recv receives the reply to the last request.
+func (r *Request) Recv(ctx context.Context) (proto.Message, error) {
+	raw, err := r.req.Recv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.decode(r.req.Socket().Name(), raw.Payload())
+}
+
+// Call sends m and returns the reply; when ctx ends first the Request
+// resets itself (see connection.Request.Call).
+func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
+	b, err := r.encode(m)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.req.Call(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return r.decode(r.req.Socket().Name(), raw.Payload())
+}
+
+// WaitConnected waits for a Response peer.
+func (r *Request) WaitConnected(ctx context.Context) error { return r.req.WaitConnected(ctx) }
+
+// Reset replaces the socket (see connection.Request.Reset).
+func (r *Request) Reset() error { return r.req.Reset() }
+
+// Close closes the Request.
+func (r *Request) Close() error { return r.req.Close() }
+
+// Conn returns the connection-layer Request underneath.
+func (r *Request) Conn() *connection.Request { return r.req }
+
+// Response receives Protobuf requests and sends replies in alternation.
+type Response struct {
+	*connection.Socket
+	core
+	rep *connection.Response
+}
+
+// NewResponse creates a Response (see connection.NewResponse).
+func NewResponse(endpoints string, opts ...Option) (*Response, error) {
+	c := newConfig(opts)
+	r, err := connection.NewResponse(endpoints, c.conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Socket: r.Socket, core: newCore(c), rep: r}, nil
+}
+
+// Recv receives the next request. A request that cannot be decoded is
+// answered at once with ack{ok: false}, so that neither side is stuck,
+// and reported as an error (see Subscriber.Recv); call Recv again for
+// the next request.
+func (r *Response) Recv(ctx context.Context) (proto.Message, error) {
+	raw, err := r.rep.Recv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.decode(r.Name(), raw.Payload())
+	if err != nil {
+		if nerr := r.Send(ctx, &msglib.Ack{Ok: false}); nerr != nil {
+			return nil, errors.Join(err, nerr)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// Send sends the reply to the last request.
+func (r *Response) Send(ctx context.Context, m proto.Message) error {
+	b, err := r.encode(m)
+	if err != nil {
+		return err
+	}
+	return r.rep.Send(ctx, b)
+}
+
+// Wait reports whether a request is ready within timeout.
+func (r *Response) Wait(timeout time.Duration) bool { return r.rep.Wait(timeout) }
+
+// Conn returns the connection-layer Response underneath.
+func (r *Response) Conn() *connection.Response { return r.rep }
+
+// Dealer sends and receives Protobuf messages asynchronously.
+type Dealer struct {
+	*connection.Socket
+	core
+	d *connection.Dealer
+}
+
+// NewDealer creates a Dealer (see connection.NewDealer).
+func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
+	c := newConfig(opts)
+	d, err := connection.NewDealer(endpoints, c.conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Dealer{Socket: d.Socket, core: newCore(c), d: d}, nil
+}
+
+// Send sends m as a plain message (one frame).
+func (d *Dealer) Send(ctx context.Context, m proto.Message) error { return d.SendRouted(ctx, nil, m) }
+
+// SendRouted sends m after the route's identity frames: the reply to a
+// message that came through a ROUTER.
+func (d *Dealer) SendRouted(ctx context.Context, route Route, m proto.Message) error {
+	b, err := d.encode(m)
+	if err != nil {
+		return err
+	}
+	return d.d.Send(ctx, append(append(make([][]byte, 0, len(route)+1), route...), b)...)
+}
+
+// SendWithEmptyFrame sends m after an empty delimiter, as a REP peer
+// expects from a DEALER.
+func (d *Dealer) SendWithEmptyFrame(ctx context.Context, m proto.Message) error {
+	return d.SendRouted(ctx, Route{{}}, m)
+}
+
+// Recv receives the next message and the route it came by (nil for a
+// plain message). Undecodable messages: see Subscriber.Recv.
+func (d *Dealer) Recv(ctx context.Context) (proto.Message, Route, error) {
+	raw, err := d.d.Recv(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := d.decode(d.Name(), raw.Payload())
+	return m, Route(raw.Route()), err
+}
+
+// Wait reports whether a message is ready within timeout.
+func (d *Dealer) Wait(timeout time.Duration) bool { return d.d.Wait(timeout) }
+
+// Conn returns the connection-layer Dealer underneath.
+func (d *Dealer) Conn() *connection.Dealer { return d.d }
+
+// Router receives Protobuf messages with their sender's route and sends
+// replies along it.
+type Router struct {
+	*connection.Socket
+	core
+	r *connection.Router
+}
+
+// NewRouter creates a Router (see connection.NewRouter).
+func NewRouter(endpoints string, opts ...Option) (*Router, error) {
+	c := newConfig(opts)
+	r, err := connection.NewRouter(endpoints, c.conn...)
+	if err != nil {
+		return nil, err
+	}
+	return &Router{Socket: r.Socket, core: newCore(c), r: r}, nil
+}
+
+// Recv receives the next message and its route (the sender's identity,
+// and the empty delimiter when the sender is a REQ).
+func (r *Router) Recv(ctx context.Context) (proto.Message, Route, error) {
+	raw, err := r.r.Recv(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := r.decode(r.Name(), raw.Payload())
+	return m, Route(raw.Route()), err
+}
+
+// Send sends m along route.
+func (r *Router) Send(ctx context.Context, route Route, m proto.Message) error {
+	b, err := r.encode(m)
+	if err != nil {
+		return err
+	}
+	return r.r.Send(ctx, append(append(make([][]byte, 0, len(route)+1), route...), b)...)
+}
+
+// Wait reports whether a message is ready within timeout.
+func (r *Router) Wait(timeout time.Duration) bool { return r.r.Wait(timeout) }
+
+// Conn returns the connection-layer Router underneath.
+func (r *Router) Conn() *connection.Router { return r.r }
+
+// RecvAs receives from r and asserts the message's type: a message of
+// another type is an error wrapping ErrWrongType (the message itself is
+// consumed).
+func RecvAs[T proto.Message](ctx context.Context, r interface {
+	Recv(context.Context) (proto.Message, error)
+}) (T, error) {
+	var zero T
+	m, err := r.Recv(ctx)
+	if err != nil {
+		return zero, err
+	}
+	return as[T](m)
+}
+
+// Call sends req on r and returns the reply as a Rep:
+// messaging.Call[*pb.Quote](ctx, r, &pb.QuoteReq{...}).
+func Call[Rep proto.Message](ctx context.Context, r *Request, req proto.Message) (Rep, error) {
+	var zero Rep
+	m, err := r.Call(ctx, req)
+	if err != nil {
+		return zero, err
+	}
+	return as[Rep](m)
+}
+
+func as[T proto.Message](m proto.Message) (T, error) {
+	t, ok := m.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%w: got %s, want %s", ErrWrongType,
+			m.ProtoReflect().Descriptor().FullName(), zero.ProtoReflect().Descriptor().FullName())
+	}
+	return t, nil
+}

@@ -1,0 +1,459 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// ErrNoReply is returned by Source.Reply on an endpoint that cannot
+// answer (a Subscriber), and by a second Reply to one request on a
+// Response.
+var ErrNoReply = errors.New("dividere: cannot reply here")
+
+// Source is where a message handled by a Reactor came from, and the way
+// to answer it.
+type Source interface {
+	// Endpoint names the endpoint (its socket's Name).
+	Endpoint() string
+	// Route is the message's route (nil for plain messages).
+	Route() Route
+	// Reply answers the message: on a Response, the reply to the request
+	// (once); on a Router or Dealer, a message sent back along the route.
+	Reply(ctx context.Context, m proto.Message) error
+}
+
+// Endpoint is a messaging endpoint a Reactor can listen on: Subscriber,
+// Response, Dealer or Router.
+type Endpoint interface {
+	reactorSource() endpointSource
+}
+
+type endpointSource struct {
+	name  string
+	core  *core
+	recv  func(context.Context) (connection.Message, error)
+	reply func(ctx context.Context, route Route, m proto.Message) error // nil: cannot reply
+	// strict: REP must answer before it can receive again, so its
+	// receiver waits for each message to be handled.
+	strict bool
+}
+
+func (s *Subscriber) reactorSource() endpointSource {
+	return endpointSource{name: s.Name(), core: &s.core, recv: s.sub.Recv}
+}
+
+func (r *Response) reactorSource() endpointSource {
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.Recv, strict: true,
+		reply: func(ctx context.Context, _ Route, m proto.Message) error { return r.Send(ctx, m) }}
+}
+
+func (d *Dealer) reactorSource() endpointSource {
+	return endpointSource{name: d.Name(), core: &d.core, recv: d.d.Recv, reply: d.SendRouted}
+}
+
+func (r *Router) reactorSource() endpointSource {
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.Recv, reply: r.Send}
+}
+
+// HandlerFunc handles one message of any type; Handle adapts typed
+// handlers to it.
+type HandlerFunc func(ctx context.Context, m proto.Message, from Source) error
+
+// Reactor listens on any number of endpoints at once and hands each
+// message to the handler registered for its type: the original's
+// MsgReactor, with typed handlers instead of method names built from
+// strings. Each endpoint's receiver parks in Go's network poller (one
+// epoll for the whole process), so an idle reactor uses no CPU and a
+// message is dispatched the moment it arrives.
+//
+// Handlers run on one goroutine by default, one message at a time, in
+// arrival order. WithWorkers(n) runs them on n goroutines, to use more
+// cores (the original needed another process for that); a Response
+// endpoint still answers each request before taking the next, and
+// replies on Router and Dealer endpoints follow each message's route.
+type Reactor struct {
+	log      *slog.Logger
+	workers  int
+	idle     time.Duration
+	idleFn   func(context.Context)
+	handlers map[protoreflect.FullName]HandlerFunc
+	fallback HandlerFunc
+	sources  []endpointSource
+
+	mu      sync.Mutex // guards the fields above once Run may have started
+	running bool
+	stop    chan struct{}
+	stopped sync.Once
+	done    chan struct{}
+
+	received, handled, unhandled, failed, panics, unanswered, dropped atomic.Uint64
+}
+
+// ReactorOption configures a Reactor.
+type ReactorOption func(*Reactor)
+
+// WithWorkers runs handlers on n goroutines (default 1). With more than
+// one, handlers must be safe to run concurrently and messages may be
+// handled out of order.
+func WithWorkers(n int) ReactorOption {
+	return func(r *Reactor) {
+		if n > 0 {
+			r.workers = n
+		}
+	}
+}
+
+// WithIdle calls f whenever interval passes with no message handled (the
+// original's idle()), on a worker, never at the same time as a handler
+// when there is one worker.
+func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
+	return func(r *Reactor) { r.idle, r.idleFn = interval, f }
+}
+
+// WithReactorLogger sets the logger (default slog.Default()).
+func WithReactorLogger(l *slog.Logger) ReactorOption { return func(r *Reactor) { r.log = l } }
+
+// NewReactor creates a Reactor listening on endpoints; Add adds more and
+// Handle registers handlers, before Run.
+func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
+	r := &Reactor{
+		log:      slog.Default(),
+		workers:  1,
+		handlers: map[protoreflect.FullName]HandlerFunc{},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.Add(endpoints...)
+	return r
+}
+
+// Add listens on more endpoints. It panics once Run has started.
+func (r *Reactor) Add(endpoints ...Endpoint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mustNotRun("Add")
+	for _, e := range endpoints {
+		r.sources = append(r.sources, e.reactorSource())
+	}
+}
+
+func (r *Reactor) mustNotRun(what string) {
+	if r.running {
+		panic("messaging: Reactor." + what + " after Run")
+	}
+}
+
+// Handle registers h for messages of type T. A later registration for
+// the same type replaces an earlier one. It panics once Run has started.
+func Handle[T proto.Message](r *Reactor, h func(ctx context.Context, m T, from Source) error) {
+	var zero T
+	name := zero.ProtoReflect().Descriptor().FullName()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mustNotRun("Handle")
+	r.handlers[name] = func(ctx context.Context, m proto.Message, from Source) error {
+		t, ok := m.(T)
+		if !ok { // same name, other Go type: a dynamic message from a custom resolver
+			return fmt.Errorf("%w: %T for %s", ErrWrongType, m, name)
+		}
+		return h(ctx, t, from)
+	}
+}
+
+// HandleDefault registers h for messages no typed handler takes. Without
+// one, such messages are counted (Unhandled) and logged at debug level.
+func HandleDefault(r *Reactor, h HandlerFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mustNotRun("HandleDefault")
+	r.fallback = h
+}
+
+// ReactorStats counts what a Reactor did.
+type ReactorStats struct {
+	Received   uint64 // messages received and decoded
+	Handled    uint64 // handler calls that returned nil
+	Unhandled  uint64 // messages of a type with no handler and no default
+	Failed     uint64 // handler calls that returned an error
+	Panics     uint64 // handler calls that panicked (also counted in Failed)
+	Unanswered uint64 // requests on a Response a handler did not reply to (answered with ack{ok: false})
+	Dropped    uint64 // messages received but not handled because the reactor stopped
+}
+
+// Stats returns the reactor's counters. Decode errors are counted by each
+// endpoint (MessageStats).
+func (r *Reactor) Stats() ReactorStats {
+	return ReactorStats{
+		Received: r.received.Load(), Handled: r.handled.Load(), Unhandled: r.unhandled.Load(),
+		Failed: r.failed.Load(), Panics: r.panics.Load(), Unanswered: r.unanswered.Load(),
+		Dropped: r.dropped.Load(),
+	}
+}
+
+// job is one message to handle, or an idle call when msg is nil.
+type job struct {
+	msg  proto.Message
+	src  *source
+	done chan struct{} // closed when handled, for strict endpoints
+}
+
+// source is the Source of one message.
+type source struct {
+	ep      *endpointSource
+	route   Route
+	replied atomic.Bool
+}
+
+func (s *source) Endpoint() string { return s.ep.name }
+func (s *source) Route() Route     { return s.route }
+func (s *source) Reply(ctx context.Context, m proto.Message) error {
+	if s.ep.reply == nil {
+		return fmt.Errorf("%s: %w (a subscriber has no one to answer)", s.ep.name, ErrNoReply)
+	}
+	if s.ep.strict && !s.replied.CompareAndSwap(false, true) {
+		return fmt.Errorf("%s: %w: already replied to this request", s.ep.name, ErrNoReply)
+	}
+	return s.ep.reply(ctx, s.route, m)
+}
+
+var shutdownName = (&msglib.ShutdownEvent{}).ProtoReflect().Descriptor().FullName()
+
+// Run listens and dispatches until ctx ends, Stop is called or a
+// ShutdownEvent arrives (after its handler, if any, has run). It returns
+// when every handler has returned, with nil after Stop or a
+// ShutdownEvent and ctx's error otherwise. A Reactor runs once. The
+// endpoints stay open: they belong to the caller.
+func (r *Reactor) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return errors.New("messaging: Reactor.Run called twice")
+	}
+	r.running = true
+	r.mu.Unlock()
+	defer close(r.done)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan job, 1024)
+	var lastActive atomic.Int64
+	lastActive.Store(time.Now().UnixNano())
+
+	var recvWG sync.WaitGroup
+	for i := range r.sources {
+		recvWG.Add(1)
+		go func(ep *endpointSource) {
+			defer recvWG.Done()
+			r.receive(runCtx, ep, jobs)
+		}(&r.sources[i])
+	}
+	var workWG sync.WaitGroup
+	for range r.workers {
+		workWG.Add(1)
+		go func() {
+			defer workWG.Done()
+			for {
+				select {
+				case j := <-jobs:
+					if runCtx.Err() != nil {
+						r.drop(j)
+						continue
+					}
+					r.handle(runCtx, j)
+					lastActive.Store(time.Now().UnixNano())
+				case <-runCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+	if r.idle > 0 && r.idleFn != nil {
+		workWG.Add(1)
+		go func() {
+			defer workWG.Done()
+			r.idleLoop(runCtx, jobs, &lastActive)
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-r.stop:
+	}
+	cancel()
+	recvWG.Wait()
+	workWG.Wait()
+	for {
+		select {
+		case j := <-jobs:
+			r.drop(j)
+			continue
+		default:
+		}
+		break
+	}
+	return err
+}
+
+func (r *Reactor) drop(j job) {
+	if j.msg != nil {
+		r.dropped.Add(1)
+	}
+	if j.done != nil {
+		close(j.done)
+	}
+}
+
+// receive is one endpoint's receiver.
+func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- job) {
+	for {
+		raw, err := ep.recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+				return
+			}
+			r.log.Warn("reactor receive failed", "endpoint", ep.name, "err", err)
+			continue
+		}
+		m, err := ep.core.decode(ep.name, raw.Payload())
+		if err != nil {
+			if ep.strict { // a REP must answer before it can receive again
+				ep.reply(ctx, nil, &msglib.Ack{Ok: false})
+			}
+			continue
+		}
+		r.received.Add(1)
+		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route())}}
+		if ep.strict {
+			j.done = make(chan struct{})
+		}
+		select {
+		case jobs <- j:
+		case <-ctx.Done():
+			r.dropped.Add(1)
+			return
+		}
+		if j.done != nil {
+			select {
+			case <-j.done:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// handle runs the handler for one job; panics are recovered and counted.
+func (r *Reactor) handle(ctx context.Context, j job) {
+	if j.done != nil {
+		defer close(j.done)
+	}
+	if j.msg == nil {
+		r.safely(ctx, "idle", func() error { r.idleFn(ctx); return nil })
+		return
+	}
+	name := j.msg.ProtoReflect().Descriptor().FullName()
+	h := r.handlers[name]
+	if h == nil {
+		h = r.fallback
+	}
+	if h == nil {
+		if name != shutdownName {
+			r.unhandled.Add(1)
+			r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
+		}
+	} else if r.safely(ctx, string(name), func() error { return h(ctx, j.msg, j.src) }) {
+		r.handled.Add(1)
+	}
+	if j.src.ep.strict && !j.src.replied.Load() {
+		// The requester would wait forever and the REP socket could not
+		// receive again: answer for the handler.
+		r.unanswered.Add(1)
+		r.log.Warn("handler did not reply to a request; answered ack{ok: false}", "type", name, "endpoint", j.src.ep.name)
+		j.src.Reply(ctx, &msglib.Ack{Ok: false})
+	}
+	if name == shutdownName {
+		r.Stop()
+	}
+}
+
+// safely runs f, turning a panic into a counted, logged failure; it
+// reports whether f succeeded.
+func (r *Reactor) safely(ctx context.Context, what string, f func() error) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.panics.Add(1)
+			r.failed.Add(1)
+			r.log.Error("handler panicked", "handler", what, "panic", p, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	if err := f(); err != nil {
+		r.failed.Add(1)
+		r.log.Warn("handler failed", "handler", what, "err", err)
+		return false
+	}
+	return true
+}
+
+func (r *Reactor) idleLoop(ctx context.Context, jobs chan<- job, lastActive *atomic.Int64) {
+	t := time.NewTimer(r.idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		quiet := time.Since(time.Unix(0, lastActive.Load()))
+		if quiet < r.idle {
+			t.Reset(r.idle - quiet)
+			continue
+		}
+		select {
+		case jobs <- job{}:
+		case <-ctx.Done():
+			return
+		}
+		lastActive.Store(time.Now().UnixNano())
+		t.Reset(r.idle)
+	}
+}
+
+// Stop makes Run return once the handlers in progress have returned. It
+// does not wait; Shutdown does.
+func (r *Reactor) Stop() { r.stopped.Do(func() { close(r.stop) }) }
+
+// Shutdown stops the reactor and waits until Run has returned or ctx
+// ends.
+func (r *Reactor) Shutdown(ctx context.Context) error {
+	r.Stop()
+	r.mu.Lock()
+	running := r.running
+	r.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
