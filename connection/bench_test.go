@@ -8,6 +8,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/benchkit"
 )
 
 // The benchmarks run each workload twice, through raw pebbe/zmq4 (each
@@ -15,11 +16,6 @@ import (
 // over tcp on loopback, so that the cost of the facades' safety shows:
 //
 //	go test -run '^$' -bench . -benchtime 2s ./connection
-
-// window bounds how far a publisher runs ahead of its subscriber, so that
-// no message is dropped at the high-water mark and both sides are
-// measured at the same sustained rate.
-const window = 20_000
 
 func BenchmarkPubSub(b *testing.B) {
 	for _, size := range []int{64, 1024} {
@@ -58,29 +54,10 @@ func benchPubSubRaw(b *testing.B, size int) {
 			break
 		}
 	}
-	progress := make(chan int, b.N/window+2)
-	done := make(chan struct{})
 	b.SetBytes(int64(size))
-	b.ResetTimer()
-	go func() {
-		defer close(done)
-		for i := 1; i <= b.N; i++ {
-			if _, err := sub.RecvBytes(0); err != nil {
-				return
-			}
-			if i%window == 0 {
-				progress <- i
-			}
-		}
-	}()
-	acked := 0
-	for i := 0; i < b.N; i++ {
-		for i-acked >= 2*window {
-			acked = <-progress
-		}
-		pub.SendBytes(msg, 0)
-	}
-	<-done
+	benchkit.Stream(b,
+		func() error { _, err := pub.SendBytes(msg, 0); return err },
+		func() error { _, err := sub.RecvBytes(0); return err })
 }
 
 func benchPubSubFacade(b *testing.B, size int) {
@@ -99,29 +76,10 @@ func benchPubSubFacade(b *testing.B, size int) {
 		b.Fatal(err)
 	}
 	msg := make([]byte, size)
-	progress := make(chan int, b.N/window+2)
-	done := make(chan struct{})
 	b.SetBytes(int64(size))
-	b.ResetTimer()
-	go func() {
-		defer close(done)
-		for i := 1; i <= b.N; i++ {
-			if _, err := sub.Recv(ctx); err != nil {
-				return
-			}
-			if i%window == 0 {
-				progress <- i
-			}
-		}
-	}()
-	acked := 0
-	for i := 0; i < b.N; i++ {
-		for i-acked >= 2*window {
-			acked = <-progress
-		}
-		pub.Send(ctx, msg)
-	}
-	<-done
+	benchkit.Stream(b,
+		func() error { return pub.Send(ctx, msg) },
+		func() error { _, err := sub.Recv(ctx); return err })
 }
 
 func BenchmarkReqRep(b *testing.B) {

@@ -21,6 +21,9 @@ type Publisher struct {
 	subMu sync.Mutex
 	subs  map[string]int // subscription prefix -> number of subscriptions
 	sends uint32
+	// beforeSendFn is p.beforeSend, bound once: a method value made on
+	// every Send would allocate.
+	beforeSendFn func()
 }
 
 // NewPublisher creates a Publisher on the endpoint list.
@@ -35,6 +38,7 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 		return nil, err
 	}
 	p := &Publisher{Socket: s, subs: map[string]int{}}
+	p.beforeSendFn = p.beforeSend
 	if s.mon != nil {
 		// Subscriptions follow handshakes; read them off as peers come
 		// and go so that they never pile up in an idle publisher.
@@ -51,23 +55,16 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 // subscribers' topics. A subscriber whose queue is full (high-water mark)
 // misses the message: PUB/SUB never blocks the publisher.
 func (p *Publisher) Send(ctx context.Context, frames ...[]byte) error {
-	if len(frames) == 0 {
-		return ErrEmpty
+	return p.sendWith(ctx, frames, p.beforeSendFn)
+}
+
+// beforeSend reads subscription notices now and then: it costs a libzmq
+// call, and doing it every 1024 sends keeps them from piling up at no
+// measurable cost. p.mu is held.
+func (p *Publisher) beforeSend() {
+	if p.sends++; p.sends%1024 == 0 {
+		p.drainLocked()
 	}
-	err := p.do(ctx, true, func() error {
-		// Reading subscription notices costs a libzmq call; doing it
-		// now and then keeps them from piling up at no measurable cost.
-		if p.sends++; p.sends%1024 == 0 {
-			p.drainLocked()
-		}
-		return sendFrames(p.zs, frames)
-	})
-	if err != nil {
-		p.stats.sendErrors.Add(1)
-		return p.mapErr("send", err)
-	}
-	p.stats.sent.Add(1)
-	return nil
 }
 
 // drainLocked reads pending subscription notices; p.mu must be held.

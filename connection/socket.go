@@ -420,6 +420,12 @@ func ctxErr(ctx context.Context) error {
 
 // send sends one message (all frames atomically).
 func (s *Socket) send(ctx context.Context, frames [][]byte) error {
+	return s.sendWith(ctx, frames, nil)
+}
+
+// sendWith is send with a hook run under the lock before each attempt,
+// for facades with bookkeeping of their own.
+func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) error {
 	if len(frames) == 0 {
 		return ErrEmpty
 	}
@@ -430,11 +436,14 @@ func (s *Socket) send(ctx context.Context, frames [][]byte) error {
 		s.mu.Unlock()
 		return s.mapErr("send", ErrClosed)
 	}
+	if before != nil {
+		before()
+	}
 	err := sendFrames(s.zs, frames)
 	s.notifyLocked(dirNone)
 	s.mu.Unlock()
 	if isAgain(err) {
-		err = s.wait(ctx, true, func() error { return sendFrames(s.zs, frames) })
+		err = s.sendSlow(ctx, frames, before)
 	}
 	if err != nil {
 		s.stats.sendErrors.Add(1)
@@ -442,6 +451,19 @@ func (s *Socket) send(ctx context.Context, frames [][]byte) error {
 	}
 	s.stats.sent.Add(1)
 	return nil
+}
+
+// sendSlow waits until the message can be sent. It works on a copy of
+// the frame list, so that the caller's (often a variadic argument) need
+// not escape to the heap on the fast path.
+func (s *Socket) sendSlow(ctx context.Context, frames [][]byte, before func()) error {
+	copied := append([][]byte(nil), frames...)
+	return s.wait(ctx, true, func() error {
+		if before != nil {
+			before()
+		}
+		return sendFrames(s.zs, copied)
+	})
 }
 
 // errMidMessage marks a failure after the first frame, which must not be
@@ -485,11 +507,7 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 	s.notifyLocked(dirNone)
 	s.mu.Unlock()
 	if isAgain(err) {
-		err = s.wait(ctx, false, func() error {
-			var err error
-			msg, err = s.recvFrames()
-			return err
-		})
+		msg, err = s.recvSlow(ctx)
 	}
 	if err != nil {
 		s.stats.recvErrors.Add(1)
@@ -497,6 +515,18 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 	}
 	s.stats.received.Add(1)
 	return msg, nil
+}
+
+// recvSlow waits for a message. It is apart from recv so that only a
+// caller that has to wait pays for the closure.
+func (s *Socket) recvSlow(ctx context.Context) (Message, error) {
+	var msg Message
+	err := s.wait(ctx, false, func() error {
+		var err error
+		msg, err = s.recvFrames()
+		return err
+	})
+	return msg, err
 }
 
 // recvFrames receives all frames of one message without blocking;

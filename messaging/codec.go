@@ -1,9 +1,13 @@
 package messaging
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -62,7 +66,11 @@ func Decode(b []byte) (proto.Message, error) { return Codec{}.Decode(b) }
 // with type URL "type.googleapis.com/<full name>" and m's bytes. The
 // output is byte for byte what marshalling the envelope with any
 // Protobuf library gives, built in one allocation with m serialized once.
-func (c Codec) Encode(m proto.Message) ([]byte, error) {
+func (c Codec) Encode(m proto.Message) ([]byte, error) { return c.AppendEncode(nil, m) }
+
+// AppendEncode appends m's envelope to dst, growing it at most once: for
+// callers that reuse buffers.
+func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("encode: %w: nil message", ErrNoPayload)
 	}
@@ -75,7 +83,7 @@ func (c Codec) Encode(m proto.Message) ([]byte, error) {
 	}
 	total := 1 + protowire.SizeVarint(uint64(len(name))) + len(name) +
 		1 + protowire.SizeVarint(uint64(anyLen)) + anyLen
-	b := make([]byte, 0, total)
+	b := slices.Grow(dst, total)
 	b = appendString(b, 1, name)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(anyLen))
@@ -109,15 +117,18 @@ func (c Codec) Decode(b []byte) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !hasAny || url == "" {
+	if !hasAny || len(url) == 0 {
 		return nil, fmt.Errorf("decode %q: %w", name, ErrNoPayload)
 	}
 	r := c.resolver()
-	mt, err := r.FindMessageByName(protoreflect.FullName(name))
-	if err != nil {
-		if mt, err = r.FindMessageByURL(url); err != nil {
-			return nil, fmt.Errorf("decode: %w: %q (type URL %q)", ErrUnknownType, name, url)
+	mt := c.cached(name)
+	if mt == nil {
+		if mt, err = r.FindMessageByName(protoreflect.FullName(name)); err != nil {
+			if mt, err = r.FindMessageByURL(string(url)); err != nil {
+				return nil, fmt.Errorf("decode: %w: %q (type URL %q)", ErrUnknownType, name, url)
+			}
 		}
+		c.remember(name, mt)
 	}
 	m := mt.New().Interface()
 	opts := proto.UnmarshalOptions{}
@@ -134,73 +145,109 @@ func (c Codec) Decode(b []byte) (proto.Message, error) {
 // message: what a router needs to dispatch.
 func TypeName(b []byte) (string, error) {
 	name, _, _, _, err := parseEnvelope(b)
-	return name, err
+	return string(name), err
+}
+
+// globalCache maps names seen in envelopes to their types in
+// protoregistry.GlobalTypes. Looking up a map with string(bytes) does not
+// allocate, where the registry's lookup needs a string made first. It is
+// copied on write: types are few and learned once.
+var globalCache atomic.Pointer[map[string]protoreflect.MessageType]
+
+func (c Codec) cached(name []byte) protoreflect.MessageType {
+	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
+		return nil // a custom resolver may change: ask it every time
+	}
+	if m := globalCache.Load(); m != nil {
+		return (*m)[string(name)]
+	}
+	return nil
+}
+
+var cacheMu sync.Mutex
+
+func (c Codec) remember(name []byte, mt protoreflect.MessageType) {
+	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
+		return
+	}
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	old := globalCache.Load()
+	next := make(map[string]protoreflect.MessageType, 1)
+	if old != nil {
+		if len(*old) >= 4096 { // a peer inventing names must not grow it forever
+			return
+		}
+		maps.Copy(next, *old)
+	}
+	next[string(name)] = mt
+	globalCache.Store(&next)
 }
 
 // parseEnvelope reads the envelope's fields without copying. Unknown
 // fields are skipped, as Protobuf requires.
-func parseEnvelope(b []byte) (name, url string, value []byte, hasAny bool, err error) {
+func parseEnvelope(b []byte) (name, url, value []byte, hasAny bool, err error) {
 	if len(b) == 0 {
-		return "", "", nil, false, fmt.Errorf("decode: %w: empty frame", ErrNotEnvelope)
+		return nil, nil, nil, false, fmt.Errorf("decode: %w: empty frame", ErrNotEnvelope)
 	}
 	var anyBytes []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return "", "", nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+			return nil, nil, nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
 		}
 		b = b[n:]
 		switch {
 		case num == 1 && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return "", "", nil, false, fmt.Errorf("decode: %w: msgName: %v", ErrNotEnvelope, protowire.ParseError(n))
+				return nil, nil, nil, false, fmt.Errorf("decode: %w: msgName: %v", ErrNotEnvelope, protowire.ParseError(n))
 			}
-			name, b = string(v), b[n:]
+			name, b = v, b[n:]
 		case num == 2 && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return "", "", nil, false, fmt.Errorf("decode: %w: msg: %v", ErrNotEnvelope, protowire.ParseError(n))
+				return nil, nil, nil, false, fmt.Errorf("decode: %w: msg: %v", ErrNotEnvelope, protowire.ParseError(n))
 			}
 			anyBytes, hasAny, b = v, true, b[n:]
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
-				return "", "", nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+				return nil, nil, nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
 			}
 			b = b[n:]
 		}
 	}
-	if name == "" && !hasAny {
-		return "", "", nil, false, fmt.Errorf("decode: %w: no envelope fields", ErrNotEnvelope)
+	if len(name) == 0 && !hasAny {
+		return nil, nil, nil, false, fmt.Errorf("decode: %w: no envelope fields", ErrNotEnvelope)
 	}
 	for len(anyBytes) > 0 {
 		num, typ, n := protowire.ConsumeTag(anyBytes)
 		if n < 0 {
-			return "", "", nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+			return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
 		}
 		anyBytes = anyBytes[n:]
 		if typ != protowire.BytesType || (num != 1 && num != 2) {
 			n := protowire.ConsumeFieldValue(num, typ, anyBytes)
 			if n < 0 {
-				return "", "", nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+				return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
 			}
 			anyBytes = anyBytes[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(anyBytes)
 		if n < 0 {
-			return "", "", nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+			return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
 		}
 		if num == 1 {
-			url = string(v)
+			url = v
 		} else {
 			value = v
 		}
 		anyBytes = anyBytes[n:]
 	}
-	if name == "" {
-		name = url[strings.LastIndexByte(url, '/')+1:]
+	if len(name) == 0 {
+		name = url[bytes.LastIndexByte(url, '/')+1:]
 	}
 	return name, url, value, hasAny, nil
 }

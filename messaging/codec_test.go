@@ -42,7 +42,7 @@ func scalarSamples() []proto.Message {
 
 func nested() *testpb.Outer {
 	return &testpb.Outer{
-		Label: "outer",
+		Label:  "outer",
 		Middle: &testpb.Middle{Weight: 2.5, Inner: &testpb.Inner{Name: "inner", Values: []int32{1, -2, 3}}},
 		Items: []*testpb.Middle{
 			{Weight: 1, Inner: &testpb.Inner{Name: "a"}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,13 +84,27 @@ func (c *core) MessageStats() Stats {
 	return Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
 }
 
-func (c *core) encode(m proto.Message) ([]byte, error) {
-	b, err := c.codec.Encode(m)
+// bufPool holds encoding buffers: libzmq copies what it sends, so a
+// buffer is free again as soon as the send returns.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// send encodes m into a pooled buffer and hands it to send.
+func (c *core) send(m proto.Message, send func(b []byte) error) error {
+	bp := bufPool.Get().(*[]byte)
+	b, err := c.codec.AppendEncode((*bp)[:0], m)
 	if err != nil {
-		return nil, err
+		bufPool.Put(bp)
+		return err
 	}
-	c.sent.Add(1)
-	return b, nil
+	err = send(b)
+	if cap(b) <= 64<<10 { // do not keep one huge message's buffer alive
+		*bp = b
+		bufPool.Put(bp)
+	}
+	if err == nil {
+		c.sent.Add(1)
+	}
+	return err
 }
 
 // decode decodes the payload frame, counting and logging failures.
@@ -129,11 +144,7 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 
 // Send publishes m.
 func (p *Publisher) Send(ctx context.Context, m proto.Message) error {
-	b, err := p.encode(m)
-	if err != nil {
-		return err
-	}
-	return p.pub.Send(ctx, b)
+	return p.send(m, func(b []byte) error { return p.pub.Send(ctx, b) })
 }
 
 // WaitSubscribers blocks until n subscriptions would receive messages of
@@ -226,11 +237,7 @@ func NewRequest(endpoints string, opts ...Option) (*Request, error) {
 
 // Send sends a request.
 func (r *Request) Send(ctx context.Context, m proto.Message) error {
-	b, err := r.encode(m)
-	if err != nil {
-		return err
-	}
-	return r.req.Send(ctx, b)
+	return r.send(m, func(b []byte) error { return r.req.Send(ctx, b) })
 }
 
 // Recv receives the reply to the last request.
@@ -245,11 +252,8 @@ func (r *Request) Recv(ctx context.Context) (proto.Message, error) {
 // Call sends m and returns the reply; when ctx ends first the Request
 // resets itself (see connection.Request.Call).
 func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	b, err := r.encode(m)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := r.req.Call(ctx, b)
+	var raw connection.Message
+	err := r.send(m, func(b []byte) (err error) { raw, err = r.req.Call(ctx, b); return err })
 	if err != nil {
 		return nil, err
 	}
@@ -306,11 +310,7 @@ func (r *Response) Recv(ctx context.Context) (proto.Message, error) {
 
 // Send sends the reply to the last request.
 func (r *Response) Send(ctx context.Context, m proto.Message) error {
-	b, err := r.encode(m)
-	if err != nil {
-		return err
-	}
-	return r.rep.Send(ctx, b)
+	return r.send(m, func(b []byte) error { return r.rep.Send(ctx, b) })
 }
 
 // Wait reports whether a request is ready within timeout.
@@ -342,11 +342,15 @@ func (d *Dealer) Send(ctx context.Context, m proto.Message) error { return d.Sen
 // SendRouted sends m after the route's identity frames: the reply to a
 // message that came through a ROUTER.
 func (d *Dealer) SendRouted(ctx context.Context, route Route, m proto.Message) error {
-	b, err := d.encode(m)
-	if err != nil {
-		return err
+	return d.send(m, func(b []byte) error { return d.d.Send(ctx, withRoute(route, b)...) })
+}
+
+// withRoute returns route's frames followed by payload.
+func withRoute(route Route, payload []byte) [][]byte {
+	if len(route) == 0 {
+		return [][]byte{payload}
 	}
-	return d.d.Send(ctx, append(append(make([][]byte, 0, len(route)+1), route...), b)...)
+	return append(append(make([][]byte, 0, len(route)+1), route...), payload)
 }
 
 // SendWithEmptyFrame sends m after an empty delimiter, as a REP peer
@@ -403,11 +407,7 @@ func (r *Router) Recv(ctx context.Context) (proto.Message, Route, error) {
 
 // Send sends m along route.
 func (r *Router) Send(ctx context.Context, route Route, m proto.Message) error {
-	b, err := r.encode(m)
-	if err != nil {
-		return err
-	}
-	return r.r.Send(ctx, append(append(make([][]byte, 0, len(route)+1), route...), b)...)
+	return r.send(m, func(b []byte) error { return r.r.Send(ctx, withRoute(route, b)...) })
 }
 
 // Wait reports whether a message is ready within timeout.

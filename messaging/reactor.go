@@ -78,8 +78,9 @@ type HandlerFunc func(ctx context.Context, m proto.Message, from Source) error
 // epoll for the whole process), so an idle reactor uses no CPU and a
 // message is dispatched the moment it arrives.
 //
-// Handlers run on one goroutine by default, one message at a time, in
-// arrival order. WithWorkers(n) runs them on n goroutines, to use more
+// Handlers run one at a time by default, in arrival order, on the
+// goroutine that received the message (no hand-off, so no added latency).
+// WithWorkers(n) runs them on n goroutines, to use more
 // cores (the original needed another process for that); a Response
 // endpoint still answers each request before taking the next, and
 // replies on Router and Dealer endpoints follow each message's route.
@@ -94,9 +95,14 @@ type Reactor struct {
 
 	mu      sync.Mutex // guards the fields above once Run may have started
 	running bool
-	stop    chan struct{}
-	stopped sync.Once
-	done    chan struct{}
+	// serial is held while a handler or the idle hook runs when there is
+	// one worker: receivers then run handlers themselves, one at a time,
+	// with no hand-off between goroutines on the way.
+	serial     sync.Mutex
+	lastActive atomic.Int64 // UnixNano of the last handler call
+	stop       chan struct{}
+	stopped    sync.Once
+	done       chan struct{}
 
 	received, handled, unhandled, failed, panics, unanswered, dropped atomic.Uint64
 }
@@ -116,8 +122,8 @@ func WithWorkers(n int) ReactorOption {
 }
 
 // WithIdle calls f whenever interval passes with no message handled (the
-// original's idle()), on a worker, never at the same time as a handler
-// when there is one worker.
+// original's idle()); with one worker, never at the same time as a
+// handler.
 func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
 	return func(r *Reactor) { r.idle, r.idleFn = interval, f }
 }
@@ -205,7 +211,7 @@ func (r *Reactor) Stats() ReactorStats {
 	}
 }
 
-// job is one message to handle, or an idle call when msg is nil.
+// job is one message to handle.
 type job struct {
 	msg  proto.Message
 	src  *source
@@ -250,43 +256,39 @@ func (r *Reactor) Run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	jobs := make(chan job, 1024)
-	var lastActive atomic.Int64
-	lastActive.Store(time.Now().UnixNano())
+	r.lastActive.Store(time.Now().UnixNano())
 
-	var recvWG sync.WaitGroup
+	var jobs chan job // only with several workers
+	var wg sync.WaitGroup
+	if r.workers > 1 {
+		jobs = make(chan job, 1024)
+		for range r.workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case j := <-jobs:
+						r.handle(runCtx, j)
+					case <-runCtx.Done():
+						return
+					}
+				}
+			}()
+		}
+	}
 	for i := range r.sources {
-		recvWG.Add(1)
+		wg.Add(1)
 		go func(ep *endpointSource) {
-			defer recvWG.Done()
+			defer wg.Done()
 			r.receive(runCtx, ep, jobs)
 		}(&r.sources[i])
 	}
-	var workWG sync.WaitGroup
-	for range r.workers {
-		workWG.Add(1)
-		go func() {
-			defer workWG.Done()
-			for {
-				select {
-				case j := <-jobs:
-					if runCtx.Err() != nil {
-						r.drop(j)
-						continue
-					}
-					r.handle(runCtx, j)
-					lastActive.Store(time.Now().UnixNano())
-				case <-runCtx.Done():
-					return
-				}
-			}
-		}()
-	}
 	if r.idle > 0 && r.idleFn != nil {
-		workWG.Add(1)
+		wg.Add(1)
 		go func() {
-			defer workWG.Done()
-			r.idleLoop(runCtx, jobs, &lastActive)
+			defer wg.Done()
+			r.idleLoop(runCtx)
 		}()
 	}
 
@@ -297,9 +299,8 @@ func (r *Reactor) Run(ctx context.Context) error {
 	case <-r.stop:
 	}
 	cancel()
-	recvWG.Wait()
-	workWG.Wait()
-	for {
+	wg.Wait()
+	for jobs != nil {
 		select {
 		case j := <-jobs:
 			r.drop(j)
@@ -312,9 +313,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 }
 
 func (r *Reactor) drop(j job) {
-	if j.msg != nil {
-		r.dropped.Add(1)
-	}
+	r.dropped.Add(1)
 	if j.done != nil {
 		close(j.done)
 	}
@@ -340,6 +339,12 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- j
 		}
 		r.received.Add(1)
 		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route())}}
+		if jobs == nil {
+			r.serial.Lock()
+			r.handle(ctx, j)
+			r.serial.Unlock()
+			continue
+		}
 		if ep.strict {
 			j.done = make(chan struct{})
 		}
@@ -364,10 +369,11 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	if j.done != nil {
 		defer close(j.done)
 	}
-	if j.msg == nil {
-		r.safely(ctx, "idle", func() error { r.idleFn(ctx); return nil })
+	if ctx.Err() != nil { // stopping: queued messages are not handled
+		r.dropped.Add(1)
 		return
 	}
+	defer r.lastActive.Store(time.Now().UnixNano())
 	name := j.msg.ProtoReflect().Descriptor().FullName()
 	h := r.handlers[name]
 	if h == nil {
@@ -412,7 +418,7 @@ func (r *Reactor) safely(ctx context.Context, what string, f func() error) (ok b
 	return true
 }
 
-func (r *Reactor) idleLoop(ctx context.Context, jobs chan<- job, lastActive *atomic.Int64) {
+func (r *Reactor) idleLoop(ctx context.Context) {
 	t := time.NewTimer(r.idle)
 	defer t.Stop()
 	for {
@@ -421,17 +427,18 @@ func (r *Reactor) idleLoop(ctx context.Context, jobs chan<- job, lastActive *ato
 			return
 		case <-t.C:
 		}
-		quiet := time.Since(time.Unix(0, lastActive.Load()))
-		if quiet < r.idle {
+		if quiet := time.Since(time.Unix(0, r.lastActive.Load())); quiet < r.idle {
 			t.Reset(r.idle - quiet)
 			continue
 		}
-		select {
-		case jobs <- job{}:
-		case <-ctx.Done():
-			return
+		if r.workers == 1 {
+			r.serial.Lock()
 		}
-		lastActive.Store(time.Now().UnixNano())
+		r.safely(ctx, "idle", func() error { r.idleFn(ctx); return nil })
+		if r.workers == 1 {
+			r.serial.Unlock()
+		}
+		r.lastActive.Store(time.Now().UnixNano())
 		t.Reset(r.idle)
 	}
 }

@@ -1,0 +1,282 @@
+package messaging_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// runReactor runs r until the test ends and checks that it stops promptly.
+func runReactor(t *testing.T, r *messaging.Reactor) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(context.Background()) }()
+	t.Cleanup(func() {
+		start := time.Now()
+		r.Stop()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Reactor did not stop")
+		}
+		if el := time.Since(start); el > time.Second {
+			t.Errorf("Stop took %v", el)
+		}
+	})
+}
+
+// The original guide's msgReactor example: one reactor answers requests
+// on a Response and takes published events from a Subscriber at once.
+func TestReactorGuideExample(t *testing.T) {
+	rep := ok(messaging.NewResponse("tcp://*:0"))(t)
+	pub := ok(messaging.NewPublisher("tcp://*:0"))(t)
+	sub := ok(messaging.NewSubscriber(pub.Endpoint()))(t)
+	closeAll(t, rep, pub, sub)
+
+	events := make(chan string, 10)
+	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.StringMsg{Value: "answer to " + m.Value})
+	})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Source) error {
+		events <- fmt.Sprintf("event %d from %s", m.Value, from.Endpoint())
+		return nil
+	})
+	runReactor(t, r)
+
+	ctx := tctx(t, 10*time.Second)
+	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	closeAll(t, req)
+	for i := range 5 {
+		m, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: fmt.Sprint(i)})
+		if err != nil || m.Value != fmt.Sprintf("answer to %d", i) {
+			t.Fatalf("call %d: %v %v", i, m, err)
+		}
+	}
+	if err := pub.WaitSubscribers(ctx, &testpb.Int64Msg{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		pub.Send(ctx, &testpb.Int64Msg{Value: int64(i)})
+	}
+	for i := range 3 {
+		select {
+		case e := <-events:
+			if e != fmt.Sprintf("event %d from %s", i, sub.Name()) {
+				t.Fatalf("got %q", e)
+			}
+		case <-ctx.Done():
+			t.Fatal("event not handled")
+		}
+	}
+	if st := r.Stats(); st.Received != 8 || st.Handled != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A handler that fails or panics is counted and logged; the reactor goes
+// on, and a request it did not answer is answered with ack{ok: false}.
+func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
+	rep := ok(messaging.NewResponse("tcp://*:0", messaging.WithLogger(quiet)))(t)
+	closeAll(t, rep)
+	r := messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(quiet))
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+		switch m.Value {
+		case 1:
+			return errors.New("handler error")
+		case 2:
+			panic("handler panic")
+		case 3:
+			from.Reply(ctx, m)
+			return from.Reply(ctx, m) // a second reply is refused
+		}
+		return from.Reply(ctx, m)
+	})
+	var unhandled atomic.Int32
+	messaging.HandleDefault(r, func(ctx context.Context, m proto.Message, from messaging.Source) error {
+		unhandled.Add(1)
+		return from.Reply(ctx, &msglib.Ack{Ok: true})
+	})
+	runReactor(t, r)
+
+	ctx := tctx(t, 10*time.Second)
+	raw := ok(connection.NewRequest(rep.Endpoint()))(t)
+	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	closeAll(t, raw, req)
+	nack := &msglib.Ack{Ok: false}
+	for _, tc := range []struct {
+		in   proto.Message
+		want proto.Message
+	}{
+		{&testpb.Int32Msg{Value: 1}, nack},
+		{&testpb.Int32Msg{Value: 2}, nack},
+		{&testpb.Int32Msg{Value: 3}, &testpb.Int32Msg{Value: 3}},
+		{&testpb.Int32Msg{Value: 4}, &testpb.Int32Msg{Value: 4}},
+		{&testpb.StringMsg{Value: "no typed handler"}, &msglib.Ack{Ok: true}},
+	} {
+		got, err := req.Call(ctx, tc.in)
+		if err != nil || !proto.Equal(got, tc.want) {
+			t.Fatalf("%v: got %v %v, want %v", tc.in, got, err, tc.want)
+		}
+	}
+	// Garbage bytes: answered, counted by the endpoint, reactor unharmed.
+	reply, err := raw.Call(ctx, []byte("garbage"))
+	if m, _ := messaging.Decode(reply.Payload()); err != nil || !proto.Equal(m, nack) {
+		t.Fatalf("garbage: %v %v", m, err)
+	}
+	if got, err := req.Call(ctx, &testpb.Int32Msg{Value: 5}); err != nil || !proto.Equal(got, &testpb.Int32Msg{Value: 5}) {
+		t.Fatalf("after garbage: %v %v", got, err)
+	}
+	st := r.Stats()
+	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || unhandled.Load() != 1 || rep.MessageStats().DecodeErrors != 1 {
+		t.Fatalf("stats %+v, unhandled %d, endpoint %+v", st, unhandled.Load(), rep.MessageStats())
+	}
+}
+
+func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
+	d := ok(messaging.NewDealer("@inproc://reactor-idle"))(t)
+	peer := ok(messaging.NewDealer("inproc://reactor-idle"))(t)
+	closeAll(t, d, peer)
+	idles := make(chan struct{}, 100)
+	r := messaging.NewReactor([]messaging.Endpoint{d}, messaging.WithReactorLogger(quiet),
+		messaging.WithIdle(20*time.Millisecond, func(context.Context) { idles <- struct{}{} }))
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(context.Background()) }()
+	ctx := tctx(t, 10*time.Second)
+	select {
+	case <-idles:
+	case <-ctx.Done():
+		t.Fatal("idle hook not called")
+	}
+	peer.Send(ctx, &testpb.BoolMsg{}) // no handler: counted
+	peer.Send(ctx, &msglib.ShutdownEvent{})
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("ShutdownEvent did not stop the reactor")
+	}
+	if st := r.Stats(); st.Unhandled != 1 || st.Received != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := r.Run(ctx); err == nil {
+		t.Fatal("second Run accepted")
+	}
+}
+
+func TestReactorContextCancel(t *testing.T) {
+	sub := ok(messaging.NewSubscriber("inproc://nothing-here"))(t)
+	closeAll(t, sub)
+	r := messaging.NewReactor([]messaging.Endpoint{sub})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(ctx) }()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run ignored cancellation")
+	}
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With several workers, replies on a Router still go to the right
+// client, and a Response still answers each request before the next.
+func TestReactorWorkersRouteReplies(t *testing.T) {
+	router := ok(messaging.NewRouter("tcp://*:0"))(t)
+	rep := ok(messaging.NewResponse("tcp://*:0"))(t)
+	closeAll(t, router, rep)
+	r := messaging.NewReactor([]messaging.Endpoint{router, rep}, messaging.WithWorkers(4))
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))})
+	})
+	runReactor(t, r)
+	ctx := tctx(t, 30*time.Second)
+	errc := make(chan error, 10)
+	for c := range 8 {
+		go func() {
+			d, err := messaging.NewDealer(router.Endpoint())
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer d.Close()
+			for i := range 50 {
+				seq := int64(c*1000 + i)
+				d.Send(ctx, &testpb.Work{Seq: seq, Rounds: int32(i % 5)})
+			}
+			seen := map[int64]bool{}
+			for range 50 {
+				m, _, err := d.Recv(ctx)
+				if err != nil {
+					errc <- err
+					return
+				}
+				done := m.(*testpb.WorkDone)
+				if done.Seq/1000 != int64(c) || seen[done.Seq] || done.Digest != burn(int(done.Seq%1000%5)) {
+					errc <- fmt.Errorf("client %d got %v", c, done)
+					return
+				}
+				seen[done.Seq] = true
+			}
+			errc <- nil
+		}()
+	}
+	for c := range 2 {
+		go func() {
+			req, err := messaging.NewRequest(rep.Endpoint())
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer req.Close()
+			for i := range 50 {
+				seq := int64(c*1000 + i)
+				done, err := messaging.Call[*testpb.WorkDone](ctx, req, &testpb.Work{Seq: seq, Rounds: 2})
+				if err != nil || done.Seq != seq {
+					errc <- fmt.Errorf("req %d: %v %v", seq, done, err)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 10 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// burn is a CPU-bound function: rounds × 10,000 steps of a 64-bit LCG.
+func burn(rounds int) uint64 {
+	x := uint64(rounds) + 1
+	for range rounds * 10_000 {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	return x
+}
