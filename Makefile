@@ -4,6 +4,7 @@
 GO        ?= go
 PROTOC_GEN_GO_VERSION := v1.36.12
 BENCHTIME ?= 2s
+FUZZTIME  ?= 2m
 
 .PHONY: all deps deps-test deps-proto demo test bench proto fuzz vet
 
@@ -22,9 +23,14 @@ deps-proto:
 demo: deps
 	$(GO) run ./cmd/dividere demo
 
-## test: every test, with the race detector, plus vet and gofmt.
+## test: every test, with the race detector, plus vet, gofmt and a short fuzz run.
 test: deps-test vet
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 10s ./messaging
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+## fuzz: fuzz the envelope decoder for longer (FUZZTIME, default 2m).
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./messaging
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

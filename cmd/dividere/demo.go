@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
 )
 
 // runDemo brings up each part that exists, drives some traffic through it
@@ -112,6 +114,86 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		}
 		break
 	}
+	if err := demoMessaging(ctx, say, *n); err != nil {
+		return err
+	}
 	say("\ndemo done: every socket closes cleanly.")
+	return nil
+}
+
+// demoMessaging shows typed messages: a subscription by type, and a
+// reactor serving requests and events on two endpoints at once.
+func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
+	say("\n== messaging layer: Protobuf envelopes, subscription by type ==")
+	pub, err := messaging.NewPublisher("tcp://*:0")
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	sub, err := messaging.NewSubscriber(pub.Endpoint(), messaging.WithTypes(&msglib.Heartbeat{}))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	if err := pub.WaitSubscribers(ctx, &msglib.Heartbeat{}, 1); err != nil {
+		return err
+	}
+	for i := range n {
+		pub.Send(ctx, &msglib.RediscoverReq{}) // not subscribed: filtered by libzmq
+		pub.Send(ctx, &msglib.Heartbeat{Id: fmt.Sprintf("worker-%d", i)})
+	}
+	for range n {
+		hb, err := messaging.RecvAs[*msglib.Heartbeat](ctx, sub)
+		if err != nil {
+			return err
+		}
+		say("  subscriber to Heartbeat got Heartbeat{id: %q}", hb.Id)
+	}
+
+	say("\n== messaging layer: a reactor on a Response and a Subscriber ==")
+	rep, err := messaging.NewResponse("tcp://*:0")
+	if err != nil {
+		return err
+	}
+	defer rep.Close()
+	events, err := messaging.NewSubscriber(pub.Endpoint(), messaging.WithTypes(&msglib.RegisterService{}))
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	r := messaging.NewReactor([]messaging.Endpoint{rep, events})
+	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "unavailable"})
+	})
+	seen := make(chan string, n)
+	messaging.Handle(r, func(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
+		seen <- m.ServiceName
+		return nil
+	})
+	go r.Run(ctx)
+	defer r.Shutdown(ctx)
+	req, err := messaging.NewRequest(rep.Endpoint())
+	if err != nil {
+		return err
+	}
+	defer req.Close()
+	for i := range n {
+		rep, err := messaging.Call[*msglib.ServiceLookupRep](ctx, req, &msglib.ServiceLookupReq{ServiceName: fmt.Sprintf("svc-%d", i)})
+		if err != nil {
+			return err
+		}
+		say("  lookup %q -> server %q", rep.ServiceName, rep.Server)
+	}
+	if err := pub.WaitSubscribers(ctx, &msglib.RegisterService{}, 1); err != nil {
+		return err
+	}
+	pub.Send(ctx, &msglib.RegisterService{ServiceName: "orders", Server: "10.0.0.7", Port: 7000})
+	select {
+	case name := <-seen:
+		say("  event handler saw RegisterService{serviceName: %q}", name)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	say("  reactor stats: %+v", r.Stats())
 	return nil
 }

@@ -19,6 +19,8 @@ func TestDemo(t *testing.T) {
 		`subscriber got "weather.city-2 12°C"`,
 		`"responder 1: request 1"`,
 		"handshake-succeeded",
+		`subscriber to Heartbeat got Heartbeat{id: "worker-2"}`,
+		`event handler saw RegisterService{serviceName: "orders"}`,
 		"demo done",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Messaging-layer peer for dividere's interop tests: pyzmq + protobuf only,
+with the code generated from dividere's proto/ files, speaking the WIRE.md
+envelope (msgEnvelope with an Any) the way the Python original does.
+
+Usage: msg_peer.py MODE ENDPOINT [N]
+Prints READY (with the bound endpoint for modes that bind), then does its
+part and exits 0 on success, non-zero on any failure.
+
+  rep   ENDPOINT N   bind REP; answer N StringMsg requests with StringMsg("py:" + value)
+  req   ENDPOINT N   connect REQ; send N StringMsg, expect StringMsg("go:" + value)
+  pub   ENDPOINT N   bind XPUB; after two subscriptions, publish N rounds of
+                     Int32Msg, StringMsg, Msg01, Msg012, then ShutdownEvent
+  sub   ENDPOINT     connect SUB to Msg01 and ShutdownEvent only; print
+                     "<type> <n>" per message until ShutdownEvent
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import zmq  # noqa: E402
+from google.protobuf import any_pb2, symbol_database  # noqa: E402
+
+import Envelope_pb2  # noqa: E402
+import MsgLib_pb2  # noqa: E402
+import TestMsgs_pb2  # noqa: E402
+
+TIMEOUT_MS = 10000
+
+
+def encode(msg):
+    a = any_pb2.Any()
+    a.Pack(msg)
+    return Envelope_pb2.msgEnvelope(msgName=msg.DESCRIPTOR.full_name, msg=a).SerializeToString()
+
+
+def decode(data):
+    env = Envelope_pb2.msgEnvelope()
+    env.ParseFromString(data)
+    cls = symbol_database.Default().GetSymbol(env.msgName)
+    msg = cls()
+    if not env.msg.Unpack(msg):
+        sys.exit("envelope %s does not hold a %s" % (env.msgName, env.msgName))
+    return msg
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def topic(cls):
+    """The exact per-type subscription prefix: 0x0A, varint(len), name."""
+    name = cls.DESCRIPTOR.full_name.encode()
+    return b"\x0a" + varint(len(name)) + name
+
+
+def main():
+    mode, endpoint = sys.argv[1], sys.argv[2]
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    ctx = zmq.Context.instance()
+    if mode == "rep":
+        s = ctx.socket(zmq.REP)
+        s.bind(endpoint)
+        ready(s)
+        for _ in range(n):
+            m = decode(recv(s))
+            expect(isinstance(m, TestMsgs_pb2.StringMsg), "rep got %r" % m)
+            s.send(encode(TestMsgs_pb2.StringMsg(value="py:" + m.value)))
+    elif mode == "req":
+        s = ctx.socket(zmq.REQ)
+        s.connect(endpoint)
+        ready(None)
+        for i in range(n):
+            s.send(encode(TestMsgs_pb2.StringMsg(value="q%d" % i)))
+            m = decode(recv(s))
+            expect(isinstance(m, TestMsgs_pb2.StringMsg) and m.value == "go:q%d" % i, "req got %r" % m)
+    elif mode == "pub":
+        s = ctx.socket(zmq.XPUB)
+        s.bind(endpoint)
+        ready(s)
+        subs = 0
+        while subs < 2:
+            if recv(s)[:1] == b"\x01":
+                subs += 1
+        for i in range(n):
+            s.send(encode(TestMsgs_pb2.Int32Msg(value=i)))
+            s.send(encode(TestMsgs_pb2.StringMsg(value="s%d" % i)))
+            s.send(encode(TestMsgs_pb2.Msg01(n=i)))
+            s.send(encode(TestMsgs_pb2.Msg012(n=i)))
+        s.send(encode(MsgLib_pb2.ShutdownEvent()))
+    elif mode == "sub":
+        s = ctx.socket(zmq.SUB)
+        s.setsockopt(zmq.SUBSCRIBE, topic(TestMsgs_pb2.Msg01))
+        s.setsockopt(zmq.SUBSCRIBE, topic(MsgLib_pb2.ShutdownEvent))
+        s.connect(endpoint)
+        ready(None)
+        while True:
+            m = decode(recv(s))
+            name = m.DESCRIPTOR.full_name
+            print(name, getattr(m, "n", ""), flush=True)
+            if name == "ShutdownEvent":
+                break
+    else:
+        sys.exit("unknown mode " + mode)
+    s.close(linger=1000)
+    ctx.term()
+
+
+def ready(sock):
+    ep = sock.getsockopt(zmq.LAST_ENDPOINT).decode() if sock is not None else ""
+    print("READY", ep.replace("0.0.0.0", "127.0.0.1"), flush=True)
+
+
+def recv(s):
+    if not s.poll(TIMEOUT_MS):
+        sys.exit("timed out waiting for a message")
+    return s.recv_multipart()[-1]
+
+
+def expect(ok, what):
+    if not ok:
+        sys.exit(what)
+
+
+if __name__ == "__main__":
+    main()

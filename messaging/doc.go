@@ -1,0 +1,33 @@
+// Package messaging is dividere's second layer: the connection layer's
+// endpoints carrying Protobuf messages in the self-describing envelope of
+// WIRE.md, and a Reactor that dispatches each message to the handler for
+// its type.
+//
+// Every message travels as a msgEnvelope{msgName, Any}. Encode and Decode
+// work on their own; the endpoints (Publisher, Subscriber, Request,
+// Response, Dealer, Router) use them for you, and they are byte for byte
+// what other-language peers send, so Go and the Python original
+// interoperate. A Subscriber subscribes by type: the envelope's first
+// bytes (0x0A, varint length, name) are an exact topic, for names of any
+// length (Topic).
+//
+// Decoding looks a type up by name in protoregistry.GlobalTypes (or a
+// Resolver of your own, for dynamic types), falling back to the Any's type
+// URL. A message that cannot be decoded is an error for that message
+// only, wrapping ErrNotEnvelope, ErrNoPayload, ErrUnknownType or
+// ErrCorrupt; the endpoint counts it (MessageStats), logs it, and goes on.
+// A Response answers an undecodable request with ack{ok: false} so that
+// neither side is left waiting.
+//
+// Handlers are registered per type with generics, with no reflection on
+// names:
+//
+//	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
+//	messaging.Handle(r, func(ctx context.Context, m *pb.Order, from messaging.Source) error {
+//		return from.Reply(ctx, &pb.OrderAck{Id: m.Id})
+//	})
+//	err := r.Run(ctx)
+//
+// A handler that fails or panics is logged and counted; the reactor keeps
+// serving. WithWorkers spreads handlers over goroutines to use every core.
+package messaging

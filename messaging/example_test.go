@@ -1,0 +1,85 @@
+package messaging_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+)
+
+// A subscriber that takes one message type out of several published.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	pub, err := messaging.NewPublisher("tcp://*:0")
+	if err != nil {
+		panic(err)
+	}
+	defer pub.Close()
+	sub, err := messaging.NewSubscriber(pub.Endpoint(), messaging.WithTypes(&testpb.Msg01{}))
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	if err := pub.WaitSubscribers(ctx, &testpb.Msg01{}, 1); err != nil {
+		panic(err)
+	}
+
+	pub.Send(ctx, &testpb.Msg012{N: 12}) // a longer name with the same start: not received
+	pub.Send(ctx, &testpb.Msg01{N: 1})
+
+	m, err := messaging.RecvAs[*testpb.Msg01](ctx, sub)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(m.N)
+	// Output: 1
+}
+
+// The original guide's msgReactor: one reactor answers requests and
+// handles published events.
+func ExampleReactor() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	rep, err := messaging.NewResponse("tcp://*:0")
+	if err != nil {
+		panic(err)
+	}
+	defer rep.Close()
+
+	r := messaging.NewReactor([]messaging.Endpoint{rep})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + m.Value})
+	})
+	go r.Run(ctx)
+	defer r.Shutdown(ctx)
+
+	req, err := messaging.NewRequest(rep.Endpoint())
+	if err != nil {
+		panic(err)
+	}
+	defer req.Close()
+	reply, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "reactor"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(reply.Value)
+	// Output: hello, reactor
+}
+
+func ExampleEncode() {
+	b, err := messaging.Encode(&testpb.Int32Msg{Value: 7})
+	if err != nil {
+		panic(err)
+	}
+	m, err := messaging.Decode(b)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s: % x...\n", m.ProtoReflect().Descriptor().FullName(), b[:10])
+	// Output: Int32Msg: 0a 08 49 6e 74 33 32 4d 73 67...
+}
