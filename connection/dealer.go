@@ -20,7 +20,7 @@ type Dealer struct {
 func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 	cfg := newConfig(opts)
 	if cfg.identity == "" {
-		cfg.identity = uniqueIdentity()
+		cfg.identity = UniqueIdentity()
 	}
 	s, err := newSocket(zmq.DEALER, endpoints, Connect, cfg, nil)
 	if err != nil {

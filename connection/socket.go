@@ -610,9 +610,11 @@ func (s *Socket) mapErr(op string, err error) error {
 
 func (s *Socket) log() *slog.Logger { return s.cfg.logger }
 
-// uniqueIdentity returns a routing identity that is unique across
-// processes and machines (libzmq reserves identities starting with 0).
-func uniqueIdentity() string {
+// UniqueIdentity returns a routing identity that is unique across
+// processes and machines ("dv-" and 16 random hex digits; libzmq reserves
+// identities starting with a zero byte). Dealers get one by default; keep
+// one to reconnect under the same identity.
+func UniqueIdentity() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return "dv-" + hex.EncodeToString(b[:])

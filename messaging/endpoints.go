@@ -427,7 +427,7 @@ func RecvAs[T proto.Message](ctx context.Context, r interface {
 	if err != nil {
 		return zero, err
 	}
-	return as[T](m)
+	return As[T](m)
 }
 
 // Call sends req on r and returns the reply as a Rep:
@@ -438,10 +438,12 @@ func Call[Rep proto.Message](ctx context.Context, r *Request, req proto.Message)
 	if err != nil {
 		return zero, err
 	}
-	return as[Rep](m)
+	return As[Rep](m)
 }
 
-func as[T proto.Message](m proto.Message) (T, error) {
+// As asserts that m is a T: a message of another type is an error
+// wrapping ErrWrongType that names both types.
+func As[T proto.Message](m proto.Message) (T, error) {
 	t, ok := m.(T)
 	if !ok {
 		var zero T

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/msglib"
@@ -89,8 +87,7 @@ type Reactor struct {
 	workers  int
 	idle     time.Duration
 	idleFn   func(context.Context)
-	handlers map[protoreflect.FullName]HandlerFunc
-	fallback HandlerFunc
+	handlers *Mux
 	sources  []endpointSource
 
 	mu      sync.Mutex // guards the fields above once Run may have started
@@ -137,7 +134,7 @@ func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
 	r := &Reactor{
 		log:      slog.Default(),
 		workers:  1,
-		handlers: map[protoreflect.FullName]HandlerFunc{},
+		handlers: NewMux(),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -164,30 +161,13 @@ func (r *Reactor) mustNotRun(what string) {
 	}
 }
 
-// Handle registers h for messages of type T. A later registration for
-// the same type replaces an earlier one. It panics once Run has started.
-func Handle[T proto.Message](r *Reactor, h func(ctx context.Context, m T, from Source) error) {
-	var zero T
-	name := zero.ProtoReflect().Descriptor().FullName()
+// Mux returns the reactor's handlers, for Handle; it panics once Run has
+// started.
+func (r *Reactor) Mux() *Mux {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.mustNotRun("Handle")
-	r.handlers[name] = func(ctx context.Context, m proto.Message, from Source) error {
-		t, ok := m.(T)
-		if !ok { // same name, other Go type: a dynamic message from a custom resolver
-			return fmt.Errorf("%w: %T for %s", ErrWrongType, m, name)
-		}
-		return h(ctx, t, from)
-	}
-}
-
-// HandleDefault registers h for messages no typed handler takes. Without
-// one, such messages are counted (Unhandled) and logged at debug level.
-func HandleDefault(r *Reactor, h HandlerFunc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.mustNotRun("HandleDefault")
-	r.fallback = h
+	return r.handlers
 }
 
 // ReactorStats counts what a Reactor did.
@@ -375,17 +355,20 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	}
 	defer r.lastActive.Store(time.Now().UnixNano())
 	name := j.msg.ProtoReflect().Descriptor().FullName()
-	h := r.handlers[name]
-	if h == nil {
-		h = r.fallback
-	}
-	if h == nil {
-		if name != shutdownName {
-			r.unhandled.Add(1)
-			r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
-		}
-	} else if r.safely(ctx, string(name), func() error { return h(ctx, j.msg, j.src) }) {
+	handled, err := r.handlers.Dispatch(ctx, j.msg, j.src)
+	switch {
+	case errors.Is(err, ErrHandlerPanic):
+		r.panics.Add(1)
+		r.failed.Add(1)
+		r.log.Error("handler panicked", "type", name, "endpoint", j.src.ep.name, "err", err)
+	case err != nil:
+		r.failed.Add(1)
+		r.log.Warn("handler failed", "type", name, "endpoint", j.src.ep.name, "err", err)
+	case handled:
 		r.handled.Add(1)
+	case name != shutdownName:
+		r.unhandled.Add(1)
+		r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
 	}
 	if j.src.ep.strict && !j.src.replied.Load() {
 		// The requester would wait forever and the REP socket could not
@@ -397,25 +380,6 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	if name == shutdownName {
 		r.Stop()
 	}
-}
-
-// safely runs f, turning a panic into a counted, logged failure; it
-// reports whether f succeeded.
-func (r *Reactor) safely(ctx context.Context, what string, f func() error) (ok bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.panics.Add(1)
-			r.failed.Add(1)
-			r.log.Error("handler panicked", "handler", what, "panic", p, "stack", string(debug.Stack()))
-			ok = false
-		}
-	}()
-	if err := f(); err != nil {
-		r.failed.Add(1)
-		r.log.Warn("handler failed", "handler", what, "err", err)
-		return false
-	}
-	return true
 }
 
 func (r *Reactor) idleLoop(ctx context.Context) {
@@ -434,7 +398,10 @@ func (r *Reactor) idleLoop(ctx context.Context) {
 		if r.workers == 1 {
 			r.serial.Lock()
 		}
-		r.safely(ctx, "idle", func() error { r.idleFn(ctx); return nil })
+		if err := protect(func() error { r.idleFn(ctx); return nil }); err != nil {
+			r.panics.Add(1)
+			r.log.Error("idle hook panicked", "err", err)
+		}
 		if r.workers == 1 {
 			r.serial.Unlock()
 		}

@@ -86,6 +86,11 @@ func TestReactorGuideExample(t *testing.T) {
 			t.Fatal("event not handled")
 		}
 	}
+	// A handler's count is taken after it returns: stop the reactor, which
+	// waits for handlers, before reading it.
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if st := r.Stats(); st.Received != 8 || st.Handled != 8 {
 		t.Fatalf("stats %+v", st)
 	}

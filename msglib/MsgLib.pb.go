@@ -364,9 +364,13 @@ func (*ShutdownEvent) Descriptor() ([]byte, []int) {
 	return file_MsgLib_proto_rawDescGZIP(), []int{6}
 }
 
+// Load-balancing pattern: a worker's ready announcement and heartbeat, and
+// the broker's answer. capacity (an addition; 0 means 1) is how many
+// requests the worker takes at once.
 type Heartbeat struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Capacity      uint32                 `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -408,6 +412,13 @@ func (x *Heartbeat) GetId() string {
 	return ""
 }
 
+func (x *Heartbeat) GetCapacity() uint32 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
 var File_MsgLib_proto protoreflect.FileDescriptor
 
 const file_MsgLib_proto_rawDesc = "" +
@@ -430,9 +441,10 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\rR\x04port\"\x0f\n" +
-	"\rShutdownEvent\"\x1b\n" +
+	"\rShutdownEvent\"7\n" +
 	"\tHeartbeat\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02idB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bcapacity\x18\x02 \x01(\rR\bcapacityB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
 
 var (
 	file_MsgLib_proto_rawDescOnce sync.Once

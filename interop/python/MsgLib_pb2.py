@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cMsgLib.proto\"D\n\x0fRegisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"F\n\x11UnregisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"\x11\n\x03\x61\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\"\x0f\n\rRediscoverReq\"\'\n\x10ServiceLookupReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"E\n\x10ServiceLookupRep\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"\x0f\n\rShutdownEvent\"\x17\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\tB(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cMsgLib.proto\"D\n\x0fRegisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"F\n\x11UnregisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"\x11\n\x03\x61\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\"\x0f\n\rRediscoverReq\"\'\n\x10ServiceLookupReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"E\n\x10ServiceLookupRep\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\"\x0f\n\rShutdownEvent\")\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\rB(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'MsgLib_pb2', globals())
@@ -36,5 +36,5 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SHUTDOWNEVENT._serialized_start=306
   _SHUTDOWNEVENT._serialized_end=321
   _HEARTBEAT._serialized_start=323
-  _HEARTBEAT._serialized_end=346
+  _HEARTBEAT._serialized_end=364
 # @@protoc_insertion_point(module_scope)

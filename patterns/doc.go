@@ -1,0 +1,35 @@
+// Package patterns holds dividere's reliable request/reply: a
+// load-balancing Broker, heartbeating Workers and retrying Clients (the
+// "lazy pirate"), at the byte level (Worker, Client) and the Protobuf
+// level (MsgWorker, MsgClient), on the connection and messaging layers.
+//
+// # Wire
+//
+// The Broker has a ROUTER front end for clients (REQ or DEALER) and a
+// ROUTER back end for workers (DEALER). Requests are handed to live
+// workers in least-recently-used order; every reply goes back along the
+// route its request came by.
+//
+// A message from a worker that is a single frame is a control message,
+// anything longer is a reply [route..., payload], so application payloads
+// can never be taken for control frames. Control frames:
+//
+//   - byte level: 0x01 ready and 0x02 heartbeat (WIRE.md), each optionally
+//     followed by the worker's capacity as a uvarint (an addition: a lone
+//     byte means capacity 1), and 0x03 (an addition): "I dropped a request
+//     without replying; give me another";
+//   - messaging level: a Heartbeat{id, capacity} envelope, both for ready
+//     and heartbeat.
+//
+// The broker answers each heartbeat in kind. A worker silent for
+// liveness × interval (default 2 × 3 s) is dead and gets no more
+// requests; a worker that hears nothing from its broker as long
+// reconnects with backoff and announces itself again.
+//
+// A Client talks to the front end through a DEALER and puts a request id
+// frame before the payload: [id, payload]. Workers echo the route, so the
+// reply comes back as [id, reply] and the client matches it to its
+// request; a late reply to a request that was already answered or given
+// up is dropped, never taken for another request's answer. A plain REQ
+// client works too (its route is its identity and the empty delimiter).
+package patterns

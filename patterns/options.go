@@ -1,0 +1,131 @@
+package patterns
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+)
+
+// Defaults of the load-balancing pattern (WIRE.md).
+const (
+	// DefaultHeartbeatInterval is how often a worker heartbeats; the
+	// broker answers each heartbeat in kind.
+	DefaultHeartbeatInterval = 3 * time.Second
+	// DefaultLiveness is how many intervals of silence make a peer dead:
+	// the broker stops giving a silent worker requests, and a worker that
+	// hears nothing from its broker reconnects.
+	DefaultLiveness = 2
+	// DefaultQueueLimit is how many requests the broker holds while no
+	// worker is free; past it, new requests are dropped (and counted).
+	DefaultQueueLimit = 10_000
+	// DefaultQueueTimeout is how long a request may wait for a worker
+	// before the broker drops it (and counts it); the client's retry
+	// decides what happens next.
+	DefaultQueueTimeout = 30 * time.Second
+	// DefaultRequestTimeout is how long a Client waits for a reply before
+	// sending the request again.
+	DefaultRequestTimeout = 2500 * time.Millisecond
+	// DefaultRetries is how many times a Client sends a request again
+	// before giving up with ErrNoReply.
+	DefaultRetries = 3
+)
+
+// Option configures a Broker, Worker or Client; each takes the options
+// that concern it and ignores the rest.
+type Option func(*config)
+
+type config struct {
+	interval     time.Duration
+	liveness     int
+	queueLimit   int
+	queueTimeout time.Duration
+	capacity     int
+	timeout      time.Duration
+	retries      int
+	backoff      time.Duration
+	identity     string
+	logger       *slog.Logger
+	conn         []connection.Option
+	reconnectMax time.Duration
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		interval:     DefaultHeartbeatInterval,
+		liveness:     DefaultLiveness,
+		queueLimit:   DefaultQueueLimit,
+		queueTimeout: DefaultQueueTimeout,
+		capacity:     1,
+		timeout:      DefaultRequestTimeout,
+		retries:      DefaultRetries,
+		reconnectMax: 32 * time.Second,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	c.conn = append([]connection.Option{connection.WithLogger(c.logger)}, c.conn...)
+	return c
+}
+
+func (c *config) deadAfter() time.Duration { return time.Duration(c.liveness) * c.interval }
+
+// WithHeartbeat sets the heartbeat interval and how many silent intervals
+// make a peer dead (Broker and Worker; both sides should agree).
+func WithHeartbeat(interval time.Duration, liveness int) Option {
+	return func(c *config) {
+		if interval > 0 {
+			c.interval = interval
+		}
+		if liveness > 0 {
+			c.liveness = liveness
+		}
+	}
+}
+
+// WithQueue bounds the broker's queue of requests waiting for a worker:
+// at most limit requests, each for at most timeout.
+func WithQueue(limit int, timeout time.Duration) Option {
+	return func(c *config) { c.queueLimit, c.queueTimeout = limit, timeout }
+}
+
+// WithCapacity lets a Worker take n requests at once, handled on n
+// goroutines (default 1). The broker learns it from the worker's ready
+// and heartbeat messages.
+func WithCapacity(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.capacity = n
+		}
+	}
+}
+
+// WithRetry sets a Client's per-attempt timeout, how many times it sends
+// a request again, and the wait before each resend (doubling each time;
+// 0 resends at once).
+func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
+	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff }
+}
+
+// WithIdentity sets a Worker's or Client's routing identity (unique by
+// default). A worker keeps it across reconnects, so the broker knows it
+// again.
+func WithIdentity(id string) Option { return func(c *config) { c.identity = id } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithConnectionOptions passes options to the sockets underneath.
+func WithConnectionOptions(opts ...connection.Option) Option {
+	return func(c *config) { c.conn = append(c.conn, opts...) }
+}
+
+// WithReconnectBackoffMax caps a worker's wait between attempts to reach
+// a broker it lost (default 32 s; the first wait is one heartbeat
+// interval, doubling).
+func WithReconnectBackoffMax(d time.Duration) Option { return func(c *config) { c.reconnectMax = d } }

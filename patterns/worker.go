@@ -1,0 +1,221 @@
+package patterns
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+)
+
+// ErrNoReply may be returned by a Handler to send no reply at all (the
+// client's retry decides what happens next).
+var ErrNoReply = errors.New("dividere: no reply")
+
+// Handler answers one request at the byte level. Returning an error sends
+// no reply; the error is logged and counted.
+type Handler func(ctx context.Context, request []byte) ([]byte, error)
+
+// WorkerStats counts what a worker did.
+type WorkerStats struct {
+	Handled    uint64 // requests answered
+	Failed     uint64 // requests whose handler failed (no reply sent)
+	Reconnects uint64 // times the worker gave its broker up for dead and reconnected
+}
+
+// Worker serves requests from a Broker's back end at the byte level:
+// it announces itself (0x01), heartbeats (0x02), hands each request to its
+// Handler and replies along the request's route.
+type Worker struct{ engine }
+
+// NewWorker makes a Worker for the broker back end at endpoint; Run
+// starts it.
+func NewWorker(endpoint string, h Handler, opts ...Option) *Worker {
+	w := &Worker{}
+	w.engine.init(endpoint, newConfig(opts), byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+		out, err := h(ctx, payload)
+		if err != nil {
+			return err
+		}
+		return reply(out)
+	})
+	return w
+}
+
+// byteProtocol is the connection-level control protocol.
+type byteProtocol struct{}
+
+func (byteProtocol) ready(capacity int) []byte     { return signal(signalReady, capacity) }
+func (byteProtocol) heartbeat(capacity int) []byte { return signal(signalHeartbeat, capacity) }
+
+func signal(b byte, capacity int) []byte {
+	if capacity <= 1 {
+		return []byte{b} // exactly what the original sends
+	}
+	return binary.AppendUvarint([]byte{b}, uint64(capacity))
+}
+
+// protocol is what differs between the byte and messaging workers.
+type protocol interface {
+	ready(capacity int) []byte
+	heartbeat(capacity int) []byte
+}
+
+// handleFunc serves one request; reply sends the answer along its route.
+type handleFunc func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error
+
+// engine is the worker loop both Worker and MsgWorker run: connect,
+// announce, heartbeat, serve, and reconnect when the broker goes silent.
+type engine struct {
+	endpoint string
+	cfg      config
+	proto    protocol
+	handle   handleFunc
+	log      *slog.Logger
+	running  atomic.Bool
+
+	handled, failed, reconnects atomic.Uint64
+}
+
+func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) {
+	if cfg.identity == "" {
+		cfg.identity = connection.UniqueIdentity()
+	}
+	*e = engine{endpoint: endpoint, cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity)}
+}
+
+// ID returns the worker's identity, as the broker knows it.
+func (e *engine) ID() string { return e.cfg.identity }
+
+// Stats returns the worker's counters.
+func (e *engine) Stats() WorkerStats {
+	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load()}
+}
+
+// Run serves until ctx ends, then returns ctx's error once the requests
+// in hand are answered. It reconnects on its own when the broker goes
+// silent, waiting one heartbeat interval, then twice that, up to
+// WithReconnectBackoffMax.
+func (e *engine) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("patterns: worker already running")
+	}
+	defer e.running.Store(false)
+	backoff := e.cfg.interval
+	for {
+		healthy, err := e.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			e.log.Warn("worker session ended", "err", err)
+		}
+		if healthy {
+			backoff = e.cfg.interval
+		}
+		e.reconnects.Add(1)
+		e.log.Info("broker silent: reconnecting", "after", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, max(e.cfg.reconnectMax, e.cfg.interval))
+	}
+}
+
+// session runs one connection to the broker until it goes silent or ctx
+// ends; healthy tells whether the broker was heard at all.
+func (e *engine) session(ctx context.Context) (healthy bool, err error) {
+	d, err := connection.NewDealer(e.endpoint, append(e.cfg.conn,
+		connection.WithIdentity(e.cfg.identity), connection.WithLinger(0))...)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if err := d.Send(sctx, e.proto.ready(e.cfg.capacity)); err != nil {
+		return false, err
+	}
+	var lastHeard atomic.Int64
+	lastHeard.Store(time.Now().UnixNano())
+	var heard atomic.Bool
+	var handlers sync.WaitGroup
+	slots := make(chan struct{}, e.cfg.capacity)
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for {
+			msg, err := d.Recv(sctx)
+			if err != nil {
+				return
+			}
+			lastHeard.Store(time.Now().UnixNano())
+			heard.Store(true)
+			if len(msg) == 1 {
+				continue // the broker's heartbeat: being heard is all it says
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-sctx.Done():
+				return
+			}
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				defer func() { <-slots }()
+				e.serve(sctx, d, msg)
+			}()
+		}
+	}()
+	defer func() {
+		cancel()
+		<-recvDone
+		handlers.Wait()
+	}()
+
+	t := time.NewTicker(e.cfg.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return heard.Load(), nil
+		case <-t.C:
+		}
+		if silent := time.Since(time.Unix(0, lastHeard.Load())); silent > e.cfg.deadAfter() {
+			return heard.Load(), fmt.Errorf("no word from the broker for %v", silent.Round(time.Millisecond))
+		}
+		if err := d.Send(sctx, e.proto.heartbeat(e.cfg.capacity)); err != nil && sctx.Err() == nil {
+			e.log.Debug("heartbeat not sent", "err", err)
+		}
+	}
+}
+
+// serve handles one request [route..., payload].
+func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection.Message) {
+	route := msg.Route()
+	replied := false
+	reply := func(out []byte) error { replied = true; return d.Send(ctx, msg.Reply(out)...) }
+	if err := e.handle(ctx, route, msg.Payload(), reply); err != nil {
+		e.failed.Add(1)
+		if !errors.Is(err, ErrNoReply) {
+			e.log.Warn("handler failed", "err", err)
+		}
+		if !replied && ctx.Err() == nil {
+			// Free the slot at the broker, or it would wait for this
+			// reply forever.
+			d.Send(ctx, []byte{signalDropped})
+		}
+		return
+	}
+	e.handled.Add(1)
+}
