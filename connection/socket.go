@@ -45,6 +45,11 @@ type Socket struct {
 	rsem, wsem   chan struct{} // one waiter per direction parks on the fd
 	// Whether a goroutine holds rsem/wsem (is parked or about to park).
 	rwaiting, wwaiting atomic.Bool
+	// notifyLocked's rate limit; guarded by mu.
+	born          time.Time
+	lastNotify    time.Duration // since born
+	notifyPending bool
+	notifyTimer   *time.Timer
 
 	mon   *monitor
 	stats counters
@@ -103,6 +108,7 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 		cfg:  cfg,
 		name: cfg.name,
 		done: make(chan struct{}),
+		born: time.Now(),
 		rsem: make(chan struct{}, 1),
 		wsem: make(chan struct{}, 1),
 	}
@@ -251,6 +257,9 @@ func (s *Socket) Close() error {
 	}
 	err := s.zs.Close()
 	s.fr.free()
+	if s.notifyTimer != nil {
+		s.notifyTimer.Stop()
+	}
 	s.mu.Unlock()
 	if s.mon != nil {
 		s.mon.stop(time.Second)
@@ -292,21 +301,61 @@ const (
 // notifyLocked wakes parked waiters whose condition may have become true
 // during the libzmq call just made by someone else.
 //
-// Any libzmq call processes the socket's pending commands and so reads
+// Any libzmq call may process the socket's pending commands and so read
 // the signalling eventfd. epoll reports an edge with the fd's state at
 // delivery time, so when another goroutine's call drains the eventfd
 // between the write and the poller's epoll_wait, the parked waiter gets
-// no readable event at all, although its message has arrived. Every
-// call made under s.mu therefore checks ZMQ_EVENTS for the waiters it
-// may have robbed and wakes them by moving their deadline into the past;
-// they re-check and park again if nothing is there. With no waiter
-// parked this costs two atomic loads.
+// no readable event at all, although its message has arrived. Calls made
+// under s.mu therefore check ZMQ_EVENTS for the waiters they may have
+// robbed and wake them by moving their deadline into the past; they
+// re-check and park again if nothing is there.
+//
+// A check costs a libzmq call, so it is made at most once per
+// notifyEvery; a call inside that window arms one deferred check
+// instead. libzmq processes commands only now and then (sends at most
+// about once a millisecond, receives every hundredth message or when
+// empty), so a robbed waiter is rare and waits at most notifyEvery, while
+// the common case, a waiter woken by its own edge, is untouched. With no
+// waiter parked this costs two atomic loads.
 func (s *Socket) notifyLocked(me int) {
 	r := me != dirRead && s.rwaiting.Load()
 	w := me != dirWrite && s.wwaiting.Load()
 	if !r && !w {
 		return
 	}
+	now := time.Since(s.born)
+	if now-s.lastNotify >= notifyEvery {
+		s.lastNotify = now
+		s.checkLocked(r, w)
+		return
+	}
+	if !s.notifyPending {
+		s.notifyPending = true
+		if s.notifyTimer == nil {
+			s.notifyTimer = time.AfterFunc(notifyEvery, s.deferredNotify)
+		} else {
+			s.notifyTimer.Reset(notifyEvery)
+		}
+	}
+}
+
+// notifyEvery bounds how often notifyLocked asks libzmq for the socket's
+// state, and so how long a robbed waiter can wait.
+const notifyEvery = 50 * time.Microsecond
+
+func (s *Socket) deferredNotify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notifyPending = false
+	if s.closed.Load() {
+		return
+	}
+	s.lastNotify = time.Since(s.born)
+	s.checkLocked(s.rwaiting.Load(), s.wwaiting.Load())
+}
+
+// checkLocked wakes the reader (r) or writer (w) if its condition holds.
+func (s *Socket) checkLocked(r, w bool) {
 	ev, err := s.zs.GetEvents()
 	if err != nil {
 		return

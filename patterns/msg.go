@@ -25,9 +25,8 @@ type MsgWorker struct {
 // register handlers, then Run.
 func NewMsgWorker(endpoint string, opts ...Option) *MsgWorker {
 	w := &MsgWorker{mux: messaging.NewMux()}
-	cfg := newConfig(opts)
-	w.engine.init(endpoint, cfg, envelopeProtocol{id: cfg.identity}, w.handleRequest)
-	w.engine.proto = envelopeProtocol{id: w.ID()}
+	w.engine.init(endpoint, newConfig(opts), nil, w.handleRequest)
+	w.engine.proto = envelopeProtocol{id: w.ID()} // the identity is known once init chose it
 	return w
 }
 
