@@ -149,38 +149,31 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 	var lastHeard atomic.Int64
 	lastHeard.Store(time.Now().UnixNano())
 	var heard atomic.Bool
-	var handlers sync.WaitGroup
-	slots := make(chan struct{}, e.cfg.capacity)
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		for {
-			msg, err := d.Recv(sctx)
-			if err != nil {
-				return
-			}
-			lastHeard.Store(time.Now().UnixNano())
-			heard.Store(true)
-			if len(msg) == 1 {
-				continue // the broker's heartbeat: being heard is all it says
-			}
-			select {
-			case slots <- struct{}{}:
-			case <-sctx.Done():
-				return
-			}
-			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				defer func() { <-slots }()
+	// capacity goroutines receive and serve: a request is handled on the
+	// goroutine that received it, with no hand-off, and no more than
+	// capacity are in hand at once.
+	var receivers sync.WaitGroup
+	for range e.cfg.capacity {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			for {
+				msg, err := d.Recv(sctx)
+				if err != nil {
+					return
+				}
+				lastHeard.Store(time.Now().UnixNano())
+				heard.Store(true)
+				if len(msg) == 1 {
+					continue // the broker's heartbeat: being heard is all it says
+				}
 				e.serve(sctx, d, msg)
-			}()
-		}
-	}()
+			}
+		}()
+	}
 	defer func() {
 		cancel()
-		<-recvDone
-		handlers.Wait()
+		receivers.Wait()
 	}()
 
 	t := time.NewTicker(e.cfg.interval)

@@ -1,0 +1,43 @@
+package patterns_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dividere-go/dividere/patterns"
+)
+
+// A broker between a client and a worker: the client's request survives
+// a dead worker by being sent again, and the worker's reply finds its way
+// back to the client.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	broker, err := patterns.NewBroker("tcp://*:0", "tcp://*:0")
+	if err != nil {
+		panic(err)
+	}
+	defer broker.Close()
+
+	worker := patterns.NewWorker(broker.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+		return append([]byte("processed "), req...), nil
+	})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); worker.Run(wctx) }()
+	defer func() { stop(); <-done }()
+
+	client, err := patterns.NewClient(broker.Frontend(), patterns.WithRetry(time.Second, 3, 0))
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	reply, err := client.Request(ctx, []byte("order 42"))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s\n", reply)
+	// Output: processed order 42
+}
