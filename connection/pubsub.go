@@ -20,6 +20,7 @@ type Publisher struct {
 	*Socket
 	subMu sync.Mutex
 	subs  map[string]int // subscription prefix -> number of subscriptions
+	joins uint64         // subscribe notices seen so far; guarded by subMu
 	sends uint32
 	// beforeSendFn is p.beforeSend, bound once: a method value made on
 	// every Send would allocate.
@@ -83,6 +84,7 @@ func (p *Publisher) drainLocked() {
 		switch b[0] {
 		case 1:
 			p.subs[topic]++
+			p.joins++
 		case 0:
 			if p.subs[topic] > 0 {
 				p.subs[topic]--
@@ -137,6 +139,36 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, topic string, n int) er
 		return fmt.Errorf("%s wait subscribers (%d of %d): %w", p.name, got, n, p.mapErr("wait", err))
 	}
 	return nil
+}
+
+// WaitJoin blocks until a subscription arrives after the first seen
+// subscriptions (see Joins), and returns the new count: a publisher that
+// greets every newcomer, however many come and go, loops on it.
+func (p *Publisher) WaitJoin(ctx context.Context, seen uint64) (uint64, error) {
+	var joins uint64
+	err := p.do(ctx, false, func() error {
+		p.drainLocked()
+		p.subMu.Lock()
+		joins = p.joins
+		p.subMu.Unlock()
+		if joins > seen {
+			return nil
+		}
+		return errAgain
+	})
+	if err != nil {
+		return joins, p.mapErr("wait join", err)
+	}
+	return joins, nil
+}
+
+// Joins returns how many subscriptions the publisher has seen arrive
+// since it was created (each topic of each subscriber counts once).
+func (p *Publisher) Joins() uint64 {
+	p.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+	p.subMu.Lock()
+	defer p.subMu.Unlock()
+	return p.joins
 }
 
 // Subscriber receives the messages whose first frame starts with one of

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/msglib"
@@ -87,6 +88,7 @@ type Reactor struct {
 	workers  int
 	idle     time.Duration
 	idleFn   func(context.Context)
+	observe  func(protoreflect.FullName, time.Duration, error)
 	handlers *Mux
 	sources  []endpointSource
 
@@ -124,6 +126,16 @@ func WithWorkers(n int) ReactorOption {
 func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
 	return func(r *Reactor) { r.idle, r.idleFn = interval, f }
 }
+
+// WithObserver calls f after every handler call with the message type,
+// how long the handler took and what it returned: for metrics.
+func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) ReactorOption {
+	return func(r *Reactor) { r.observe = f }
+}
+
+// WithMux makes the reactor dispatch through m, whose handlers may have
+// been registered before the reactor existed.
+func WithMux(m *Mux) ReactorOption { return func(r *Reactor) { r.handlers = m } }
 
 // WithReactorLogger sets the logger (default slog.Default()).
 func WithReactorLogger(l *slog.Logger) ReactorOption { return func(r *Reactor) { r.log = l } }
@@ -355,7 +367,11 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	}
 	defer r.lastActive.Store(time.Now().UnixNano())
 	name := j.msg.ProtoReflect().Descriptor().FullName()
+	start := time.Now()
 	handled, err := r.handlers.Dispatch(ctx, j.msg, j.src)
+	if r.observe != nil && handled {
+		r.observe(name, time.Since(start), err)
+	}
 	switch {
 	case errors.Is(err, ErrHandlerPanic):
 		r.panics.Add(1)

@@ -24,11 +24,68 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ServiceEvent_Kind int32
+
+const (
+	ServiceEvent_REGISTERED   ServiceEvent_Kind = 0
+	ServiceEvent_UNREGISTERED ServiceEvent_Kind = 1
+	ServiceEvent_EXPIRED      ServiceEvent_Kind = 2
+)
+
+// Enum value maps for ServiceEvent_Kind.
+var (
+	ServiceEvent_Kind_name = map[int32]string{
+		0: "REGISTERED",
+		1: "UNREGISTERED",
+		2: "EXPIRED",
+	}
+	ServiceEvent_Kind_value = map[string]int32{
+		"REGISTERED":   0,
+		"UNREGISTERED": 1,
+		"EXPIRED":      2,
+	}
+)
+
+func (x ServiceEvent_Kind) Enum() *ServiceEvent_Kind {
+	p := new(ServiceEvent_Kind)
+	*p = x
+	return p
+}
+
+func (x ServiceEvent_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ServiceEvent_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_MsgLib_proto_enumTypes[0].Descriptor()
+}
+
+func (ServiceEvent_Kind) Type() protoreflect.EnumType {
+	return &file_MsgLib_proto_enumTypes[0]
+}
+
+func (x ServiceEvent_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ServiceEvent_Kind.Descriptor instead.
+func (ServiceEvent_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{12, 0}
+}
+
+// Fields 1-3 are the original's; the rest are additions a peer that speaks
+// only the original messages never sets (and so gets the original's
+// behaviour: one instance per server:port, never expiring).
 type RegisterService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ServiceName   string                 `protobuf:"bytes,1,opt,name=serviceName,proto3" json:"serviceName,omitempty"`
 	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
 	Port          uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	InstanceId    string                 `protobuf:"bytes,4,opt,name=instanceId,proto3" json:"instanceId,omitempty"` // default "server:port"
+	TtlMs         uint32                 `protobuf:"varint,5,opt,name=ttlMs,proto3" json:"ttlMs,omitempty"`          // expire unless registered again within; 0: never
+	Version       string                 `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`
+	Metadata      map[string]string      `protobuf:"bytes,7,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Stats         *InstanceStats         `protobuf:"bytes,8,opt,name=stats,proto3" json:"stats,omitempty"` // the instance's own counters, reported with each renewal
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,11 +141,47 @@ func (x *RegisterService) GetPort() uint32 {
 	return 0
 }
 
+func (x *RegisterService) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *RegisterService) GetTtlMs() uint32 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *RegisterService) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *RegisterService) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *RegisterService) GetStats() *InstanceStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
 type UnregisterService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ServiceName   string                 `protobuf:"bytes,1,opt,name=serviceName,proto3" json:"serviceName,omitempty"`
 	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
 	Port          uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	InstanceId    string                 `protobuf:"bytes,4,opt,name=instanceId,proto3" json:"instanceId,omitempty"` // default "server:port"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,6 +235,13 @@ func (x *UnregisterService) GetPort() uint32 {
 		return x.Port
 	}
 	return 0
+}
+
+func (x *UnregisterService) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
 }
 
 type Ack struct {
@@ -273,6 +373,8 @@ type ServiceLookupRep struct {
 	ServiceName   string                 `protobuf:"bytes,1,opt,name=serviceName,proto3" json:"serviceName,omitempty"`
 	Server        string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
 	Port          uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	InstanceId    string                 `protobuf:"bytes,4,opt,name=instanceId,proto3" json:"instanceId,omitempty"`
+	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -326,6 +428,20 @@ func (x *ServiceLookupRep) GetPort() uint32 {
 		return x.Port
 	}
 	return 0
+}
+
+func (x *ServiceLookupRep) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ServiceLookupRep) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 type ShutdownEvent struct {
@@ -419,32 +535,486 @@ func (x *Heartbeat) GetCapacity() uint32 {
 	return 0
 }
 
+// What a service instance reports of its work.
+type InstanceStats struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Requests        uint64                 `protobuf:"varint,1,opt,name=requests,proto3" json:"requests,omitempty"`
+	Errors          uint64                 `protobuf:"varint,2,opt,name=errors,proto3" json:"errors,omitempty"`
+	ProcessingNanos uint64                 `protobuf:"varint,3,opt,name=processingNanos,proto3" json:"processingNanos,omitempty"` // total handler time
+	StartedUnixMs   int64                  `protobuf:"varint,4,opt,name=startedUnixMs,proto3" json:"startedUnixMs,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *InstanceStats) Reset() {
+	*x = InstanceStats{}
+	mi := &file_MsgLib_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstanceStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstanceStats) ProtoMessage() {}
+
+func (x *InstanceStats) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstanceStats.ProtoReflect.Descriptor instead.
+func (*InstanceStats) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *InstanceStats) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *InstanceStats) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *InstanceStats) GetProcessingNanos() uint64 {
+	if x != nil {
+		return x.ProcessingNanos
+	}
+	return 0
+}
+
+func (x *InstanceStats) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+// One registered instance of a service.
+type ServiceInstance struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	ServiceName      string                 `protobuf:"bytes,1,opt,name=serviceName,proto3" json:"serviceName,omitempty"`
+	Server           string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
+	Port             uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	InstanceId       string                 `protobuf:"bytes,4,opt,name=instanceId,proto3" json:"instanceId,omitempty"`
+	Version          string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Metadata         map[string]string      `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Stats            *InstanceStats         `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
+	RegisteredUnixMs int64                  `protobuf:"varint,8,opt,name=registeredUnixMs,proto3" json:"registeredUnixMs,omitempty"`
+	ExpiresUnixMs    int64                  `protobuf:"varint,9,opt,name=expiresUnixMs,proto3" json:"expiresUnixMs,omitempty"` // 0: never
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ServiceInstance) Reset() {
+	*x = ServiceInstance{}
+	mi := &file_MsgLib_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceInstance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceInstance) ProtoMessage() {}
+
+func (x *ServiceInstance) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceInstance.ProtoReflect.Descriptor instead.
+func (*ServiceInstance) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ServiceInstance) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *ServiceInstance) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *ServiceInstance) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *ServiceInstance) GetInstanceId() string {
+	if x != nil {
+		return x.InstanceId
+	}
+	return ""
+}
+
+func (x *ServiceInstance) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ServiceInstance) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *ServiceInstance) GetStats() *InstanceStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *ServiceInstance) GetRegisteredUnixMs() int64 {
+	if x != nil {
+		return x.RegisteredUnixMs
+	}
+	return 0
+}
+
+func (x *ServiceInstance) GetExpiresUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresUnixMs
+	}
+	return 0
+}
+
+// Every live instance of serviceName, or of every service when it is empty.
+type ServiceListReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceName   string                 `protobuf:"bytes,1,opt,name=serviceName,proto3" json:"serviceName,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceListReq) Reset() {
+	*x = ServiceListReq{}
+	mi := &file_MsgLib_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceListReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceListReq) ProtoMessage() {}
+
+func (x *ServiceListReq) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceListReq.ProtoReflect.Descriptor instead.
+func (*ServiceListReq) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ServiceListReq) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+type ServiceListRep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instances     []*ServiceInstance     `protobuf:"bytes,1,rep,name=instances,proto3" json:"instances,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceListRep) Reset() {
+	*x = ServiceListRep{}
+	mi := &file_MsgLib_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceListRep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceListRep) ProtoMessage() {}
+
+func (x *ServiceListRep) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceListRep.ProtoReflect.Descriptor instead.
+func (*ServiceListRep) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ServiceListRep) GetInstances() []*ServiceInstance {
+	if x != nil {
+		return x.Instances
+	}
+	return nil
+}
+
+// Published by the name service when an instance comes or goes.
+type ServiceEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          ServiceEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=ServiceEvent_Kind" json:"kind,omitempty"`
+	Instance      *ServiceInstance       `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceEvent) Reset() {
+	*x = ServiceEvent{}
+	mi := &file_MsgLib_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceEvent) ProtoMessage() {}
+
+func (x *ServiceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceEvent.ProtoReflect.Descriptor instead.
+func (*ServiceEvent) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ServiceEvent) GetKind() ServiceEvent_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ServiceEvent_REGISTERED
+}
+
+func (x *ServiceEvent) GetInstance() *ServiceInstance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+// Asked of a service directly (like NATS micro's PING/INFO/STATS): who it
+// is and what it has done.
+type ServiceInfoReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceInfoReq) Reset() {
+	*x = ServiceInfoReq{}
+	mi := &file_MsgLib_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceInfoReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceInfoReq) ProtoMessage() {}
+
+func (x *ServiceInfoReq) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceInfoReq.ProtoReflect.Descriptor instead.
+func (*ServiceInfoReq) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{13}
+}
+
+type ServiceInfoRep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Instance      *ServiceInstance       `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceInfoRep) Reset() {
+	*x = ServiceInfoRep{}
+	mi := &file_MsgLib_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceInfoRep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceInfoRep) ProtoMessage() {}
+
+func (x *ServiceInfoRep) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceInfoRep.ProtoReflect.Descriptor instead.
+func (*ServiceInfoRep) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ServiceInfoRep) GetInstance() *ServiceInstance {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
 var File_MsgLib_proto protoreflect.FileDescriptor
 
 const file_MsgLib_proto_rawDesc = "" +
 	"\n" +
-	"\fMsgLib.proto\"_\n" +
+	"\fMsgLib.proto\"\xce\x02\n" +
 	"\x0fRegisterService\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
-	"\x04port\x18\x03 \x01(\rR\x04port\"a\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1e\n" +
+	"\n" +
+	"instanceId\x18\x04 \x01(\tR\n" +
+	"instanceId\x12\x14\n" +
+	"\x05ttlMs\x18\x05 \x01(\rR\x05ttlMs\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\tR\aversion\x12:\n" +
+	"\bmetadata\x18\a \x03(\v2\x1e.RegisterService.MetadataEntryR\bmetadata\x12$\n" +
+	"\x05stats\x18\b \x01(\v2\x0e.InstanceStatsR\x05stats\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x01\n" +
 	"\x11UnregisterService\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
-	"\x04port\x18\x03 \x01(\rR\x04port\"\x15\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1e\n" +
+	"\n" +
+	"instanceId\x18\x04 \x01(\tR\n" +
+	"instanceId\"\x15\n" +
 	"\x03ack\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\"\x0f\n" +
 	"\rRediscoverReq\"4\n" +
 	"\x10ServiceLookupReq\x12 \n" +
-	"\vserviceName\x18\x01 \x01(\tR\vserviceName\"`\n" +
+	"\vserviceName\x18\x01 \x01(\tR\vserviceName\"\x9a\x01\n" +
 	"\x10ServiceLookupRep\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
-	"\x04port\x18\x03 \x01(\rR\x04port\"\x0f\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1e\n" +
+	"\n" +
+	"instanceId\x18\x04 \x01(\tR\n" +
+	"instanceId\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"\x0f\n" +
 	"\rShutdownEvent\"7\n" +
 	"\tHeartbeat\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
-	"\bcapacity\x18\x02 \x01(\rR\bcapacityB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
+	"\bcapacity\x18\x02 \x01(\rR\bcapacity\"\x93\x01\n" +
+	"\rInstanceStats\x12\x1a\n" +
+	"\brequests\x18\x01 \x01(\x04R\brequests\x12\x16\n" +
+	"\x06errors\x18\x02 \x01(\x04R\x06errors\x12(\n" +
+	"\x0fprocessingNanos\x18\x03 \x01(\x04R\x0fprocessingNanos\x12$\n" +
+	"\rstartedUnixMs\x18\x04 \x01(\x03R\rstartedUnixMs\"\x8a\x03\n" +
+	"\x0fServiceInstance\x12 \n" +
+	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
+	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1e\n" +
+	"\n" +
+	"instanceId\x18\x04 \x01(\tR\n" +
+	"instanceId\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x12:\n" +
+	"\bmetadata\x18\x06 \x03(\v2\x1e.ServiceInstance.MetadataEntryR\bmetadata\x12$\n" +
+	"\x05stats\x18\a \x01(\v2\x0e.InstanceStatsR\x05stats\x12*\n" +
+	"\x10registeredUnixMs\x18\b \x01(\x03R\x10registeredUnixMs\x12$\n" +
+	"\rexpiresUnixMs\x18\t \x01(\x03R\rexpiresUnixMs\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"2\n" +
+	"\x0eServiceListReq\x12 \n" +
+	"\vserviceName\x18\x01 \x01(\tR\vserviceName\"@\n" +
+	"\x0eServiceListRep\x12.\n" +
+	"\tinstances\x18\x01 \x03(\v2\x10.ServiceInstanceR\tinstances\"\x9b\x01\n" +
+	"\fServiceEvent\x12&\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x12.ServiceEvent.KindR\x04kind\x12,\n" +
+	"\binstance\x18\x02 \x01(\v2\x10.ServiceInstanceR\binstance\"5\n" +
+	"\x04Kind\x12\x0e\n" +
+	"\n" +
+	"REGISTERED\x10\x00\x12\x10\n" +
+	"\fUNREGISTERED\x10\x01\x12\v\n" +
+	"\aEXPIRED\x10\x02\"\x10\n" +
+	"\x0eServiceInfoReq\">\n" +
+	"\x0eServiceInfoRep\x12,\n" +
+	"\binstance\x18\x01 \x01(\v2\x10.ServiceInstanceR\binstanceB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
 
 var (
 	file_MsgLib_proto_rawDescOnce sync.Once
@@ -458,23 +1028,42 @@ func file_MsgLib_proto_rawDescGZIP() []byte {
 	return file_MsgLib_proto_rawDescData
 }
 
-var file_MsgLib_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_MsgLib_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_MsgLib_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_MsgLib_proto_goTypes = []any{
-	(*RegisterService)(nil),   // 0: RegisterService
-	(*UnregisterService)(nil), // 1: UnregisterService
-	(*Ack)(nil),               // 2: ack
-	(*RediscoverReq)(nil),     // 3: RediscoverReq
-	(*ServiceLookupReq)(nil),  // 4: ServiceLookupReq
-	(*ServiceLookupRep)(nil),  // 5: ServiceLookupRep
-	(*ShutdownEvent)(nil),     // 6: ShutdownEvent
-	(*Heartbeat)(nil),         // 7: Heartbeat
+	(ServiceEvent_Kind)(0),    // 0: ServiceEvent.Kind
+	(*RegisterService)(nil),   // 1: RegisterService
+	(*UnregisterService)(nil), // 2: UnregisterService
+	(*Ack)(nil),               // 3: ack
+	(*RediscoverReq)(nil),     // 4: RediscoverReq
+	(*ServiceLookupReq)(nil),  // 5: ServiceLookupReq
+	(*ServiceLookupRep)(nil),  // 6: ServiceLookupRep
+	(*ShutdownEvent)(nil),     // 7: ShutdownEvent
+	(*Heartbeat)(nil),         // 8: Heartbeat
+	(*InstanceStats)(nil),     // 9: InstanceStats
+	(*ServiceInstance)(nil),   // 10: ServiceInstance
+	(*ServiceListReq)(nil),    // 11: ServiceListReq
+	(*ServiceListRep)(nil),    // 12: ServiceListRep
+	(*ServiceEvent)(nil),      // 13: ServiceEvent
+	(*ServiceInfoReq)(nil),    // 14: ServiceInfoReq
+	(*ServiceInfoRep)(nil),    // 15: ServiceInfoRep
+	nil,                       // 16: RegisterService.MetadataEntry
+	nil,                       // 17: ServiceInstance.MetadataEntry
 }
 var file_MsgLib_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	16, // 0: RegisterService.metadata:type_name -> RegisterService.MetadataEntry
+	9,  // 1: RegisterService.stats:type_name -> InstanceStats
+	17, // 2: ServiceInstance.metadata:type_name -> ServiceInstance.MetadataEntry
+	9,  // 3: ServiceInstance.stats:type_name -> InstanceStats
+	10, // 4: ServiceListRep.instances:type_name -> ServiceInstance
+	0,  // 5: ServiceEvent.kind:type_name -> ServiceEvent.Kind
+	10, // 6: ServiceEvent.instance:type_name -> ServiceInstance
+	10, // 7: ServiceInfoRep.instance:type_name -> ServiceInstance
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_MsgLib_proto_init() }
@@ -487,13 +1076,14 @@ func file_MsgLib_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_MsgLib_proto_rawDesc), len(file_MsgLib_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   8,
+			NumEnums:      1,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_MsgLib_proto_goTypes,
 		DependencyIndexes: file_MsgLib_proto_depIdxs,
+		EnumInfos:         file_MsgLib_proto_enumTypes,
 		MessageInfos:      file_MsgLib_proto_msgTypes,
 	}.Build()
 	File_MsgLib_proto = out.File

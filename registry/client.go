@@ -1,0 +1,292 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// EnvRegistry names the environment variable that tells clients where the
+// name service is: "host:port" (requests; notices on port+1) or
+// "tcp://host:port".
+const EnvRegistry = "DIVIDERE_REGISTRY"
+
+// Errors of the registry client.
+var (
+	// ErrNotFound: no live instance of the service is registered.
+	ErrNotFound = errors.New("dividere: service not found")
+	// ErrRefused: the name service answered ack{ok: false}.
+	ErrRefused = errors.New("dividere: refused by the name service")
+)
+
+// Instance is one registered instance of a service.
+type Instance struct {
+	Service  string
+	Server   string
+	Port     int
+	ID       string // default "server:port"
+	Version  string
+	Metadata map[string]string
+	Stats    *msglib.InstanceStats // as last reported by the instance
+	Expires  time.Time             // zero: never
+}
+
+// Endpoint is where to connect to the instance.
+func (i Instance) Endpoint() string {
+	return "tcp://" + net.JoinHostPort(i.Server, strconv.Itoa(i.Port))
+}
+
+func fromProto(p *msglib.ServiceInstance) Instance {
+	in := Instance{Service: p.ServiceName, Server: p.Server, Port: int(p.Port), ID: p.InstanceId,
+		Version: p.Version, Metadata: p.Metadata, Stats: p.Stats}
+	if p.ExpiresUnixMs != 0 {
+		in.Expires = time.UnixMilli(p.ExpiresUnixMs)
+	}
+	return in
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*clientConfig)
+
+type clientConfig struct {
+	requests, notices string
+	timeout           time.Duration
+	logger            *slog.Logger
+}
+
+// WithAddress sets the name service's request address ("host:port" or a
+// tcp:// endpoint); notices are then expected on port+1 unless
+// WithNoticeAddress says otherwise. Default: $DIVIDERE_REGISTRY, else
+// localhost:5000.
+func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
+
+// WithNoticeAddress sets where the name service publishes notices.
+func WithNoticeAddress(addr string) ClientOption { return func(c *clientConfig) { c.notices = addr } }
+
+// WithTimeout bounds each call that has no earlier deadline (default 2 s).
+func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
+
+// WithClientLogger sets the logger (default slog.Default()).
+func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
+
+// Client talks to the name service. It is safe for concurrent use (calls
+// take turns on one REQ socket). A call that times out leaves the client
+// usable.
+type Client struct {
+	cfg clientConfig
+	mu  sync.Mutex
+	req *messaging.Request
+}
+
+// NewClient makes a client; it connects lazily, so the name service need
+// not be up yet.
+func NewClient(opts ...ClientOption) (*Client, error) {
+	cfg := clientConfig{requests: os.Getenv(EnvRegistry), timeout: 2 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.requests == "" {
+		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	req, err := endpoint(cfg.requests)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.notices == "" {
+		host, port, _ := net.SplitHostPort(strings.TrimPrefix(req, "tcp://"))
+		p, _ := strconv.Atoi(port)
+		cfg.notices = net.JoinHostPort(host, strconv.Itoa(p+1))
+	}
+	if cfg.notices, err = endpoint(cfg.notices); err != nil {
+		return nil, err
+	}
+	cfg.requests = req
+	r, err := messaging.NewRequest(">"+req, messaging.WithLogger(cfg.logger),
+		messaging.WithConnectionOptions(connection.WithName("registry-client"), connection.WithLinger(0)))
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg, req: r}, nil
+}
+
+// endpoint turns "host:port" into "tcp://host:port".
+func endpoint(addr string) (string, error) {
+	a := strings.TrimPrefix(addr, "tcp://")
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return "", fmt.Errorf("registry address %q: %w: %v", addr, connection.ErrEndpoint, err)
+	}
+	return "tcp://" + a, nil
+}
+
+// Address returns the name service's request endpoint.
+func (c *Client) Address() string { return c.cfg.requests }
+
+// NoticeAddress returns the name service's notice endpoint.
+func (c *Client) NoticeAddress() string { return c.cfg.notices }
+
+func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.cfg.timeout)
+		defer cancel()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep, err := c.req.Call(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("name service at %s: %w", c.cfg.requests, err)
+	}
+	return rep, nil
+}
+
+// Registration is what a service registers.
+type Registration struct {
+	Instance
+	TTL time.Duration // expire unless registered again within; 0: never
+}
+
+// Register registers (or renews) an instance.
+func (c *Client) Register(ctx context.Context, r Registration) error {
+	m := &msglib.RegisterService{ServiceName: r.Service, Server: r.Server, Port: uint32(r.Port),
+		InstanceId: r.ID, TtlMs: uint32(r.TTL / time.Millisecond), Version: r.Version,
+		Metadata: r.Metadata, Stats: r.Stats}
+	return c.ack(ctx, m)
+}
+
+// Unregister removes an instance (id "" means "server:port"); it is
+// ErrRefused when the name service did not know it.
+func (c *Client) Unregister(ctx context.Context, service, server string, port int, id string) error {
+	return c.ack(ctx, &msglib.UnregisterService{ServiceName: service, Server: server, Port: uint32(port), InstanceId: id})
+}
+
+func (c *Client) ack(ctx context.Context, m proto.Message) error {
+	rep, err := c.call(ctx, m)
+	if err != nil {
+		return err
+	}
+	a, err := messaging.As[*msglib.Ack](rep)
+	if err != nil {
+		return err
+	}
+	if !a.Ok {
+		return ErrRefused
+	}
+	return nil
+}
+
+// Lookup returns one live instance of service; successive lookups spread
+// over the instances. It is ErrNotFound when there is none.
+func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
+	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: service})
+	if err != nil {
+		return Instance{}, err
+	}
+	r, err := messaging.As[*msglib.ServiceLookupRep](rep)
+	if err != nil {
+		return Instance{}, err
+	}
+	if r.Server == Unavailable || r.Port == 0 {
+		return Instance{}, fmt.Errorf("%w: %q", ErrNotFound, service)
+	}
+	return Instance{Service: r.ServiceName, Server: r.Server, Port: int(r.Port), ID: r.InstanceId, Version: r.Version}, nil
+}
+
+// List returns every live instance of service, or of every service when
+// it is "".
+func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
+	rep, err := c.call(ctx, &msglib.ServiceListReq{ServiceName: service})
+	if err != nil {
+		return nil, err
+	}
+	r, err := messaging.As[*msglib.ServiceListRep](rep)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Instance, len(r.Instances))
+	for i, p := range r.Instances {
+		out[i] = fromProto(p)
+	}
+	return out, nil
+}
+
+// Close closes the client.
+func (c *Client) Close() error { return c.req.Close() }
+
+// Event is a change notice from the name service.
+type Event struct {
+	Kind     msglib.ServiceEvent_Kind // REGISTERED, UNREGISTERED or EXPIRED
+	Instance Instance
+}
+
+// Watcher delivers the name service's change notices.
+type Watcher struct {
+	sub    *messaging.Subscriber
+	events chan Event
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Watch subscribes to change notices. Events are delivered on the
+// returned Watcher's channel until Close (or ctx ends); a watcher that
+// falls behind by 1024 events loses the oldest.
+func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
+	sub, err := messaging.NewSubscriber(">"+c.cfg.notices, messaging.WithTypes(&msglib.ServiceEvent{}),
+		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(connection.WithLinger(0)))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	w := &Watcher{sub: sub, events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer close(w.events)
+		for {
+			m, err := messaging.RecvAs[*msglib.ServiceEvent](ctx, sub)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+					return
+				}
+				continue
+			}
+			ev := Event{Kind: m.Kind, Instance: fromProto(m.Instance)}
+			select {
+			case w.events <- ev:
+			default:
+				<-w.events
+				w.events <- ev
+			}
+		}
+	}()
+	return w, nil
+}
+
+// Events returns the channel of notices; it is closed by Close.
+func (w *Watcher) Events() <-chan Event { return w.events }
+
+// WaitConnected waits until the watcher is connected to the name service
+// (notices published before that are not seen).
+func (w *Watcher) WaitConnected(ctx context.Context) error { return w.sub.WaitConnected(ctx) }
+
+// Close stops the watcher.
+func (w *Watcher) Close() error {
+	w.cancel()
+	err := w.sub.Close()
+	<-w.done
+	return err
+}

@@ -1,0 +1,226 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/registry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func tctx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newServer starts a name service on free ports and a client for it.
+func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *registry.Client) {
+	t.Helper()
+	s, err := registry.NewServer(append([]registry.ServerOption{
+		registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, newClient(t, s)
+}
+
+func newClient(t *testing.T, s *registry.Server) *registry.Client {
+	t.Helper()
+	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithNoticeAddress(s.NoticeEndpoint()),
+		registry.WithClientLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func reg(service, server string, port int, ttl time.Duration) registry.Registration {
+	return registry.Registration{Instance: registry.Instance{Service: service, Server: server, Port: port}, TTL: ttl}
+}
+
+func TestRegisterLookupUnregister(t *testing.T) {
+	_, c := newServer(t)
+	ctx := tctx(t, 10*time.Second)
+	if _, err := c.Lookup(ctx, "orders"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("lookup before register: %v", err)
+	}
+	r := reg("orders", "10.1.2.3", 7000, 0)
+	r.Version, r.Metadata = "1.2.0", map[string]string{"zone": "a"}
+	if err := c.Register(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup(ctx, "orders")
+	if err != nil || got.Server != "10.1.2.3" || got.Port != 7000 || got.ID != "10.1.2.3:7000" || got.Version != "1.2.0" {
+		t.Fatalf("lookup: %+v %v", got, err)
+	}
+	list, err := c.List(ctx, "")
+	if err != nil || len(list) != 1 || list[0].Metadata["zone"] != "a" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if err := c.Unregister(ctx, "orders", "10.1.2.3", 7000, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(ctx, "orders"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("lookup after unregister: %v", err)
+	}
+	// Unregistering what is not there is answered, and the server lives on.
+	if err := c.Unregister(ctx, "nobody", "h", 1, ""); !errors.Is(err, registry.ErrRefused) {
+		t.Fatalf("unregister unknown: %v", err)
+	}
+	if err := c.Register(ctx, reg("orders", "h", 1, 0)); err != nil {
+		t.Fatalf("after unknown unregister: %v", err)
+	}
+}
+
+// A peer that speaks only the original messages (no instance id, no TTL)
+// registers, looks up and unregisters.
+func TestOriginalMessagesOnly(t *testing.T) {
+	s, _ := newServer(t)
+	req, err := messaging.NewRequest(s.RequestEndpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer req.Close()
+	ctx := tctx(t, 10*time.Second)
+	call := func(m proto.Message) proto.Message {
+		t.Helper()
+		rep, err := req.Call(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := call(&msglib.RegisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: true}) {
+		t.Fatalf("register: %v", rep)
+	}
+	rep := call(&msglib.ServiceLookupReq{ServiceName: "svc"}).(*msglib.ServiceLookupRep)
+	if rep.Server != "host" || rep.Port != 9 {
+		t.Fatalf("lookup: %v", rep)
+	}
+	if rep := call(&msglib.ServiceLookupReq{ServiceName: "other"}); !proto.Equal(rep, &msglib.ServiceLookupRep{ServiceName: "other", Server: "unavailable"}) {
+		t.Fatalf("unknown lookup: %v", rep)
+	}
+	if rep := call(&msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: true}) {
+		t.Fatalf("unregister: %v", rep)
+	}
+	if rep := call(&msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: false}) {
+		t.Fatalf("unregister again: %v", rep)
+	}
+}
+
+func TestInstancesSpreadAndExpire(t *testing.T) {
+	_, c := newServer(t, registry.WithSweepInterval(20*time.Millisecond))
+	ctx := tctx(t, 10*time.Second)
+	for _, p := range []int{1, 2, 3} {
+		ttl := time.Duration(0)
+		if p == 3 {
+			ttl = 300 * time.Millisecond
+		}
+		if err := c.Register(ctx, reg("calc", "127.0.0.1", p, ttl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int]int{}
+	for range 30 {
+		in, err := c.Lookup(ctx, "calc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[in.Port]++
+	}
+	if seen[1] != 10 || seen[2] != 10 || seen[3] != 10 {
+		t.Fatalf("lookups spread %v, want 10 each", seen)
+	}
+	// Port 3's registration is not renewed: it expires.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		list, err := c.List(ctx, "calc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d instances", len(list))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 10 {
+		if in, _ := c.Lookup(ctx, "calc"); in.Port == 3 {
+			t.Fatal("expired instance returned")
+		}
+	}
+}
+
+func TestWatch(t *testing.T) {
+	s, c := newServer(t, registry.WithSweepInterval(20*time.Millisecond))
+	ctx := tctx(t, 10*time.Second)
+	w, err := c.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := s.WaitWatchers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Register(ctx, reg("a", "h", 1, 0))
+	c.Register(ctx, reg("a", "h", 1, 0)) // a renewal: no event
+	c.Register(ctx, reg("b", "h", 2, 100*time.Millisecond))
+	c.Unregister(ctx, "a", "h", 1, "")
+	var got []string
+	for len(got) < 4 {
+		select {
+		case ev := <-w.Events():
+			got = append(got, ev.Kind.String()+" "+ev.Instance.Service)
+		case <-ctx.Done():
+			t.Fatalf("events %v", got)
+		}
+	}
+	if strings.Join(got, ", ") != "REGISTERED a, REGISTERED b, UNREGISTERED a, EXPIRED b" {
+		t.Fatalf("events %v", got)
+	}
+}
+
+// A call that times out leaves the client usable.
+func TestClientTimeoutThenRecovers(t *testing.T) {
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithTimeout(50*time.Millisecond), registry.WithClientLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Lookup(context.Background(), "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := c.Lookup(context.Background(), "x"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second call: %v (want another timeout, not a state error)", err)
+	}
+	if _, err := registry.NewClient(registry.WithAddress("no-port")); err == nil {
+		t.Fatal("bad address accepted")
+	}
+	t.Setenv(registry.EnvRegistry, "example.invalid:6000")
+	e, err := registry.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Address() != "tcp://example.invalid:6000" || e.NoticeAddress() != "tcp://example.invalid:6001" {
+		t.Fatalf("from the environment: %s %s", e.Address(), e.NoticeAddress())
+	}
+}

@@ -1,0 +1,278 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// Default ports of the name service (WIRE.md).
+const (
+	DefaultRequestPort = 5000
+	DefaultNoticePort  = 5001
+)
+
+// Unavailable is the server name a lookup of an unknown service gets,
+// with port 0 (WIRE.md).
+const Unavailable = "unavailable"
+
+// ServerOption configures a Server.
+type ServerOption func(*serverConfig)
+
+type serverConfig struct {
+	requests, notices string
+	store             Store
+	logger            *slog.Logger
+	sweep             time.Duration
+	conn              []connection.Option
+}
+
+// WithEndpoints sets where the server answers requests (REP) and
+// publishes notices (PUB); defaults tcp://*:5000 and tcp://*:5001.
+func WithEndpoints(requests, notices string) ServerOption {
+	return func(c *serverConfig) { c.requests, c.notices = requests, notices }
+}
+
+// WithStore keeps the state in s instead of in memory.
+func WithStore(s Store) ServerOption { return func(c *serverConfig) { c.store = s } }
+
+// WithServerLogger sets the logger (default slog.Default()).
+func WithServerLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.logger = l } }
+
+// WithSweepInterval sets how often expired registrations are removed
+// (default 100 ms); lookups never return an expired one meanwhile.
+func WithSweepInterval(d time.Duration) ServerOption { return func(c *serverConfig) { c.sweep = d } }
+
+// WithServerConnectionOptions passes options to the server's sockets.
+func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
+	return func(c *serverConfig) { c.conn = append(c.conn, opts...) }
+}
+
+// Server is the name service: services register, renew and unregister
+// their instances; clients look them up. It speaks the original's
+// messages (a peer that knows only those works unchanged) plus additions:
+// several instances per name, TTLs, versions and metadata, stats, lists,
+// and change notices.
+type Server struct {
+	rep     *messaging.Response
+	pub     *messaging.Publisher
+	reactor *messaging.Reactor
+	store   Store
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	rrMu sync.Mutex
+	rr   map[string]uint64 // round-robin position per service
+
+	registrations, lookups, notFound atomic.Uint64
+}
+
+// NewServer binds the request and notice endpoints and starts serving.
+// Its first notice is RediscoverReq, and it publishes it again to every
+// subscriber that joins, so the services of a restarted name service
+// register again at once.
+func NewServer(opts ...ServerOption) (*Server, error) {
+	cfg := serverConfig{
+		requests: fmt.Sprintf("tcp://*:%d", DefaultRequestPort),
+		notices:  fmt.Sprintf("tcp://*:%d", DefaultNoticePort),
+		sweep:    100 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.store == nil {
+		cfg.store = NewMemoryStore()
+	}
+	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
+	rep, err := messaging.NewResponse(cfg.requests, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := messaging.NewPublisher(cfg.notices, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-notices")))...)
+	if err != nil {
+		rep.Close()
+		return nil, err
+	}
+	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}}
+	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger))
+	messaging.Handle(s.reactor, s.register)
+	messaging.Handle(s.reactor, s.unregister)
+	messaging.Handle(s.reactor, s.lookup)
+	messaging.Handle(s.reactor, s.list)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); s.reactor.Run(ctx) }()
+	go func() { defer s.wg.Done(); s.rediscover(ctx) }()
+	go func() { defer s.wg.Done(); s.sweep(ctx, cfg.sweep) }()
+	return s, nil
+}
+
+// RequestEndpoint is where clients connect for requests.
+func (s *Server) RequestEndpoint() string { return s.rep.Endpoint() }
+
+// NoticeEndpoint is where clients subscribe to notices.
+func (s *Server) NoticeEndpoint() string { return s.pub.Endpoint() }
+
+// WaitWatchers blocks until n subscribers watch change notices (so that
+// none misses what comes next).
+func (s *Server) WaitWatchers(ctx context.Context, n int) error {
+	return s.pub.WaitSubscribers(ctx, &msglib.ServiceEvent{}, n)
+}
+
+// ServerStats counts what the name service did.
+type ServerStats struct {
+	Registrations uint64 // register requests, renewals included
+	Lookups       uint64
+	NotFound      uint64 // lookups of a name with no live instance
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load()}
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		s.rep.Close()
+		s.pub.Close()
+	})
+	return nil
+}
+
+func instanceID(id, server string, port uint32) string {
+	if id != "" {
+		return id
+	}
+	return net.JoinHostPort(server, strconv.Itoa(int(port)))
+}
+
+func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
+	s.registrations.Add(1)
+	if m.ServiceName == "" {
+		return from.Reply(ctx, &msglib.Ack{Ok: false})
+	}
+	now := time.Now()
+	inst := &msglib.ServiceInstance{
+		ServiceName: m.ServiceName, Server: m.Server, Port: m.Port,
+		InstanceId: instanceID(m.InstanceId, m.Server, m.Port),
+		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
+		RegisteredUnixMs: now.UnixMilli(),
+	}
+	if m.TtlMs > 0 {
+		inst.ExpiresUnixMs = now.Add(time.Duration(m.TtlMs) * time.Millisecond).UnixMilli()
+	}
+	created, err := s.store.Put(ctx, inst)
+	if err != nil {
+		s.log.Error("registry store", "err", err)
+		return from.Reply(ctx, &msglib.Ack{Ok: false})
+	}
+	if err := from.Reply(ctx, &msglib.Ack{Ok: true}); err != nil {
+		return err
+	}
+	if created {
+		s.log.Info("registered", "service", inst.ServiceName, "instance", inst.InstanceId, "server", inst.Server, "port", inst.Port)
+		s.notify(ctx, msglib.ServiceEvent_REGISTERED, inst)
+	}
+	return nil
+}
+
+func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
+	gone, err := s.store.Delete(ctx, m.ServiceName, instanceID(m.InstanceId, m.Server, m.Port))
+	if err != nil {
+		s.log.Error("registry store", "err", err)
+	}
+	// An unknown name is answered, not fatal (it killed the original).
+	if err := from.Reply(ctx, &msglib.Ack{Ok: gone != nil}); err != nil {
+		return err
+	}
+	if gone != nil {
+		s.log.Info("unregistered", "service", gone.ServiceName, "instance", gone.InstanceId)
+		s.notify(ctx, msglib.ServiceEvent_UNREGISTERED, gone)
+	}
+	return nil
+}
+
+func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+	s.lookups.Add(1)
+	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
+	if err != nil || len(insts) == 0 || m.ServiceName == "" {
+		s.notFound.Add(1)
+		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable})
+	}
+	s.rrMu.Lock()
+	i := s.rr[m.ServiceName] % uint64(len(insts))
+	s.rr[m.ServiceName]++
+	s.rrMu.Unlock()
+	inst := insts[i]
+	return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
+		InstanceId: inst.InstanceId, Version: inst.Version})
+}
+
+func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messaging.Source) error {
+	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
+	if err != nil {
+		s.log.Error("registry store", "err", err)
+	}
+	return from.Reply(ctx, &msglib.ServiceListRep{Instances: insts})
+}
+
+func (s *Server) notify(ctx context.Context, kind msglib.ServiceEvent_Kind, inst *msglib.ServiceInstance) {
+	if err := s.pub.Send(ctx, &msglib.ServiceEvent{Kind: kind, Instance: inst}); err != nil && ctx.Err() == nil {
+		s.log.Warn("notice not published", "err", err)
+	}
+}
+
+// rediscover publishes RediscoverReq at start and to every subscriber
+// that joins afterwards: the services of a restarted name service
+// reconnect their subscribers and hear it as soon as they are back.
+func (s *Server) rediscover(ctx context.Context) {
+	var seen uint64
+	for {
+		if err := s.pub.Send(ctx, &msglib.RediscoverReq{}); err != nil {
+			return
+		}
+		var err error
+		if seen, err = s.pub.Conn().WaitJoin(ctx, seen); err != nil {
+			return
+		}
+	}
+}
+
+func (s *Server) sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gone, err := s.store.Expire(ctx, time.Now())
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("registry store", "err", err)
+		}
+		for _, inst := range gone {
+			s.log.Info("registration expired", "service", inst.ServiceName, "instance", inst.InstanceId)
+			s.notify(ctx, msglib.ServiceEvent_EXPIRED, inst)
+		}
+	}
+}

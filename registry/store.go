@@ -1,0 +1,123 @@
+package registry
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// Store holds the name service's state: which instances of which services
+// are registered, until when. The Server calls it from one goroutine at a
+// time for writes; lookups may come concurrently.
+type Store interface {
+	// Put registers or renews an instance; created tells whether it is new.
+	Put(ctx context.Context, inst *msglib.ServiceInstance) (created bool, err error)
+	// Delete removes an instance and returns it, or nil when it was not there.
+	Delete(ctx context.Context, service, instanceID string) (*msglib.ServiceInstance, error)
+	// List returns the live instances of service (every service when it is
+	// ""), ordered by service name, then instance id.
+	List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error)
+	// Expire removes and returns the instances whose time is up.
+	Expire(ctx context.Context, now time.Time) ([]*msglib.ServiceInstance, error)
+}
+
+// MemoryStore is the in-process Store, the default.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	services map[string]map[string]*msglib.ServiceInstance // service -> instance id -> instance
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{services: map[string]map[string]*msglib.ServiceInstance{}}
+}
+
+// Put implements Store.
+func (m *MemoryStore) Put(_ context.Context, inst *msglib.ServiceInstance) (bool, error) {
+	inst = proto.Clone(inst).(*msglib.ServiceInstance)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byID := m.services[inst.ServiceName]
+	if byID == nil {
+		byID = map[string]*msglib.ServiceInstance{}
+		m.services[inst.ServiceName] = byID
+	}
+	old, existed := byID[inst.InstanceId]
+	if existed {
+		inst.RegisteredUnixMs = old.RegisteredUnixMs
+	}
+	byID[inst.InstanceId] = inst
+	return !existed, nil
+}
+
+// Delete implements Store.
+func (m *MemoryStore) Delete(_ context.Context, service, id string) (*msglib.ServiceInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byID := m.services[service]
+	inst := byID[id]
+	if inst == nil {
+		return nil, nil
+	}
+	delete(byID, id)
+	if len(byID) == 0 {
+		delete(m.services, service)
+	}
+	return inst, nil
+}
+
+// List implements Store.
+func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*msglib.ServiceInstance
+	add := func(byID map[string]*msglib.ServiceInstance) {
+		for _, inst := range byID {
+			if live(inst, now) {
+				out = append(out, inst)
+			}
+		}
+	}
+	if service != "" {
+		add(m.services[service])
+	} else {
+		for _, byID := range m.services {
+			add(byID)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ServiceName != out[j].ServiceName {
+			return out[i].ServiceName < out[j].ServiceName
+		}
+		return out[i].InstanceId < out[j].InstanceId
+	})
+	return out, nil
+}
+
+// Expire implements Store.
+func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.ServiceInstance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var gone []*msglib.ServiceInstance
+	for name, byID := range m.services {
+		for id, inst := range byID {
+			if !live(inst, now) {
+				gone = append(gone, inst)
+				delete(byID, id)
+			}
+		}
+		if len(byID) == 0 {
+			delete(m.services, name)
+		}
+	}
+	return gone, nil
+}
+
+func live(inst *msglib.ServiceInstance, now time.Time) bool {
+	return inst.ExpiresUnixMs == 0 || now.UnixMilli() < inst.ExpiresUnixMs
+}

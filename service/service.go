@@ -1,0 +1,384 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/registry"
+)
+
+// EnvHost names the environment variable that sets the host a service
+// advertises (see WithHost).
+const EnvHost = "DIVIDERE_HOST"
+
+// DefaultTTL is how long a registration lives unless renewed; a service
+// renews it every third of it, so a service that dies vanishes from
+// lookups within DefaultTTL.
+const DefaultTTL = 5 * time.Second
+
+// Option configures a Service.
+type Option func(*config)
+
+type config struct {
+	name, version, host, id string
+	metadata                map[string]string
+	ttl                     time.Duration
+	endpoint                string
+	registry                []registry.ClientOption
+	logger                  *slog.Logger
+	workers                 int
+}
+
+// WithName sets the service's name (default: the implementation's
+// qualified Go type name, see NameOf).
+func WithName(n string) Option { return func(c *config) { c.name = n } }
+
+// WithVersion sets the version registered with the service.
+func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+
+// WithMetadata adds metadata registered with the service.
+func WithMetadata(kv map[string]string) Option {
+	return func(c *config) {
+		if c.metadata == nil {
+			c.metadata = map[string]string{}
+		}
+		for k, v := range kv {
+			c.metadata[k] = v
+		}
+	}
+}
+
+// WithHost sets the host address the service advertises (default:
+// $DIVIDERE_HOST, else the first non-loopback IPv4 address of an
+// interface that is up, else 127.0.0.1; found from the interface list,
+// never by contacting another machine).
+func WithHost(h string) Option { return func(c *config) { c.host = h } }
+
+// WithInstanceID sets the instance id (default: host:port).
+func WithInstanceID(id string) Option { return func(c *config) { c.id = id } }
+
+// WithTTL sets the registration's time to live (default DefaultTTL).
+func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+
+// WithEndpoint sets where the service binds (default tcp://*:0: a port the
+// OS picks, no scan of a range).
+func WithEndpoint(ep string) Option { return func(c *config) { c.endpoint = ep } }
+
+// WithRegistry passes options to the service's name-service client
+// (address, timeout).
+func WithRegistry(opts ...registry.ClientOption) Option {
+	return func(c *config) { c.registry = append(c.registry, opts...) }
+}
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithWorkers handles requests on n goroutines (see messaging.WithWorkers;
+// a REP socket still answers one request at a time).
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// NameOf returns v's qualified type name, "import/path.Type" (pointers
+// dereferenced): the default service name, like the original's
+// module.Class.
+func NameOf(v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return ""
+	}
+	if t.PkgPath() == "" {
+		return t.String()
+	}
+	return t.PkgPath() + "." + t.Name()
+}
+
+// Service is the base of a dividere service: it serves typed requests on
+// a port the OS picked, registers itself with the name service, renews
+// the registration, registers again when the name service restarts (or
+// has forgotten it for any reason), answers ServiceInfoReq with who it is
+// and what it did, and stops gracefully.
+type Service struct {
+	cfg     config
+	impl    any
+	rep     *messaging.Response
+	reg     *registry.Client
+	mux     *messaging.Mux
+	log     *slog.Logger
+	started time.Time
+	port    int
+
+	requests, errors, nanos atomic.Uint64
+
+	mu       sync.Mutex
+	running  bool
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	kick     chan struct{} // register now
+	regs     atomic.Uint64 // successful registrations
+}
+
+// Registrar is implemented by a service implementation that registers its
+// own handlers: New calls Register with the service's Mux.
+type Registrar interface {
+	Register(m *messaging.Mux)
+}
+
+// New binds the service's socket and prepares it; Run serves. impl names
+// the service by default (NameOf) and, if it is a Registrar, registers its
+// handlers; it may be nil when WithName is given.
+func New(impl any, opts ...Option) (*Service, error) {
+	cfg := config{ttl: DefaultTTL, endpoint: "tcp://*:0", host: os.Getenv(EnvHost), workers: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.name == "" {
+		cfg.name = NameOf(impl)
+	}
+	if cfg.name == "" {
+		return nil, errors.New("service: no name (give an implementation or WithName)")
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	if cfg.host == "" {
+		cfg.host = LocalHost()
+	}
+	rep, err := messaging.NewResponse(cfg.endpoint, messaging.WithLogger(cfg.logger),
+		messaging.WithConnectionOptions(connection.WithName("service-"+cfg.name)))
+	if err != nil {
+		return nil, err
+	}
+	reg, err := registry.NewClient(append([]registry.ClientOption{registry.WithClientLogger(cfg.logger)}, cfg.registry...)...)
+	if err != nil {
+		rep.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, impl: impl, rep: rep, reg: reg, mux: messaging.NewMux(), port: rep.Port(),
+		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+	if s.cfg.id == "" {
+		s.cfg.id = net.JoinHostPort(cfg.host, fmt.Sprint(s.port))
+	}
+	s.log = cfg.logger.With("service", cfg.name, "instance", s.cfg.id)
+	messaging.Handle(s.mux, s.info)
+	if r, ok := impl.(Registrar); ok {
+		r.Register(s.mux)
+	}
+	return s, nil
+}
+
+// Mux returns the service's handlers: messaging.Handle(svc, ...).
+func (s *Service) Mux() *messaging.Mux { return s.mux }
+
+// Name returns the registered name.
+func (s *Service) Name() string { return s.cfg.name }
+
+// Port returns the port the service listens on.
+func (s *Service) Port() int { return s.port }
+
+// Endpoint returns where a local client can reach the service directly.
+func (s *Service) Endpoint() string { return s.rep.Endpoint() }
+
+// Instance returns what the service registers.
+func (s *Service) Instance() registry.Instance {
+	return registry.Instance{Service: s.cfg.name, Server: s.cfg.host, Port: s.port, ID: s.cfg.id,
+		Version: s.cfg.version, Metadata: s.cfg.metadata, Stats: s.stats()}
+}
+
+// Registrations returns how many times the service registered
+// successfully (first time and renewals).
+func (s *Service) Registrations() uint64 { return s.regs.Load() }
+
+func (s *Service) stats() *msglib.InstanceStats {
+	return &msglib.InstanceStats{Requests: s.requests.Load(), Errors: s.errors.Load(),
+		ProcessingNanos: s.nanos.Load(), StartedUnixMs: s.started.UnixMilli()}
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() *msglib.InstanceStats { return s.stats() }
+
+func (s *Service) info(ctx context.Context, _ *msglib.ServiceInfoReq, from messaging.Source) error {
+	i := s.Instance()
+	return from.Reply(ctx, &msglib.ServiceInfoRep{Instance: &msglib.ServiceInstance{
+		ServiceName: i.Service, Server: i.Server, Port: uint32(i.Port), InstanceId: i.ID,
+		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}})
+}
+
+// Run registers the service and serves until ctx ends or Shutdown is
+// called; when ctx ends it stops gracefully within 5 seconds. It keeps
+// trying to register while the name service is unreachable, so a service
+// may start before its name service.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("service: Run called twice")
+	}
+	s.running = true
+	s.started = time.Now()
+	s.mu.Unlock()
+	defer close(s.done)
+
+	notices, err := messaging.NewSubscriber(">"+s.reg.NoticeAddress(), messaging.WithTypes(&msglib.RediscoverReq{}),
+		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(connection.WithLinger(0)))
+	if err != nil {
+		return err
+	}
+	defer notices.Close()
+	messaging.Handle(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
+		s.log.Debug("name service asks to register again")
+		s.kickRegister()
+		return nil
+	})
+	reactor := messaging.NewReactor([]messaging.Endpoint{s.rep, notices}, messaging.WithMux(s.mux),
+		messaging.WithWorkers(s.cfg.workers), messaging.WithReactorLogger(s.cfg.logger),
+		messaging.WithObserver(func(typ protoreflect.FullName, took time.Duration, err error) {
+			if typ == "RediscoverReq" {
+				return
+			}
+			s.requests.Add(1)
+			s.nanos.Add(uint64(took))
+			if err != nil {
+				s.errors.Add(1)
+			}
+		}))
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reactorDone := make(chan error, 1)
+	go func() { reactorDone <- reactor.Run(runCtx) }()
+	regDone := make(chan struct{})
+	go func() { defer close(regDone); s.registerLoop(runCtx) }()
+
+	graceful := context.Background()
+	select {
+	case <-ctx.Done():
+		var c context.CancelFunc
+		graceful, c = context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+	case <-s.stop:
+	}
+	cancel()
+	<-regDone
+	// Unregister first, so that lookups stop pointing here, then let the
+	// requests in hand finish.
+	uctx, ucancel := context.WithTimeout(graceful, time.Second)
+	if err := s.reg.Unregister(uctx, s.cfg.name, s.cfg.host, s.port, s.cfg.id); err != nil {
+		s.log.Debug("unregister", "err", err)
+	}
+	ucancel()
+	reactor.Shutdown(graceful)
+	<-reactorDone
+	s.rep.Close()
+	s.reg.Close()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Shutdown stops the service gracefully: no new requests, those in hand
+// finished, unregistered; it returns when Run has returned or ctx ends.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if !running {
+		s.rep.Close()
+		s.reg.Close()
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) kickRegister() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// registerLoop registers at once, then renews every ttl/3, and again
+// whenever the name service asks; failures are retried quickly.
+func (s *Service) registerLoop(ctx context.Context) {
+	renew := s.cfg.ttl / 3
+	retry := 200 * time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+		}
+		err := s.reg.Register(ctx, registry.Registration{Instance: s.Instance(), TTL: s.cfg.ttl})
+		next := renew
+		switch {
+		case err == nil:
+			if failing || s.regs.Load() == 0 {
+				s.log.Info("registered", "server", s.cfg.host, "port", s.port, "registry", s.reg.Address())
+			}
+			failing = false
+			s.regs.Add(1)
+		case ctx.Err() != nil:
+			return
+		default:
+			if !failing {
+				s.log.Warn("cannot register; retrying", "err", err)
+			}
+			failing = true
+			next = min(retry, renew)
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// LocalHost returns the address a service advertises by default: the
+// first non-loopback IPv4 address of an interface that is up, else
+// 127.0.0.1. It reads the interface list and contacts no one.
+func LocalHost() string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
+}
