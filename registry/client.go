@@ -118,11 +118,20 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	}
 	cfg.requests = req
 	r, err := messaging.NewRequest(">"+req, messaging.WithLogger(cfg.logger),
-		messaging.WithConnectionOptions(connection.WithName("registry-client"), connection.WithLinger(0)))
+		messaging.WithConnectionOptions(append(ControlPlane(), connection.WithName("registry-client"))...))
 	if err != nil {
 		return nil, err
 	}
 	return &Client{cfg: cfg, req: r}, nil
+}
+
+// ControlPlane returns the connection options of sockets that talk to the
+// name service: no linger (a registration that could not be sent is
+// stale anyway) and reconnects every 50 ms backing off only to 250 ms, so
+// that a restarted name service is found again well within a second. A
+// connect attempt to a dead port costs next to nothing.
+func ControlPlane() []connection.Option {
+	return []connection.Option{connection.WithLinger(0), connection.WithReconnectInterval(50*time.Millisecond, 250*time.Millisecond)}
 }
 
 // endpoint turns "host:port" into "tcp://host:port".
@@ -247,7 +256,7 @@ type Watcher struct {
 // falls behind by 1024 events loses the oldest.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	sub, err := messaging.NewSubscriber(">"+c.cfg.notices, messaging.WithTypes(&msglib.ServiceEvent{}),
-		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(connection.WithLinger(0)))
+		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(ControlPlane()...))
 	if err != nil {
 		return nil, err
 	}

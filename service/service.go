@@ -235,7 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer close(s.done)
 
 	notices, err := messaging.NewSubscriber(">"+s.reg.NoticeAddress(), messaging.WithTypes(&msglib.RediscoverReq{}),
-		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(connection.WithLinger(0)))
+		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(registry.ControlPlane()...))
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func (s *Service) Run(ctx context.Context) error {
 	<-regDone
 	// Unregister first, so that lookups stop pointing here, then let the
 	// requests in hand finish.
-	uctx, ucancel := context.WithTimeout(graceful, time.Second)
+	uctx, ucancel := context.WithTimeout(graceful, 500*time.Millisecond)
 	if err := s.reg.Unregister(uctx, s.cfg.name, s.cfg.host, s.port, s.cfg.id); err != nil {
 		s.log.Debug("unregister", "err", err)
 	}

@@ -1,0 +1,263 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
+)
+
+// newRegistry runs a name service in this process on free ports.
+func newRegistry(t *testing.T) (*registry.Server, *registry.Client) {
+	t.Helper()
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+		registry.WithSweepInterval(20*time.Millisecond), registry.WithServerLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return s, c
+}
+
+// call looks name up and sends a StringMsg to the instance found.
+func call(ctx context.Context, c *registry.Client, name, value string) (string, error) {
+	in, err := c.Lookup(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	req, err := messaging.NewRequest(in.Endpoint())
+	if err != nil {
+		return "", err
+	}
+	defer req.Close()
+	rep, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: value})
+	if err != nil {
+		return "", err
+	}
+	return rep.Value, nil
+}
+
+func TestServiceFoundAndCalled(t *testing.T) {
+	s, c := newRegistry(t)
+	e := &Echo{}
+	svc, err := service.New(e, service.WithHost("127.0.0.1"), service.WithVersion("2.0"),
+		service.WithMetadata(map[string]string{"team": "core"}),
+		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.port = svc.Port()
+	if svc.Name() != "github.com/dividere-go/dividere/service_test.Echo" {
+		t.Fatalf("default name %q", svc.Name())
+	}
+	runService(t, svc)
+	ctx := tctx(t, 10*time.Second)
+	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
+	got, err := call(ctx, c, svc.Name(), "hello")
+	if err != nil || got != fmt.Sprintf("hello from %d", svc.Port()) {
+		t.Fatalf("call: %q %v", got, err)
+	}
+	list, err := c.List(ctx, svc.Name())
+	if err != nil || len(list) != 1 || list[0].Version != "2.0" || list[0].Metadata["team"] != "core" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	// The service says who it is and what it did.
+	req, _ := messaging.NewRequest(svc.Endpoint())
+	defer req.Close()
+	info, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
+	if err != nil || info.Instance.ServiceName != svc.Name() || info.Instance.Stats.Requests < 1 {
+		t.Fatalf("info: %v %v", info, err)
+	}
+}
+
+func TestNoNameIsAnError(t *testing.T) {
+	if _, err := service.New(nil); err == nil {
+		t.Fatal("a service with no name was created")
+	}
+}
+
+// A service started 2 s before its name service registers as soon as the
+// name service is up.
+func TestServiceStartsBeforeNameService(t *testing.T) {
+	rport, _ := connection.FreePort("127.0.0.1")
+	nport, _ := connection.FreePort("127.0.0.1")
+	addr := fmt.Sprintf("127.0.0.1:%d", rport)
+	svc, err := service.New(&Echo{}, service.WithName("early"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress(fmt.Sprintf("127.0.0.1:%d", nport)),
+			registry.WithTimeout(200*time.Millisecond)), service.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runService(t, svc)
+	<-time.After(2 * time.Second) // the scenario: two seconds with no name service
+	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)),
+		registry.WithServerLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithClientLogger(quiet))
+	defer c.Close()
+	ctx := tctx(t, 10*time.Second)
+	took := eventually(t, 3*time.Second, "registered after the name service came up", func() bool {
+		_, err := c.Lookup(ctx, "early")
+		return err == nil
+	})
+	t.Logf("found %v after the name service started", took)
+	if got, err := call(ctx, c, "early", "late hello"); err != nil || !strings.HasPrefix(got, "late hello") {
+		t.Fatalf("call: %q %v", got, err)
+	}
+}
+
+// The name service killed and restarted as a real process: every living
+// service is found again within 1 s of the restart.
+func TestNameServiceRestart(t *testing.T) {
+	rport, _ := connection.FreePort("127.0.0.1")
+	nport, _ := connection.FreePort("127.0.0.1")
+	eps := []string{fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)}
+	addr := fmt.Sprintf("127.0.0.1:%d", rport)
+	ns := start(t, "registry", eps...)
+	const n = 5
+	for i := range n {
+		// A long TTL: renewals cannot be what brings them back in time.
+		svc, err := newEcho(addr, fmt.Sprintf("127.0.0.1:%d", nport), fmt.Sprintf("svc-%d", i), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runService(t, svc)
+	}
+	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithTimeout(200*time.Millisecond), registry.WithClientLogger(quiet))
+	defer c.Close()
+	ctx := tctx(t, 20*time.Second)
+	all := func() bool {
+		list, err := c.List(ctx, "")
+		return err == nil && len(list) == n
+	}
+	eventually(t, 5*time.Second, "all registered", all)
+	ns.kill()
+	start(t, "registry", eps...)
+	took := eventually(t, time.Second, "all registered again", all)
+	t.Logf("every service registered again %v after the restart", took)
+}
+
+// A service process killed with SIGKILL vanishes from lookups within its
+// TTL; of three instances, the two left keep serving.
+func TestKilledInstanceVanishes(t *testing.T) {
+	s, c := newRegistry(t)
+	const ttl = 500 * time.Millisecond
+	for range 2 {
+		svc, err := newEcho(s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runService(t, svc)
+	}
+	p := start(t, "service", s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl.String())
+	ctx := tctx(t, 20*time.Second)
+	eventually(t, 5*time.Second, "three instances", func() bool {
+		list, _ := c.List(ctx, "trio")
+		return len(list) == 3
+	})
+	ports := map[string]bool{}
+	for range 9 {
+		got, err := call(ctx, c, "trio", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[got] = true
+	}
+	if len(ports) != 3 {
+		t.Fatalf("lookups reached %v, want all three instances", ports)
+	}
+	p.kill()
+	took := eventually(t, ttl+500*time.Millisecond, "the killed instance vanishes", func() bool {
+		list, _ := c.List(ctx, "trio")
+		for _, in := range list {
+			if fmt.Sprint(in.Port) == p.fields[0] {
+				return false
+			}
+		}
+		return len(list) == 2
+	})
+	t.Logf("gone from lookups %v after SIGKILL (TTL %v)", took, ttl)
+	for range 6 {
+		if got, err := call(ctx, c, "trio", "y"); err != nil || strings.HasSuffix(got, p.fields[0]) {
+			t.Fatalf("after the kill: %q %v", got, err)
+		}
+	}
+}
+
+// Shutdown unregisters at once and finishes the request in hand.
+func TestGracefulShutdown(t *testing.T) {
+	s, c := newRegistry(t)
+	release := make(chan struct{})
+	svc, err := service.New(nil, service.WithName("slow"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		close(started)
+		<-release
+		return from.Reply(ctx, m)
+	})
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	ctx := tctx(t, 10*time.Second)
+	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
+	req, _ := messaging.NewRequest(svc.Endpoint())
+	defer req.Close()
+	reply := make(chan error, 1)
+	go func() { _, err := req.Call(ctx, &testpb.StringMsg{Value: "in hand"}); reply <- err }()
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- svc.Shutdown(ctx) }()
+	eventually(t, 2*time.Second, "unregistered while the request is in hand", func() bool {
+		_, err := c.Lookup(ctx, "slow")
+		return errors.Is(err, registry.ErrNotFound)
+	})
+	close(release)
+	if err := <-reply; err != nil {
+		t.Fatalf("the request in hand: %v", err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLocalHost(t *testing.T) {
+	h := service.LocalHost()
+	ip := net.ParseIP(h)
+	if ip == nil || ip.To4() == nil {
+		t.Fatalf("LocalHost() = %q", h)
+	}
+	if ip.IsLoopback() {
+		return // no other interface: fine
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if strings.HasPrefix(a.String(), h+"/") {
+			return
+		}
+	}
+	t.Fatalf("%s is not an address of this machine (%v)", h, addrs)
+}
