@@ -61,6 +61,7 @@ func newProxy(ft zmq.Type, fe string, bt zmq.Type, be string, opts []Option) (*P
 		return nil, err
 	}
 	addr := fmt.Sprintf("inproc://dividere-%s-control", name)
+	setupContext()
 	ctl, err := zmq.NewSocket(zmq.PAIR)
 	if err == nil {
 		err = ctl.Bind(addr)

@@ -23,6 +23,7 @@ type Request struct {
 	cfg       config
 	cur       atomic.Pointer[Socket]
 	resetMu   sync.Mutex
+	broken    atomic.Bool // a reset failed: the next call tries again first
 }
 
 // NewRequest creates a Request on the endpoint list.
@@ -46,7 +47,24 @@ func (r *Request) Socket() *Socket { return r.cur.Load() }
 // Send sends a request. Sending twice without receiving the reply in
 // between is ErrState.
 func (r *Request) Send(ctx context.Context, frames ...[]byte) error {
-	return r.cur.Load().send(ctx, frames)
+	s, err := r.socket()
+	if err != nil {
+		return err
+	}
+	return s.send(ctx, frames)
+}
+
+// socket returns the current socket, first replacing one whose reset
+// failed (say, for want of file descriptors) so the Request heals.
+func (r *Request) socket() (*Socket, error) {
+	s := r.cur.Load()
+	if r.broken.Load() {
+		if err := r.resetIf(s); err != nil {
+			return nil, err
+		}
+		s = r.cur.Load()
+	}
+	return s, nil
 }
 
 // Recv receives the reply to the last request.
@@ -58,7 +76,10 @@ func (r *Request) Recv(ctx context.Context) (Message, error) {
 // reply arrives the Request is Reset, so the next Call works (a late reply
 // to this one is discarded with the old socket).
 func (r *Request) Call(ctx context.Context, frames ...[]byte) (Message, error) {
-	s := r.cur.Load()
+	s, err := r.socket()
+	if err != nil {
+		return nil, err
+	}
 	if err := s.send(ctx, frames); err != nil {
 		if errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) {
 			r.resetIf(s)
@@ -85,15 +106,17 @@ func (r *Request) Reset() error { return r.resetIf(r.cur.Load()) }
 func (r *Request) resetIf(old *Socket) error {
 	r.resetMu.Lock()
 	defer r.resetMu.Unlock()
-	if r.cur.Load() != old || old.isClosed() {
+	if r.cur.Load() != old || (old.isClosed() && !r.broken.Load()) {
 		return nil // already reset by someone else, or closed for good
 	}
+	old.Close() // first, so that its descriptors are free for the new one
 	s, err := r.open()
 	if err != nil {
+		r.broken.Store(true)
 		return fmt.Errorf("reset: %w", err)
 	}
 	r.cur.Store(s)
-	old.Close()
+	r.broken.Store(false)
 	return nil
 }
 

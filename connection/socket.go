@@ -98,6 +98,7 @@ func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(
 
 // openSocket creates and configures a socket without attaching it.
 func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
+	setupContext()
 	zs, err := zmq.NewSocket(typ)
 	if err != nil {
 		return nil, zmqErr("new socket", err)

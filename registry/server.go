@@ -244,18 +244,39 @@ func (s *Server) notify(ctx context.Context, kind msglib.ServiceEvent_Kind, inst
 // rediscover publishes RediscoverReq at start and to every subscriber
 // that joins afterwards: the services of a restarted name service
 // reconnect their subscribers and hear it as soon as they are back.
+//
+// Joins come in bursts (every service reconnects at once), so a burst is
+// answered with one notice: after a join it waits for the joins to pause
+// for rediscoverQuiet, or at most rediscoverMaxDelay.
 func (s *Server) rediscover(ctx context.Context) {
 	var seen uint64
+	pub := s.pub.Conn()
 	for {
 		if err := s.pub.Send(ctx, &msglib.RediscoverReq{}); err != nil {
 			return
 		}
 		var err error
-		if seen, err = s.pub.Conn().WaitJoin(ctx, seen); err != nil {
+		if seen, err = pub.WaitJoin(ctx, seen); err != nil {
 			return
+		}
+		burst := time.Now().Add(rediscoverMaxDelay)
+		for time.Now().Before(burst) {
+			quiet, cancel := context.WithTimeout(ctx, rediscoverQuiet)
+			next, err := pub.WaitJoin(quiet, seen)
+			cancel()
+			if err != nil {
+				break // quiet (or stopping: the Send above will tell)
+			}
+			seen = next
 		}
 	}
 }
+
+// How the name service batches RediscoverReq notices.
+const (
+	rediscoverQuiet    = 20 * time.Millisecond
+	rediscoverMaxDelay = 200 * time.Millisecond
+)
 
 func (s *Server) sweep(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)

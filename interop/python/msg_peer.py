@@ -13,6 +13,12 @@ part and exits 0 on success, non-zero on any failure.
                      Int32Msg, StringMsg, Msg01, Msg012, then ShutdownEvent
   sub   ENDPOINT     connect SUB to Msg01 and ShutdownEvent only; print
                      "<type> <n>" per message until ShutdownEvent
+  service  REGISTRY NAME N   bind a REP on a free port, register NAME with the
+                     name service at REGISTRY using only the original
+                     RegisterService, answer N StringMsg with "py-service:" + value,
+                     then unregister
+  lookup   REGISTRY NAME     look NAME up with the original ServiceLookupReq,
+                     call it with StringMsg("from python"), print the answer
 """
 import os
 import sys
@@ -64,7 +70,7 @@ def topic(cls):
 
 def main():
     mode, endpoint = sys.argv[1], sys.argv[2]
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    n = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit() else 0
     ctx = zmq.Context.instance()
     if mode == "rep":
         s = ctx.socket(zmq.REP)
@@ -108,6 +114,35 @@ def main():
             print(name, getattr(m, "n", ""), flush=True)
             if name == "ShutdownEvent":
                 break
+    elif mode == "service":
+        name, n = sys.argv[3], int(sys.argv[4])
+        s = ctx.socket(zmq.REP)
+        port = s.bind_to_random_port("tcp://127.0.0.1")
+        reg = ctx.socket(zmq.REQ)
+        reg.connect(endpoint)
+        reg.send(encode(MsgLib_pb2.RegisterService(serviceName=name, server="127.0.0.1", port=port)))
+        ack = decode(recv(reg))
+        expect(isinstance(ack, MsgLib_pb2.ack) and ack.ok, "register: %r" % ack)
+        ready(s)
+        for _ in range(n):
+            m = decode(recv(s))
+            s.send(encode(TestMsgs_pb2.StringMsg(value="py-service:" + m.value)))
+        reg.send(encode(MsgLib_pb2.UnregisterService(serviceName=name, server="127.0.0.1", port=port)))
+        recv(reg)
+        reg.close(linger=0)
+    elif mode == "lookup":
+        name = sys.argv[3]
+        reg = ctx.socket(zmq.REQ)
+        reg.connect(endpoint)
+        ready(None)
+        reg.send(encode(MsgLib_pb2.ServiceLookupReq(serviceName=name)))
+        rep = decode(recv(reg))
+        expect(isinstance(rep, MsgLib_pb2.ServiceLookupRep) and rep.port != 0, "lookup: %r" % rep)
+        s = ctx.socket(zmq.REQ)
+        s.connect("tcp://%s:%d" % (rep.server, rep.port))
+        s.send(encode(TestMsgs_pb2.StringMsg(value="from python")))
+        print(decode(recv(s)).value, flush=True)
+        reg.close(linger=0)
     else:
         sys.exit("unknown mode " + mode)
     s.close(linger=1000)

@@ -1,0 +1,123 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
+)
+
+// Lookups and registrations per second against one name service, from 8
+// clients at once, tcp on loopback:
+//
+//	go test -run '^$' -bench . -benchtime 3s ./registry
+func BenchmarkNameService(b *testing.B) {
+	const clients = 8
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	cs := make([]*registry.Client, clients)
+	for i := range cs {
+		cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
+		defer cs[i].Close()
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		cs[0].Register(ctx, reg("calc", "127.0.0.1", 7000+i, 0))
+	}
+	b.Run("lookup", func(b *testing.B) {
+		spread(b, cs, func(c *registry.Client, i int) error { _, err := c.Lookup(ctx, "calc"); return err })
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+	})
+	b.Run("register", func(b *testing.B) {
+		spread(b, cs, func(c *registry.Client, i int) error {
+			return c.Register(ctx, reg(fmt.Sprintf("svc-%d", i%1000), "127.0.0.1", 8000+i%1000, time.Minute))
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
+	})
+}
+
+// spread runs b.N calls of f over the clients, one goroutine each.
+func spread(b *testing.B, cs []*registry.Client, f func(*registry.Client, int) error) {
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for k, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := k; i < b.N; i += len(cs) {
+				if err := f(c, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+}
+
+// BenchmarkRediscovery: the name service restarts; how long until all N
+// services are registered again (ms/restart is the figure to read).
+func BenchmarkRediscovery(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			first, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet))
+			if err != nil {
+				b.Fatal(err)
+			}
+			reqEP, noticeEP := first.RequestEndpoint(), first.NoticeEndpoint()
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			for i := range n {
+				svc, err := service.New(nil, service.WithName(fmt.Sprintf("svc-%d", i)), service.WithHost("127.0.0.1"),
+					service.WithTTL(time.Hour), service.WithLogger(quiet),
+					service.WithRegistry(registry.WithAddress(reqEP), registry.WithNoticeAddress(noticeEP), registry.WithTimeout(200*time.Millisecond)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				wg.Add(1)
+				go func() { defer wg.Done(); svc.Run(ctx) }()
+			}
+			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithTimeout(100*time.Millisecond), registry.WithClientLogger(quiet))
+			all := func() bool { l, err := c.List(ctx, ""); return err == nil && len(l) == n }
+			for !all() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cur := first
+			var total time.Duration
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				cur.Close()
+				b.StartTimer()
+				start := time.Now()
+				for {
+					// The old server's sockets close in the background:
+					// retry the bind until the ports are free.
+					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP), registry.WithServerLogger(quiet))
+					if err == nil {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				for !all() {
+					time.Sleep(time.Millisecond)
+				}
+				total += time.Since(start)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/restart")
+			cancel()
+			wg.Wait()
+			c.Close()
+			cur.Close()
+		})
+	}
+}
