@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/patterns"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
 )
 
 // runDemo brings up each part that exists, drives some traffic through it
@@ -117,6 +122,12 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err := demoMessaging(ctx, say, *n); err != nil {
 		return err
 	}
+	if err := demoBroker(ctx, say, *n); err != nil {
+		return err
+	}
+	if err := demoServices(ctx, say); err != nil {
+		return err
+	}
 	say("\ndemo done: every socket closes cleanly.")
 	return nil
 }
@@ -195,5 +206,122 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 		return ctx.Err()
 	}
 	say("  reactor stats: %+v", r.Stats())
+	return nil
+}
+
+// demoBroker shows the load-balancing broker with heartbeating workers and
+// a retrying client, a worker dropping out in the middle.
+func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
+	say("\n== load balancing: a broker, two heartbeating workers, a retrying client ==")
+	b, err := patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithHeartbeat(100*time.Millisecond, 3))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var wg sync.WaitGroup
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer func() { stopWorkers(); wg.Wait() }()
+	stopFirst := make(chan struct{})
+	for i := range 2 {
+		w := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+			return fmt.Appendf(nil, "worker %d did %s", i, req), nil
+		}, patterns.WithHeartbeat(100*time.Millisecond, 3))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := wctx
+			if i == 0 {
+				var cancel context.CancelFunc
+				c, cancel = context.WithCancel(wctx)
+				go func() { <-stopFirst; cancel() }()
+			}
+			w.Run(c)
+		}()
+	}
+	if err := b.WaitWorkers(ctx, 2); err != nil {
+		return err
+	}
+	client, err := patterns.NewClient(b.Frontend(), patterns.WithRetry(500*time.Millisecond, 5, 0))
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for i := range 2 * n {
+		if i == n {
+			close(stopFirst)
+			say("  (worker 0 leaves; the broker notices when its heartbeats stop)")
+		}
+		rep, err := client.Request(ctx, fmt.Appendf(nil, "job %d", i))
+		if err != nil {
+			return err
+		}
+		say("  %s", rep)
+	}
+	st := b.Stats()
+	say("  broker: %d requests, %d replies, %d live workers", st.Requests, st.Replies, st.Workers)
+	return nil
+}
+
+// demoServices shows the name service with two services: registration,
+// lookup by name, a typed call, the instance list with stats.
+func demoServices(ctx context.Context, say func(string, ...any)) error {
+	say("\n== service layer: a name service and two services ==")
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
+	var wg sync.WaitGroup
+	sctx, stop := context.WithCancel(ctx)
+	defer func() { stop(); wg.Wait() }()
+	var svcs []*service.Service
+	for _, name := range []string{"demo.Lookup", "demo.Clock"} {
+		svc, err := service.New(nil, service.WithName(name), service.WithHost("127.0.0.1"), service.WithVersion("1.0"), where)
+		if err != nil {
+			return err
+		}
+		messaging.Handle(svc, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+			return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: name + " says hi"})
+		})
+		svcs = append(svcs, svc)
+		wg.Add(1)
+		go func() { defer wg.Done(); svc.Run(sctx) }()
+	}
+	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, svc := range svcs {
+		var in registry.Instance
+		for {
+			if in, err = c.Lookup(ctx, svc.Name()); err == nil {
+				break
+			}
+			if !errors.Is(err, registry.ErrNotFound) || ctx.Err() != nil {
+				return err
+			}
+			time.Sleep(10 * time.Millisecond) // its registration is on the way
+		}
+		say("  lookup %q -> %s", svc.Name(), in.Endpoint())
+		req, err := messaging.NewRequest(in.Endpoint())
+		if err != nil {
+			return err
+		}
+		rep, err := messaging.Call[*msglib.ServiceLookupRep](ctx, req, &msglib.ServiceLookupReq{ServiceName: "demo"})
+		req.Close()
+		if err != nil {
+			return err
+		}
+		say("  called it: %q", rep.Server)
+	}
+	list, err := c.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, in := range list {
+		say("  registered: %-12s %-18s v%s", in.Service, in.ID, in.Version)
+	}
 	return nil
 }

@@ -21,6 +21,10 @@ func TestDemo(t *testing.T) {
 		"handshake-succeeded",
 		`subscriber to Heartbeat got Heartbeat{id: "worker-2"}`,
 		`event handler saw RegisterService{serviceName: "orders"}`,
+		"(worker 0 leaves",
+		"worker 1 did job 5",
+		`called it: "demo.Clock says hi"`,
+		"registered: demo.Lookup",
 		"demo done",
 	} {
 		if !strings.Contains(out.String(), want) {

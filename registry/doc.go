@@ -1,0 +1,24 @@
+// Package registry is dividere's name service (layer 3): a Server that
+// services register with and clients look services up in, and the Client
+// for it.
+//
+// The Server speaks the original's messages (RegisterService,
+// UnregisterService, ServiceLookupReq → ack / ServiceLookupRep, unknown
+// names answered with server "unavailable" and port 0) on a REP socket,
+// port 5000 by default, and publishes on a PUB socket, port 5001: first
+// RediscoverReq, so that the services of a restarted name service register
+// again, and then change notices (ServiceEvent). What it adds stays
+// compatible on the wire (new optional fields, new messages):
+//
+//   - several instances per service name, each with an instance id;
+//     lookups spread over them round-robin, List returns them all;
+//   - liveness: a registration with a TTL expires unless renewed, so a
+//     dead service vanishes from lookups; one without (what the original
+//     sends) never expires;
+//   - versions, metadata and per-instance stats reported with renewals;
+//   - a watch of registrations and removals.
+//
+// The Client takes the name service's address from an option or from
+// $DIVIDERE_REGISTRY (default localhost:5000). Its calls take a context and
+// time out (default 2 s), and a call that timed out leaves it usable.
+package registry

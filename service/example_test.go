@@ -1,0 +1,65 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
+)
+
+// Greeter is a service implementation; its qualified type name is the
+// service's default name.
+type Greeter struct{}
+
+// Register implements service.Registrar.
+func (Greeter) Register(m *messaging.Mux) {
+	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + req.Value})
+	})
+}
+
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	if err != nil {
+		panic(err)
+	}
+	defer ns.Close()
+	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
+
+	svc, err := service.New(Greeter{}, service.WithHost("127.0.0.1"), where)
+	if err != nil {
+		panic(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	// A client finds the service by name and calls it.
+	c, _ := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	defer c.Close()
+	var in registry.Instance
+	for {
+		if in, err = c.Lookup(ctx, svc.Name()); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // registration is under way
+	}
+	req, _ := messaging.NewRequest(in.Endpoint())
+	defer req.Close()
+	rep, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "world"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(svc.Name())
+	fmt.Println(rep.Value)
+	// Output:
+	// github.com/dividere-go/dividere/service_test.Greeter
+	// hello, world
+}
