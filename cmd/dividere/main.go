@@ -44,10 +44,14 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run runs one command line; ctx ending (Ctrl-C) stops long-running
+// commands cleanly.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	global := flag.NewFlagSet("dividere", flag.ContinueOnError)
 	global.SetOutput(stderr)
 	verbose := global.Bool("v", false, "log socket events and debug details")
@@ -79,8 +83,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dividere: unknown command %q (try dividere help)\n", rest[0])
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := cmd.run(ctx, &env{out: stdout, errOut: stderr, log: logger}, rest[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

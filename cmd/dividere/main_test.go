@@ -12,7 +12,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestDemo(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"demo", "-n", "3"}, &out, &errOut); code != exitOK {
+	if code := run(t.Context(), []string{"demo", "-n", "3"}, &out, &errOut); code != exitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	for _, want := range []string{
@@ -38,18 +38,18 @@ func TestDemo(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if code := run([]string{"no-such-command"}, &out, &errOut); code != exitUsage {
+	if code := run(t.Context(), []string{"no-such-command"}, &out, &errOut); code != exitUsage {
 		t.Fatalf("unknown command: exit %d", code)
 	}
 	if !strings.Contains(errOut.String(), `unknown command "no-such-command"`) || strings.Count(errOut.String(), "\n") != 1 {
 		t.Fatalf("want one clear line, got %q", errOut.String())
 	}
 	errOut.Reset()
-	if code := run([]string{"demo", "-bogus"}, &out, &errOut); code != exitUsage {
+	if code := run(t.Context(), []string{"demo", "-bogus"}, &out, &errOut); code != exitUsage {
 		t.Fatalf("bad flag: exit %d", code)
 	}
 	out.Reset()
-	if code := run([]string{"help"}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "demo") {
+	if code := run(t.Context(), []string{"help"}, &out, &errOut); code != exitOK || !strings.Contains(out.String(), "demo") {
 		t.Fatalf("help: exit %d, %q", code, out.String())
 	}
 }

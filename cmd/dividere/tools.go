@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/patterns"
+	"github.com/dividere-go/dividere/registry"
+)
+
+func init() {
+	commands["registry"] = command{"run the name service", runRegistry}
+	commands["ls"] = command{"list registered services and instances, with versions and stats", runLs}
+	commands["lookup"] = command{"look a service up: prints its endpoint", runLookup}
+	commands["call"] = command{"look a service up and send it a request: call NAME TYPE JSON", runCall}
+	commands["req"] = command{"send one request to an endpoint: req ENDPOINT TYPE JSON", runReq}
+	commands["pub"] = command{"publish one message: pub ENDPOINT TYPE JSON", runPub}
+	commands["sub"] = command{"print published messages as JSON lines: sub ENDPOINT [TYPE...]", runSub}
+	commands["proxy"] = command{"run a ROUTER/DEALER (or, with -pubsub, XSUB/XPUB) proxy: proxy FRONT BACK", runProxy}
+	commands["broker"] = command{"run a load-balancing broker: broker FRONT BACK", runBroker}
+	commands["monitor"] = command{"connect to an endpoint and print socket events: monitor ENDPOINT", runMonitor}
+}
+
+// flags is a subcommand's flag set, with the flags several share.
+type flags struct {
+	*flag.FlagSet
+	registry    *string
+	descriptors *string
+	timeout     *time.Duration
+}
+
+func newFlags(e *env, name, args string, shared ...string) *flags {
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.SetOutput(e.errOut)
+	f.Usage = func() {
+		fmt.Fprintf(e.errOut, "usage: dividere %s [flags] %s\n\nflags:\n", name, args)
+		f.PrintDefaults()
+	}
+	for _, s := range shared {
+		switch s {
+		case "registry":
+			f.registry = f.String("registry", "", "name service address host:port (default $DIVIDERE_REGISTRY or localhost:5000)")
+		case "descriptors":
+			f.descriptors = f.String("descriptors", "", "descriptor set of the message types (protoc --descriptor_set_out --include_imports)")
+		case "timeout":
+			f.timeout = f.Duration("timeout", 5*time.Second, "how long to wait for an answer")
+		}
+	}
+	return f
+}
+
+// parse parses the flags and checks the number of arguments.
+func (f *flags) parse(args []string, min, max int) ([]string, error) {
+	if err := parseFlags(f.FlagSet, args); err != nil {
+		return nil, err
+	}
+	rest := f.Args()
+	if len(rest) < min || (max >= 0 && len(rest) > max) {
+		f.Usage()
+		return nil, usageError{fmt.Sprintf("wrong number of arguments (%d)", len(rest))}
+	}
+	return rest, nil
+}
+
+func (f *flags) registryClient() (*registry.Client, error) {
+	var opts []registry.ClientOption
+	if *f.registry != "" {
+		opts = append(opts, registry.WithAddress(*f.registry))
+	}
+	if f.timeout != nil {
+		opts = append(opts, registry.WithTimeout(*f.timeout))
+	}
+	c, err := registry.NewClient(opts...)
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return c, nil
+}
+
+func runRegistry(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "registry", "")
+	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
+	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	s, err := registry.NewServer(registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint())
+	<-ctx.Done()
+	st := s.Stats()
+	fmt.Fprintf(e.out, "stopped after %d registrations and %d lookups\n", st.Registrations, st.Lookups)
+	return nil
+}
+
+func runLs(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "ls", "[NAME]", "registry", "timeout")
+	rest, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.registryClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	name := ""
+	if len(rest) == 1 {
+		name = rest[0]
+	}
+	list, err := c.List(ctx, name)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "SERVICE\tINSTANCE\tENDPOINT\tVERSION\tREQUESTS\tERRORS\tAVG\tEXPIRES")
+	for _, in := range list {
+		var reqs, errs uint64
+		avg := "-"
+		if in.Stats != nil {
+			reqs, errs = in.Stats.Requests, in.Stats.Errors
+			if reqs > 0 {
+				avg = (time.Duration(in.Stats.ProcessingNanos / reqs)).String()
+			}
+		}
+		exp := "never"
+		if !in.Expires.IsZero() {
+			exp = time.Until(in.Expires).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", in.Service, in.ID, in.Endpoint(), or(in.Version, "-"), reqs, errs, avg, exp)
+	}
+	return w.Flush()
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func runLookup(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "lookup", "NAME", "registry", "timeout")
+	rest, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.registryClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	in, err := c.Lookup(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.out, in.Endpoint())
+	return nil
+}
+
+func runCall(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "call", "NAME TYPE JSON", "registry", "descriptors", "timeout")
+	rest, err := f.parse(args, 3, 3)
+	if err != nil {
+		return err
+	}
+	t, err := loadTypes(*f.descriptors)
+	if err != nil {
+		return err
+	}
+	m, err := t.fromJSON(rest[1], rest[2])
+	if err != nil {
+		return err
+	}
+	c, err := f.registryClient()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	in, err := c.Lookup(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	return request(ctx, e, t, in.Endpoint(), m, *f.timeout)
+}
+
+func runReq(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "req", "ENDPOINT TYPE JSON", "descriptors", "timeout")
+	rest, err := f.parse(args, 3, 3)
+	if err != nil {
+		return err
+	}
+	t, err := loadTypes(*f.descriptors)
+	if err != nil {
+		return err
+	}
+	m, err := t.fromJSON(rest[1], rest[2])
+	if err != nil {
+		return err
+	}
+	return request(ctx, e, t, rest[0], m, *f.timeout)
+}
+
+// request sends m to endpoint and prints the reply as JSON.
+func request(ctx context.Context, e *env, t *types, endpoint string, m protoMessage, timeout time.Duration) error {
+	req, err := messaging.NewRequest(">"+strings.TrimPrefix(endpoint, ">"), messaging.WithResolver(t),
+		messaging.WithConnectionOptions(connection.WithLinger(0)))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer req.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep, err := req.Call(ctx, m)
+	if err != nil {
+		if errors.Is(err, connection.ErrTimeout) {
+			return fmt.Errorf("no reply from %s within %v", endpoint, timeout)
+		}
+		return err
+	}
+	fmt.Fprintln(e.out, t.toJSON(rep))
+	return nil
+}
+
+func runPub(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "pub", "ENDPOINT TYPE JSON", "descriptors", "timeout")
+	wait := f.Int("subscribers", 1, "wait (up to -timeout) for this many subscribers to the type before publishing")
+	rest, err := f.parse(args, 3, 3)
+	if err != nil {
+		return err
+	}
+	t, err := loadTypes(*f.descriptors)
+	if err != nil {
+		return err
+	}
+	m, err := t.fromJSON(rest[1], rest[2])
+	if err != nil {
+		return err
+	}
+	pub, err := messaging.NewPublisher(rest[0])
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer pub.Close()
+	if *wait > 0 {
+		wctx, cancel := context.WithTimeout(ctx, *f.timeout)
+		defer cancel()
+		if err := pub.WaitSubscribers(wctx, m, *wait); err != nil {
+			return fmt.Errorf("no subscriber to %s on %s within %v", rest[1], rest[0], *f.timeout)
+		}
+	}
+	return pub.Send(ctx, m)
+}
+
+func runSub(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "sub", "ENDPOINT [TYPE...]", "descriptors")
+	count := f.Int("n", 0, "exit after this many messages (0: run until Ctrl-C)")
+	rest, err := f.parse(args, 1, -1)
+	if err != nil {
+		return err
+	}
+	t, err := loadTypes(*f.descriptors)
+	if err != nil {
+		return err
+	}
+	opts := []messaging.Option{messaging.WithResolver(t)}
+	if len(rest) > 1 {
+		var msgs []protoMessage
+		for _, name := range rest[1:] {
+			m, err := t.fromJSON(name, "{}")
+			if err != nil {
+				return err
+			}
+			msgs = append(msgs, m)
+		}
+		opts = append(opts, messaging.WithTypes(msgs...))
+	}
+	sub, err := messaging.NewSubscriber(rest[0], opts...)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer sub.Close()
+	for n := 0; *count == 0 || n < *count; n++ {
+		m, err := sub.Recv(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && errors.Is(err, connection.ErrClosed):
+			return err
+		case err != nil:
+			fmt.Fprintf(e.errOut, "dividere sub: %v\n", err) // bad input: said, and carried on
+			n--
+			continue
+		}
+		fmt.Fprintln(e.out, t.toJSON(m))
+	}
+	return nil
+}
+
+func runProxy(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "proxy", "FRONT BACK")
+	pubsub := f.Bool("pubsub", false, "XSUB front end for publishers, XPUB back end for subscribers")
+	rest, err := f.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	newProxy := connection.NewProxy
+	if *pubsub {
+		newProxy = connection.NewPubSubProxy
+	}
+	p, err := newProxy(rest[0], rest[1], connection.WithLogger(e.log))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer p.Close()
+	fmt.Fprintf(e.out, "proxy: front end %s, back end %s (Ctrl-C stops)\n", p.Frontend.Endpoints(), p.Backend.Endpoints())
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-p.Done():
+		return p.Err()
+	}
+}
+
+func runBroker(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "broker", "FRONT BACK")
+	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval")
+	rest, err := f.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, 0), patterns.WithLogger(e.log))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer b.Close()
+	fmt.Fprintf(e.out, "broker: clients on %s, workers on %s (Ctrl-C stops)\n", b.Frontend(), b.Backend())
+	<-ctx.Done()
+	fmt.Fprintf(e.out, "stopped: %+v\n", b.Stats())
+	return nil
+}
+
+func runMonitor(ctx context.Context, e *env, args []string) error {
+	f := newFlags(e, "monitor", "ENDPOINT")
+	rest, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	events := make(chan connection.Event, 64)
+	// A SUB with no subscription: it connects and hears nothing, so it
+	// disturbs no one.
+	s, err := connection.NewSubscriber(">"+strings.TrimPrefix(rest[0], ">"), connection.WithTopics(), connection.WithEvents(events),
+		connection.WithName("monitor"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer s.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			fmt.Fprintf(e.out, "%s %-20s %s (%d)\n", ev.Time.Format("15:04:05.000"), ev.Kind, ev.Endpoint, ev.Value)
+		}
+	}
+}

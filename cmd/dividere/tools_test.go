@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// cli runs one command line to its end.
+func cli(t *testing.T, args ...string) (code int, out, errOut string) {
+	t.Helper()
+	var o, e syncBuffer
+	code = run(t.Context(), args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+// background runs a long-running command until the test ends.
+func background(t *testing.T, args ...string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var o, e syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &o, &e) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("%v: exit %d: %s", args, code, e.String())
+		}
+	})
+	return &o
+}
+
+// waitOutput waits until the command has printed want.
+func waitOutput(t *testing.T, b *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in %q", want, b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRegistryLsLookupCall(t *testing.T) {
+	rport, _ := connection.FreePort("127.0.0.1")
+	nport, _ := connection.FreePort("127.0.0.1")
+	addr := "127.0.0.1:" + itoa(rport)
+	out := background(t, "registry", "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport))
+	waitOutput(t, out, "name service: requests on")
+
+	svc, err := service.New(nil, service.WithName("cli.Echo"), service.WithHost("127.0.0.1"), service.WithVersion("3.1"),
+		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress("127.0.0.1:"+itoa(nport))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.StringMsg{Value: "echo " + m.Value})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Registrations() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	code, o, e := cli(t, "lookup", "-registry", addr, "cli.Echo")
+	if code != exitOK || strings.TrimSpace(o) != svc.Endpoint() {
+		t.Fatalf("lookup: %d %q %q (want %s)", code, o, e, svc.Endpoint())
+	}
+	code, o, e = cli(t, "call", "-registry", addr, "cli.Echo", "StringMsg", `{"value": "hi"}`)
+	if code != exitOK || strings.TrimSpace(o) != `{"type":"StringMsg","msg":{"value":"echo hi"}}` {
+		t.Fatalf("call: %d %q %q", code, o, e)
+	}
+	code, o, e = cli(t, "ls", "-registry", addr)
+	if code != exitOK || !strings.Contains(o, "cli.Echo") || !strings.Contains(o, "3.1") {
+		t.Fatalf("ls: %d %q %q", code, o, e)
+	}
+	// Bad input: one clear line, a code a script can rely on.
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"lookup", "-registry", addr, "nobody"}, exitFailure, "service not found"},
+		{[]string{"call", "-registry", addr, "cli.Echo", "NoSuchType", "{}"}, exitUsage, "unknown message type"},
+		{[]string{"call", "-registry", addr, "cli.Echo", "StringMsg", "{not json"}, exitUsage, "invalid JSON"},
+		{[]string{"req", "-timeout", "200ms", "tcp://127.0.0.1:1", "StringMsg", "{}"}, exitFailure, "no reply from"},
+		{[]string{"req", "not-an-endpoint", "StringMsg", "{}"}, exitUsage, "bad endpoint"},
+		{[]string{"lookup"}, exitUsage, "wrong number of arguments"},
+	} {
+		code, _, e := cli(t, tc.args...)
+		if code != tc.code || !strings.Contains(e, tc.want) || strings.Contains(e, "goroutine") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, e, tc.code, tc.want)
+		}
+	}
+}
+
+func TestPubSub(t *testing.T) {
+	port, _ := connection.FreePort("127.0.0.1")
+	ep := "tcp://127.0.0.1:" + itoa(port)
+	var o, e syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(t.Context(), []string{"sub", "-n", "2", ep, "Int32Msg"}, &o, &e) }()
+	// The subscriber takes Int32Msg only; publish two of them (each pub
+	// waits for the subscription before sending).
+	for _, v := range []string{"1", "2"} {
+		if code, _, pe := cli(t, "pub", "-timeout", "10s", "@"+ep, "Int32Msg", `{"value": `+v+`}`); code != exitOK {
+			t.Fatalf("pub: %d %s", code, pe)
+		}
+	}
+	if code := <-done; code != exitOK {
+		t.Fatalf("sub: exit %d %s", code, e.String())
+	}
+	if got := o.String(); got != "{\"type\":\"Int32Msg\",\"msg\":{\"value\":1}}\n{\"type\":\"Int32Msg\",\"msg\":{\"value\":2}}\n" {
+		t.Fatalf("sub printed %q", got)
+	}
+}
+
+// A type known only from a descriptor set file.
+func TestDescriptorSet(t *testing.T) {
+	fd := &descriptorpb.FileDescriptorProto{
+		Name:    proto.String("geo.proto"),
+		Package: proto.String("geo"),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("Point"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				{Name: proto.String("x"), JsonName: proto.String("x"), Number: proto.Int32(1), Type: descriptorpb.FieldDescriptorProto_TYPE_INT32.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()},
+				{Name: proto.String("y"), JsonName: proto.String("y"), Number: proto.Int32(2), Type: descriptorpb.FieldDescriptorProto_TYPE_INT32.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()},
+			},
+		}},
+	}
+	b, _ := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fd}})
+	file := filepath.Join(t.TempDir(), "geo.pb")
+	os.WriteFile(file, b, 0o644)
+	// An echo at the byte level: it knows nothing of geo.Point.
+	rep, err := connection.NewResponse("tcp://*:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Close()
+	go func() {
+		for {
+			m, err := rep.Recv(context.Background())
+			if err != nil {
+				return
+			}
+			rep.Send(context.Background(), m...)
+		}
+	}()
+	code, o, e := cli(t, "req", "-descriptors", file, rep.Endpoint(), "geo.Point", `{"x": 3, "y": -4}`)
+	if code != exitOK || strings.TrimSpace(o) != `{"type":"geo.Point","msg":{"x":3,"y":-4}}` {
+		t.Fatalf("req: %d %q %q", code, o, e)
+	}
+	code, _, e = cli(t, "req", "-descriptors", "/no/such/file", rep.Endpoint(), "geo.Point", `{}`)
+	if code != exitUsage || !strings.Contains(e, "descriptors") {
+		t.Fatalf("missing descriptor file: %d %q", code, e)
+	}
+}
+
+func TestProxyBrokerMonitor(t *testing.T) {
+	p1, _ := connection.FreePort("127.0.0.1")
+	p2, _ := connection.FreePort("127.0.0.1")
+	proxy := background(t, "proxy", "@tcp://127.0.0.1:"+itoa(p1), "@tcp://127.0.0.1:"+itoa(p2))
+	waitOutput(t, proxy, "proxy: front end")
+	b := background(t, "broker", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
+	waitOutput(t, b, "broker: clients on")
+	mon := background(t, "monitor", "tcp://127.0.0.1:"+itoa(p1))
+	waitOutput(t, mon, "connect")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,3 @@
+package main
+
+var expected = []string{"received msg-0", "received msg-9"}
