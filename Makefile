@@ -6,7 +6,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 BENCHTIME ?= 2s
 FUZZTIME  ?= 2m
 
-.PHONY: all deps deps-test deps-proto demo test bench proto fuzz vet
+.PHONY: all deps deps-test deps-proto demo test bench benchsuite proto fuzz vet
 
 all: test
 
@@ -40,6 +40,10 @@ vet:
 ## bench: every layer's Go benchmarks (raw libzmq side by side).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+
+## benchsuite: dividere against raw libzmq, NATS and Python; writes bench/results.{md,json,svg}.
+benchsuite: deps-test
+	$(GO) run ./cmd/dividere bench -out bench
 
 ## proto: regenerate msglib/ and internal/testpb/ (Go) and interop/python/ (Python) from proto/.
 proto: deps-proto
