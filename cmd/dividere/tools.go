@@ -21,7 +21,7 @@ func init() {
 	commands["lookup"] = command{"look a service up: prints its endpoint", runLookup}
 	commands["call"] = command{"look a service up and send it a request: call NAME TYPE JSON", runCall}
 	commands["req"] = command{"send one request to an endpoint: req ENDPOINT TYPE JSON", runReq}
-	commands["pub"] = command{"publish one message: pub ENDPOINT TYPE JSON", runPub}
+	commands["pub"] = command{"publish messages: pub ENDPOINT TYPE JSON [JSON...]", runPub}
 	commands["sub"] = command{"print published messages as JSON lines: sub ENDPOINT [TYPE...]", runSub}
 	commands["proxy"] = command{"run a ROUTER/DEALER (or, with -pubsub, XSUB/XPUB) proxy: proxy FRONT BACK", runProxy}
 	commands["broker"] = command{"run a load-balancing broker: broker FRONT BACK", runBroker}
@@ -233,9 +233,9 @@ func request(ctx context.Context, e *env, t *types, endpoint string, m protoMess
 }
 
 func runPub(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "pub", "ENDPOINT TYPE JSON", "descriptors", "timeout")
+	f := newFlags(e, "pub", "ENDPOINT TYPE JSON [JSON...]", "descriptors", "timeout")
 	wait := f.Int("subscribers", 1, "wait (up to -timeout) for this many subscribers to the type before publishing")
-	rest, err := f.parse(args, 3, 3)
+	rest, err := f.parse(args, 3, -1)
 	if err != nil {
 		return err
 	}
@@ -243,10 +243,15 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := t.fromJSON(rest[1], rest[2])
-	if err != nil {
-		return err
+	var msgs []protoMessage
+	for _, text := range rest[2:] {
+		m, err := t.fromJSON(rest[1], text)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
 	}
+	m := msgs[0]
 	pub, err := messaging.NewPublisher(rest[0])
 	if err != nil {
 		return usageError{err.Error()}
@@ -259,7 +264,12 @@ func runPub(ctx context.Context, e *env, args []string) error {
 			return fmt.Errorf("no subscriber to %s on %s within %v", rest[1], rest[0], *f.timeout)
 		}
 	}
-	return pub.Send(ctx, m)
+	for _, m := range msgs {
+		if err := pub.Send(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runSub(ctx context.Context, e *env, args []string) error {
