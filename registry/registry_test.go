@@ -224,3 +224,25 @@ func TestClientTimeoutThenRecovers(t *testing.T) {
 		t.Fatalf("from the environment: %s %s", e.Address(), e.NoticeAddress())
 	}
 }
+
+func TestDefaultTTL(t *testing.T) {
+	_, c := newServer(t, registry.WithDefaultTTL(100*time.Millisecond), registry.WithSweepInterval(10*time.Millisecond))
+	ctx := tctx(t, 10*time.Second)
+	if err := c.Register(ctx, reg("old-style", "h", 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List(ctx, "old-style")
+	if err != nil || len(list) != 1 || list[0].Expires.IsZero() {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if _, err := c.Lookup(ctx, "old-style"); errors.Is(err, registry.ErrNotFound) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a registration without TTL did not get the default one")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -34,6 +34,7 @@ type serverConfig struct {
 	store             Store
 	logger            *slog.Logger
 	sweep             time.Duration
+	defaultTTL        time.Duration
 	conn              []connection.Option
 }
 
@@ -52,6 +53,13 @@ func WithServerLogger(l *slog.Logger) ServerOption { return func(c *serverConfig
 // WithSweepInterval sets how often expired registrations are removed
 // (default 100 ms); lookups never return an expired one meanwhile.
 func WithSweepInterval(d time.Duration) ServerOption { return func(c *serverConfig) { c.sweep = d } }
+
+// WithDefaultTTL gives registrations that carry no TTL (what the
+// original's services send) one, so that a crashed service of any kind
+// vanishes in the end; such services then stay registered only while they
+// register again (on RediscoverReq, or on their own). The default, 0,
+// keeps them until they unregister, as the original does.
+func WithDefaultTTL(d time.Duration) ServerOption { return func(c *serverConfig) { c.defaultTTL = d } }
 
 // WithServerConnectionOptions passes options to the server's sockets.
 func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
@@ -75,6 +83,8 @@ type Server struct {
 
 	rrMu sync.Mutex
 	rr   map[string]uint64 // round-robin position per service
+
+	defaultTTL time.Duration
 
 	registrations, lookups, notFound atomic.Uint64
 }
@@ -108,7 +118,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		rep.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}}
+	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}, defaultTTL: cfg.defaultTTL}
 	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger))
 	messaging.Handle(s.reactor, s.register)
 	messaging.Handle(s.reactor, s.unregister)
@@ -177,8 +187,12 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
 		RegisteredUnixMs: now.UnixMilli(),
 	}
-	if m.TtlMs > 0 {
-		inst.ExpiresUnixMs = now.Add(time.Duration(m.TtlMs) * time.Millisecond).UnixMilli()
+	ttl := time.Duration(m.TtlMs) * time.Millisecond
+	if ttl == 0 {
+		ttl = s.defaultTTL
+	}
+	if ttl > 0 {
+		inst.ExpiresUnixMs = now.Add(ttl).UnixMilli()
 	}
 	created, err := s.store.Put(ctx, inst)
 	if err != nil {

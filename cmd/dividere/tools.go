@@ -88,10 +88,12 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "registry", "")
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
 	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
+	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	s, err := registry.NewServer(registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log))
+	s, err := registry.NewServer(registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log),
+		registry.WithDefaultTTL(*ttl))
 	if err != nil {
 		return err
 	}
