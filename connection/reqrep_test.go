@@ -12,6 +12,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testproc"
 )
 
 // serveEcho answers every request on rep with "<tag>:<request>" until the
@@ -174,7 +175,7 @@ func TestResponseRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ep := fmt.Sprintf("tcp://*:%d", port)
-	h := startHelper(t, "echo-response", ep)
+	h := testproc.Start(t, "echo-response", ep)
 	req := ok(connection.NewRequest(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)
 	closeAll(t, req)
 	ctx := tctx(t, 20*time.Second)
@@ -187,11 +188,11 @@ func TestResponseRestart(t *testing.T) {
 	if got, err := call(ctx, "one"); err != nil || got != "echo:one" {
 		t.Fatalf("before kill: %q %v", got, err)
 	}
-	h.kill()
+	h.Kill()
 	if _, err := call(ctx, "two"); !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("with the peer dead: %v, want ErrTimeout", err)
 	}
-	startHelper(t, "echo-response", ep)
+	testproc.Start(t, "echo-response", ep)
 	for {
 		got, err := call(ctx, "three")
 		if err == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestWorkerKilledMidRequest(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
 	closeAll(t, b)
-	victim := start(t, "worker", b.Backend())
+	victim := testproc.Start(t, "worker", b.Backend())
 	ctx := tctx(t, 20*time.Second)
 	if err := b.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -34,11 +35,11 @@ func TestWorkerKilledMidRequest(t *testing.T) {
 		rep, err := c.Request(ctx, []byte("hang"))
 		res <- result{rep, err}
 	}()
-	victim.expect(t, "GOT hang", 10*time.Second) // the victim holds the request
+	victim.Expect(t, "GOT hang", 10*time.Second) // the victim holds the request
 	runWorker(t, patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 		return append([]byte("survivor:"), req...), nil
 	}, fastBeat))
-	victim.kill()
+	victim.Kill()
 	r := <-res
 	if r.err != nil || string(r.rep) != "survivor:hang" {
 		t.Fatalf("got %q %v, want one reply from the survivor", r.rep, r.err)
@@ -61,7 +62,7 @@ func TestBrokerRestart(t *testing.T) {
 	fport, _ := connection.FreePort("127.0.0.1")
 	bport, _ := connection.FreePort("127.0.0.1")
 	front, back := fmt.Sprintf("tcp://*:%d", fport), fmt.Sprintf("tcp://*:%d", bport)
-	broker := start(t, "broker", front, back)
+	broker := testproc.Start(t, "broker", front, back)
 	w := patterns.NewWorker(fmt.Sprintf("tcp://127.0.0.1:%d", bport), echo("w"), fastBeat,
 		patterns.WithReconnectBackoffMax(100*time.Millisecond), patterns.WithLogger(quiet))
 	runWorker(t, w)
@@ -71,8 +72,8 @@ func TestBrokerRestart(t *testing.T) {
 	if rep, err := c.Request(ctx, []byte("before")); err != nil || string(rep) != "w:before" {
 		t.Fatalf("before restart: %q %v", rep, err)
 	}
-	broker.kill()
-	start(t, "broker", front, back)
+	broker.Kill()
+	testproc.Start(t, "broker", front, back)
 	for i := range 10 {
 		req := fmt.Sprintf("after-%d", i)
 		if rep, err := c.Request(ctx, []byte(req)); err != nil || string(rep) != "w:"+req {
@@ -93,9 +94,9 @@ func TestTenThousandRequestsWithFaults(t *testing.T) {
 	// One steady in-process worker and three worker processes that keep dying.
 	runWorker(t, patterns.NewWorker(b.Backend(), echo("w"), fastBeat, patterns.WithCapacity(4)))
 	ctx := tctx(t, 3*time.Minute)
-	var procs []*proc
+	var procs []*testproc.Proc
 	for range 3 {
-		procs = append(procs, start(t, "worker", b.Backend()))
+		procs = append(procs, testproc.Start(t, "worker", b.Backend()))
 	}
 	stopKilling := make(chan struct{})
 	var kills atomic.Int64
@@ -111,9 +112,9 @@ func TestTenThousandRequestsWithFaults(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			procs[i%3].kill()
+			procs[i%3].Kill()
 			kills.Add(1)
-			procs[i%3] = start(t, "worker", b.Backend())
+			procs[i%3] = testproc.Start(t, "worker", b.Backend())
 		}
 	}()
 

@@ -1,21 +1,14 @@
 package patterns_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -24,100 +17,34 @@ var fastBeat = patterns.WithHeartbeat(50*time.Millisecond, 3)
 
 // TestMain doubles as the helper processes the fault tests kill.
 func TestMain(m *testing.M) {
-	if h := os.Getenv("DIVIDERE_HELPER"); h != "" {
-		os.Exit(runHelper(h, strings.Split(os.Getenv("DIVIDERE_HELPER_ARGS"), " ")))
-	}
-	goleak.VerifyTestMain(m)
+	testproc.Main(m, map[string]testproc.Helper{"broker": brokerHelper, "worker": workerHelper})
 }
 
-func runHelper(name string, args []string) int {
-	ctx := context.Background()
-	switch name {
-	case "broker": // args: frontend backend
-		b, err := patterns.NewBroker(args[0], args[1], fastBeat)
-		if err != nil {
-			fmt.Println("ERR", err)
-			return 1
-		}
-		fmt.Println("READY", b.Frontend(), b.Backend())
-		select {}
-	case "worker": // args: backend; answers "w:<request>", holds "hang" forever
-		w := patterns.NewWorker(args[0], func(ctx context.Context, req []byte) ([]byte, error) {
-			if string(req) == "hang" {
-				fmt.Println("GOT hang")
-				<-ctx.Done()
-				return nil, ctx.Err()
-			}
-			return append([]byte("w:"), req...), nil
-		}, fastBeat, patterns.WithCapacity(2))
-		fmt.Println("READY", w.ID())
-		w.Run(ctx)
-	}
-	fmt.Println("ERR unknown helper", name)
-	return 2
-}
-
-// proc is a helper process.
-type proc struct {
-	cmd    *exec.Cmd
-	fields []string // of its READY line, after READY
-	lines  chan string
-	once   sync.Once
-}
-
-func start(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DIVIDERE_HELPER="+name, "DIVIDERE_HELPER_ARGS="+strings.Join(args, " "))
-	out, err := cmd.StdoutPipe()
+// brokerHelper runs a broker on args[0] (front end) and args[1] (back end).
+func brokerHelper(args []string) int {
+	b, err := patterns.NewBroker(args[0], args[1], fastBeat)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Println("ERR", err)
+		return 1
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, lines: make(chan string, 100)}
-	t.Cleanup(p.kill)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default:
-			}
-		}
-		close(p.lines)
-	}()
-	l := p.expect(t, "READY", 15*time.Second)
-	p.fields = strings.Fields(l)[1:]
-	return p
+	fmt.Println("READY", b.Frontend(), b.Backend())
+	select {}
 }
 
-// expect waits for a line starting with prefix.
-func (p *proc) expect(t *testing.T, prefix string, d time.Duration) string {
-	t.Helper()
-	timeout := time.After(d)
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatalf("helper exited waiting for %q", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("helper did not say %q in %v", prefix, d)
+// workerHelper serves the back end args[0]: "w:<request>", and holds
+// "hang" until killed.
+func workerHelper(args []string) int {
+	w := patterns.NewWorker(args[0], func(ctx context.Context, req []byte) ([]byte, error) {
+		if string(req) == "hang" {
+			fmt.Println("GOT hang")
+			<-ctx.Done()
+			return nil, ctx.Err()
 		}
-	}
-}
-
-// kill sends SIGKILL and reaps the process.
-func (p *proc) kill() {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
-	})
+		return append([]byte("w:"), req...), nil
+	}, fastBeat, patterns.WithCapacity(2))
+	fmt.Println("READY", w.ID())
+	w.Run(context.Background())
+	return 0
 }
 
 func tctx(t *testing.T, d time.Duration) context.Context {

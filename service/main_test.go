@@ -1,22 +1,15 @@
 package service_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
@@ -26,36 +19,34 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // TestMain doubles as the helper processes the tests kill.
 func TestMain(m *testing.M) {
-	if h := os.Getenv("DIVIDERE_HELPER"); h != "" {
-		os.Exit(runHelper(h, strings.Fields(os.Getenv("DIVIDERE_HELPER_ARGS"))))
-	}
-	goleak.VerifyTestMain(m)
+	testproc.Main(m, map[string]testproc.Helper{"registry": registryHelper, "service": serviceHelper})
 }
 
-func runHelper(name string, args []string) int {
-	switch name {
-	case "registry": // args: request-endpoint notice-endpoint
-		s, err := registry.NewServer(registry.WithEndpoints(args[0], args[1]), registry.WithSweepInterval(20*time.Millisecond),
-			registry.WithServerLogger(quiet))
-		if err != nil {
-			fmt.Println("ERR", err)
-			return 1
-		}
-		fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
-		select {}
-	case "service": // args: registry-address notice-address name ttl
-		ttl, _ := time.ParseDuration(args[3])
-		svc, err := newEcho(args[0], args[1], args[2], ttl)
-		if err != nil {
-			fmt.Println("ERR", err)
-			return 1
-		}
-		fmt.Println("READY", svc.Port())
-		svc.Run(context.Background())
-		return 0
+// registryHelper runs a name service on args[0] (requests) and args[1]
+// (notices).
+func registryHelper(args []string) int {
+	s, err := registry.NewServer(registry.WithEndpoints(args[0], args[1]), registry.WithSweepInterval(20*time.Millisecond),
+		registry.WithServerLogger(quiet))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
 	}
-	fmt.Println("ERR unknown helper", name)
-	return 2
+	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
+	select {}
+}
+
+// serviceHelper runs an Echo service; args: registry-address
+// notice-address name ttl.
+func serviceHelper(args []string) int {
+	ttl, _ := time.ParseDuration(args[3])
+	svc, err := newEcho(args[0], args[1], args[2], ttl)
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	fmt.Println("READY", svc.Port())
+	svc.Run(context.Background())
+	return 0
 }
 
 // Echo is a test service: it answers a StringMsg with its own port.
@@ -87,55 +78,6 @@ func runService(t *testing.T, svc *service.Service) {
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-}
-
-type proc struct {
-	cmd    *exec.Cmd
-	fields []string
-	once   sync.Once
-}
-
-func start(t *testing.T, name string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "DIVIDERE_HELPER="+name, "DIVIDERE_HELPER_ARGS="+strings.Join(args, " "))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd}
-	t.Cleanup(p.kill)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case ready <- sc.Text():
-			default:
-			}
-		}
-	}()
-	select {
-	case l := <-ready:
-		if !strings.HasPrefix(l, "READY") {
-			t.Fatalf("%s: %s", name, l)
-		}
-		p.fields = strings.Fields(l)[1:]
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s did not start", name)
-	}
-	return p
-}
-
-func (p *proc) kill() {
-	p.once.Do(func() {
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
-	})
 }
 
 func tctx(t *testing.T, d time.Duration) context.Context {

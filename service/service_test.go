@@ -11,6 +11,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -131,7 +132,7 @@ func TestNameServiceRestart(t *testing.T) {
 	nport, _ := connection.FreePort("127.0.0.1")
 	eps := []string{fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)}
 	addr := fmt.Sprintf("127.0.0.1:%d", rport)
-	ns := start(t, "registry", eps...)
+	ns := testproc.Start(t, "registry", eps...)
 	const n = 5
 	for i := range n {
 		// A long TTL: renewals cannot be what brings them back in time.
@@ -149,8 +150,8 @@ func TestNameServiceRestart(t *testing.T) {
 		return err == nil && len(list) == n
 	}
 	eventually(t, 5*time.Second, "all registered", all)
-	ns.kill()
-	start(t, "registry", eps...)
+	ns.Kill()
+	testproc.Start(t, "registry", eps...)
 	took := eventually(t, time.Second, "all registered again", all)
 	t.Logf("every service registered again %v after the restart", took)
 }
@@ -167,7 +168,7 @@ func TestKilledInstanceVanishes(t *testing.T) {
 		}
 		runService(t, svc)
 	}
-	p := start(t, "service", s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl.String())
+	p := testproc.Start(t, "service", s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl.String())
 	ctx := tctx(t, 20*time.Second)
 	eventually(t, 5*time.Second, "three instances", func() bool {
 		list, _ := c.List(ctx, "trio")
@@ -184,11 +185,11 @@ func TestKilledInstanceVanishes(t *testing.T) {
 	if len(ports) != 3 {
 		t.Fatalf("lookups reached %v, want all three instances", ports)
 	}
-	p.kill()
+	p.Kill()
 	took := eventually(t, ttl+500*time.Millisecond, "the killed instance vanishes", func() bool {
 		list, _ := c.List(ctx, "trio")
 		for _, in := range list {
-			if fmt.Sprint(in.Port) == p.fields[0] {
+			if fmt.Sprint(in.Port) == p.Fields[0] {
 				return false
 			}
 		}
@@ -196,7 +197,7 @@ func TestKilledInstanceVanishes(t *testing.T) {
 	})
 	t.Logf("gone from lookups %v after SIGKILL (TTL %v)", took, ttl)
 	for range 6 {
-		if got, err := call(ctx, c, "trio", "y"); err != nil || strings.HasSuffix(got, p.fields[0]) {
+		if got, err := call(ctx, c, "trio", "y"); err != nil || strings.HasSuffix(got, p.Fields[0]) {
 			t.Fatalf("after the kill: %q %v", got, err)
 		}
 	}

@@ -1,0 +1,111 @@
+// Package testproc runs a test binary's own helper processes, for tests
+// about processes dying: TestMain hands its helpers to Main, and a test
+// starts one with Start, reads what it prints and kills it.
+package testproc
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// Helper runs in a helper process with the arguments Start was given; its
+// result is the process's exit code. It says "READY ..." on standard
+// output once it is set up.
+type Helper func(args []string) int
+
+const (
+	envName = "DIVIDERE_HELPER"
+	envArgs = "DIVIDERE_HELPER_ARGS"
+)
+
+// Main is TestMain's body: in a helper process it runs the named helper
+// and exits; otherwise it runs the tests and checks that none leaked a
+// goroutine.
+func Main(m *testing.M, helpers map[string]Helper) {
+	if name := os.Getenv(envName); name != "" {
+		h, ok := helpers[name]
+		if !ok {
+			os.Stdout.WriteString("ERR unknown helper " + name + "\n")
+			os.Exit(2)
+		}
+		os.Exit(h(strings.Fields(os.Getenv(envArgs))))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// Proc is a running helper process.
+type Proc struct {
+	cmd    *exec.Cmd
+	Fields []string    // the words of its READY line after READY
+	Lines  chan string // what it prints after READY
+	once   sync.Once
+}
+
+// Start runs helper name in a new process of this test binary and waits
+// for its READY line; the process is killed when the test ends.
+func Start(t *testing.T, name string, args ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envName+"="+name, envArgs+"="+strings.Join(args, " "))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{cmd: cmd, Lines: make(chan string, 100)}
+	t.Cleanup(p.Kill)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case p.Lines <- sc.Text():
+			default: // nobody reads: drop rather than block the helper
+			}
+		}
+		close(p.Lines)
+	}()
+	l := p.Expect(t, "READY", 15*time.Second)
+	p.Fields = strings.Fields(l)[1:]
+	return p
+}
+
+// Expect waits up to d for a line starting with prefix and returns it.
+func (p *Proc) Expect(t *testing.T, prefix string, d time.Duration) string {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case l, ok := <-p.Lines:
+			if !ok {
+				t.Fatalf("helper exited before saying %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+			if strings.HasPrefix(l, "ERR") {
+				t.Fatalf("helper: %s", l)
+			}
+		case <-timeout:
+			t.Fatalf("helper did not say %q within %v", prefix, d)
+		}
+	}
+}
+
+// Kill sends SIGKILL and reaps the process; it may be called again.
+func (p *Proc) Kill() {
+	p.once.Do(func() {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+	})
+}
