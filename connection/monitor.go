@@ -99,6 +99,7 @@ func startMonitor(s *Socket) (*monitor, error) {
 	cfg.monitor = false
 	cfg.heartbeat = 0
 	cfg.events = nil
+	cfg.curveServer, cfg.curveClient = nil, nil
 	cfg.name = s.name + "-monitor"
 	pair, err := newSocket(zmq.PAIR, ">"+addr, Connect, cfg, nil)
 	if err != nil {
@@ -148,6 +149,9 @@ func (m *monitor) handle(ev Event) {
 		m.peers++
 	case EventHandshakeFailed, EventHandshakeProtocol, EventHandshakeAuth:
 		m.failed++
+		if ev.Kind == EventHandshakeAuth {
+			s.stats.authFailures.Add(1)
+		}
 	case EventDisconnected:
 		if m.failed > 0 {
 			m.failed--

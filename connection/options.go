@@ -56,6 +56,8 @@ type config struct {
 	monitor                   bool
 	topics                    []string
 	topicsSet                 bool
+	curveServer, curveClient  *KeyPair
+	curveServerKey            string
 }
 
 func newConfig(opts []Option) config {
@@ -149,6 +151,7 @@ func (c *config) apply(s *zmq.Socket) error {
 	if c.identity != "" {
 		set = append(set, s.SetIdentity(c.identity))
 	}
+	set = append(set, c.applyCurve(s))
 	for _, err := range set {
 		if err != nil {
 			return zmqErr("set option", err)

@@ -58,7 +58,7 @@ type Socket struct {
 
 type counters struct {
 	sent, received, sendErrors, recvErrors atomic.Uint64
-	events, eventsDropped                  atomic.Uint64
+	events, eventsDropped, authFailures    atomic.Uint64
 }
 
 // Stats is a snapshot of a socket's counters.
@@ -69,6 +69,7 @@ type Stats struct {
 	RecvErrors    uint64 // receives that failed (timeouts included)
 	Events        uint64 // monitor events seen
 	EventsDropped uint64 // events not delivered because the WithEvents channel was full
+	AuthFailures  uint64 // peers refused by authentication (CURVE/ZAP)
 	Peers         int    // peers with a completed handshake, as far as the monitor knows
 }
 
@@ -230,6 +231,7 @@ func (s *Socket) Stats() Stats {
 		RecvErrors:    s.stats.recvErrors.Load(),
 		Events:        s.stats.events.Load(),
 		EventsDropped: s.stats.eventsDropped.Load(),
+		AuthFailures:  s.stats.authFailures.Load(),
 	}
 	if s.mon != nil {
 		st.Peers = s.mon.peerCount()

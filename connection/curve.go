@@ -1,0 +1,289 @@
+package connection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// KeyPair is a CURVE key pair in ZeroMQ's Z85 text form (40 characters
+// each).
+type KeyPair struct {
+	Public string
+	Secret string
+}
+
+// NewKeyPair makes a fresh CURVE key pair.
+func NewKeyPair() (KeyPair, error) {
+	pub, sec, err := zmq.NewCurveKeypair()
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("curve key pair: %w", err)
+	}
+	return KeyPair{Public: pub, Secret: sec}, nil
+}
+
+// String renders the pair as the text LoadKeyPair reads.
+func (k KeyPair) String() string {
+	return fmt.Sprintf("public-key = %q\nsecret-key = %q\n", k.Public, k.Secret)
+}
+
+// ErrKey is returned for a key that is not a 40-character Z85 CURVE key.
+var ErrKey = errors.New("dividere: bad CURVE key")
+
+// ParseKey checks a Z85 key (surrounding quotes and space are ignored).
+func ParseKey(s string) (string, error) {
+	s = strings.Trim(strings.TrimSpace(s), `"`)
+	if len(s) != 40 || len(zmq.Z85decode(s)) != 32 {
+		return "", fmt.Errorf("%w: want 40 Z85 characters, got %q", ErrKey, s)
+	}
+	return s, nil
+}
+
+// LoadKeyPair reads a key pair written by KeyPair.String (or `dividere
+// keygen`). A file with only a public key gives a pair with no secret:
+// what a client needs of its server.
+func LoadKeyPair(path string) (KeyPair, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return KeyPair{}, err
+	}
+	var k KeyPair
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		key, err := ParseKey(value)
+		if err != nil {
+			return KeyPair{}, fmt.Errorf("%s: %w", path, err)
+		}
+		switch strings.TrimSpace(name) {
+		case "public-key":
+			k.Public = key
+		case "secret-key":
+			k.Secret = key
+		}
+	}
+	if k.Public == "" {
+		return KeyPair{}, fmt.Errorf("%s: %w: no public-key", path, ErrKey)
+	}
+	return k, nil
+}
+
+// KeyPairFromEnv reads a pair from the environment variables
+// PREFIX_PUBLIC_KEY and PREFIX_SECRET_KEY (the secret may be absent).
+func KeyPairFromEnv(prefix string) (KeyPair, error) {
+	pub, err := ParseKey(os.Getenv(prefix + "_PUBLIC_KEY"))
+	if err != nil {
+		return KeyPair{}, fmt.Errorf("%s_PUBLIC_KEY: %w", prefix, err)
+	}
+	k := KeyPair{Public: pub}
+	if s := os.Getenv(prefix + "_SECRET_KEY"); s != "" {
+		if k.Secret, err = ParseKey(s); err != nil {
+			return KeyPair{}, fmt.Errorf("%s_SECRET_KEY: %w", prefix, err)
+		}
+	}
+	return k, nil
+}
+
+// ZAPDomain is the ZAP domain dividere's CURVE servers authenticate in.
+const ZAPDomain = "dividere"
+
+// WithCurveServer makes the socket a CURVE server with key pair k: every
+// connection is encrypted, and, when an Authenticator runs, only the
+// clients it allows get in.
+func WithCurveServer(k KeyPair) Option {
+	return func(c *config) { c.curveServer = &k }
+}
+
+// WithCurveClient makes the socket a CURVE client with key pair k,
+// talking to servers whose public key is serverPublic.
+func WithCurveClient(serverPublic string, k KeyPair) Option {
+	return func(c *config) { c.curveClient, c.curveServerKey = &k, serverPublic }
+}
+
+func (c *config) applyCurve(s *zmq.Socket) error {
+	switch {
+	case c.curveServer != nil:
+		return s.ServerAuthCurve(ZAPDomain, c.curveServer.Secret)
+	case c.curveClient != nil:
+		return s.ClientAuthCurve(c.curveServerKey, c.curveClient.Public, c.curveClient.Secret)
+	}
+	return nil
+}
+
+// Authenticator answers libzmq's ZAP requests for this process's CURVE
+// servers: a client gets in when its public key is on the allow list and
+// its address passes the IP rules. Both can be changed while it runs.
+// Refusals are logged and counted. One runs per process at a time.
+type Authenticator struct {
+	rep  *Socket
+	log  *slog.Logger
+	done chan struct{}
+
+	mu      sync.RWMutex
+	keys    map[string]bool // raw 32-byte public keys
+	anyKey  bool
+	allowIP []*net.IPNet
+	denyIP  []*net.IPNet
+
+	allowed, refused atomic.Uint64
+}
+
+// StartAuthenticator starts the process's authenticator; until keys are
+// allowed, every CURVE client is refused.
+func StartAuthenticator(logger *slog.Logger) (*Authenticator, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rep, err := newSocket(zmq.REP, "@inproc://zeromq.zap.01", Bind, newConfig([]Option{WithoutMonitor(), WithLinger(0),
+		WithName("zap-handler")}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("authenticator (is another one running?): %w", err)
+	}
+	a := &Authenticator{rep: rep, log: logger, done: make(chan struct{}), keys: map[string]bool{}}
+	go a.serve()
+	return a, nil
+}
+
+// SetKeys replaces the allow list of client public keys (Z85). "*" lets
+// any client with a valid CURVE handshake in (encryption without
+// authentication).
+func (a *Authenticator) SetKeys(keys ...string) error {
+	set := map[string]bool{}
+	anyKey := false
+	for _, k := range keys {
+		if k == "*" {
+			anyKey = true
+			continue
+		}
+		z, err := ParseKey(k)
+		if err != nil {
+			return err
+		}
+		set[string(zmq.Z85decode(z))] = true
+	}
+	a.mu.Lock()
+	a.keys, a.anyKey = set, anyKey
+	a.mu.Unlock()
+	return nil
+}
+
+// SetAddresses replaces the IP rules: with an allow list, only addresses
+// on it get in; any address on the deny list is refused. Entries are IP
+// addresses or CIDR ranges.
+func (a *Authenticator) SetAddresses(allow, deny []string) error {
+	al, err := parseNets(allow)
+	if err != nil {
+		return err
+	}
+	de, err := parseNets(deny)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.allowIP, a.denyIP = al, de
+	a.mu.Unlock()
+	return nil
+}
+
+func parseNets(list []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, s := range list {
+		if !strings.Contains(s, "/") {
+			if ip := net.ParseIP(s); ip != nil && ip.To4() != nil {
+				s += "/32"
+			} else {
+				s += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			return nil, fmt.Errorf("address rule %q: %w", s, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// AuthStats counts the authenticator's decisions.
+type AuthStats struct{ Allowed, Refused uint64 }
+
+// Stats returns the counts so far.
+func (a *Authenticator) Stats() AuthStats {
+	return AuthStats{Allowed: a.allowed.Load(), Refused: a.refused.Load()}
+}
+
+// Close stops the authenticator; CURVE servers then refuse everyone.
+func (a *Authenticator) Close() error {
+	err := a.rep.Close()
+	<-a.done
+	return err
+}
+
+// serve answers ZAP requests (ZeroMQ RFC 27):
+// [version, request id, domain, address, identity, mechanism, credentials...].
+func (a *Authenticator) serve() {
+	defer close(a.done)
+	ctx := context.Background()
+	for {
+		req, err := a.rep.recv(ctx)
+		if err != nil {
+			return
+		}
+		status, text, user := a.decide(req)
+		id := []byte{}
+		if len(req) > 1 {
+			id = req[1]
+		}
+		if err := a.rep.send(ctx, [][]byte{[]byte("1.0"), id, []byte(status), []byte(text), []byte(user), {}}); err != nil {
+			return
+		}
+	}
+}
+
+func (a *Authenticator) decide(req Message) (status, text, user string) {
+	if len(req) < 6 || string(req[0]) != "1.0" {
+		a.refused.Add(1)
+		return "500", "malformed ZAP request", ""
+	}
+	address, mechanism := string(req[3]), string(req[5])
+	refuse := func(why string) (string, string, string) {
+		a.refused.Add(1)
+		a.log.Warn("connection refused", "address", address, "mechanism", mechanism, "why", why)
+		return "400", why, ""
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	ip := net.ParseIP(address)
+	for _, n := range a.denyIP {
+		if ip != nil && n.Contains(ip) {
+			return refuse("address denied")
+		}
+	}
+	if len(a.allowIP) > 0 {
+		ok := false
+		for _, n := range a.allowIP {
+			ok = ok || (ip != nil && n.Contains(ip))
+		}
+		if !ok {
+			return refuse("address not allowed")
+		}
+	}
+	if mechanism != "CURVE" || len(req) < 7 || len(req[6]) != 32 {
+		return refuse("not a CURVE client")
+	}
+	if !a.anyKey && !a.keys[string(req[6])] {
+		return refuse("key not allowed: " + zmq.Z85encode(string(req[6])))
+	}
+	a.allowed.Add(1)
+	return "200", "OK", zmq.Z85encode(string(req[6]))
+}
