@@ -152,3 +152,60 @@ func benchReqRepFacade(b *testing.B) {
 	rep.Close()
 	<-done
 }
+
+// BenchmarkCurve: the cost of CURVE encryption against plain tcp, on the
+// same workloads.
+func BenchmarkCurve(b *testing.B) {
+	server, _ := connection.NewKeyPair()
+	client, _ := connection.NewKeyPair()
+	auth, err := connection.StartAuthenticator(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer auth.Close()
+	auth.SetKeys(client.Public)
+	for _, mode := range []struct {
+		name     string
+		srv, cli []connection.Option
+	}{
+		{"plain", nil, nil},
+		{"curve", []connection.Option{connection.WithCurveServer(server)}, []connection.Option{connection.WithCurveClient(server.Public, client)}},
+	} {
+		b.Run("pubsub-1KiB/"+mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			pub, _ := connection.NewPublisher("@tcp://127.0.0.1:0", append(mode.srv, connection.WithLinger(0))...)
+			defer pub.Close()
+			sub, _ := connection.NewSubscriber(pub.Endpoint(), append(mode.cli, connection.WithLinger(0))...)
+			defer sub.Close()
+			pub.WaitSubscribers(ctx, "", 1)
+			msg := make([]byte, 1024)
+			b.SetBytes(1024)
+			benchkit.Stream(b,
+				func() error { return pub.Send(ctx, msg) },
+				func() error { _, err := sub.Recv(ctx); return err })
+		})
+		b.Run("reqrep/"+mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			rep, _ := connection.NewResponse("@tcp://127.0.0.1:0", append(mode.srv, connection.WithLinger(0))...)
+			req, _ := connection.NewRequest(rep.Endpoint(), append(mode.cli, connection.WithLinger(0))...)
+			defer req.Close()
+			go func() {
+				for {
+					m, err := rep.Recv(ctx)
+					if err != nil {
+						return
+					}
+					rep.Send(ctx, m...)
+				}
+			}()
+			defer rep.Close()
+			msg := make([]byte, 64)
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := req.Call(ctx, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -92,7 +92,12 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	defer t.Stop()
 	backoff := c.cfg.backoff
 	for attempt := 0; ; attempt++ {
-		if err := c.d.Send(ctx, idFrame, payload); err != nil {
+		// With no broker connected a DEALER cannot even send; that too
+		// is an attempt that timed out.
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+		err := c.d.Send(sctx, idFrame, payload)
+		cancel()
+		if err != nil && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
 			return nil, err
 		}
 		if attempt == 0 {
@@ -101,6 +106,9 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 			c.resent.Add(1)
 		}
 		t.Reset(c.cfg.timeout)
+		if err != nil {
+			t.Reset(0) // the send itself used up the attempt
+		}
 		select {
 		case rep := <-ch:
 			return rep, nil

@@ -65,6 +65,7 @@ type clientConfig struct {
 	requests, notices string
 	timeout           time.Duration
 	logger            *slog.Logger
+	conn              []connection.Option
 }
 
 // WithAddress sets the name service's request address ("host:port" or a
@@ -76,8 +77,16 @@ func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.re
 // WithNoticeAddress sets where the name service publishes notices.
 func WithNoticeAddress(addr string) ClientOption { return func(c *clientConfig) { c.notices = addr } }
 
-// WithTimeout bounds each call that has no earlier deadline (default 2 s).
+// WithTimeout bounds each call (default 2 s); a context with an earlier
+// deadline ends the call earlier.
 func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
+
+// WithClientConnectionOptions passes options to the client's sockets,
+// such as connection.WithCurveClient for a name service that requires
+// CURVE.
+func WithClientConnectionOptions(opts ...connection.Option) ClientOption {
+	return func(c *clientConfig) { c.conn = append(c.conn, opts...) }
+}
 
 // WithClientLogger sets the logger (default slog.Default()).
 func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
@@ -118,7 +127,7 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	}
 	cfg.requests = req
 	r, err := messaging.NewRequest(">"+req, messaging.WithLogger(cfg.logger),
-		messaging.WithConnectionOptions(append(ControlPlane(), connection.WithName("registry-client"))...))
+		messaging.WithConnectionOptions(append(append(ControlPlane(), connection.WithName("registry-client")), cfg.conn...)...))
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +152,10 @@ func endpoint(addr string) (string, error) {
 	return "tcp://" + a, nil
 }
 
+// ConnectionOptions returns the options the client's sockets use beyond
+// the defaults, for other sockets that talk to the same name service.
+func (c *Client) ConnectionOptions() []connection.Option { return c.cfg.conn }
+
 // Address returns the name service's request endpoint.
 func (c *Client) Address() string { return c.cfg.requests }
 
@@ -150,11 +163,8 @@ func (c *Client) Address() string { return c.cfg.requests }
 func (c *Client) NoticeAddress() string { return c.cfg.notices }
 
 func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.timeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout) // an earlier deadline of ctx wins
+	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rep, err := c.req.Call(ctx, m)
@@ -256,7 +266,7 @@ type Watcher struct {
 // falls behind by 1024 events loses the oldest.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	sub, err := messaging.NewSubscriber(">"+c.cfg.notices, messaging.WithTypes(&msglib.ServiceEvent{}),
-		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(ControlPlane()...))
+		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
 	if err != nil {
 		return nil, err
 	}

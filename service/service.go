@@ -40,6 +40,7 @@ type config struct {
 	registry                []registry.ClientOption
 	logger                  *slog.Logger
 	workers                 int
+	conn                    []connection.Option
 }
 
 // WithName sets the service's name (default: the implementation's
@@ -81,6 +82,13 @@ func WithEndpoint(ep string) Option { return func(c *config) { c.endpoint = ep }
 // (address, timeout).
 func WithRegistry(opts ...registry.ClientOption) Option {
 	return func(c *config) { c.registry = append(c.registry, opts...) }
+}
+
+// WithConnectionOptions passes options to the socket the service serves
+// on, such as connection.WithCurveServer. (Options for the sockets that
+// talk to the name service go in WithRegistry.)
+func WithConnectionOptions(opts ...connection.Option) Option {
+	return func(c *config) { c.conn = append(c.conn, opts...) }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -160,7 +168,7 @@ func New(impl any, opts ...Option) (*Service, error) {
 		cfg.host = LocalHost()
 	}
 	rep, err := messaging.NewResponse(cfg.endpoint, messaging.WithLogger(cfg.logger),
-		messaging.WithConnectionOptions(connection.WithName("service-"+cfg.name)))
+		messaging.WithConnectionOptions(append([]connection.Option{connection.WithName("service-" + cfg.name)}, cfg.conn...)...))
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +243,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer close(s.done)
 
 	notices, err := messaging.NewSubscriber(">"+s.reg.NoticeAddress(), messaging.WithTypes(&msglib.RediscoverReq{}),
-		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(registry.ControlPlane()...))
+		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(append(registry.ControlPlane(), s.reg.ConnectionOptions()...)...))
 	if err != nil {
 		return err
 	}
