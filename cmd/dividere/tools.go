@@ -34,6 +34,7 @@ type flags struct {
 	registry    *string
 	descriptors *string
 	timeout     *time.Duration
+	keys        *curveFlags
 }
 
 func newFlags(e *env, name, args string, shared ...string) *flags {
@@ -43,6 +44,7 @@ func newFlags(e *env, name, args string, shared ...string) *flags {
 		fmt.Fprintf(e.errOut, "usage: dividere %s [flags] %s\n\nflags:\n", name, args)
 		f.PrintDefaults()
 	}
+	f.keys = f.curve() // every command takes the CURVE flags
 	for _, s := range shared {
 		switch s {
 		case "registry":
@@ -70,7 +72,11 @@ func (f *flags) parse(args []string, min, max int) ([]string, error) {
 }
 
 func (f *flags) registryClient() (*registry.Client, error) {
-	var opts []registry.ClientOption
+	conn, err := f.keys.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts := []registry.ClientOption{registry.WithClientConnectionOptions(conn...)}
 	if *f.registry != "" {
 		opts = append(opts, registry.WithAddress(*f.registry))
 	}
@@ -92,8 +98,13 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
+	conn, stop, err := f.keys.serverOptions(e)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	s, err := registry.NewServer(registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log),
-		registry.WithDefaultTTL(*ttl))
+		registry.WithDefaultTTL(*ttl), registry.WithServerConnectionOptions(conn...))
 	if err != nil {
 		return err
 	}
@@ -193,7 +204,11 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return request(ctx, e, t, in.Endpoint(), m, *f.timeout)
+	conn, err := f.keys.clientOptions()
+	if err != nil {
+		return err
+	}
+	return request(ctx, e, t, in.Endpoint(), m, *f.timeout, conn)
 }
 
 func runReq(ctx context.Context, e *env, args []string) error {
@@ -210,13 +225,17 @@ func runReq(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return request(ctx, e, t, rest[0], m, *f.timeout)
+	conn, err := f.keys.clientOptions()
+	if err != nil {
+		return err
+	}
+	return request(ctx, e, t, rest[0], m, *f.timeout, conn)
 }
 
 // request sends m to endpoint and prints the reply as JSON.
-func request(ctx context.Context, e *env, t *types, endpoint string, m protoMessage, timeout time.Duration) error {
+func request(ctx context.Context, e *env, t *types, endpoint string, m protoMessage, timeout time.Duration, conn []connection.Option) error {
 	req, err := messaging.NewRequest(">"+strings.TrimPrefix(endpoint, ">"), messaging.WithResolver(t),
-		messaging.WithConnectionOptions(connection.WithLinger(0)))
+		messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -254,7 +273,12 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		msgs = append(msgs, m)
 	}
 	m := msgs[0]
-	pub, err := messaging.NewPublisher(rest[0])
+	conn, stop, err := f.keys.serverOptions(e)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pub, err := messaging.NewPublisher(rest[0], messaging.WithConnectionOptions(conn...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -285,7 +309,11 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := []messaging.Option{messaging.WithResolver(t)}
+	conn, err := f.keys.clientOptions()
+	if err != nil {
+		return err
+	}
+	opts := []messaging.Option{messaging.WithResolver(t), messaging.WithConnectionOptions(conn...)}
 	if len(rest) > 1 {
 		var msgs []protoMessage
 		for _, name := range rest[1:] {
@@ -330,7 +358,12 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if *pubsub {
 		newProxy = connection.NewPubSubProxy
 	}
-	p, err := newProxy(rest[0], rest[1], connection.WithLogger(e.log))
+	conn, stop, err := f.keys.serverOptions(e)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	p, err := newProxy(rest[0], rest[1], append(conn, connection.WithLogger(e.log))...)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -351,7 +384,13 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, 0), patterns.WithLogger(e.log))
+	conn, stop, err := f.keys.serverOptions(e)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, 0), patterns.WithLogger(e.log),
+		patterns.WithConnectionOptions(conn...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -371,8 +410,12 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 	events := make(chan connection.Event, 64)
 	// A SUB with no subscription: it connects and hears nothing, so it
 	// disturbs no one.
-	s, err := connection.NewSubscriber(">"+strings.TrimPrefix(rest[0], ">"), connection.WithTopics(), connection.WithEvents(events),
-		connection.WithName("monitor"))
+	conn, err := f.keys.clientOptions()
+	if err != nil {
+		return err
+	}
+	s, err := connection.NewSubscriber(">"+strings.TrimPrefix(rest[0], ">"), append(conn, connection.WithTopics(), connection.WithEvents(events),
+		connection.WithName("monitor"))...)
 	if err != nil {
 		return usageError{err.Error()}
 	}

@@ -219,3 +219,38 @@ func TestBench(t *testing.T) {
 		}
 	}
 }
+
+func TestCurveFlags(t *testing.T) {
+	dir := t.TempDir()
+	server, client := filepath.Join(dir, "server.key"), filepath.Join(dir, "client.key")
+	for _, f := range []string{server, client} {
+		if code, o, e := cli(t, "keygen", "-o", f); code != exitOK || !strings.Contains(o, "public-key") {
+			t.Fatalf("keygen: %d %q %q", code, o, e)
+		}
+	}
+	if info, err := os.Stat(server); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", info, err)
+	}
+	rport, _ := connection.FreePort("127.0.0.1")
+	nport, _ := connection.FreePort("127.0.0.1")
+	addr := "127.0.0.1:" + itoa(rport)
+	out := background(t, "registry", "-requests", "@tcp://"+addr, "-notices", "@tcp://127.0.0.1:"+itoa(nport),
+		"-curve-server", server, "-curve-allow", client)
+	waitOutput(t, out, "name service: requests on")
+	code, o, e := cli(t, "ls", "-registry", addr, "-curve-key", client, "-curve-server-key", server)
+	if code != exitOK || !strings.Contains(o, "SERVICE") {
+		t.Fatalf("ls with keys: %d %q %q", code, o, e)
+	}
+	// A fresh key (not allowed) and no key at all get nothing.
+	for _, args := range [][]string{
+		{"ls", "-registry", addr, "-timeout", "300ms", "-curve-server-key", server},
+		{"ls", "-registry", addr, "-timeout", "300ms"},
+	} {
+		if code, _, e := cli(t, args...); code != exitFailure || !strings.Contains(e, "timed out") {
+			t.Fatalf("%v: %d %q", args, code, e)
+		}
+	}
+	if code, _, e := cli(t, "ls", "-curve-key", client); code != exitUsage || !strings.Contains(e, "-curve-key needs -curve-server-key") {
+		t.Fatalf("bad flags: %d %q", code, e)
+	}
+}

@@ -13,6 +13,8 @@ up, then does its part and exits 0 on success, non-zero on any failure.
                              until END
   router   ENDPOINT N        bind ROUTER, answer N messages along their route
   dealer   ENDPOINT N        connect DEALER, send N messages, expect N replies
+  curvereq ENDPOINT N SERVER_PUBLIC CLIENT_PUBLIC CLIENT_SECRET
+                             connect REQ with CURVE, make N requests, expect b"go:" + request
 """
 import sys
 import zmq
@@ -64,6 +66,18 @@ def main():
             print(m.decode(), flush=True)
             if m == b"END":
                 break
+    elif mode == "curvereq":
+        s = ctx.socket(zmq.REQ)
+        s.curve_serverkey = sys.argv[4].encode()
+        s.curve_publickey = sys.argv[5].encode()
+        s.curve_secretkey = sys.argv[6].encode()
+        s.connect(endpoint)
+        ready(None)
+        for i in range(int(arg)):
+            m = b"secret %d" % i
+            s.send(m)
+            got = recv(s)
+            expect(got == b"go:" + m, "curvereq got %r" % got)
     elif mode == "router":
         s = ctx.socket(zmq.ROUTER)
         s.bind(endpoint)
