@@ -218,3 +218,20 @@ func TestKeyFilesAndEnv(t *testing.T) {
 		t.Fatalf("bad key accepted: %v", err)
 	}
 }
+
+// A proxy serving CURVE on both ends.
+func TestCurveProxy(t *testing.T) {
+	server, client := keyPair(t), keyPair(t)
+	authenticator(t, client.Public)
+	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0", connection.WithCurveServer(server)))(t)
+	closeAll(t, proxy)
+	cli := connection.WithCurveClient(server.Public, client)
+	rep := ok(connection.NewResponse(">"+proxy.Backend.Endpoint(), cli))(t)
+	closeAll(t, rep)
+	serveEcho(t, rep, "via-curve-proxy")
+	req := ok(connection.NewRequest(proxy.Frontend.Endpoint(), cli))(t)
+	closeAll(t, req)
+	if got, err := call(req, "x", 5*time.Second); err != nil || got != "via-curve-proxy:x" {
+		t.Fatalf("%q %v", got, err)
+	}
+}

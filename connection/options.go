@@ -58,6 +58,7 @@ type config struct {
 	topicsSet                 bool
 	curveServer, curveClient  *KeyPair
 	curveServerKey            string
+	userID                    bool
 }
 
 func newConfig(opts []Option) config {
@@ -128,6 +129,11 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // Delivery never blocks the socket: when ch is full the event is dropped
 // and counted in Stats().EventsDropped.
 func WithEvents(ch chan<- Event) Option { return func(c *config) { c.events = ch } }
+
+// WithUserID makes RecvUser report, with each message, the identity its
+// sender was authenticated as: the Z85 public key of a CURVE client (see
+// Authenticator). It costs a lookup per message, so it is off by default.
+func WithUserID() Option { return func(c *config) { c.userID = true } }
 
 // WithoutMonitor turns off event monitoring, which saves a goroutine and an
 // inproc socket per socket. WaitConnected then returns ErrNoMonitor.

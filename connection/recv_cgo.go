@@ -6,13 +6,13 @@ package connection
 #include <stdlib.h>
 #include <errno.h>
 
-typedef struct { int n; int more; int err; void *data; } dv_recv_result;
+typedef struct { int n; int more; int err; void *data; const char *user; } dv_recv_result;
 
 // dv_recv receives one frame into m, which stays initialised between
 // calls (zmq_msg_recv releases what m held before), and reports its size,
 // data and more flag in one crossing of the cgo boundary.
-static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags) {
-	dv_recv_result r = {0, 0, 0, NULL};
+static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags, int want_user) {
+	dv_recv_result r = {0, 0, 0, NULL, NULL};
 	int n;
 	do {
 		n = zmq_msg_recv(m, s, flags);
@@ -24,6 +24,7 @@ static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags) {
 	r.n = n;
 	r.data = zmq_msg_data(m);
 	r.more = zmq_msg_more(m);
+	if (want_user) r.user = zmq_msg_gets(m, "User-Id");
 	return r;
 }
 
@@ -89,16 +90,25 @@ func newFrameReader(zs *zmq.Socket, typ zmq.Type) *frameReader {
 	return &frameReader{ptr: ptr, msg: m}
 }
 
-// recv receives one frame; the error is a zmq.Errno like pebbe's.
-func (r *frameReader) recv(flags zmq.Flag) (data []byte, more bool, err error) {
-	res := C.dv_recv(r.ptr, r.msg, C.int(flags))
+// recv receives one frame; the error is a zmq.Errno like pebbe's. With
+// wantUser it also returns the frame's User-Id property: the Z85 public
+// key of a CURVE peer, as the ZAP handler named it.
+func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more bool, user string, err error) {
+	want := C.int(0)
+	if wantUser {
+		want = 1
+	}
+	res := C.dv_recv(r.ptr, r.msg, C.int(flags), want)
 	if res.err != 0 {
-		return nil, false, zmq.Errno(res.err)
+		return nil, false, "", zmq.Errno(res.err)
+	}
+	if res.user != nil {
+		user = C.GoString(res.user)
 	}
 	if res.n == 0 {
-		return []byte{}, res.more != 0, nil
+		return []byte{}, res.more != 0, user, nil
 	}
-	return C.GoBytes(res.data, res.n), res.more != 0, nil
+	return C.GoBytes(res.data, res.n), res.more != 0, user, nil
 }
 
 // free releases the message; call it after the socket is closed.

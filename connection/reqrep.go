@@ -156,6 +156,10 @@ func NewResponse(endpoints string, opts ...Option) (*Response, error) {
 // Recv receives the next request.
 func (r *Response) Recv(ctx context.Context) (Message, error) { return r.recv(ctx) }
 
+// RecvUser receives the next request and the public key its sender was
+// authenticated with (needs WithUserID and a CURVE server; "" otherwise).
+func (r *Response) RecvUser(ctx context.Context) (Message, string, error) { return r.recvUser(ctx) }
+
 // Send sends the reply to the request last received.
 func (r *Response) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
 

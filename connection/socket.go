@@ -54,6 +54,9 @@ type Socket struct {
 	mon   *monitor
 	stats counters
 	fr    *frameReader // nil: receive through pebbe
+	// lastUser is the User-Id of the message recvFrames took last (with
+	// WithUserID); guarded by mu, handed out by recvUser.
+	lastUser string
 }
 
 type counters struct {
@@ -569,6 +572,25 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 	return msg, nil
 }
 
+// recvUser receives one message and the User-Id its peer was
+// authenticated as (WithUserID; "" without authentication).
+func (s *Socket) recvUser(ctx context.Context) (Message, string, error) {
+	var msg Message
+	var user string
+	err := s.do(ctx, false, func() error {
+		var err error
+		msg, err = s.recvFrames()
+		user = s.lastUser
+		return err
+	})
+	if err != nil {
+		s.stats.recvErrors.Add(1)
+		return nil, "", s.mapErr("recv", err)
+	}
+	s.stats.received.Add(1)
+	return msg, user, nil
+}
+
 // recvSlow waits for a message. It is apart from recv so that only a
 // caller that has to wait pays for the closure.
 func (s *Socket) recvSlow(ctx context.Context) (Message, error) {
@@ -587,16 +609,17 @@ func (s *Socket) recvFrames() (Message, error) {
 	if s.fr == nil {
 		return recvFramesPebbe(s.zs)
 	}
-	first, more, err := s.fr.recv(zmq.DONTWAIT)
+	first, more, user, err := s.fr.recv(zmq.DONTWAIT, s.cfg.userID)
 	if err != nil {
 		return nil, err
 	}
+	s.lastUser = user
 	msg := Message{first}
 	for more {
 		var part []byte
 		// The rest of a message is already there: libzmq delivers
 		// messages whole.
-		if part, more, err = s.fr.recv(0); err != nil {
+		if part, more, _, err = s.fr.recv(0, false); err != nil {
 			return nil, err
 		}
 		msg = append(msg, part)

@@ -31,6 +31,10 @@ type Source interface {
 	// Reply answers the message: on a Response, the reply to the request
 	// (once); on a Router or Dealer, a message sent back along the route.
 	Reply(ctx context.Context, m proto.Message) error
+	// Peer is the public key the sender was authenticated with (a
+	// Response made WithConnectionOptions(connection.WithUserID()) behind
+	// a CURVE server); "" when unknown.
+	Peer() string
 }
 
 // Endpoint is a messaging endpoint a Reactor can listen on: Subscriber,
@@ -42,7 +46,7 @@ type Endpoint interface {
 type endpointSource struct {
 	name  string
 	core  *core
-	recv  func(context.Context) (connection.Message, error)
+	recv  func(context.Context) (connection.Message, string, error)     // message and peer
 	reply func(ctx context.Context, route Route, m proto.Message) error // nil: cannot reply
 	// strict: REP must answer before it can receive again, so its
 	// receiver waits for each message to be handled.
@@ -50,20 +54,28 @@ type endpointSource struct {
 }
 
 func (s *Subscriber) reactorSource() endpointSource {
-	return endpointSource{name: s.Name(), core: &s.core, recv: s.sub.Recv}
+	return endpointSource{name: s.Name(), core: &s.core, recv: anonymous(s.sub.Recv)}
 }
 
 func (r *Response) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.Recv, strict: true,
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.RecvUser, strict: true,
 		reply: func(ctx context.Context, _ Route, m proto.Message) error { return r.Send(ctx, m) }}
 }
 
 func (d *Dealer) reactorSource() endpointSource {
-	return endpointSource{name: d.Name(), core: &d.core, recv: d.d.Recv, reply: d.SendRouted}
+	return endpointSource{name: d.Name(), core: &d.core, recv: anonymous(d.d.Recv), reply: d.SendRouted}
 }
 
 func (r *Router) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.Recv, reply: r.Send}
+	return endpointSource{name: r.Name(), core: &r.core, recv: anonymous(r.r.Recv), reply: r.Send}
+}
+
+// anonymous adapts a receive that does not know the peer.
+func anonymous(recv func(context.Context) (connection.Message, error)) func(context.Context) (connection.Message, string, error) {
+	return func(ctx context.Context) (connection.Message, string, error) {
+		m, err := recv(ctx)
+		return m, "", err
+	}
 }
 
 // HandlerFunc handles one message of any type; Handle adapts typed
@@ -214,10 +226,12 @@ type job struct {
 type source struct {
 	ep      *endpointSource
 	route   Route
+	peer    string
 	replied atomic.Bool
 }
 
 func (s *source) Endpoint() string { return s.ep.name }
+func (s *source) Peer() string     { return s.peer }
 func (s *source) Route() Route     { return s.route }
 func (s *source) Reply(ctx context.Context, m proto.Message) error {
 	if s.ep.reply == nil {
@@ -314,7 +328,7 @@ func (r *Reactor) drop(j job) {
 // receive is one endpoint's receiver.
 func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- job) {
 	for {
-		raw, err := ep.recv(ctx)
+		raw, peer, err := ep.recv(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
 				return
@@ -330,7 +344,7 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- j
 			continue
 		}
 		r.received.Add(1)
-		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route())}}
+		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route()), peer: peer}}
 		if jobs == nil {
 			r.serial.Lock()
 			r.handle(ctx, j)

@@ -78,6 +78,7 @@ type workerSource struct {
 
 func (s *workerSource) Endpoint() string       { return "broker" }
 func (s *workerSource) Route() messaging.Route { return s.route }
+func (s *workerSource) Peer() string           { return "" } // the broker's back end carries no client key
 func (s *workerSource) Reply(ctx context.Context, m proto.Message) error {
 	if s.replied {
 		return fmt.Errorf("%w: already replied to this request", messaging.ErrNoReply)

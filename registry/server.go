@@ -36,6 +36,8 @@ type serverConfig struct {
 	sweep             time.Duration
 	defaultTTL        time.Duration
 	conn              []connection.Option
+	registrars        []string // keys that may register; nil: anyone
+	lookupKeys        []string // keys that may look up; nil: anyone
 }
 
 // WithEndpoints sets where the server answers requests (REP) and
@@ -60,6 +62,23 @@ func WithSweepInterval(d time.Duration) ServerOption { return func(c *serverConf
 // register again (on RediscoverReq, or on their own). The default, 0,
 // keeps them until they unregister, as the original does.
 func WithDefaultTTL(d time.Duration) ServerOption { return func(c *serverConfig) { c.defaultTTL = d } }
+
+// WithRegistrars requires authenticated registrations: only these CURVE
+// client keys (Z85) may register, renew or unregister, and a name belongs
+// to the key that registered it first, so no one else can take it over
+// (ownership lives in memory: after a restart, the first to register a
+// name again owns it, which RediscoverReq makes its rightful services).
+// The name service's sockets must be CURVE servers
+// (WithServerConnectionOptions(connection.WithCurveServer(...))).
+func WithRegistrars(keys ...string) ServerOption {
+	return func(c *serverConfig) { c.registrars = append(c.registrars, keys...) }
+}
+
+// WithLookupKeys restricts lookups and lists to these CURVE client keys
+// (registrars may always look up); by default lookups are open.
+func WithLookupKeys(keys ...string) ServerOption {
+	return func(c *serverConfig) { c.lookupKeys = append(c.lookupKeys, keys...) }
+}
 
 // WithServerConnectionOptions passes options to the server's sockets.
 func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
@@ -86,6 +105,12 @@ type Server struct {
 
 	defaultTTL time.Duration
 
+	registrars, lookupKeys map[string]bool // nil: open
+	ownersMu               sync.Mutex
+	owners                 map[string]string // service name -> registrar key
+
+	refused atomic.Uint64
+
 	registrations, lookups, notFound atomic.Uint64
 }
 
@@ -109,6 +134,9 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		cfg.store = NewMemoryStore()
 	}
 	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
+	if cfg.registrars != nil || cfg.lookupKeys != nil {
+		mopts = append(mopts, messaging.WithConnectionOptions(connection.WithUserID()))
+	}
 	rep, err := messaging.NewResponse(cfg.requests, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
 	if err != nil {
 		return nil, err
@@ -118,7 +146,13 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		rep.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}, defaultTTL: cfg.defaultTTL}
+	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}, defaultTTL: cfg.defaultTTL,
+		registrars: keySet(cfg.registrars), lookupKeys: keySet(cfg.lookupKeys), owners: map[string]string{}}
+	for k := range s.registrars {
+		if s.lookupKeys != nil {
+			s.lookupKeys[k] = true
+		}
+	}
 	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger))
 	messaging.Handle(s.reactor, s.register)
 	messaging.Handle(s.reactor, s.unregister)
@@ -150,11 +184,13 @@ type ServerStats struct {
 	Registrations uint64 // register requests, renewals included
 	Lookups       uint64
 	NotFound      uint64 // lookups of a name with no live instance
+	Refused       uint64 // requests refused by WithRegistrars or WithLookupKeys
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load()}
+	return ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load(),
+		Refused: s.refused.Load()}
 }
 
 // Close stops the server.
@@ -168,6 +204,49 @@ func (s *Server) Close() error {
 	return nil
 }
 
+func keySet(keys []string) map[string]bool {
+	if keys == nil {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+// mayChange reports whether the sender may register or unregister name,
+// claiming the name for its key when it is free.
+func (s *Server) mayChange(name string, from messaging.Source) bool {
+	if s.registrars == nil {
+		return true
+	}
+	key := from.Peer()
+	if !s.registrars[key] {
+		return s.refuse("not a registrar", name, key)
+	}
+	s.ownersMu.Lock()
+	defer s.ownersMu.Unlock()
+	if owner, ok := s.owners[name]; ok && owner != key {
+		return s.refuse("name belongs to another key", name, key)
+	}
+	s.owners[name] = key
+	return true
+}
+
+func (s *Server) mayLook(name string, from messaging.Source) bool {
+	if s.lookupKeys == nil || s.lookupKeys[from.Peer()] {
+		return true
+	}
+	return s.refuse("lookups are restricted", name, from.Peer())
+}
+
+func (s *Server) refuse(why, name, key string) bool {
+	s.refused.Add(1)
+	s.log.Warn("name service refused a request", "why", why, "service", name, "key", key)
+	return false
+}
+
 func instanceID(id, server string, port uint32) string {
 	if id != "" {
 		return id
@@ -177,7 +256,7 @@ func instanceID(id, server string, port uint32) string {
 
 func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
 	s.registrations.Add(1)
-	if m.ServiceName == "" {
+	if m.ServiceName == "" || !s.mayChange(m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
 	now := time.Now()
@@ -210,6 +289,9 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 }
 
 func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
+	if !s.mayChange(m.ServiceName, from) {
+		return from.Reply(ctx, &msglib.Ack{Ok: false})
+	}
 	gone, err := s.store.Delete(ctx, m.ServiceName, instanceID(m.InstanceId, m.Server, m.Port))
 	if err != nil {
 		s.log.Error("registry store", "err", err)
@@ -228,7 +310,7 @@ func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, fr
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
 	s.lookups.Add(1)
 	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
-	if err != nil || len(insts) == 0 || m.ServiceName == "" {
+	if err != nil || len(insts) == 0 || m.ServiceName == "" || !s.mayLook(m.ServiceName, from) {
 		s.notFound.Add(1)
 		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable})
 	}
@@ -242,6 +324,9 @@ func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from me
 }
 
 func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messaging.Source) error {
+	if !s.mayLook(m.ServiceName, from) {
+		return from.Reply(ctx, &msglib.ServiceListRep{})
+	}
 	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
 	if err != nil {
 		s.log.Error("registry store", "err", err)

@@ -66,13 +66,9 @@ func (c *curveFlags) serverOptions(e *env) (opts []connection.Option, stop func(
 		return nil, stop, usageError{fmt.Sprintf("-curve-server: %v (need a pair with its secret key)", err)}
 	}
 	if *c.allow != "" {
-		var keys []string
-		for _, item := range strings.Split(*c.allow, ",") {
-			key, err := publicKey(item)
-			if err != nil {
-				return nil, stop, usageError{fmt.Sprintf("-curve-allow: %v", err)}
-			}
-			keys = append(keys, key)
+		keys, err := publicKeys(*c.allow)
+		if err != nil {
+			return nil, stop, err
 		}
 		auth, err := connection.StartAuthenticator(e.log)
 		if err != nil {
@@ -108,6 +104,19 @@ func (c *curveFlags) clientOptions() ([]connection.Option, error) {
 		return nil, err
 	}
 	return []connection.Option{connection.WithCurveClient(server, k)}, nil
+}
+
+// publicKeys reads a comma-separated list of keys or key files.
+func publicKeys(list string) ([]string, error) {
+	var keys []string
+	for _, item := range strings.Split(list, ",") {
+		key, err := publicKey(item)
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("key %q: %v", item, err)}
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 // publicKey reads a Z85 public key given as text or as a key file.

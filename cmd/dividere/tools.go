@@ -95,6 +95,8 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
 	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
 	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
+	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
+	lookupKeys := f.String("lookup-keys", "", "with -curve-server: only these client keys (and registrars) may look up")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -103,8 +105,25 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	s, err := registry.NewServer(registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log),
-		registry.WithDefaultTTL(*ttl), registry.WithServerConnectionOptions(conn...))
+	opts := []registry.ServerOption{registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log),
+		registry.WithDefaultTTL(*ttl), registry.WithServerConnectionOptions(conn...)}
+	for _, kf := range []struct {
+		list string
+		opt  func(...string) registry.ServerOption
+	}{{*registrars, registry.WithRegistrars}, {*lookupKeys, registry.WithLookupKeys}} {
+		if kf.list == "" {
+			continue
+		}
+		if conn == nil {
+			return usageError{"-registrars and -lookup-keys need -curve-server"}
+		}
+		keys, err := publicKeys(kf.list)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, kf.opt(keys...))
+	}
+	s, err := registry.NewServer(opts...)
 	if err != nil {
 		return err
 	}
