@@ -261,6 +261,12 @@ func (s *Socket) Close() error {
 		// which is what lets the monitor goroutine end promptly.
 		s.zs.Monitor("", 0)
 	}
+	// Unbinding before closing frees an inproc name at once (closing
+	// alone frees it later, on libzmq's reaper thread), so the name can
+	// be bound again right away.
+	for _, ep := range s.bound {
+		s.zs.Unbind(ep)
+	}
 	err := s.zs.Close()
 	s.fr.free()
 	if s.notifyTimer != nil {
