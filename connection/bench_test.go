@@ -50,7 +50,7 @@ func benchPubSubRaw(b *testing.B, size int) {
 	}
 	for {
 		m, _ := sub.RecvBytes(zmq.DONTWAIT)
-		if m == nil || len(m) == 0 {
+		if len(m) == 0 {
 			break
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	_ "github.com/dividere-go/dividere/internal/testpb" // demo and test types, so `call` and `sub` know them
-	"github.com/dividere-go/dividere/messaging"
 )
 
 // types resolves message types: those described in a descriptor set file
@@ -102,9 +101,6 @@ func (t *types) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.Fi
 	}
 	return protoregistry.GlobalTypes.FindExtensionByNumber(m, n)
 }
-
-// codec decodes with these types.
-func (t *types) codec() messaging.Codec { return messaging.Codec{Resolver: t} }
 
 // fromJSON makes a message of type name from JSON text.
 func (t *types) fromJSON(name, text string) (proto.Message, error) {
