@@ -73,3 +73,22 @@ func TestMessageRoute(t *testing.T) {
 		t.Fatal("empty message")
 	}
 }
+
+// A closed socket's port can be bound again at once: Close waits for
+// libzmq to close its listeners (tcp and inproc alike).
+func TestRebindRightAfterClose(t *testing.T) {
+	p := ok(connection.NewPublisher("tcp://*:0"))(t)
+	ep := p.Endpoints()[0]
+	for range 20 {
+		p.Close()
+		p = ok(connection.NewPublisher(ep))(t)
+	}
+	p.Close()
+	for range 20 {
+		a, err := connection.StartAuthenticator(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+	}
+}

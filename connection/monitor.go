@@ -88,6 +88,8 @@ type monitor struct {
 	failed  int           // handshakes failed whose disconnect is still to come
 	changed chan struct{} // closed and replaced whenever peers changes
 	hooks   []func(Event)
+	closed  map[string]bool // endpoints whose "closed" event came
+	closedC chan struct{}   // closed and replaced on each "closed" event
 }
 
 func startMonitor(s *Socket) (*monitor, error) {
@@ -106,7 +108,8 @@ func startMonitor(s *Socket) (*monitor, error) {
 		s.zs.Monitor("", 0)
 		return nil, err
 	}
-	m := &monitor{owner: s, pair: pair, done: make(chan struct{}), changed: make(chan struct{})}
+	m := &monitor{owner: s, pair: pair, done: make(chan struct{}), changed: make(chan struct{}),
+		closed: map[string]bool{}, closedC: make(chan struct{})}
 	go m.run()
 	return m, nil
 }
@@ -152,6 +155,10 @@ func (m *monitor) handle(ev Event) {
 		if ev.Kind == EventHandshakeAuth {
 			s.stats.authFailures.Add(1)
 		}
+	case EventClosed:
+		m.closed[ev.Endpoint] = true
+		close(m.closedC)
+		m.closedC = make(chan struct{})
 	case EventDisconnected:
 		if m.failed > 0 {
 			m.failed--
@@ -189,6 +196,32 @@ func (m *monitor) peerCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.peers
+}
+
+// waitClosed waits until every endpoint in eps reported "closed", or for
+// at most timeout.
+func (m *monitor) waitClosed(eps []string, timeout time.Duration) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		all := true
+		for _, ep := range eps {
+			all = all && m.closed[ep]
+		}
+		ch := m.closedC
+		m.mu.Unlock()
+		if all {
+			return
+		}
+		select {
+		case <-ch:
+		case <-m.done:
+			return
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // stop waits for the monitor goroutine, which ends on MONITOR_STOPPED;

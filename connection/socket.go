@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -255,17 +256,27 @@ func (s *Socket) Close() error {
 	// every parked waiter; they see closed and return ErrClosed.
 	s.rfile.Close()
 	s.wfile.Close()
+	// Unbinding before closing frees an inproc name at once; a tcp or ipc
+	// listener closes on libzmq's I/O thread, and waiting (briefly) for
+	// its "closed" event means the port can be bound again as soon as
+	// Close returns, as a restarting server expects.
+	s.mu.Lock()
+	var listeners []string
+	for _, ep := range s.bound {
+		s.zs.Unbind(ep)
+		if !strings.HasPrefix(ep, "inproc://") {
+			listeners = append(listeners, ep)
+		}
+	}
+	s.mu.Unlock()
+	if s.mon != nil && len(listeners) > 0 {
+		s.mon.waitClosed(listeners, 250*time.Millisecond)
+	}
 	s.mu.Lock()
 	if s.mon != nil {
 		// Stopping the monitor first queues MONITOR_STOPPED synchronously,
 		// which is what lets the monitor goroutine end promptly.
 		s.zs.Monitor("", 0)
-	}
-	// Unbinding before closing frees an inproc name at once (closing
-	// alone frees it later, on libzmq's reaper thread), so the name can
-	// be bound again right away.
-	for _, ep := range s.bound {
-		s.zs.Unbind(ep)
 	}
 	err := s.zs.Close()
 	s.fr.free()
