@@ -9,10 +9,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/patterns"
 	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/registry/etcdstore"
 )
 
 func init() {
@@ -95,6 +98,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
 	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
 	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
+	store := f.String("store", "", "keep the state in etcd: etcd://host:port[,host:port...] (default: in memory)")
 	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
 	lookupKeys := f.String("lookup-keys", "", "with -curve-server: only these client keys (and registrars) may look up")
 	if _, err := f.parse(args, 0, 0); err != nil {
@@ -122,6 +126,18 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		opts = append(opts, kf.opt(keys...))
+	}
+	if *store != "" {
+		eps, err := etcdstore.Endpoints(*store)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		opts = append(opts, registry.WithStore(etcdstore.New(c, "")))
 	}
 	s, err := registry.NewServer(opts...)
 	if err != nil {

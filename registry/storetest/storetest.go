@@ -1,0 +1,91 @@
+// Package storetest is the behavioural test suite every registry.Store
+// must pass: the in-memory store and the etcd store run the same cases.
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/registry"
+)
+
+// Run runs the suite; newStore returns an empty store for each case.
+func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
+	ctx := context.Background()
+	inst := func(name, id string, ttl time.Duration) *msglib.ServiceInstance {
+		in := &msglib.ServiceInstance{ServiceName: name, InstanceId: id, Server: "10.0.0.1", Port: 7000,
+			Version: "1.0", Metadata: map[string]string{"zone": "a"}, RegisteredUnixMs: time.Now().UnixMilli()}
+		if ttl > 0 {
+			in.ExpiresUnixMs = time.Now().Add(ttl).UnixMilli()
+		}
+		return in
+	}
+	t.Run("PutListDelete", func(t *testing.T) {
+		s := newStore(t)
+		created, err := s.Put(ctx, inst("orders", "a", 0))
+		if err != nil || !created {
+			t.Fatalf("first put: %v %v", created, err)
+		}
+		if created, err := s.Put(ctx, inst("orders", "a", 0)); err != nil || created {
+			t.Fatalf("renewal: %v %v", created, err)
+		}
+		s.Put(ctx, inst("orders", "b", 0))
+		s.Put(ctx, inst("billing", "c", 0))
+		list, err := s.List(ctx, "orders", time.Now())
+		if err != nil || len(list) != 2 || list[0].InstanceId != "a" || list[1].InstanceId != "b" || list[0].Metadata["zone"] != "a" {
+			t.Fatalf("list orders: %v %v", list, err)
+		}
+		all, _ := s.List(ctx, "", time.Now())
+		if len(all) != 3 || all[0].ServiceName != "billing" {
+			t.Fatalf("list all: %v", all)
+		}
+		gone, err := s.Delete(ctx, "orders", "a")
+		if err != nil || gone == nil || gone.InstanceId != "a" {
+			t.Fatalf("delete: %v %v", gone, err)
+		}
+		if gone, err := s.Delete(ctx, "orders", "a"); err != nil || gone != nil {
+			t.Fatalf("delete again: %v %v", gone, err)
+		}
+		if list, _ := s.List(ctx, "orders", time.Now()); len(list) != 1 {
+			t.Fatalf("after delete: %v", list)
+		}
+	})
+	t.Run("Expiry", func(t *testing.T) {
+		s := newStore(t)
+		s.Put(ctx, inst("short", "x", time.Second))
+		s.Put(ctx, inst("long", "y", time.Hour))
+		s.Put(ctx, inst("forever", "z", 0))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s.Expire(ctx, time.Now())
+			list, err := s.List(ctx, "", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) == 2 {
+				if list[0].ServiceName != "forever" || list[1].ServiceName != "long" {
+					t.Fatalf("left: %v", list)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the 1 s registration never expired: %v", list)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	t.Run("RenewalExtends", func(t *testing.T) {
+		s := newStore(t)
+		s.Put(ctx, inst("renewed", "r", 2*time.Second))
+		for range 4 { // renew every 1 s for 4 s: it must outlive its first TTL
+			time.Sleep(time.Second)
+			s.Put(ctx, inst("renewed", "r", 2*time.Second))
+			s.Expire(ctx, time.Now())
+			if list, _ := s.List(ctx, "renewed", time.Now()); len(list) != 1 {
+				t.Fatal("a renewed registration expired")
+			}
+		}
+	})
+}
