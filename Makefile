@@ -25,7 +25,7 @@ demo: deps
 
 ## test: every test, with the race detector, plus vet, gofmt and a short fuzz run.
 test: deps-test vet
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 10s ./messaging
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 100000x -fuzzminimizetime 100x ./messaging
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 ## fuzz: fuzz the envelope decoder for longer (FUZZTIME, default 2m).
