@@ -59,6 +59,7 @@ type config struct {
 	curveServer, curveClient  *KeyPair
 	curveServerKey            string
 	userID                    bool
+	immediate                 bool
 }
 
 func newConfig(opts []Option) config {
@@ -130,6 +131,10 @@ func WithName(name string) Option { return func(c *config) { c.name = name } }
 // and counted in Stats().EventsDropped.
 func WithEvents(ch chan<- Event) Option { return func(c *config) { c.events = ch } }
 
+// WithImmediate queues outgoing messages only to peers whose connection
+// is complete (ZMQ_IMMEDIATE).
+func WithImmediate() Option { return func(c *config) { c.immediate = true } }
+
 // WithUserID makes RecvUser report, with each message, the identity its
 // sender was authenticated as: the Z85 public key of a CURVE client (see
 // Authenticator). It costs a lookup per message, so it is off by default.
@@ -158,6 +163,9 @@ func (c *config) apply(s *zmq.Socket) error {
 		set = append(set, s.SetIdentity(c.identity))
 	}
 	set = append(set, c.applyCurve(s))
+	if c.immediate {
+		set = append(set, s.SetImmediate(true))
+	}
 	for _, err := range set {
 		if err != nil {
 			return zmqErr("set option", err)

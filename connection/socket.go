@@ -534,6 +534,12 @@ func (s *Socket) sendSlow(ctx context.Context, frames [][]byte, before func()) e
 		if before != nil {
 			before()
 		}
+		// A send processes libzmq's pending commands only now and then
+		// (it is throttled), so the command that makes the socket
+		// writable again (a pipe attached, a peer reading below its
+		// high-water mark) could sit unprocessed while its wakeup is
+		// spent. Asking for ZMQ_EVENTS processes them unthrottled.
+		s.zs.GetEvents()
 		return sendFrames(s.zs, copied)
 	})
 }
