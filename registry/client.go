@@ -71,7 +71,9 @@ type clientConfig struct {
 // WithAddress sets the name service's request address ("host:port" or a
 // tcp:// endpoint); notices are then expected on port+1 unless
 // WithNoticeAddress says otherwise. Default: $DIVIDERE_REGISTRY, else
-// localhost:5000.
+// localhost:5000. A comma-separated list names several name-service
+// instances that share one store (etcd): requests go round-robin to the
+// instances that are up, so the client fails over when one goes down.
 func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
 
 // WithNoticeAddress sets where the name service publishes notices.
@@ -113,20 +115,24 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	req, err := endpoint(cfg.requests)
+	req, err := endpoints(cfg.requests)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.notices == "" {
-		host, port, _ := net.SplitHostPort(strings.TrimPrefix(req, "tcp://"))
-		p, _ := strconv.Atoi(port)
-		cfg.notices = net.JoinHostPort(host, strconv.Itoa(p+1))
+		var derived []string
+		for _, ep := range strings.Split(req, ",") {
+			host, port, _ := net.SplitHostPort(strings.TrimPrefix(ep, "tcp://"))
+			p, _ := strconv.Atoi(port)
+			derived = append(derived, net.JoinHostPort(host, strconv.Itoa(p+1)))
+		}
+		cfg.notices = strings.Join(derived, ",")
 	}
-	if cfg.notices, err = endpoint(cfg.notices); err != nil {
+	if cfg.notices, err = endpoints(cfg.notices); err != nil {
 		return nil, err
 	}
 	cfg.requests = req
-	r, err := messaging.NewRequest(">"+req, messaging.WithLogger(cfg.logger),
+	r, err := messaging.NewRequest(ConnectAll(req), messaging.WithLogger(cfg.logger),
 		messaging.WithConnectionOptions(append(append(ControlPlane(), connection.WithName("registry-client")), cfg.conn...)...))
 	if err != nil {
 		return nil, err
@@ -136,20 +142,32 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 
 // ControlPlane returns the connection options of sockets that talk to the
 // name service: no linger (a registration that could not be sent is
-// stale anyway) and reconnects every 50 ms backing off only to 250 ms, so
-// that a restarted name service is found again well within a second. A
-// connect attempt to a dead port costs next to nothing.
+// stale anyway), reconnects every 50 ms backing off only to 250 ms, so
+// that a restarted name service is found again well within a second (a
+// connect attempt to a dead port costs next to nothing), and requests only
+// to instances that are up (WithImmediate), for failover.
 func ControlPlane() []connection.Option {
-	return []connection.Option{connection.WithLinger(0), connection.WithReconnectInterval(50*time.Millisecond, 250*time.Millisecond)}
+	return []connection.Option{connection.WithLinger(0), connection.WithReconnectInterval(50*time.Millisecond, 250*time.Millisecond),
+		connection.WithImmediate()}
 }
 
-// endpoint turns "host:port" into "tcp://host:port".
-func endpoint(addr string) (string, error) {
-	a := strings.TrimPrefix(addr, "tcp://")
-	if _, _, err := net.SplitHostPort(a); err != nil {
-		return "", fmt.Errorf("registry address %q: %w: %v", addr, connection.ErrEndpoint, err)
+// endpoints turns "host:port[,host:port...]" into tcp:// endpoints.
+func endpoints(list string) (string, error) {
+	var out []string
+	for _, addr := range strings.Split(list, ",") {
+		a := strings.TrimPrefix(strings.TrimSpace(addr), "tcp://")
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return "", fmt.Errorf("registry address %q: %w: %v", addr, connection.ErrEndpoint, err)
+		}
+		out = append(out, "tcp://"+a)
 	}
-	return "tcp://" + a, nil
+	return strings.Join(out, ","), nil
+}
+
+// ConnectAll marks every endpoint of a comma-separated list as one to
+// connect to.
+func ConnectAll(list string) string {
+	return ">" + strings.ReplaceAll(list, ",", ",>")
 }
 
 // ConnectionOptions returns the options the client's sockets use beyond
@@ -265,7 +283,7 @@ type Watcher struct {
 // returned Watcher's channel until Close (or ctx ends); a watcher that
 // falls behind by 1024 events loses the oldest.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
-	sub, err := messaging.NewSubscriber(">"+c.cfg.notices, messaging.WithTypes(&msglib.ServiceEvent{}),
+	sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.notices), messaging.WithTypes(&msglib.ServiceEvent{}),
 		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
 	if err != nil {
 		return nil, err

@@ -242,7 +242,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
-	notices, err := messaging.NewSubscriber(">"+s.reg.NoticeAddress(), messaging.WithTypes(&msglib.RediscoverReq{}),
+	notices, err := messaging.NewSubscriber(registry.ConnectAll(s.reg.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
 		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(append(registry.ControlPlane(), s.reg.ConnectionOptions()...)...))
 	if err != nil {
 		return err

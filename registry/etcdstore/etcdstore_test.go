@@ -3,6 +3,7 @@ package etcdstore_test
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,48 @@ func TestTwoNameServicesShareEtcd(t *testing.T) {
 	}
 	if _, err := clients[0].Lookup(ctx, "shared"); err == nil {
 		t.Fatal("still found after unregistering through the other instance")
+	}
+}
+
+// A client that lists both instances keeps working when one goes down.
+func TestClientFailsOver(t *testing.T) {
+	ep := etcdServer(t)
+	var servers []*registry.Server
+	var addrs []string
+	for range 2 {
+		c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+			registry.WithStore(etcdstore.New(c, "/failover/")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		servers = append(servers, s)
+		addrs = append(addrs, s.RequestEndpoint())
+	}
+	rc, err := registry.NewClient(registry.WithAddress(strings.Join(addrs, ",")), registry.WithTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ctx := t.Context()
+	if err := rc.Register(ctx, registry.Registration{Instance: registry.Instance{Service: "ha", Server: "h", Port: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	servers[0].Close()
+	// Every lookup succeeds, but for at most one timed-out attempt at the
+	// instance that just went away.
+	found := 0
+	for range 10 {
+		if _, err := rc.Lookup(ctx, "ha"); err == nil {
+			found++
+		}
+	}
+	if found < 9 {
+		t.Fatalf("%d of 10 lookups succeeded with one instance down", found)
 	}
 }
