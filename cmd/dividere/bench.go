@@ -368,15 +368,7 @@ func connReqRep(ctx context.Context, rounds int) (benchResult, error) {
 		return benchResult{}, err
 	}
 	defer req.Close()
-	go func() {
-		for {
-			m, err := rep.Recv(ctx)
-			if err != nil {
-				return
-			}
-			rep.Send(ctx, m...)
-		}
-	}()
+	go echo(ctx, rep.Recv, func(ctx context.Context, m connection.Message) error { return rep.Send(ctx, m...) })
 	msg := make([]byte, 100)
 	return latencies(rounds, func() error { _, err := req.Call(ctx, msg); return err })
 }
@@ -392,17 +384,21 @@ func msgReqRep(ctx context.Context, rounds int) (benchResult, error) {
 		return benchResult{}, err
 	}
 	defer req.Close()
-	go func() {
-		for {
-			m, err := rep.Recv(ctx)
-			if err != nil {
-				return
-			}
-			rep.Send(ctx, m)
-		}
-	}()
+	go echo(ctx, rep.Recv, rep.Send)
 	m := echoOfSize(100)
 	return latencies(rounds, func() error { _, err := req.Call(ctx, m); return err })
+}
+
+// echo answers every request with itself until recv fails (the
+// responder is closed).
+func echo[M any](ctx context.Context, recv func(context.Context) (M, error), send func(context.Context, M) error) {
+	for {
+		m, err := recv(ctx)
+		if err != nil {
+			return
+		}
+		send(ctx, m)
+	}
 }
 
 func natsReqRep(ctx context.Context, rounds int) (benchResult, error) {
