@@ -3,11 +3,13 @@ package connection_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // TestMain doubles as the helper processes fault tests kill.
@@ -35,29 +37,11 @@ func echoResponse(args []string) int {
 	}
 }
 
-// tctx is a context bounded by d and by the test's end.
-func tctx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// tctx is testutil.Ctx.
+func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
-// ok checks a constructor's error: ok(connection.NewDealer(ep))(t).
-func ok[T any](v T, err error) func(*testing.T) T {
-	return func(t *testing.T) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
+// ok is testutil.OK.
+func ok[T any](v T, err error) func(*testing.T) T { return testutil.OK(v, err) }
 
-// closeAll closes sockets at the end of the test.
-func closeAll(t *testing.T, cs ...interface{ Close() error }) {
-	t.Cleanup(func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	})
-}
+// closeAll is testutil.CloseAll.
+func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }

@@ -2,36 +2,22 @@ package messaging_test
 
 import (
 	"context"
+	"io"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// tctx is a context bounded by d and by the test's end.
-func tctx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// tctx is testutil.Ctx.
+func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
-// ok checks a constructor's error: ok(messaging.NewDealer(ep))(t).
-func ok[T any](v T, err error) func(*testing.T) T {
-	return func(t *testing.T) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
+// ok is testutil.OK.
+func ok[T any](v T, err error) func(*testing.T) T { return testutil.OK(v, err) }
 
-func closeAll(t *testing.T, cs ...interface{ Close() error }) {
-	t.Cleanup(func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	})
-}
+// closeAll is testutil.CloseAll.
+func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -47,29 +48,14 @@ func workerHelper(args []string) int {
 	return 0
 }
 
-func tctx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// tctx is testutil.Ctx.
+func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
-func ok[T any](v T, err error) func(*testing.T) T {
-	return func(t *testing.T) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-}
+// ok is testutil.OK.
+func ok[T any](v T, err error) func(*testing.T) T { return testutil.OK(v, err) }
 
-func closeAll(t *testing.T, cs ...interface{ Close() error }) {
-	t.Cleanup(func() {
-		for _, c := range cs {
-			c.Close()
-		}
-	})
-}
+// closeAll is testutil.CloseAll.
+func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }
 
 // runWorker runs w until the test ends.
 func runWorker(t *testing.T, w interface{ Run(context.Context) error }) {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -21,11 +22,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func tctx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// tctx is testutil.Ctx.
+func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
 // newServer starts a name service on free ports and a client for it.
 func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *registry.Client) {

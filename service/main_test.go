@@ -10,6 +10,7 @@ import (
 
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
@@ -80,11 +81,8 @@ func runService(t *testing.T, svc *service.Service) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func tctx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+// tctx is testutil.Ctx.
+func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
 // eventually polls cond every 10 ms until it holds or d passes, and
 // returns how long it took. It is for conditions with no event to wait
