@@ -804,9 +804,14 @@ func (x *ServiceListRep) GetInstances() []*ServiceInstance {
 
 // Published by the name service when an instance comes or goes.
 type ServiceEvent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          ServiceEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=ServiceEvent_Kind" json:"kind,omitempty"`
-	Instance      *ServiceInstance       `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Kind     ServiceEvent_Kind      `protobuf:"varint,1,opt,name=kind,proto3,enum=ServiceEvent_Kind" json:"kind,omitempty"`
+	Instance *ServiceInstance       `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	// Where the change sits in the store's history (etcd's revision; a
+	// counter of the in-memory store): a client watching several name
+	// service instances that share one store hears each change from each of
+	// them and keeps the first.
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,6 +858,13 @@ func (x *ServiceEvent) GetInstance() *ServiceInstance {
 		return x.Instance
 	}
 	return nil
+}
+
+func (x *ServiceEvent) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
 }
 
 // Asked of a service directly (like NATS micro's PING/INFO/STATS): who it
@@ -1003,10 +1015,11 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\x0eServiceListReq\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\"@\n" +
 	"\x0eServiceListRep\x12.\n" +
-	"\tinstances\x18\x01 \x03(\v2\x10.ServiceInstanceR\tinstances\"\x9b\x01\n" +
+	"\tinstances\x18\x01 \x03(\v2\x10.ServiceInstanceR\tinstances\"\xb7\x01\n" +
 	"\fServiceEvent\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.ServiceEvent.KindR\x04kind\x12,\n" +
-	"\binstance\x18\x02 \x01(\v2\x10.ServiceInstanceR\binstance\"5\n" +
+	"\binstance\x18\x02 \x01(\v2\x10.ServiceInstanceR\binstance\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"5\n" +
 	"\x04Kind\x12\x0e\n" +
 	"\n" +
 	"REGISTERED\x10\x00\x12\x10\n" +

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -66,6 +67,7 @@ type clientConfig struct {
 	timeout           time.Duration
 	logger            *slog.Logger
 	conn              []connection.Option
+	store             Store // direct: no name-service process
 }
 
 // WithAddress sets the name service's request address ("host:port" or a
@@ -90,16 +92,27 @@ func WithClientConnectionOptions(opts ...connection.Option) ClientOption {
 	return func(c *clientConfig) { c.conn = append(c.conn, opts...) }
 }
 
+// WithDirectStore makes the client keep the registrations in s itself,
+// with no name-service process: a Go service and client that share one
+// etcd cluster (etcdstore.Open) find each other, and services registered
+// through any name-service instance on that cluster too. The client does
+// not close s. Without a name service there is no RediscoverReq (a
+// service.Service on a direct client instead watches for its own
+// registration going away), and WithRegistrars/WithLookupKeys do not
+// apply: protect the store itself (etcd's authentication and TLS).
+func WithDirectStore(s Store) ClientOption { return func(c *clientConfig) { c.store = s } }
+
 // WithClientLogger sets the logger (default slog.Default()).
 func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
 
-// Client talks to the name service. It is safe for concurrent use (calls
-// take turns on one REQ socket). A call that times out leaves the client
-// usable.
+// Client talks to the name service, or with WithDirectStore to the store
+// itself. It is safe for concurrent use (calls take turns on one REQ
+// socket). A call that times out leaves the client usable.
 type Client struct {
 	cfg clientConfig
 	mu  sync.Mutex
-	req *messaging.Request
+	req *messaging.Request // nil when direct
+	rr  roundRobin         // lookups when direct
 }
 
 // NewClient makes a client; it connects lazily, so the name service need
@@ -109,11 +122,14 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.requests == "" {
-		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
-	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
+	}
+	if cfg.store != nil {
+		return &Client{cfg: cfg}, nil
+	}
+	if cfg.requests == "" {
+		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
 	}
 	req, err := endpoints(cfg.requests)
 	if err != nil {
@@ -174,10 +190,20 @@ func ConnectAll(list string) string {
 // the defaults, for other sockets that talk to the same name service.
 func (c *Client) ConnectionOptions() []connection.Option { return c.cfg.conn }
 
-// Address returns the name service's request endpoint.
-func (c *Client) Address() string { return c.cfg.requests }
+// Address returns the name service's request endpoints, or with
+// WithDirectStore the store's description (its String method, if any).
+func (c *Client) Address() string {
+	if c.cfg.store != nil {
+		if s, ok := c.cfg.store.(fmt.Stringer); ok {
+			return s.String()
+		}
+		return "direct store"
+	}
+	return c.cfg.requests
+}
 
-// NoticeAddress returns the name service's notice endpoint.
+// NoticeAddress returns the name service's notice endpoints; "" with
+// WithDirectStore, where there is no name service to hear.
 func (c *Client) NoticeAddress() string { return c.cfg.notices }
 
 func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, error) {
@@ -203,13 +229,47 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 	m := &msglib.RegisterService{ServiceName: r.Service, Server: r.Server, Port: uint32(r.Port),
 		InstanceId: r.ID, TtlMs: uint32(r.TTL / time.Millisecond), Version: r.Version,
 		Metadata: r.Metadata, Stats: r.Stats}
+	if c.cfg.store != nil {
+		if r.Service == "" {
+			return ErrRefused
+		}
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+		defer cancel()
+		_, err := c.cfg.store.Put(ctx, instanceOf(m, 0, time.Now()))
+		return c.storeErr(err)
+	}
 	return c.ack(ctx, m)
 }
 
 // Unregister removes an instance (id "" means "server:port"); it is
 // ErrRefused when the name service did not know it.
 func (c *Client) Unregister(ctx context.Context, service, server string, port int, id string) error {
+	if c.cfg.store != nil {
+		ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+		defer cancel()
+		gone, err := c.cfg.store.Delete(ctx, service, instanceID(id, server, uint32(port)))
+		if err == nil && gone == nil {
+			err = ErrRefused
+		}
+		return c.storeErr(err)
+	}
 	return c.ack(ctx, &msglib.UnregisterService{ServiceName: service, Server: server, Port: uint32(port), InstanceId: id})
+}
+
+// storeErr says where a direct store call failed.
+func (c *Client) storeErr(err error) error {
+	if err == nil || errors.Is(err, ErrRefused) {
+		return err
+	}
+	return fmt.Errorf("registry store %s: %w", c.Address(), err)
+}
+
+// list asks the store directly.
+func (c *Client) list(ctx context.Context, service string) ([]*msglib.ServiceInstance, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	insts, err := c.cfg.store.List(ctx, service, time.Now())
+	return insts, c.storeErr(err)
 }
 
 func (c *Client) ack(ctx context.Context, m proto.Message) error {
@@ -230,6 +290,16 @@ func (c *Client) ack(ctx context.Context, m proto.Message) error {
 // Lookup returns one live instance of service; successive lookups spread
 // over the instances. It is ErrNotFound when there is none.
 func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
+	if c.cfg.store != nil {
+		insts, err := c.list(ctx, service)
+		if err != nil {
+			return Instance{}, err
+		}
+		if len(insts) == 0 || service == "" {
+			return Instance{}, fmt.Errorf("%w: %q", ErrNotFound, service)
+		}
+		return fromProto(insts[c.rr.pick(service, len(insts))]), nil
+	}
 	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: service})
 	if err != nil {
 		return Instance{}, err
@@ -247,61 +317,111 @@ func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
 // List returns every live instance of service, or of every service when
 // it is "".
 func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
-	rep, err := c.call(ctx, &msglib.ServiceListReq{ServiceName: service})
-	if err != nil {
-		return nil, err
+	var insts []*msglib.ServiceInstance
+	if c.cfg.store != nil {
+		var err error
+		if insts, err = c.list(ctx, service); err != nil {
+			return nil, err
+		}
+	} else {
+		rep, err := c.call(ctx, &msglib.ServiceListReq{ServiceName: service})
+		if err != nil {
+			return nil, err
+		}
+		r, err := messaging.As[*msglib.ServiceListRep](rep)
+		if err != nil {
+			return nil, err
+		}
+		insts = r.Instances
 	}
-	r, err := messaging.As[*msglib.ServiceListRep](rep)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Instance, len(r.Instances))
-	for i, p := range r.Instances {
+	out := make([]Instance, len(insts))
+	for i, p := range insts {
 		out[i] = fromProto(p)
 	}
 	return out, nil
 }
 
-// Close closes the client.
-func (c *Client) Close() error { return c.req.Close() }
+// Close closes the client (not a direct store).
+func (c *Client) Close() error {
+	if c.req == nil {
+		return nil
+	}
+	return c.req.Close()
+}
 
 // Event is a change notice from the name service.
 type Event struct {
 	Kind     msglib.ServiceEvent_Kind // REGISTERED, UNREGISTERED or EXPIRED
 	Instance Instance
+	Revision uint64 // the change's place in the store's history; 0 from a name service that does not say
 }
 
 // Watcher delivers the name service's change notices.
 type Watcher struct {
-	sub    *messaging.Subscriber
-	events chan Event
-	cancel context.CancelFunc
-	done   chan struct{}
+	sub     *messaging.Subscriber // nil when direct
+	repeats atomic.Uint64
+	events  chan Event
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
-// Watch subscribes to change notices. Events are delivered on the
-// returned Watcher's channel until Close (or ctx ends); a watcher that
-// falls behind by 1024 events loses the oldest.
+// Watch subscribes to change notices: of every name-service instance the
+// client lists (a change heard from several instances that share a store
+// is delivered once), or with WithDirectStore of the store itself. Events
+// are delivered on the returned Watcher's channel until Close (or ctx
+// ends); a watcher that falls behind by 1024 events loses the oldest.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
-	sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.notices), messaging.WithTypes(&msglib.ServiceEvent{}),
-		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{sub: sub, events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{})}
+	w := &Watcher{events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{})}
+	var next func() (Event, bool)
+	if c.cfg.store != nil {
+		ch, err := c.cfg.store.Watch(ctx)
+		if err != nil {
+			cancel()
+			return nil, c.storeErr(err)
+		}
+		next = func() (Event, bool) {
+			ch, ok := <-ch
+			if !ok {
+				return Event{}, false
+			}
+			return Event{Kind: ch.Kind, Instance: fromProto(ch.Instance), Revision: ch.Revision}, true
+		}
+	} else {
+		sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.notices), messaging.WithTypes(&msglib.ServiceEvent{}),
+			messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		w.sub = sub
+		seen := newRecent(1024)
+		next = func() (Event, bool) {
+			for {
+				m, err := messaging.RecvAs[*msglib.ServiceEvent](ctx, sub)
+				if err != nil {
+					if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+						return Event{}, false
+					}
+					continue
+				}
+				ev := Event{Kind: m.Kind, Instance: fromProto(m.Instance), Revision: m.Revision}
+				if ev.Revision != 0 && !seen.add(ev) {
+					w.repeats.Add(1) // heard from another instance already
+					continue
+				}
+				return ev, true
+			}
+		}
+	}
 	go func() {
 		defer close(w.done)
 		defer close(w.events)
 		for {
-			m, err := messaging.RecvAs[*msglib.ServiceEvent](ctx, sub)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-					return
-				}
-				continue
+			ev, ok := next()
+			if !ok {
+				return
 			}
-			ev := Event{Kind: m.Kind, Instance: fromProto(m.Instance)}
 			select {
 			case w.events <- ev:
 			default:
@@ -313,17 +433,66 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	return w, nil
 }
 
-// Events returns the channel of notices; it is closed by Close.
+// recent remembers the last n events seen, to drop repeats.
+type recent struct {
+	set  map[recentKey]struct{}
+	ring []recentKey
+	next int
+}
+
+type recentKey struct {
+	revision          uint64
+	kind              msglib.ServiceEvent_Kind
+	service, instance string
+}
+
+func newRecent(n int) *recent {
+	return &recent{set: make(map[recentKey]struct{}, n), ring: make([]recentKey, 0, n)}
+}
+
+// add reports whether ev is new, remembering it.
+func (r *recent) add(ev Event) bool {
+	k := recentKey{ev.Revision, ev.Kind, ev.Instance.Service, ev.Instance.ID}
+	if _, dup := r.set[k]; dup {
+		return false
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, k)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = k
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.set[k] = struct{}{}
+	return true
+}
+
+// Repeats counts the notices dropped because another name-service
+// instance had already delivered the same change.
+func (w *Watcher) Repeats() uint64 { return w.repeats.Load() }
+
+// Events returns the channel of notices; it is closed by Close, and when
+// a direct store stops watching (etcd compacted changes it had not
+// delivered: list again and watch anew).
 func (w *Watcher) Events() <-chan Event { return w.events }
 
 // WaitConnected waits until the watcher is connected to the name service
-// (notices published before that are not seen).
-func (w *Watcher) WaitConnected(ctx context.Context) error { return w.sub.WaitConnected(ctx) }
+// (notices published before that are not seen); a watcher of a direct
+// store is connected once Watch returned.
+func (w *Watcher) WaitConnected(ctx context.Context) error {
+	if w.sub == nil {
+		return nil
+	}
+	return w.sub.WaitConnected(ctx)
+}
 
 // Close stops the watcher.
 func (w *Watcher) Close() error {
 	w.cancel()
-	err := w.sub.Close()
+	var err error
+	if w.sub != nil {
+		err = w.sub.Close()
+	}
 	<-w.done
 	return err
 }

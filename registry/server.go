@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +101,7 @@ type Server struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	rrMu sync.Mutex
-	rr   map[string]uint64 // round-robin position per service
+	rr roundRobin
 
 	defaultTTL time.Duration
 
@@ -146,7 +146,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		rep.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, rr: map[string]uint64{}, defaultTTL: cfg.defaultTTL,
+	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, defaultTTL: cfg.defaultTTL,
 		registrars: keySet(cfg.registrars), lookupKeys: keySet(cfg.lookupKeys), owners: map[string]string{}}
 	for k := range s.registrars {
 		if s.lookupKeys != nil {
@@ -160,7 +160,17 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	messaging.Handle(s.reactor, s.list)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(3)
+	// Watch before serving, so that no change made through this instance
+	// goes unannounced; a store that cannot be reached yet is watched as
+	// soon as it can.
+	watching := make(chan struct{})
+	s.wg.Add(4)
+	go func() { defer s.wg.Done(); s.publishChanges(ctx, watching) }()
+	select {
+	case <-watching:
+	case <-time.After(2 * time.Second):
+		s.log.Warn("the registry store cannot be watched yet; serving meanwhile")
+	}
 	go func() { defer s.wg.Done(); s.reactor.Run(ctx) }()
 	go func() { defer s.wg.Done(); s.rediscover(ctx) }()
 	go func() { defer s.wg.Done(); s.sweep(ctx, cfg.sweep) }()
@@ -259,20 +269,7 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 	if m.ServiceName == "" || !s.mayChange(m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
-	now := time.Now()
-	inst := &msglib.ServiceInstance{
-		ServiceName: m.ServiceName, Server: m.Server, Port: m.Port,
-		InstanceId: instanceID(m.InstanceId, m.Server, m.Port),
-		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
-		RegisteredUnixMs: now.UnixMilli(),
-	}
-	ttl := time.Duration(m.TtlMs) * time.Millisecond
-	if ttl == 0 {
-		ttl = s.defaultTTL
-	}
-	if ttl > 0 {
-		inst.ExpiresUnixMs = now.Add(ttl).UnixMilli()
-	}
+	inst := instanceOf(m, s.defaultTTL, time.Now())
 	created, err := s.store.Put(ctx, inst)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
@@ -282,10 +279,28 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 		return err
 	}
 	if created {
-		s.log.Info("registered", "service", inst.ServiceName, "instance", inst.InstanceId, "server", inst.Server, "port", inst.Port)
-		s.notify(ctx, msglib.ServiceEvent_REGISTERED, inst)
+		s.log.Debug("registered", "service", inst.ServiceName, "instance", inst.InstanceId, "server", inst.Server, "port", inst.Port)
 	}
 	return nil
+}
+
+// instanceOf is what a registration stores: the registration's TTL, or
+// defaultTTL when it gives none.
+func instanceOf(m *msglib.RegisterService, defaultTTL time.Duration, now time.Time) *msglib.ServiceInstance {
+	inst := &msglib.ServiceInstance{
+		ServiceName: m.ServiceName, Server: m.Server, Port: m.Port,
+		InstanceId: instanceID(m.InstanceId, m.Server, m.Port),
+		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
+		RegisteredUnixMs: now.UnixMilli(),
+	}
+	ttl := time.Duration(m.TtlMs) * time.Millisecond
+	if ttl == 0 {
+		ttl = defaultTTL
+	}
+	if ttl > 0 {
+		inst.ExpiresUnixMs = now.Add(ttl).UnixMilli()
+	}
+	return inst
 }
 
 func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
@@ -297,14 +312,7 @@ func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, fr
 		s.log.Error("registry store", "err", err)
 	}
 	// An unknown name is answered, not fatal (it killed the original).
-	if err := from.Reply(ctx, &msglib.Ack{Ok: gone != nil}); err != nil {
-		return err
-	}
-	if gone != nil {
-		s.log.Info("unregistered", "service", gone.ServiceName, "instance", gone.InstanceId)
-		s.notify(ctx, msglib.ServiceEvent_UNREGISTERED, gone)
-	}
-	return nil
+	return from.Reply(ctx, &msglib.Ack{Ok: gone != nil})
 }
 
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
@@ -314,11 +322,7 @@ func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from me
 		s.notFound.Add(1)
 		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable})
 	}
-	s.rrMu.Lock()
-	i := s.rr[m.ServiceName] % uint64(len(insts))
-	s.rr[m.ServiceName]++
-	s.rrMu.Unlock()
-	inst := insts[i]
+	inst := insts[s.rr.pick(m.ServiceName, len(insts))]
 	return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
 		InstanceId: inst.InstanceId, Version: inst.Version})
 }
@@ -334,9 +338,42 @@ func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messag
 	return from.Reply(ctx, &msglib.ServiceListRep{Instances: insts})
 }
 
-func (s *Server) notify(ctx context.Context, kind msglib.ServiceEvent_Kind, inst *msglib.ServiceInstance) {
-	if err := s.pub.Send(ctx, &msglib.ServiceEvent{Kind: kind, Instance: inst}); err != nil && ctx.Err() == nil {
-		s.log.Warn("notice not published", "err", err)
+// publishChanges publishes the store's changes as ServiceEvent notices:
+// its own, and with a shared store (etcd) those made through other
+// name-service instances, so a watcher of any instance hears them all.
+// It closes watching once its first watch began (or failed).
+func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for first := true; ; first = false {
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+		}
+		ch, err := s.store.Watch(ctx)
+		if first {
+			close(watching)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("cannot watch the registry store; retrying", "err", err)
+			}
+			retry.Reset(time.Second)
+			continue
+		}
+		for c := range ch {
+			s.log.Info(strings.ToLower(c.Kind.String()), "service", c.Instance.ServiceName, "instance", c.Instance.InstanceId,
+				"server", c.Instance.Server, "port", c.Instance.Port)
+			err := s.pub.Send(ctx, &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision})
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("notice not published", "err", err)
+			}
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("the registry store's watch ended; watching again (notices may have been missed)")
+			retry.Reset(0)
+		}
 	}
 }
 
@@ -371,6 +408,24 @@ func (s *Server) rediscover(ctx context.Context) {
 	}
 }
 
+// roundRobin spreads lookups of a service over its instances.
+type roundRobin struct {
+	mu  sync.Mutex
+	pos map[string]uint64
+}
+
+// pick returns which of n instances of service the next lookup gets.
+func (r *roundRobin) pick(service string, n int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pos == nil {
+		r.pos = map[string]uint64{}
+	}
+	i := r.pos[service] % uint64(n)
+	r.pos[service]++
+	return int(i)
+}
+
 // How the name service batches RediscoverReq notices.
 const (
 	rediscoverQuiet    = 20 * time.Millisecond
@@ -386,13 +441,9 @@ func (s *Server) sweep(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		gone, err := s.store.Expire(ctx, time.Now())
-		if err != nil && !errors.Is(err, context.Canceled) {
+		// The store's watch reports what expired.
+		if _, err := s.store.Expire(ctx, time.Now()); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("registry store", "err", err)
-		}
-		for _, inst := range gone {
-			s.log.Info("registration expired", "service", inst.ServiceName, "instance", inst.InstanceId)
-			s.notify(ctx, msglib.ServiceEvent_EXPIRED, inst)
 		}
 	}
 }

@@ -22,19 +22,37 @@ type Store interface {
 	// List returns the live instances of service (every service when it is
 	// ""), ordered by service name, then instance id.
 	List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error)
-	// Expire removes and returns the instances whose time is up.
+	// Expire removes and returns the instances whose time is up (a store
+	// that expires them itself, like etcd, returns none).
 	Expire(ctx context.Context, now time.Time) ([]*msglib.ServiceInstance, error)
+	// Watch delivers, in order, every change made from now on by anyone
+	// sharing the store (other name-service instances on one etcd
+	// included): instances registered, unregistered and expired, not
+	// renewals. The channel is closed when ctx ends, or when the store
+	// lost track of its history (the watcher should then list again).
+	Watch(ctx context.Context) (<-chan Change, error)
+}
+
+// Change is one change to a Store.
+type Change struct {
+	Kind     msglib.ServiceEvent_Kind // REGISTERED, UNREGISTERED or EXPIRED
+	Instance *msglib.ServiceInstance
+	// Revision orders the changes of one store; stores shared by several
+	// processes give every process the same revision for the same change.
+	Revision uint64
 }
 
 // MemoryStore is the in-process Store, the default.
 type MemoryStore struct {
 	mu       sync.RWMutex
 	services map[string]map[string]*msglib.ServiceInstance // service -> instance id -> instance
+	revision uint64
+	watchers map[*changeQueue]struct{}
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{services: map[string]map[string]*msglib.ServiceInstance{}}
+	return &MemoryStore{services: map[string]map[string]*msglib.ServiceInstance{}, watchers: map[*changeQueue]struct{}{}}
 }
 
 // Put implements Store.
@@ -52,6 +70,9 @@ func (m *MemoryStore) Put(_ context.Context, inst *msglib.ServiceInstance) (bool
 		inst.RegisteredUnixMs = old.RegisteredUnixMs
 	}
 	byID[inst.InstanceId] = inst
+	if !existed {
+		m.emitLocked(msglib.ServiceEvent_REGISTERED, inst)
+	}
 	return !existed, nil
 }
 
@@ -68,6 +89,7 @@ func (m *MemoryStore) Delete(_ context.Context, service, id string) (*msglib.Ser
 	if len(byID) == 0 {
 		delete(m.services, service)
 	}
+	m.emitLocked(msglib.ServiceEvent_UNREGISTERED, inst)
 	return inst, nil
 }
 
@@ -109,6 +131,7 @@ func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.Servic
 			if !live(inst, now) {
 				gone = append(gone, inst)
 				delete(byID, id)
+				m.emitLocked(msglib.ServiceEvent_EXPIRED, inst)
 			}
 		}
 		if len(byID) == 0 {
@@ -120,4 +143,70 @@ func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.Servic
 
 func live(inst *msglib.ServiceInstance, now time.Time) bool {
 	return inst.ExpiresUnixMs == 0 || now.UnixMilli() < inst.ExpiresUnixMs
+}
+
+// Watch implements Store. A slow watcher holds up no one: its changes
+// queue for it.
+func (m *MemoryStore) Watch(ctx context.Context) (<-chan Change, error) {
+	q := &changeQueue{signal: make(chan struct{}, 1)}
+	m.mu.Lock()
+	m.watchers[q] = struct{}{}
+	m.mu.Unlock()
+	out := make(chan Change)
+	go func() {
+		defer close(out)
+		defer func() {
+			m.mu.Lock()
+			delete(m.watchers, q)
+			m.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.signal:
+			}
+			for _, c := range q.take() {
+				select {
+				case out <- c:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// emitLocked hands a change to every watcher; m.mu is held for writing.
+func (m *MemoryStore) emitLocked(kind msglib.ServiceEvent_Kind, inst *msglib.ServiceInstance) {
+	m.revision++
+	for q := range m.watchers {
+		q.put(Change{Kind: kind, Instance: inst, Revision: m.revision})
+	}
+}
+
+// changeQueue is an unbounded queue of changes with a wake-up signal.
+type changeQueue struct {
+	mu     sync.Mutex
+	queue  []Change
+	signal chan struct{}
+}
+
+func (q *changeQueue) put(c Change) {
+	q.mu.Lock()
+	q.queue = append(q.queue, c)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *changeQueue) take() []Change {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.queue
+	q.queue = nil
+	return out
 }

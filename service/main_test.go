@@ -84,17 +84,8 @@ func runService(t *testing.T, svc *service.Service) {
 // tctx is testutil.Ctx.
 func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
-// eventually polls cond every 10 ms until it holds or d passes, and
-// returns how long it took. It is for conditions with no event to wait
-// on, such as "the name service forgot a dead service".
+// eventually is testutil.Eventually.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
+	return testutil.Eventually(t, d, what, cond)
 }

@@ -242,18 +242,34 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	defer close(s.done)
 
-	notices, err := messaging.NewSubscriber(registry.ConnectAll(s.reg.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
-		messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(append(registry.ControlPlane(), s.reg.ConnectionOptions()...)...))
-	if err != nil {
-		return err
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	endpoints := []messaging.Endpoint{s.rep}
+	if s.reg.NoticeAddress() != "" {
+		notices, err := messaging.NewSubscriber(registry.ConnectAll(s.reg.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
+			messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(append(registry.ControlPlane(), s.reg.ConnectionOptions()...)...))
+		if err != nil {
+			return err
+		}
+		defer notices.Close()
+		endpoints = append(endpoints, notices)
+		messaging.Handle(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
+			s.log.Debug("name service asks to register again")
+			s.kickRegister()
+			return nil
+		})
+	} else {
+		// A direct store has no name service to ask for registrations
+		// again: watch for our own going away instead (a lease etcd let
+		// expire while we could not reach it, say).
+		w, err := s.reg.Watch(runCtx)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		go s.watchSelf(w)
 	}
-	defer notices.Close()
-	messaging.Handle(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
-		s.log.Debug("name service asks to register again")
-		s.kickRegister()
-		return nil
-	})
-	reactor := messaging.NewReactor([]messaging.Endpoint{s.rep, notices}, messaging.WithMux(s.mux),
+	reactor := messaging.NewReactor(endpoints, messaging.WithMux(s.mux),
 		messaging.WithWorkers(s.cfg.workers), messaging.WithReactorLogger(s.cfg.logger),
 		messaging.WithObserver(func(typ protoreflect.FullName, took time.Duration, err error) {
 			if typ == "RediscoverReq" {
@@ -265,8 +281,6 @@ func (s *Service) Run(ctx context.Context) error {
 				s.errors.Add(1)
 			}
 		}))
-	runCtx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	reactorDone := make(chan error, 1)
 	go func() { reactorDone <- reactor.Run(runCtx) }()
 	regDone := make(chan struct{})
@@ -316,6 +330,17 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// watchSelf registers again when the store reports this instance gone
+// while the service still runs.
+func (s *Service) watchSelf(w *registry.Watcher) {
+	for ev := range w.Events() {
+		if ev.Kind != msglib.ServiceEvent_REGISTERED && ev.Instance.Service == s.cfg.name && ev.Instance.ID == s.cfg.id {
+			s.log.Warn("registration gone from the store; registering again", "change", ev.Kind)
+			s.kickRegister()
+		}
 	}
 }
 

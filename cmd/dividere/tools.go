@@ -5,11 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
@@ -51,7 +50,7 @@ func newFlags(e *env, name, args string, shared ...string) *flags {
 	for _, s := range shared {
 		switch s {
 		case "registry":
-			f.registry = f.String("registry", "", "name service address host:port (default $DIVIDERE_REGISTRY or localhost:5000)")
+			f.registry = f.String("registry", "", "name service address host:port[,host:port...], or etcd://host:port[,...] to use etcd directly (default $DIVIDERE_REGISTRY or localhost:5000)")
 		case "descriptors":
 			f.descriptors = f.String("descriptors", "", "descriptor set of the message types (protoc --descriptor_set_out --include_imports)")
 		case "timeout":
@@ -74,23 +73,62 @@ func (f *flags) parse(args []string, min, max int) ([]string, error) {
 	return rest, nil
 }
 
-func (f *flags) registryClient() (*registry.Client, error) {
+// registryClient is the client -registry names: a name service, or with
+// an etcd:// URL the etcd cluster itself. Closing it closes its store.
+func (f *flags) registryClient(e *env) (*registryClient, error) {
 	conn, err := f.keys.clientOptions()
 	if err != nil {
 		return nil, err
 	}
-	opts := []registry.ClientOption{registry.WithClientConnectionOptions(conn...)}
-	if *f.registry != "" {
-		opts = append(opts, registry.WithAddress(*f.registry))
+	opts := []registry.ClientOption{registry.WithClientConnectionOptions(conn...), registry.WithClientLogger(e.log)}
+	addr := *f.registry
+	if addr == "" {
+		addr = os.Getenv(registry.EnvRegistry)
+	}
+	var st *etcdstore.Store
+	if strings.HasPrefix(addr, "etcd://") {
+		if st, err = openEtcd(addr, e); err != nil {
+			return nil, err
+		}
+		opts = append(opts, registry.WithDirectStore(st))
+	} else if addr != "" {
+		opts = append(opts, registry.WithAddress(addr))
 	}
 	if f.timeout != nil {
 		opts = append(opts, registry.WithTimeout(*f.timeout))
 	}
 	c, err := registry.NewClient(opts...)
 	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, usageError{err.Error()}
 	}
-	return c, nil
+	return &registryClient{Client: c, store: st}, nil
+}
+
+// registryClient is a registry.Client with the etcd store it may own.
+type registryClient struct {
+	*registry.Client
+	store *etcdstore.Store
+}
+
+// Close closes the client and its store.
+func (c *registryClient) Close() error {
+	err := c.Client.Close()
+	if c.store != nil {
+		c.store.Close()
+	}
+	return err
+}
+
+// openEtcd opens the etcd store url names; a malformed URL is a usage
+// error.
+func openEtcd(url string, e *env) (*etcdstore.Store, error) {
+	if _, err := etcdstore.Endpoints(url); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return etcdstore.Open(url, etcdstore.WithLogger(e.log))
 }
 
 func runRegistry(ctx context.Context, e *env, args []string) error {
@@ -128,16 +166,12 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, kf.opt(keys...))
 	}
 	if *store != "" {
-		eps, err := etcdstore.Endpoints(*store)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+		st, err := openEtcd(*store, e)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
-		opts = append(opts, registry.WithStore(etcdstore.New(c, "")))
+		defer st.Close()
+		opts = append(opts, registry.WithStore(st))
 	}
 	s, err := registry.NewServer(opts...)
 	if err != nil {
@@ -157,7 +191,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := f.registryClient()
+	c, err := f.registryClient(e)
 	if err != nil {
 		return err
 	}
@@ -203,7 +237,7 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := f.registryClient()
+	c, err := f.registryClient(e)
 	if err != nil {
 		return err
 	}
@@ -230,7 +264,7 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := f.registryClient()
+	c, err := f.registryClient(e)
 	if err != nil {
 		return err
 	}

@@ -34,3 +34,27 @@ func CloseAll(t *testing.T, cs ...io.Closer) {
 		}
 	})
 }
+
+// Eventually polls cond every 10 ms until it holds or d passes, and
+// returns how long it took. It is for conditions with no event to wait
+// on, such as "the name service forgot a dead service".
+func Eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if !Poll(d, cond) {
+		t.Fatalf("%s: not within %v", what, d)
+	}
+	return time.Since(start)
+}
+
+// Poll polls cond every 10 ms until it holds (true) or d passes (false).
+func Poll(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}

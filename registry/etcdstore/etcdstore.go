@@ -1,18 +1,23 @@
 // Package etcdstore keeps the name service's state in etcd: leases carry
-// the TTLs, so a registration expires in etcd itself, and several name
-// service processes sharing one etcd cluster see the same services. It is
-// a package of its own so that programs that do not use etcd do not link
-// it.
+// the TTLs, so a registration expires in etcd itself; watches carry the
+// change notices; and several name-service processes sharing one etcd
+// cluster, or Go services and clients using etcd directly
+// (registry.WithDirectStore), see the same services. It is a package of
+// its own so that programs that do not use etcd do not link it.
 package etcdstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/msglib"
@@ -22,21 +27,85 @@ import (
 // DefaultPrefix is where the store keeps its keys.
 const DefaultPrefix = "/dividere/services/"
 
+// DefaultTimeout bounds each store operation.
+const DefaultTimeout = time.Second
+
 // Store is a registry.Store on etcd.
 type Store struct {
-	c      *clientv3.Client
-	prefix string
+	c       *clientv3.Client
+	prefix  string
+	timeout time.Duration
+	owned   bool // Close closes c
+	log     *slog.Logger
 }
 
 var _ registry.Store = (*Store)(nil)
 
-// New uses an etcd client the caller owns; prefix "" means DefaultPrefix.
-func New(c *clientv3.Client, prefix string) *Store {
-	if prefix == "" {
-		prefix = DefaultPrefix
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix keeps the store's keys under prefix (default DefaultPrefix):
+// stores with different prefixes on one cluster are separate registries.
+func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
+
+// WithTimeout bounds each operation (default DefaultTimeout). A name
+// service answers one request at a time, so an operation stuck on an
+// etcd member that just lost its leader must not hold up the renewals
+// queued behind it: it fails, and its sender retries.
+func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// New uses an etcd client the caller owns.
+func New(c *clientv3.Client, opts ...Option) *Store {
+	s := &Store{c: c, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
 	}
-	return &Store{c: c, prefix: prefix}
+	return s
 }
+
+// op bounds one operation, and makes it fail at once on a member that
+// has no leader rather than wait for an election.
+func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(clientv3.WithRequireLeader(ctx), s.timeout)
+}
+
+// Open connects to the etcd cluster url names,
+// "etcd://host:port[,host:port...]", and returns a store that owns the
+// connection. The client fails over between the listed members by itself.
+// Open does not wait for etcd: the first call does.
+func Open(url string, opts ...Option) (*Store, error) {
+	eps, err := Endpoints(url)
+	if err != nil {
+		return nil, err
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second,
+		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		Logger: zap.NewNop()}) // errors reach the caller as values
+	if err != nil {
+		return nil, fmt.Errorf("etcd %s: %w", url, err)
+	}
+	s := New(c, opts...)
+	s.owned = true
+	return s, nil
+}
+
+// Close closes the connection when Open made it; a store from New leaves
+// its client to the caller.
+func (s *Store) Close() error {
+	if s.owned {
+		return s.c.Close()
+	}
+	return nil
+}
+
+// Client returns the store's etcd client.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+// String names the cluster: "etcd://host:port,...".
+func (s *Store) String() string { return "etcd://" + strings.Join(s.c.Endpoints(), ",") }
 
 func (s *Store) key(service, id string) string { return s.prefix + service + "/" + id }
 
@@ -44,6 +113,8 @@ func (s *Store) key(service, id string) string { return s.prefix + service + "/"
 // its TTL (rounded up to whole seconds, etcd's unit), renewed by putting
 // it again with a new lease.
 func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	b, err := proto.Marshal(inst)
 	if err != nil {
 		return false, err
@@ -71,6 +142,8 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 
 // Delete implements registry.Store.
 func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.ServiceInstance, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	resp, err := s.c.Delete(ctx, s.key(service, id), clientv3.WithPrevKV())
 	if err != nil {
 		return nil, fmt.Errorf("etcd delete: %w", err)
@@ -78,11 +151,16 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 	if len(resp.PrevKvs) == 0 {
 		return nil, nil
 	}
+	if l := resp.PrevKvs[0].Lease; l != 0 {
+		s.c.Revoke(ctx, clientv3.LeaseID(l)) // it carried only this key
+	}
 	return decode(resp.PrevKvs[0].Value)
 }
 
 // List implements registry.Store.
 func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
 	prefix := s.prefix
 	if service != "" {
 		prefix += service + "/"
@@ -114,6 +192,109 @@ func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msg
 // is nothing to do; the removals show in List at once.
 func (s *Store) Expire(context.Context, time.Time) ([]*msglib.ServiceInstance, error) {
 	return nil, nil
+}
+
+// Watch implements registry.Store with an etcd watch on the store's
+// prefix, so every process sharing the cluster hears every change with the
+// same revision. A key deleted at or after its instance's expiry time is
+// reported EXPIRED (etcd revoked its lease), before it UNREGISTERED. The
+// watch resumes where it stopped when an etcd member fails; the channel
+// closes early only when etcd compacted away changes it had not yet
+// delivered.
+func (s *Store) Watch(ctx context.Context) (<-chan registry.Change, error) {
+	// Start at the current revision, so that what happens from now on is
+	// seen even if the watch stream takes a while to set up.
+	gctx, cancel := s.op(ctx)
+	resp, err := s.c.Get(gctx, s.prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("etcd get: %w", err)
+	}
+	next := resp.Header.Revision + 1
+	out := make(chan registry.Change, 64)
+	go func() {
+		defer close(out)
+		retry := time.NewTimer(0)
+		defer retry.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-retry.C:
+			}
+			var stop bool
+			next, stop = s.watchFrom(ctx, next, out)
+			if stop {
+				return
+			}
+			retry.Reset(100 * time.Millisecond)
+		}
+	}()
+	return out, nil
+}
+
+// watchFrom runs one etcd watch from revision next until it fails; it
+// returns where to resume, and whether to give up.
+func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- registry.Change) (int64, bool) {
+	// WithRequireLeader: a member cut off from the others ends the watch,
+	// and the next one goes to a member that still hears the cluster.
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range s.c.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithPrevKV(), clientv3.WithRev(next)) {
+		if wr.CompactRevision != 0 {
+			s.log.Warn("etcd compacted changes the watch had not seen; watchers must list again",
+				"from", next, "compacted", wr.CompactRevision)
+			return next, true
+		}
+		if err := wr.Err(); err != nil {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				s.log.Debug("etcd watch ended; resuming", "err", err, "from", next)
+			}
+			return next, ctx.Err() != nil
+		}
+		for _, ev := range wr.Events {
+			next = ev.Kv.ModRevision + 1
+			c, ok := s.change(ev)
+			if !ok {
+				continue
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return next, true
+			}
+		}
+	}
+	return next, ctx.Err() != nil
+}
+
+// change turns an etcd event into a registry change; renewals are none.
+func (s *Store) change(ev *clientv3.Event) (registry.Change, bool) {
+	c := registry.Change{Revision: uint64(ev.Kv.ModRevision)}
+	switch {
+	case ev.Type == mvccpb.PUT && ev.IsCreate():
+		inst, err := decode(ev.Kv.Value)
+		if err != nil {
+			return c, false
+		}
+		c.Kind, c.Instance = msglib.ServiceEvent_REGISTERED, inst
+	case ev.Type == mvccpb.DELETE:
+		var inst *msglib.ServiceInstance
+		if ev.PrevKv != nil {
+			inst, _ = decode(ev.PrevKv.Value)
+		}
+		if inst == nil { // the old value is gone: the key still names it
+			service, id, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), s.prefix), "/")
+			inst = &msglib.ServiceInstance{ServiceName: service, InstanceId: id}
+		}
+		c.Kind, c.Instance = msglib.ServiceEvent_UNREGISTERED, inst
+		if inst.ExpiresUnixMs != 0 && time.Now().UnixMilli() >= inst.ExpiresUnixMs {
+			c.Kind = msglib.ServiceEvent_EXPIRED
+		}
+	default:
+		return c, false
+	}
+	return c, true
 }
 
 func decode(b []byte) (*msglib.ServiceInstance, error) {

@@ -1,58 +1,93 @@
 package etcdstore_test
 
 import (
+	"context"
 	"fmt"
-	"net/url"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-
-	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/etcdtest"
+	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
 	"github.com/dividere-go/dividere/registry/storetest"
+	"github.com/dividere-go/dividere/service"
 )
 
-// etcdServer runs a real one-member etcd in this process.
-func etcdServer(t *testing.T) string {
-	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
-	cp, _ := connection.FreePort("127.0.0.1")
-	pp, _ := connection.FreePort("127.0.0.1")
-	client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", cp))
-	peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", pp))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
-	cfg.InitialCluster = cfg.Name + "=" + peer.String()
-	e, err := embed.StartEtcd(cfg)
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestMain doubles as the processes the tests kill: etcd members, name
+// services and services.
+func TestMain(m *testing.M) {
+	testproc.Main(m, map[string]testproc.Helper{etcdtest.HelperName: etcdtest.Helper,
+		"nameservice": nameServiceHelper, "service": serviceHelper})
+}
+
+// nameServiceHelper runs a name service on the etcd cluster args[0]
+// names, on ports of its own; it says READY requests notices.
+func nameServiceHelper(args []string) int {
+	st, err := etcdstore.Open(args[0])
 	if err != nil {
-		t.Fatal(err)
+		fmt.Println("ERR", err)
+		return 1
 	}
-	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start")
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+		registry.WithStore(st), registry.WithServerLogger(quiet))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
 	}
-	return client.String()
+	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
+	select {}
+}
+
+// serviceHelper runs a service; args: name, TTL, then either an etcd://
+// URL (the service uses etcd directly) or the name services' request and
+// notice endpoints (comma-separated lists). It says READY port, then
+// REGISTERED once registered.
+func serviceHelper(args []string) int {
+	ttl, _ := time.ParseDuration(args[1])
+	ropts := []registry.ClientOption{registry.WithTimeout(300 * time.Millisecond)}
+	if strings.HasPrefix(args[2], "etcd://") {
+		st, err := etcdstore.Open(args[2])
+		if err != nil {
+			fmt.Println("ERR", err)
+			return 1
+		}
+		ropts = append(ropts, registry.WithDirectStore(st))
+	} else {
+		ropts = append(ropts, registry.WithAddress(args[2]), registry.WithNoticeAddress(args[3]))
+	}
+	svc, err := service.New(nil, service.WithName(args[0]), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
+		service.WithRegistry(ropts...), service.WithLogger(quiet))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	go svc.Run(context.Background())
+	fmt.Println("READY", svc.Port())
+	for svc.Registrations() == 0 {
+		time.Sleep(10 * time.Millisecond) // a helper process, polling its own state
+	}
+	fmt.Println("REGISTERED")
+	select {}
 }
 
 func TestEtcdStore(t *testing.T) {
-	ep := etcdServer(t)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: nil})
+	st, err := etcdstore.Open(etcdtest.Start(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer st.Close()
 	n := 0
 	storetest.Run(t, func(*testing.T) registry.Store {
 		n++
-		return etcdstore.New(c, fmt.Sprintf("/test-%d/", n))
+		return etcdstore.New(st.Client(), etcdstore.WithPrefix(fmt.Sprintf("/test-%d/", n)))
 	})
 }
 
@@ -64,87 +99,138 @@ func TestEndpoints(t *testing.T) {
 	if _, err := etcdstore.Endpoints("http://a:2379"); err == nil {
 		t.Fatal("accepted a non-etcd URL")
 	}
+	if _, err := etcdstore.Open("etcd://"); err == nil {
+		t.Fatal("opened an empty URL")
+	}
+}
+
+// nameServer runs a name service in this process on its own connection to
+// the etcd cluster url names.
+func nameServer(t *testing.T, url string) *registry.Server {
+	t.Helper()
+	st := testutil.OK(etcdstore.Open(url))(t)
+	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+		registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
+	t.Cleanup(func() { s.Close(); st.Close() })
+	return s
+}
+
+func client(t *testing.T, opts ...registry.ClientOption) *registry.Client {
+	t.Helper()
+	c := testutil.OK(registry.NewClient(append([]registry.ClientOption{registry.WithClientLogger(quiet)}, opts...)...))(t)
+	testutil.CloseAll(t, c)
+	return c
+}
+
+// direct is a registry client on etcd itself, no name service between.
+func direct(t *testing.T, url string) *registry.Client {
+	t.Helper()
+	st := testutil.OK(etcdstore.Open(url))(t)
+	t.Cleanup(func() { st.Close() })
+	return client(t, registry.WithDirectStore(st))
+}
+
+func inst(service, server string, port int, ttl time.Duration) registry.Registration {
+	return registry.Registration{Instance: registry.Instance{Service: service, Server: server, Port: port}, TTL: ttl}
 }
 
 // Two name-service instances on one etcd: a service registered through
-// one is found through the other.
+// one is found through the other, and a client on etcd directly sees the
+// same.
 func TestTwoNameServicesShareEtcd(t *testing.T) {
-	ep := etcdServer(t)
-	var clients []*registry.Client
-	for range 2 {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-			registry.WithStore(etcdstore.New(c, "")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		rc, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		clients = append(clients, rc)
-	}
-	ctx := t.Context()
-	if err := clients[0].Register(ctx, registry.Registration{Instance: registry.Instance{Service: "shared", Server: "10.0.0.9", Port: 9000}}); err != nil {
+	url := etcdtest.Start(t)
+	a, b := nameServer(t, url), nameServer(t, url)
+	ca, cb := client(t, registry.WithAddress(a.RequestEndpoint())), client(t, registry.WithAddress(b.RequestEndpoint()))
+	dc := direct(t, url)
+	ctx := testutil.Ctx(t, 20*time.Second)
+	if err := ca.Register(ctx, inst("shared", "10.0.0.9", 9000, 0)); err != nil {
 		t.Fatal(err)
 	}
-	in, err := clients[1].Lookup(ctx, "shared")
-	if err != nil || in.Server != "10.0.0.9" || in.Port != 9000 {
-		t.Fatalf("lookup through the other instance: %+v %v", in, err)
+	for name, c := range map[string]*registry.Client{"other instance": cb, "etcd directly": dc} {
+		in, err := c.Lookup(ctx, "shared")
+		if err != nil || in.Server != "10.0.0.9" || in.Port != 9000 {
+			t.Fatalf("lookup through the %s: %+v %v", name, in, err)
+		}
 	}
-	if err := clients[1].Unregister(ctx, "shared", "10.0.0.9", 9000, ""); err != nil {
+	if err := cb.Unregister(ctx, "shared", "10.0.0.9", 9000, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clients[0].Lookup(ctx, "shared"); err == nil {
+	if _, err := ca.Lookup(ctx, "shared"); err == nil {
 		t.Fatal("still found after unregistering through the other instance")
+	}
+	// Registered directly, found through a name service.
+	if err := dc.Register(ctx, inst("direct", "10.0.0.10", 9001, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := ca.Lookup(ctx, "direct"); err != nil || in.Port != 9001 {
+		t.Fatalf("direct registration through a name service: %+v %v", in, err)
+	}
+	if err := dc.Unregister(ctx, "direct", "10.0.0.10", 9001, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.Unregister(ctx, "direct", "10.0.0.10", 9001, ""); err != registry.ErrRefused {
+		t.Fatalf("unregistering twice: %v, want ErrRefused", err)
 	}
 }
 
-// A client that lists both instances keeps working when one goes down.
-func TestClientFailsOver(t *testing.T) {
-	ep := etcdServer(t)
-	var servers []*registry.Server
-	var addrs []string
-	for range 2 {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-			registry.WithStore(etcdstore.New(c, "/failover/")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		servers = append(servers, s)
-		addrs = append(addrs, s.RequestEndpoint())
-	}
-	rc, err := registry.NewClient(registry.WithAddress(strings.Join(addrs, ",")), registry.WithTimeout(500*time.Millisecond))
-	if err != nil {
+// Change notices come from every instance, whichever instance the change
+// went through; a client watching both hears each once.
+func TestNoticesFromOtherInstances(t *testing.T) {
+	url := etcdtest.Start(t)
+	a, b := nameServer(t, url), nameServer(t, url)
+	ctx := testutil.Ctx(t, 30*time.Second)
+	ca := client(t, registry.WithAddress(a.RequestEndpoint()), registry.WithNoticeAddress(a.NoticeEndpoint()))
+	wa := testutil.OK(ca.Watch(ctx))(t)
+	defer wa.Close()
+	both := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
+		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()))
+	wboth := testutil.OK(both.Watch(ctx))(t)
+	defer wboth.Close()
+	if err := a.WaitWatchers(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	ctx := t.Context()
-	if err := rc.Register(ctx, registry.Registration{Instance: registry.Instance{Service: "ha", Server: "h", Port: 1}}); err != nil {
+	if err := b.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	servers[0].Close()
-	// Every lookup succeeds, but for at most one timed-out attempt at the
-	// instance that just went away.
-	found := 0
-	for range 10 {
-		if _, err := rc.Lookup(ctx, "ha"); err == nil {
-			found++
+	cb := client(t, registry.WithAddress(b.RequestEndpoint()))
+	// Through b, heard from a.
+	if err := cb.Register(ctx, inst("noticed", "h", 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, wa, msglib.ServiceEvent_REGISTERED, "noticed")
+	expect(t, ctx, wboth, msglib.ServiceEvent_REGISTERED, "noticed")
+	// The copy from the other instance was dropped, not delivered.
+	testutil.Eventually(t, 10*time.Second, "the second copy of the notice", func() bool { return wboth.Repeats() == 1 })
+	if err := cb.Unregister(ctx, "noticed", "h", 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ctx, wa, msglib.ServiceEvent_UNREGISTERED, "noticed")
+	expect(t, ctx, wboth, msglib.ServiceEvent_UNREGISTERED, "noticed") // not the REGISTERED again
+	// A direct watcher sees the same changes, with the same revisions.
+	dw := testutil.OK(direct(t, url).Watch(ctx))(t)
+	defer dw.Close()
+	if err := ca.Register(ctx, inst("again", "h", 2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r1 := expect(t, ctx, dw, msglib.ServiceEvent_REGISTERED, "again")
+	r2 := expect(t, ctx, wboth, msglib.ServiceEvent_REGISTERED, "again")
+	if r1 == 0 || r1 != r2 {
+		t.Fatalf("revisions: direct %d, through the name service %d", r1, r2)
+	}
+}
+
+// expect waits for the next event of w and checks it; it returns its
+// revision.
+func expect(t *testing.T, ctx context.Context, w *registry.Watcher, kind msglib.ServiceEvent_Kind, service string) uint64 {
+	t.Helper()
+	select {
+	case ev, ok := <-w.Events():
+		if !ok || ev.Kind != kind || ev.Instance.Service != service {
+			t.Fatalf("event %v %+v (open %v), want %v %s", ev.Kind, ev.Instance, ok, kind, service)
 		}
+		return ev.Revision
+	case <-ctx.Done():
+		t.Fatalf("no %v %s", kind, service)
 	}
-	if found < 9 {
-		t.Fatalf("%d of 10 lookups succeeded with one instance down", found)
-	}
+	return 0
 }

@@ -76,6 +76,44 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+	t.Run("Watch", func(t *testing.T) {
+		s := newStore(t)
+		wctx, cancel := context.WithCancel(ctx)
+		ch, err := s.Watch(wctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Put(ctx, inst("w", "a", 0))
+		s.Put(ctx, inst("w", "a", 0)) // a renewal: no change
+		s.Put(ctx, inst("w", "short", time.Second))
+		s.Delete(ctx, "w", "a")
+		s.Delete(ctx, "w", "nothing")   // not there: no change
+		go expireUntil(wctx, s, "w", 0) // as the name service sweeps
+		want := []struct {
+			kind msglib.ServiceEvent_Kind
+			id   string
+		}{{msglib.ServiceEvent_REGISTERED, "a"}, {msglib.ServiceEvent_REGISTERED, "short"},
+			{msglib.ServiceEvent_UNREGISTERED, "a"}, {msglib.ServiceEvent_EXPIRED, "short"}}
+		var last uint64
+		for i, w := range want {
+			select {
+			case c := <-ch:
+				if c.Kind != w.kind || c.Instance.InstanceId != w.id || c.Instance.ServiceName != "w" {
+					t.Fatalf("change %d: %v %s/%s, want %v %s", i, c.Kind, c.Instance.ServiceName, c.Instance.InstanceId, w.kind, w.id)
+				}
+				if c.Revision <= last {
+					t.Fatalf("change %d: revision %d after %d", i, c.Revision, last)
+				}
+				last = c.Revision
+			case <-time.After(10 * time.Second):
+				t.Fatalf("change %d (%v %s) never came", i, w.kind, w.id)
+			}
+		}
+		cancel()
+		for c := range ch { // closed once the context ends
+			t.Fatalf("change after the end: %v", c)
+		}
+	})
 	t.Run("RenewalExtends", func(t *testing.T) {
 		s := newStore(t)
 		s.Put(ctx, inst("renewed", "r", 2*time.Second))
@@ -88,4 +126,22 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 			}
 		}
 	})
+}
+
+// expireUntil calls Expire every 50 ms until ctx ends, as the name
+// service does, or until service has n instances left.
+func expireUntil(ctx context.Context, s registry.Store, service string, n int) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.Expire(ctx, time.Now())
+		if list, err := s.List(ctx, service, time.Now()); err == nil && len(list) == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
