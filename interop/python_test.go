@@ -3,6 +3,7 @@ package interop_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +23,11 @@ const python = "/usr/bin/python3"
 // pyPeer is a Python peer process.
 type pyPeer struct {
 	cmd      *exec.Cmd
-	Endpoint string        // from its READY line ("" when it connects)
-	Lines    chan string   // the rest of its standard output
-	exited   chan struct{} // closed when it has exited
-	err      error         // its exit status
+	Endpoint string         // from its READY line ("" when it connects)
+	Lines    chan string    // the rest of its standard output
+	Stdin    io.WriteCloser // its standard input
+	exited   chan struct{}  // closed when it has exited
+	err      error          // its exit status
 }
 
 // startPython runs interop/python/<script> with args and waits for READY.
@@ -40,10 +42,14 @@ func startPython(t *testing.T, script string, args ...string) *pyPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &pyPeer{cmd: cmd, Lines: make(chan string, 1024), exited: make(chan struct{})}
+	p := &pyPeer{cmd: cmd, Lines: make(chan string, 1024), Stdin: in, exited: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)

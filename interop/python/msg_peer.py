@@ -19,6 +19,14 @@ part and exits 0 on success, non-zero on any failure.
                      then unregister
   lookup   REGISTRY NAME     look NAME up with the original ServiceLookupReq,
                      call it with StringMsg("from python"), print the answer
+  lookups  REGISTRY NAME N   look NAME up N times, print HALF, wait for a line
+                     on standard input, look it up N times more, print
+                     "OK <lookups> <retries>"
+
+REGISTRY is one name-service endpoint or several, comma-separated (name
+service instances sharing one store): the REQ connects to all of them with
+ZMQ_IMMEDIATE, so requests go only to instances that are up, and a request
+that times out is sent again on a new socket (the "lazy pirate").
 """
 import os
 import sys
@@ -66,6 +74,37 @@ def topic(cls):
     """The exact per-type subscription prefix: 0x0A, varint(len), name."""
     name = cls.DESCRIPTOR.full_name.encode()
     return b"\x0a" + varint(len(name)) + name
+
+
+class Registry:
+    """A REQ to one or several name-service instances, with failover."""
+
+    def __init__(self, ctx, endpoints, timeout_ms=1000, tries=3):
+        self.ctx, self.endpoints = ctx, endpoints.split(",")
+        self.timeout_ms, self.tries, self.retries = timeout_ms, tries, 0
+        self.sock = None
+        self.open()
+
+    def open(self):
+        if self.sock is not None:
+            self.sock.close(linger=0)
+        self.sock = self.ctx.socket(zmq.REQ)
+        self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        for ep in self.endpoints:
+            self.sock.connect(ep)
+
+    def call(self, msg):
+        for _ in range(self.tries):
+            self.sock.send(encode(msg))
+            if self.sock.poll(self.timeout_ms):
+                return decode(self.sock.recv_multipart()[-1])
+            self.retries += 1
+            self.open()  # that instance is gone: a REQ cannot send again before it hears
+        sys.exit("no name service answered %d tries" % self.tries)
+
+    def close(self):
+        self.sock.close(linger=0)
 
 
 def main():
@@ -118,34 +157,45 @@ def main():
         name, n = sys.argv[3], int(sys.argv[4])
         s = ctx.socket(zmq.REP)
         port = s.bind_to_random_port("tcp://127.0.0.1")
-        reg = ctx.socket(zmq.REQ)
-        reg.connect(endpoint)
-        reg.send(encode(MsgLib_pb2.RegisterService(serviceName=name, server="127.0.0.1", port=port)))
-        ack = decode(recv(reg))
+        reg = Registry(ctx, endpoint)
+        ack = reg.call(MsgLib_pb2.RegisterService(serviceName=name, server="127.0.0.1", port=port))
         expect(isinstance(ack, MsgLib_pb2.ack) and ack.ok, "register: %r" % ack)
         ready(s)
         for _ in range(n):
             m = decode(recv(s))
             s.send(encode(TestMsgs_pb2.StringMsg(value="py-service:" + m.value)))
-        reg.send(encode(MsgLib_pb2.UnregisterService(serviceName=name, server="127.0.0.1", port=port)))
-        recv(reg)
-        reg.close(linger=0)
+        reg.call(MsgLib_pb2.UnregisterService(serviceName=name, server="127.0.0.1", port=port))
+        reg.close()
     elif mode == "lookup":
         name = sys.argv[3]
-        reg = ctx.socket(zmq.REQ)
-        reg.connect(endpoint)
+        reg = Registry(ctx, endpoint)
         ready(None)
-        reg.send(encode(MsgLib_pb2.ServiceLookupReq(serviceName=name)))
-        rep = decode(recv(reg))
+        rep = reg.call(MsgLib_pb2.ServiceLookupReq(serviceName=name))
         expect(isinstance(rep, MsgLib_pb2.ServiceLookupRep) and rep.port != 0, "lookup: %r" % rep)
         s = ctx.socket(zmq.REQ)
         s.connect("tcp://%s:%d" % (rep.server, rep.port))
         s.send(encode(TestMsgs_pb2.StringMsg(value="from python")))
         print(decode(recv(s)).value, flush=True)
-        reg.close(linger=0)
+        reg.close()
+    elif mode == "lookups":
+        name, n = sys.argv[3], int(sys.argv[4])
+        s, reg = None, Registry(ctx, endpoint)
+        ready(None)
+        found = 0
+        for half in range(2):
+            for _ in range(n):
+                rep = reg.call(MsgLib_pb2.ServiceLookupReq(serviceName=name))
+                expect(isinstance(rep, MsgLib_pb2.ServiceLookupRep) and rep.port != 0, "lookup: %r" % rep)
+                found += 1
+            if half == 0:
+                print("HALF", flush=True)
+                sys.stdin.readline()
+        print("OK", found, reg.retries, flush=True)
+        reg.close()
     else:
         sys.exit("unknown mode " + mode)
-    s.close(linger=1000)
+    if s is not None:
+        s.close(linger=1000)
     ctx.term()
 
 
