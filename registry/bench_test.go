@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/benchkit"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
 )
@@ -32,35 +33,13 @@ func BenchmarkNameService(b *testing.B) {
 		cs[0].Register(ctx, reg("calc", "127.0.0.1", 7000+i, 0))
 	}
 	b.Run("lookup", func(b *testing.B) {
-		spread(b, cs, func(c *registry.Client, i int) error { _, err := c.Lookup(ctx, "calc"); return err })
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+		benchkit.Spread(b, clients, "lookups/s", func(w, _ int) error { _, err := cs[w].Lookup(ctx, "calc"); return err })
 	})
 	b.Run("register", func(b *testing.B) {
-		spread(b, cs, func(c *registry.Client, i int) error {
-			return c.Register(ctx, reg(fmt.Sprintf("svc-%d", i%1000), "127.0.0.1", 8000+i%1000, time.Minute))
+		benchkit.Spread(b, clients, "registrations/s", func(w, i int) error {
+			return cs[w].Register(ctx, reg(fmt.Sprintf("svc-%d", i%1000), "127.0.0.1", 8000+i%1000, time.Minute))
 		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
 	})
-}
-
-// spread runs b.N calls of f over the clients, one goroutine each.
-func spread(b *testing.B, cs []*registry.Client, f func(*registry.Client, int) error) {
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for k, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := k; i < b.N; i += len(cs) {
-				if err := f(c, i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
 }
 
 // BenchmarkRediscovery: the name service restarts; how long until all N

@@ -2,7 +2,10 @@
 // layer share, so that raw libzmq and each layer are measured the same way.
 package benchkit
 
-import "testing"
+import (
+	"sync"
+	"testing"
+)
 
 // Window bounds how far a sender runs ahead of its receiver in Stream, so
 // that nothing is dropped at a high-water mark and both sides are
@@ -68,4 +71,27 @@ func Pipeline(b *testing.B, depth int, send, recv func() error) {
 		got++
 	}
 	b.StopTimer()
+}
+
+// Spread measures b.N calls of call spread over workers goroutines (call
+// i runs on worker i%workers) and reports the rate as unit ("lookups/s").
+// The first error fails the benchmark.
+func Spread(b *testing.B, workers int, unit string, call func(worker, i int) error) {
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N; i += workers {
+				if err := call(w, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -37,6 +38,9 @@ type Store struct {
 	timeout time.Duration
 	owned   bool // Close closes c
 	log     *slog.Logger
+
+	mu     sync.Mutex
+	leases map[string]leased // by key: the leases this store granted
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -59,7 +63,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
 // New uses an etcd client the caller owns.
 func New(c *clientv3.Client, opts ...Option) *Store {
-	s := &Store{c: c, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default()}
+	s := &Store{c: c, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default(), leases: map[string]leased{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,41 +114,86 @@ func (s *Store) String() string { return "etcd://" + strings.Join(s.c.Endpoints(
 func (s *Store) key(service, id string) string { return s.prefix + service + "/" + id }
 
 // Put implements registry.Store: the instance is stored under a lease of
-// its TTL (rounded up to whole seconds, etcd's unit), renewed by putting
-// it again with a new lease.
+// its TTL (rounded up to whole seconds, etcd's unit, and at least etcd's
+// minimum, 2 s with its default election timeout; lookups still honour
+// the exact TTL). Renewals through the same Store keep that lease alive
+// and the first registration's time.
 func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	key := s.key(inst.ServiceName, inst.InstanceId)
+	var lease clientv3.LeaseID
+	if inst.ExpiresUnixMs != 0 {
+		var registered int64
+		var err error
+		if lease, registered, err = s.lease(ctx, key, inst); err != nil {
+			return false, err
+		}
+		if registered != inst.RegisteredUnixMs {
+			inst = proto.Clone(inst).(*msglib.ServiceInstance)
+			inst.RegisteredUnixMs = registered
+		}
+	}
 	b, err := proto.Marshal(inst)
 	if err != nil {
 		return false, err
 	}
-	opts := []clientv3.OpOption{clientv3.WithPrevKV()}
-	if inst.ExpiresUnixMs != 0 {
-		ttl := time.Until(time.UnixMilli(inst.ExpiresUnixMs))
-		secs := int64((ttl + time.Second - 1) / time.Second)
-		lease, err := s.c.Grant(ctx, max(secs, 1))
-		if err != nil {
-			return false, fmt.Errorf("etcd lease: %w", err)
-		}
-		opts = append(opts, clientv3.WithLease(lease.ID))
-	}
-	resp, err := s.c.Put(ctx, s.key(inst.ServiceName, inst.InstanceId), string(b), opts...)
+	resp, err := s.c.Put(ctx, key, string(b), clientv3.WithPrevKV(), clientv3.WithLease(lease))
 	if err != nil {
 		return false, fmt.Errorf("etcd put: %w", err)
 	}
-	if resp.PrevKv != nil && resp.PrevKv.Lease != 0 {
-		// The old lease carried only this key: let it go now.
+	if resp.PrevKv != nil && resp.PrevKv.Lease != 0 && clientv3.LeaseID(resp.PrevKv.Lease) != lease {
+		// Another lease carried this key (another process registered
+		// it, or its TTL changed); it carries nothing now.
 		s.c.Revoke(ctx, clientv3.LeaseID(resp.PrevKv.Lease))
 	}
 	return resp.PrevKv == nil, nil
+}
+
+// leased is a lease this store granted for one key.
+type leased struct {
+	id           clientv3.LeaseID
+	secs         int64
+	registeredMs int64
+}
+
+// lease returns the lease inst's key is to carry. A renewal with the same
+// TTL keeps the lease alive (the leader does that in memory) instead of
+// granting a new one (a write to etcd's log, with its fsync), so that it
+// costs one write, not three.
+// It returns the lease and when the key was first registered.
+func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInstance) (clientv3.LeaseID, int64, error) {
+	ttl := time.Until(time.UnixMilli(inst.ExpiresUnixMs))
+	secs := max(int64((ttl+time.Second-1)/time.Second), 1) // etcd counts whole seconds
+	s.mu.Lock()
+	l, ok := s.leases[key]
+	s.mu.Unlock()
+	if ok && l.secs == secs {
+		if _, err := s.c.KeepAliveOnce(ctx, l.id); err == nil {
+			return l.id, l.registeredMs, nil
+		}
+		// Expired (the service was away too long) or unreachable: grant
+		// anew, which tells which.
+	}
+	g, err := s.c.Grant(ctx, secs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("etcd lease: %w", err)
+	}
+	s.mu.Lock()
+	s.leases[key] = leased{id: g.ID, secs: secs, registeredMs: inst.RegisteredUnixMs}
+	s.mu.Unlock()
+	return g.ID, inst.RegisteredUnixMs, nil
 }
 
 // Delete implements registry.Store.
 func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.ServiceInstance, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	resp, err := s.c.Delete(ctx, s.key(service, id), clientv3.WithPrevKV())
+	key := s.key(service, id)
+	s.mu.Lock()
+	delete(s.leases, key)
+	s.mu.Unlock()
+	resp, err := s.c.Delete(ctx, key, clientv3.WithPrevKV())
 	if err != nil {
 		return nil, fmt.Errorf("etcd delete: %w", err)
 	}

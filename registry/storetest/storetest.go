@@ -114,6 +114,21 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store) {
 			t.Fatalf("change after the end: %v", c)
 		}
 	})
+	t.Run("RenewalKeepsRegistrationTime", func(t *testing.T) {
+		s := newStore(t)
+		first := inst("kept", "k", time.Minute)
+		first.RegisteredUnixMs = 1000
+		s.Put(ctx, first)
+		again := inst("kept", "k", time.Minute)
+		again.RegisteredUnixMs, again.Version = 2000, "2.0"
+		if created, err := s.Put(ctx, again); err != nil || created {
+			t.Fatalf("renewal: %v %v", created, err)
+		}
+		list, err := s.List(ctx, "kept", time.Now())
+		if err != nil || len(list) != 1 || list[0].RegisteredUnixMs != 1000 || list[0].Version != "2.0" {
+			t.Fatalf("after renewal: %v %v", list, err)
+		}
+	})
 	t.Run("RenewalExtends", func(t *testing.T) {
 		s := newStore(t)
 		s.Put(ctx, inst("renewed", "r", 2*time.Second))
