@@ -235,3 +235,41 @@ func TestCurveProxy(t *testing.T) {
 		t.Fatalf("%q %v", got, err)
 	}
 }
+
+// Every message a ROUTER receives carries its sender's key, also when
+// libzmq has prefetched it (a Wait, i.e. ZMQ_EVENTS, before the Recv makes
+// libzmq build the identity frame without the message's properties).
+func TestRouterRecvUser(t *testing.T) {
+	server, alice, bob := keyPair(t), keyPair(t), keyPair(t)
+	authenticator(t, alice.Public, bob.Public)
+	r := ok(connection.NewRouter("tcp://*:0", connection.WithCurveServer(server), connection.WithUserID()))(t)
+	closeAll(t, r)
+	peers := map[string]*connection.Dealer{}
+	for name, k := range map[string]connection.KeyPair{alice.Public: alice, bob.Public: bob} {
+		d := ok(connection.NewDealer(r.Endpoint(), connection.WithCurveClient(server.Public, k)))(t)
+		closeAll(t, d)
+		peers[name] = d
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 200
+	for key, d := range peers {
+		for i := range n {
+			if err := d.Send(ctx, []byte(key)); err != nil {
+				t.Fatal(err, i)
+			}
+		}
+	}
+	for i := range 2 * n {
+		if i%2 == 0 {
+			r.Wait(5 * time.Second)
+		}
+		m, user, err := r.RecvUser(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != string(m.Payload()) {
+			t.Fatalf("message %d from %q came with user %q", i, m.Payload(), user)
+		}
+	}
+}

@@ -79,6 +79,10 @@ func routerSetup(zs *zmq.Socket) error {
 // Recv receives [identity, ..., payload].
 func (r *Router) Recv(ctx context.Context) (Message, error) { return r.recv(ctx) }
 
+// RecvUser receives the next message and the public key its sender was
+// authenticated with (needs WithUserID and a CURVE server; "" otherwise).
+func (r *Router) RecvUser(ctx context.Context) (Message, string, error) { return r.recvUser(ctx) }
+
 // Send sends a message whose first frame is the peer's identity.
 func (r *Router) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
 

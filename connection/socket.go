@@ -640,10 +640,16 @@ func (s *Socket) recvFrames() (Message, error) {
 	msg := Message{first}
 	for more {
 		var part []byte
+		var partUser string
 		// The rest of a message is already there: libzmq delivers
-		// messages whole.
-		if part, more, _, err = s.fr.recv(0, false); err != nil {
+		// messages whole. A ROUTER's identity frame may lack the
+		// properties (libzmq leaves them off when ZMQ_EVENTS prefetched
+		// the message), so the User-Id is also read from the others.
+		if part, more, partUser, err = s.fr.recv(0, s.cfg.userID && s.lastUser == ""); err != nil {
 			return nil, err
+		}
+		if partUser != "" {
+			s.lastUser = partUser
 		}
 		msg = append(msg, part)
 	}

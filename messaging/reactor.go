@@ -32,7 +32,7 @@ type Source interface {
 	// (once); on a Router or Dealer, a message sent back along the route.
 	Reply(ctx context.Context, m proto.Message) error
 	// Peer is the public key the sender was authenticated with (a
-	// Response made WithConnectionOptions(connection.WithUserID()) behind
+	// Response or Router made WithConnectionOptions(connection.WithUserID()) behind
 	// a CURVE server); "" when unknown.
 	Peer() string
 }
@@ -67,7 +67,7 @@ func (d *Dealer) reactorSource() endpointSource {
 }
 
 func (r *Router) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: anonymous(r.r.Recv), reply: r.Send}
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, reply: r.Send}
 }
 
 // anonymous adapts a receive that does not know the peer.

@@ -12,34 +12,40 @@ import (
 	"github.com/dividere-go/dividere/service"
 )
 
-// Lookups and registrations per second against one name service, from 8
-// clients at once, tcp on loopback:
+// Lookups and registrations per second against one name service on the
+// in-memory store, from 8 clients at once, tcp on loopback, serving one
+// request at a time or several (WithWorkers):
 //
-//	go test -run '^$' -bench . -benchtime 3s ./registry
+//	go test -run '^$' -bench NameService -benchtime 3s ./registry
 func BenchmarkNameService(b *testing.B) {
 	const clients = 8
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	cs := make([]*registry.Client, clients)
-	for i := range cs {
-		cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
-		defer cs[i].Close()
-	}
-	ctx := context.Background()
-	for i := range 3 {
-		cs[0].Register(ctx, reg("calc", "127.0.0.1", 7000+i, 0))
-	}
-	b.Run("lookup", func(b *testing.B) {
-		benchkit.Spread(b, clients, "lookups/s", func(w, _ int) error { _, err := cs[w].Lookup(ctx, "calc"); return err })
-	})
-	b.Run("register", func(b *testing.B) {
-		benchkit.Spread(b, clients, "registrations/s", func(w, i int) error {
-			return cs[w].Register(ctx, reg(fmt.Sprintf("svc-%d", i%1000), "127.0.0.1", 8000+i%1000, time.Minute))
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+				registry.WithServerLogger(quiet), registry.WithWorkers(workers))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			cs := make([]*registry.Client, clients)
+			for i := range cs {
+				cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
+				defer cs[i].Close()
+			}
+			ctx := context.Background()
+			for i := range 3 {
+				cs[0].Register(ctx, reg("calc", "127.0.0.1", 7000+i, 0))
+			}
+			b.Run("lookup", func(b *testing.B) {
+				benchkit.Spread(b, clients, "lookups/s", func(w, _ int) error { _, err := cs[w].Lookup(ctx, "calc"); return err })
+			})
+			b.Run("register", func(b *testing.B) {
+				benchkit.Spread(b, clients, "registrations/s", func(w, i int) error {
+					return cs[w].Register(ctx, reg(fmt.Sprintf("svc-%d", i%1000), "127.0.0.1", 8000+i%1000, time.Minute))
+				})
+			})
 		})
-	})
+	}
 }
 
 // BenchmarkRediscovery: the name service restarts; how long until all N

@@ -37,6 +37,7 @@ type serverConfig struct {
 	sweep             time.Duration
 	defaultTTL        time.Duration
 	conn              []connection.Option
+	workers           int
 	registrars        []string // keys that may register; nil: anyone
 	lookupKeys        []string // keys that may look up; nil: anyone
 }
@@ -63,6 +64,18 @@ func WithSweepInterval(d time.Duration) ServerOption { return func(c *serverConf
 // register again (on RediscoverReq, or on their own). The default, 0,
 // keeps them until they unregister, as the original does.
 func WithDefaultTTL(d time.Duration) ServerOption { return func(c *serverConfig) { c.defaultTTL = d } }
+
+// DefaultWorkers is how many requests a name service on a store other
+// than the in-memory one serves at once by default.
+const DefaultWorkers = 8
+
+// WithWorkers sets how many requests the server serves at once. With a
+// store that waits on the network (etcd), several do: a slow write does
+// not hold up the lookups and renewals behind it, and the writes of
+// several clients share etcd's disk syncs (DefaultWorkers, the default).
+// The in-memory store never waits, so by default its server serves one
+// at a time, which saves handing requests between goroutines.
+func WithWorkers(n int) ServerOption { return func(c *serverConfig) { c.workers = n } }
 
 // WithRegistrars requires authenticated registrations: only these CURVE
 // client keys (Z85) may register, renew or unregister, and a name belongs
@@ -92,7 +105,7 @@ func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
 // several instances per name, TTLs, versions and metadata, stats, lists,
 // and change notices.
 type Server struct {
-	rep     *messaging.Response
+	rep     *messaging.Router // REQ peers see a REP; requests are served concurrently
 	pub     *messaging.Publisher
 	reactor *messaging.Reactor
 	store   Store
@@ -133,11 +146,16 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if cfg.store == nil {
 		cfg.store = NewMemoryStore()
 	}
+	if _, inMemory := cfg.store.(*MemoryStore); cfg.workers <= 0 && inMemory {
+		cfg.workers = 1
+	} else if cfg.workers <= 0 {
+		cfg.workers = DefaultWorkers
+	}
 	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
 		mopts = append(mopts, messaging.WithConnectionOptions(connection.WithUserID()))
 	}
-	rep, err := messaging.NewResponse(cfg.requests, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
+	rep, err := messaging.NewRouter(cfg.requests, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +171,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 			s.lookupKeys[k] = true
 		}
 	}
-	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger))
+	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger), messaging.WithWorkers(cfg.workers))
 	messaging.Handle(s.reactor, s.register)
 	messaging.Handle(s.reactor, s.unregister)
 	messaging.Handle(s.reactor, s.lookup)

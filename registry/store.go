@@ -98,18 +98,27 @@ func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []*msglib.ServiceInstance
-	add := func(byID map[string]*msglib.ServiceInstance) {
-		for _, inst := range byID {
-			if live(inst, now) {
+	if service != "" {
+		for _, inst := range m.services[service] {
+			out = append(out, inst)
+		}
+	} else {
+		for _, byID := range m.services {
+			for _, inst := range byID {
 				out = append(out, inst)
 			}
 		}
 	}
-	if service != "" {
-		add(m.services[service])
-	} else {
-		for _, byID := range m.services {
-			add(byID)
+	return LiveSorted(out, now), nil
+}
+
+// LiveSorted drops the instances whose time is up at now (in place) and
+// orders the rest as Store.List must: by service name, then instance id.
+func LiveSorted(insts []*msglib.ServiceInstance, now time.Time) []*msglib.ServiceInstance {
+	out := insts[:0]
+	for _, inst := range insts {
+		if live(inst, now) {
+			out = append(out, inst)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -118,7 +127,7 @@ func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]
 		}
 		return out[i].InstanceId < out[j].InstanceId
 	})
-	return out, nil
+	return out
 }
 
 // Expire implements Store.

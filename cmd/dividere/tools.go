@@ -124,11 +124,11 @@ func (c *registryClient) Close() error {
 
 // openEtcd opens the etcd store url names; a malformed URL is a usage
 // error.
-func openEtcd(url string, e *env) (*etcdstore.Store, error) {
+func openEtcd(url string, e *env, opts ...etcdstore.Option) (*etcdstore.Store, error) {
 	if _, err := etcdstore.Endpoints(url); err != nil {
 		return nil, usageError{err.Error()}
 	}
-	return etcdstore.Open(url, etcdstore.WithLogger(e.log))
+	return etcdstore.Open(url, append(opts, etcdstore.WithLogger(e.log))...)
 }
 
 func runRegistry(ctx context.Context, e *env, args []string) error {
@@ -136,7 +136,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
 	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
 	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
-	store := f.String("store", "", "keep the state in etcd: etcd://host:port[,host:port...] (default: in memory)")
+	store := f.String("store", "", "keep the state in etcd, shared with every name service on the cluster: etcd://host:port[,host:port...] (default: in memory)")
 	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
 	lookupKeys := f.String("lookup-keys", "", "with -curve-server: only these client keys (and registrars) may look up")
 	if _, err := f.parse(args, 0, 0); err != nil {
@@ -166,7 +166,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, kf.opt(keys...))
 	}
 	if *store != "" {
-		st, err := openEtcd(*store, e)
+		st, err := openEtcd(*store, e, etcdstore.WithCache())
 		if err != nil {
 			return err
 		}

@@ -14,8 +14,8 @@ import (
 
 // Lookups and registrations per second from 8 clients at once, in one
 // run: a name service on the in-memory store, a name service on etcd
-// (one member, in this process), and the clients on etcd directly with no
-// name service:
+// (one member, in this process) without and with WithCache, and the
+// clients on etcd directly with no name service:
 //
 //	go test -run '^$' -bench Stores -benchtime 3s ./registry/etcdstore
 //
@@ -33,8 +33,8 @@ func BenchmarkStores(b *testing.B) {
 		b.Cleanup(func() { s.Close() })
 		return newClients(b, clients, registry.WithAddress(s.RequestEndpoint()))
 	}
-	store := func(b *testing.B, prefix string) *etcdstore.Store {
-		st, err := etcdstore.Open(url, etcdstore.WithPrefix(prefix))
+	store := func(b *testing.B, prefix string, opts ...etcdstore.Option) *etcdstore.Store {
+		st, err := etcdstore.Open(url, append(opts, etcdstore.WithPrefix(prefix))...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -48,6 +48,9 @@ func BenchmarkStores(b *testing.B) {
 		{"memory", func(b *testing.B) []*registry.Client { return nameService(b) }},
 		{"etcd", func(b *testing.B) []*registry.Client {
 			return nameService(b, registry.WithStore(store(b, "/bench-ns/")))
+		}},
+		{"etcd-cached", func(b *testing.B) []*registry.Client {
+			return nameService(b, registry.WithStore(store(b, "/bench-cached/", etcdstore.WithCache())))
 		}},
 		{"etcd-direct", func(b *testing.B) []*registry.Client {
 			return newClients(b, clients, registry.WithDirectStore(store(b, "/bench-direct/")))

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +40,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	leases map[string]leased // by key: the leases this store granted
+
+	cache *cache // nil: List asks etcd
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -52,10 +53,10 @@ type Option func(*Store)
 // stores with different prefixes on one cluster are separate registries.
 func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
 
-// WithTimeout bounds each operation (default DefaultTimeout). A name
-// service answers one request at a time, so an operation stuck on an
-// etcd member that just lost its leader must not hold up the renewals
-// queued behind it: it fails, and its sender retries.
+// WithTimeout bounds each operation (default DefaultTimeout): an
+// operation stuck on an etcd member that just lost its leader fails, and
+// its sender retries, instead of holding a name-service worker (and the
+// client, whose own timeout is 2 s by default) for etcd's 7 s.
 func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -66,6 +67,9 @@ func New(c *clientv3.Client, opts ...Option) *Store {
 	s := &Store{c: c, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default(), leases: map[string]leased{}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.cache != nil {
+		s.cache.start(s)
 	}
 	return s
 }
@@ -96,9 +100,12 @@ func Open(url string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the connection when Open made it; a store from New leaves
-// its client to the caller.
+// Close stops the cache and closes the connection when Open made it; a
+// store from New leaves its client to the caller.
 func (s *Store) Close() error {
+	if s.cache != nil {
+		s.cache.stop()
+	}
 	if s.owned {
 		return s.c.Close()
 	}
@@ -141,6 +148,9 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 	resp, err := s.c.Put(ctx, key, string(b), clientv3.WithPrevKV(), clientv3.WithLease(lease))
 	if err != nil {
 		return false, fmt.Errorf("etcd put: %w", err)
+	}
+	if s.cache != nil {
+		s.cache.wrote(resp.Header.Revision)
 	}
 	if resp.PrevKv != nil && resp.PrevKv.Lease != 0 && clientv3.LeaseID(resp.PrevKv.Lease) != lease {
 		// Another lease carried this key (another process registered
@@ -200,6 +210,9 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 	if len(resp.PrevKvs) == 0 {
 		return nil, nil
 	}
+	if s.cache != nil {
+		s.cache.wrote(resp.Header.Revision)
+	}
 	if l := resp.PrevKvs[0].Lease; l != 0 {
 		s.c.Revoke(ctx, clientv3.LeaseID(l)) // it carried only this key
 	}
@@ -208,6 +221,11 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 
 // List implements registry.Store.
 func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
+	if s.cache != nil {
+		if insts, ok := s.cache.list(service); ok {
+			return registry.LiveSorted(insts, now), nil
+		}
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	prefix := s.prefix
@@ -220,21 +238,11 @@ func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msg
 	}
 	var out []*msglib.ServiceInstance
 	for _, kv := range resp.Kvs {
-		inst, err := decode(kv.Value)
-		if err != nil {
-			continue // written by someone else: not ours to serve
-		}
-		if inst.ExpiresUnixMs == 0 || now.UnixMilli() < inst.ExpiresUnixMs {
+		if inst, err := decode(kv.Value); err == nil { // else written by someone else: not ours to serve
 			out = append(out, inst)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].ServiceName != out[j].ServiceName {
-			return out[i].ServiceName < out[j].ServiceName
-		}
-		return out[i].InstanceId < out[j].InstanceId
-	})
-	return out, nil
+	return registry.LiveSorted(out, now), nil
 }
 
 // Expire implements registry.Store. etcd expires leases itself, so there

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // nameServiceHelper runs a name service on the etcd cluster args[0]
 // names, on ports of its own; it says READY requests notices.
 func nameServiceHelper(args []string) int {
-	st, err := etcdstore.Open(args[0])
+	st, err := etcdstore.Open(args[0], etcdstore.WithCache()) // as `dividere registry -store` runs
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
@@ -85,10 +85,55 @@ func TestEtcdStore(t *testing.T) {
 	}
 	defer st.Close()
 	n := 0
-	storetest.Run(t, func(*testing.T) registry.Store {
-		n++
-		return etcdstore.New(st.Client(), etcdstore.WithPrefix(fmt.Sprintf("/test-%d/", n)))
-	})
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) registry.Store {
+				n++
+				opts := []etcdstore.Option{etcdstore.WithPrefix(fmt.Sprintf("/test-%d/", n))}
+				if cached {
+					opts = append(opts, etcdstore.WithCache())
+				}
+				s := etcdstore.New(st.Client(), opts...)
+				t.Cleanup(func() { s.Close() })
+				return s
+			})
+		})
+	}
+}
+
+// A cached store sees what other processes write once its watch brings
+// it, and its own writes at once.
+func TestCacheFollowsOthers(t *testing.T) {
+	url := etcdtest.Start(t)
+	cached := testutil.OK(etcdstore.Open(url, etcdstore.WithCache()))(t)
+	other := testutil.OK(etcdstore.Open(url))(t)
+	defer cached.Close()
+	defer other.Close()
+	ctx := testutil.Ctx(t, 20*time.Second)
+	count := func(service string) int {
+		l, err := cached.List(ctx, service, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	for i := range 10 {
+		if _, err := other.Put(ctx, &msglib.ServiceInstance{ServiceName: "elsewhere", InstanceId: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 5*time.Second, "the other process's registrations", func() bool { return count("elsewhere") == 10 })
+	if _, err := cached.Put(ctx, &msglib.ServiceInstance{ServiceName: "here", InstanceId: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("here"); n != 1 { // read your writes, at once
+		t.Fatalf("own registration: %d", n)
+	}
+	other.Delete(ctx, "elsewhere", "3")
+	testutil.Eventually(t, 5*time.Second, "the other process's unregistration", func() bool { return count("elsewhere") == 9 })
+	if n := count(""); n != 10 {
+		t.Fatalf("all: %d", n)
+	}
 }
 
 func TestEndpoints(t *testing.T) {
@@ -106,9 +151,9 @@ func TestEndpoints(t *testing.T) {
 
 // nameServer runs a name service in this process on its own connection to
 // the etcd cluster url names.
-func nameServer(t *testing.T, url string) *registry.Server {
+func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Server {
 	t.Helper()
-	st := testutil.OK(etcdstore.Open(url))(t)
+	st := testutil.OK(etcdstore.Open(url, opts...))(t)
 	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
 		registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
 	t.Cleanup(func() { s.Close(); st.Close() })
