@@ -15,9 +15,12 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/registry/etcdstore"
 	"github.com/dividere-go/dividere/service"
 )
 
@@ -252,5 +255,58 @@ func TestCurveFlags(t *testing.T) {
 	}
 	if code, _, e := cli(t, "ls", "-curve-key", client); code != exitUsage || !strings.Contains(e, "-curve-key needs -curve-server-key") {
 		t.Fatalf("bad flags: %d %q", code, e)
+	}
+}
+
+// Two `dividere registry -store etcd://` instances share one etcd; a
+// service registered on etcd directly is found through both, and the
+// client commands also work on etcd directly (-registry etcd://).
+func TestEtcdRegistry(t *testing.T) {
+	url := etcdtest.Start(t)
+	var addrs []string
+	for range 2 {
+		rport, _ := connection.FreePort("127.0.0.1")
+		nport, _ := connection.FreePort("127.0.0.1")
+		out := background(t, "registry", "-store", url, "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport))
+		waitOutput(t, out, "name service: requests on")
+		addrs = append(addrs, "127.0.0.1:"+itoa(rport))
+	}
+	st, err := etcdstore.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := service.New(nil, service.WithName("etcd.Echo"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithDirectStore(st)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, &testpb.StringMsg{Value: "etcd " + m.Value})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, 10*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
+
+	for _, where := range []string{url, addrs[0], addrs[1], strings.Join(addrs, ",")} {
+		testutil.Eventually(t, 5*time.Second, "lookup through "+where, func() bool {
+			code, o, _ := cli(t, "lookup", "-registry", where, "etcd.Echo")
+			return code == exitOK && strings.TrimSpace(o) == svc.Endpoint()
+		})
+	}
+	code, o, e := cli(t, "call", "-registry", url, "etcd.Echo", "StringMsg", `{"value": "hi"}`)
+	if code != exitOK || strings.TrimSpace(o) != `{"type":"StringMsg","msg":{"value":"etcd hi"}}` {
+		t.Fatalf("call: %d %q %q", code, o, e)
+	}
+	code, o, e = cli(t, "ls", "-registry", url)
+	if code != exitOK || !strings.Contains(o, "etcd.Echo") {
+		t.Fatalf("ls: %d %q %q", code, o, e)
+	}
+	for _, args := range [][]string{{"lookup", "-registry", "etcd://", "x"}, {"registry", "-store", "etcd:/bad"}} {
+		if code, _, e := cli(t, args...); code != exitUsage || !strings.Contains(e, "etcd") {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, e)
+		}
 	}
 }
