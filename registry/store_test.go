@@ -1,6 +1,8 @@
 package registry_test
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/dividere-go/dividere/registry"
@@ -9,4 +11,31 @@ import (
 
 func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) registry.Store { return registry.NewMemoryStore() })
+}
+
+// Programs that do not use etcd do not link it: only registry/etcdstore
+// (and the command-line tool) import it.
+func TestCoreDoesNotImportEtcd(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list imports: %v", err)
+	}
+	pkgs := []string{"connection", "messaging", "patterns", "registry", "service"}
+	args := []string{"list", "-deps"}
+	for _, p := range pkgs {
+		args = append(args, "github.com/dividere-go/dividere/"+p)
+	}
+	out, err := exec.Command(goTool, args...).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 20 {
+		t.Fatalf("go list gave %d packages: %q", len(deps), out)
+	}
+	for _, d := range deps {
+		if strings.Contains(d, "etcd") {
+			t.Errorf("the core packages depend on %s", d)
+		}
+	}
 }

@@ -29,19 +29,37 @@ const HelperName = "etcd-member"
 // returns its "etcd://host:port" URL.
 func Start(t testing.TB) string {
 	t.Helper()
-	cp, pp := freePort(t), freePort(t)
-	cfg := config("solo", t.TempDir(), cp, pp, fmt.Sprintf("solo=http://127.0.0.1:%d", pp), "new")
-	e, err := embed.StartEtcd(cfg)
+	url, stop, err := Run(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	t.Cleanup(stop)
+	return url
+}
+
+// Run runs a one-member etcd in this process with its data in dir, for
+// Examples, which have no test to end; it returns the member's URL and
+// what stops it.
+func Run(dir string) (url string, stop func(), err error) {
+	cp, err := connection.FreePort("127.0.0.1")
+	if err != nil {
+		return "", nil, err
+	}
+	pp, err := connection.FreePort("127.0.0.1")
+	if err != nil {
+		return "", nil, err
+	}
+	e, err := embed.StartEtcd(config("solo", dir, cp, pp, fmt.Sprintf("solo=http://127.0.0.1:%d", pp), "new"))
+	if err != nil {
+		return "", nil, err
+	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not start")
+		e.Close()
+		return "", nil, fmt.Errorf("etcd did not start")
 	}
-	return fmt.Sprintf("etcd://127.0.0.1:%d", cp)
+	return fmt.Sprintf("etcd://127.0.0.1:%d", cp), e.Close, nil
 }
 
 func freePort(t testing.TB) int {
