@@ -75,7 +75,8 @@ type clientConfig struct {
 // WithNoticeAddress says otherwise. Default: $DIVIDERE_REGISTRY, else
 // localhost:5000. A comma-separated list names several name-service
 // instances that share one store (etcd): requests go round-robin to the
-// instances that are up, so the client fails over when one goes down.
+// instances that are up, and one left unanswered for half the timeout is
+// sent again to the others, so the client fails over when one goes down.
 func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
 
 // WithNoticeAddress sets where the name service publishes notices.
@@ -211,7 +212,24 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	rep, err := c.req.Call(ctx, m)
+	var rep proto.Message
+	var err error
+	if strings.Contains(c.cfg.requests, ",") {
+		// Several instances: a request that went to one as it died is
+		// lost, so the first attempt gets half the time, and the second
+		// goes out on a new socket, to the instances that are up. The
+		// requests are idempotent (an unregistration sent twice is
+		// answered "unknown" the second time).
+		half, hcancel := context.WithTimeout(ctx, c.cfg.timeout/2)
+		rep, err = c.req.Call(half, m)
+		hcancel()
+		if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
+			c.cfg.logger.Debug("name service did not answer; asking another instance", "err", err)
+			rep, err = c.req.Call(ctx, m)
+		}
+	} else {
+		rep, err = c.req.Call(ctx, m)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("name service at %s: %w", c.cfg.requests, err)
 	}

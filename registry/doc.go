@@ -4,8 +4,10 @@
 //
 // The Server speaks the original's messages (RegisterService,
 // UnregisterService, ServiceLookupReq → ack / ServiceLookupRep, unknown
-// names answered with server "unavailable" and port 0) on a REP socket,
-// port 5000 by default, and publishes on a PUB socket, port 5001: first
+// names answered with server "unavailable" and port 0) on port 5000 by
+// default (a ROUTER, which every REQ or DEALER peer sees as the REP of the
+// wire protocol, so that requests can be served concurrently), and
+// publishes on a PUB socket, port 5001: first
 // RediscoverReq, so that the services of a restarted name service register
 // again, and then change notices (ServiceEvent). What it adds stays
 // compatible on the wire (new optional fields, new messages):
@@ -18,7 +20,15 @@
 //   - versions, metadata and per-instance stats reported with renewals;
 //   - a watch of registrations and removals.
 //
+// The Server keeps its state in a Store: MemoryStore by default, or the
+// etcd store of package registry/etcdstore, which lets several name-service
+// instances share one etcd cluster (each publishing every change, whichever
+// instance made it). storetest is the behaviour every Store must have.
+//
 // The Client takes the name service's address from an option or from
-// $DIVIDERE_REGISTRY (default localhost:5000). Its calls take a context and
-// time out (default 2 s), and a call that timed out leaves it usable.
+// $DIVIDERE_REGISTRY (default localhost:5000); a comma-separated list names
+// several instances, and the client fails over between them. With
+// WithDirectStore it uses a Store itself, with no name-service process.
+// Its calls take a context and time out (default 2 s), and a call that
+// timed out leaves it usable.
 package registry

@@ -79,7 +79,8 @@ func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
 func WithEndpoint(ep string) Option { return func(c *config) { c.endpoint = ep } }
 
 // WithRegistry passes options to the service's name-service client
-// (address, timeout).
+// (address or addresses, timeout; registry.WithDirectStore to register in
+// etcd directly, with no name-service process).
 func WithRegistry(opts ...registry.ClientOption) Option {
 	return func(c *config) { c.registry = append(c.registry, opts...) }
 }

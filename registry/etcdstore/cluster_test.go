@@ -57,24 +57,22 @@ func TestNameServiceInstanceKilled(t *testing.T) {
 		testutil.Poll(200*time.Millisecond, func() bool { return w.Repeats() > 0 })
 	}
 	procs[0].Kill()
-	failed := 0
+	var slowest time.Duration
 	for range 20 {
+		start := time.Now()
+		// A request on its way to the killed instance is sent again to
+		// the other after half the client's timeout: none fails.
 		if in, err := c.Lookup(ctx, "orders"); err != nil || strconv.Itoa(in.Port) != svc.Fields[0] {
-			failed++
-			t.Logf("lookup with one instance killed: %+v %v", in, err)
+			t.Fatalf("lookup with one instance killed: %+v %v", in, err)
 		}
-	}
-	// At most the request that was on its way to the killed instance times out.
-	if failed > 1 {
-		t.Fatalf("%d of 20 lookups failed with one name-service instance killed", failed)
+		slowest = max(slowest, time.Since(start))
 	}
 	if err := c.Register(ctx, inst("after-kill", "h", 99, 0)); err != nil {
-		if err := c.Register(ctx, inst("after-kill", "h", 99, 0)); err != nil { // one retry, as above
-			t.Fatal(err)
-		}
+		t.Fatal(err)
 	}
 	expect(t, ctx, w, msglib.ServiceEvent_REGISTERED, "after-kill")
-	t.Logf("%d of 20 lookups failed over; notices go on from the other instance", 20-failed)
+	t.Logf("20 of 20 lookups answered with one instance killed (slowest %v); notices go on from the other instance",
+		slowest.Round(time.Millisecond))
 }
 
 // One etcd member of three is SIGKILLed (the leader, the hardest case):

@@ -279,3 +279,36 @@ func expect(t *testing.T, ctx context.Context, w *registry.Watcher, kind msglib.
 	}
 	return 0
 }
+
+// RediscoverReq keeps working with several instances: a service that
+// listens to both registers again when one of them restarts.
+func TestRediscoverFromOneOfSeveral(t *testing.T) {
+	url := etcdtest.Start(t)
+	a, b := nameServer(t, url), nameServer(t, url)
+	reqs, nots := a.RequestEndpoint()+","+b.RequestEndpoint(), a.NoticeEndpoint()+","+b.NoticeEndpoint()
+	svc := testutil.OK(service.New(nil, service.WithName("rediscovered"), service.WithHost("127.0.0.1"), service.WithTTL(time.Minute),
+		service.WithRegistry(registry.WithAddress(reqs), registry.WithNoticeAddress(nots)), service.WithLogger(quiet)))(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	// Both instances' first RediscoverReq make it register again at
+	// start: wait until that has settled (no registration for 300 ms).
+	testutil.Eventually(t, 10*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
+	var before uint64
+	for {
+		before = svc.Registrations()
+		if !testutil.Poll(300*time.Millisecond, func() bool { return svc.Registrations() != before }) {
+			break
+		}
+	}
+	reqA, notA := a.RequestEndpoint(), a.NoticeEndpoint()
+	a.Close()
+	st := testutil.OK(etcdstore.Open(url))(t)
+	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA), registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
+	defer func() { again.Close(); st.Close() }()
+	// Its TTL is a minute (renewals every 20 s): registering again this
+	// soon is the answer to the restarted instance's RediscoverReq.
+	took := testutil.Eventually(t, 5*time.Second, "registered again", func() bool { return svc.Registrations() > before })
+	t.Logf("registered again %v after one of two instances restarted", took.Round(time.Millisecond))
+}
