@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,17 +39,7 @@ func (c *cache) start(s *Store) {
 	c.cancel, c.done = cancel, make(chan struct{})
 	go func() {
 		defer close(c.done)
-		retry := time.NewTimer(0)
-		defer retry.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-retry.C:
-			}
-			c.sync(ctx, s)
-			retry.Reset(100 * time.Millisecond)
-		}
+		rewatch(ctx, func() bool { c.sync(ctx, s); return false })
 	}()
 }
 

@@ -271,23 +271,30 @@ func (s *Store) Watch(ctx context.Context) (<-chan registry.Change, error) {
 	out := make(chan registry.Change, 64)
 	go func() {
 		defer close(out)
-		retry := time.NewTimer(0)
-		defer retry.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-retry.C:
-			}
-			var stop bool
+		rewatch(ctx, func() (stop bool) {
 			next, stop = s.watchFrom(ctx, next, out)
-			if stop {
-				return
-			}
-			retry.Reset(100 * time.Millisecond)
-		}
+			return stop
+		})
 	}()
 	return out, nil
+}
+
+// rewatch runs watch again and again, 100 ms apart, until ctx ends or
+// watch says to stop: an etcd watch ends when its member fails.
+func rewatch(ctx context.Context, watch func() (stop bool)) {
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-retry.C:
+		}
+		if watch() {
+			return
+		}
+		retry.Reset(100 * time.Millisecond)
+	}
 }
 
 // watchFrom runs one etcd watch from revision next until it fails; it
