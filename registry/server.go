@@ -79,9 +79,14 @@ func WithWorkers(n int) ServerOption { return func(c *serverConfig) { c.workers 
 
 // WithRegistrars requires authenticated registrations: only these CURVE
 // client keys (Z85) may register, renew or unregister, and a name belongs
-// to the key that registered it first, so no one else can take it over
-// (ownership lives in memory: after a restart, the first to register a
-// name again owns it, which RediscoverReq makes its rightful services).
+// to the key that registered it first, so no one else can take it over.
+// Each instance records its key (ServiceInstance.owner), so name-service
+// instances sharing a store agree while the name has live instances; a
+// server also remembers, while it runs, who took a name first. (Two keys
+// claiming a new name at the same moment through two instances may both
+// succeed; the store has no owner lock.) After a restart of a lone
+// in-memory name service, the first to register a name again owns it,
+// which RediscoverReq makes its rightful services.
 // The name service's sockets must be CURVE servers
 // (WithServerConnectionOptions(connection.WithCurveServer(...))).
 func WithRegistrars(keys ...string) ServerOption {
@@ -244,14 +249,27 @@ func keySet(keys []string) map[string]bool {
 }
 
 // mayChange reports whether the sender may register or unregister name,
-// claiming the name for its key when it is free.
-func (s *Server) mayChange(name string, from messaging.Source) bool {
+// claiming the name for its key when it is free. A name belongs to the
+// key that registered its live instances (the store says, so every
+// name-service instance sharing it agrees) and, while this server runs,
+// to the key that took it first here.
+func (s *Server) mayChange(ctx context.Context, name string, from messaging.Source) bool {
 	if s.registrars == nil {
 		return true
 	}
 	key := from.Peer()
 	if !s.registrars[key] {
 		return s.refuse("not a registrar", name, key)
+	}
+	insts, err := s.store.List(ctx, name, time.Now())
+	if err != nil {
+		s.log.Error("registry store", "err", err)
+		return s.refuse("cannot check the name's owner", name, key)
+	}
+	for _, inst := range insts {
+		if inst.Owner != "" && inst.Owner != key {
+			return s.refuse("name belongs to another key", name, key)
+		}
 	}
 	s.ownersMu.Lock()
 	defer s.ownersMu.Unlock()
@@ -284,10 +302,13 @@ func instanceID(id, server string, port uint32) string {
 
 func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
 	s.registrations.Add(1)
-	if m.ServiceName == "" || !s.mayChange(m.ServiceName, from) {
+	if m.ServiceName == "" || !s.mayChange(ctx, m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
 	inst := instanceOf(m, s.defaultTTL, time.Now())
+	if s.registrars != nil {
+		inst.Owner = from.Peer()
+	}
 	created, err := s.store.Put(ctx, inst)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
@@ -322,7 +343,7 @@ func instanceOf(m *msglib.RegisterService, defaultTTL time.Duration, now time.Ti
 }
 
 func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
-	if !s.mayChange(m.ServiceName, from) {
+	if !s.mayChange(ctx, m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
 	gone, err := s.store.Delete(ctx, m.ServiceName, instanceID(m.InstanceId, m.Server, m.Port))

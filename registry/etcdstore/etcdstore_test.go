@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
@@ -311,4 +313,48 @@ func TestRediscoverFromOneOfSeveral(t *testing.T) {
 	// soon is the answer to the restarted instance's RediscoverReq.
 	took := testutil.Eventually(t, 5*time.Second, "registered again", func() bool { return svc.Registrations() > before })
 	t.Logf("registered again %v after one of two instances restarted", took.Round(time.Millisecond))
+}
+
+// With registrars, a name taken through one instance cannot be taken
+// over through another: the owner is in the store.
+func TestRegistrarsAcrossInstances(t *testing.T) {
+	url := etcdtest.Start(t)
+	server, alice, mallory := keys(t), keys(t), keys(t)
+	auth := testutil.OK(connection.StartAuthenticator(quiet))(t)
+	defer auth.Close()
+	auth.SetKeys(alice.Public, mallory.Public)
+	curve := registry.WithServerConnectionOptions(connection.WithCurveServer(server))
+	var as []func(connection.KeyPair) *registry.Client
+	for range 2 {
+		st := testutil.OK(etcdstore.Open(url))(t)
+		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st),
+			registry.WithServerLogger(quiet), curve, registry.WithRegistrars(alice.Public, mallory.Public)))(t)
+		t.Cleanup(func() { s.Close(); st.Close() })
+		as = append(as, func(k connection.KeyPair) *registry.Client {
+			return client(t, registry.WithAddress(s.RequestEndpoint()),
+				registry.WithClientConnectionOptions(connection.WithCurveClient(server.Public, k)))
+		})
+	}
+	ctx := testutil.Ctx(t, 20*time.Second)
+	if err := as[0](alice).Register(ctx, inst("orders", "10.0.0.1", 7000, time.Minute)); err != nil {
+		t.Fatalf("alice registers through the first: %v", err)
+	}
+	if err := as[1](mallory).Register(ctx, inst("orders", "10.6.6.6", 6666, time.Minute)); !errors.Is(err, registry.ErrRefused) {
+		t.Fatalf("mallory takes orders over through the second: %v", err)
+	}
+	if err := as[1](mallory).Unregister(ctx, "orders", "10.0.0.1", 7000, ""); !errors.Is(err, registry.ErrRefused) {
+		t.Fatalf("mallory unregisters alice through the second: %v", err)
+	}
+	if err := as[1](alice).Register(ctx, inst("orders", "10.0.0.2", 7000, time.Minute)); err != nil {
+		t.Fatalf("alice adds an instance through the second: %v", err)
+	}
+	list, err := direct(t, url).List(ctx, "orders")
+	if err != nil || len(list) != 2 {
+		t.Fatalf("orders: %v %v", list, err)
+	}
+}
+
+func keys(t *testing.T) connection.KeyPair {
+	t.Helper()
+	return testutil.OK(connection.NewKeyPair())(t)
 }
