@@ -160,6 +160,14 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 	return resp.PrevKv == nil, nil
 }
 
+// forgetLease drops what the store knows of key's lease: the key is gone,
+// so its next registration gets a new one.
+func (s *Store) forgetLease(key string) {
+	s.mu.Lock()
+	delete(s.leases, key)
+	s.mu.Unlock()
+}
+
 // leased is a lease this store granted for one key.
 type leased struct {
 	id           clientv3.LeaseID
@@ -200,9 +208,7 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := s.key(service, id)
-	s.mu.Lock()
-	delete(s.leases, key)
-	s.mu.Unlock()
+	s.forgetLease(key)
 	resp, err := s.c.Delete(ctx, key, clientv3.WithPrevKV())
 	if err != nil {
 		return nil, fmt.Errorf("etcd delete: %w", err)
@@ -343,6 +349,7 @@ func (s *Store) change(ev *clientv3.Event) (registry.Change, bool) {
 		}
 		c.Kind, c.Instance = msglib.ServiceEvent_REGISTERED, inst
 	case ev.Type == mvccpb.DELETE:
+		s.forgetLease(string(ev.Kv.Key)) // expired, or removed by another process
 		var inst *msglib.ServiceInstance
 		if ev.PrevKv != nil {
 			inst, _ = decode(ev.PrevKv.Value)
