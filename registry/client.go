@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -77,6 +78,9 @@ type clientConfig struct {
 // instances that share one store (etcd): requests go round-robin to the
 // instances that are up, and one left unanswered for half the timeout is
 // sent again to the others, so the client fails over when one goes down.
+// A store URL such as "etcd://host:2379,host:2379" makes the client use
+// that store directly, as WithDirectStore does, when its package is
+// linked in (RegisterStore; import registry/etcdstore for etcd).
 func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
 
 // WithNoticeAddress sets where the name service publishes notices.
@@ -112,8 +116,9 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 type Client struct {
 	cfg clientConfig
 	mu  sync.Mutex
-	req *messaging.Request // nil when direct
-	rr  roundRobin         // lookups when direct
+	req   *messaging.Request // nil when direct
+	rr    roundRobin         // lookups when direct
+	owned Store              // the store the client opened from its address; Close closes it
 }
 
 // NewClient makes a client; it connects lazily, so the name service need
@@ -128,6 +133,14 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	}
 	if cfg.store != nil {
 		return &Client{cfg: cfg}, nil
+	}
+	if scheme, _, ok := strings.Cut(cfg.requests, "://"); ok && !zmqTransports[scheme] {
+		st, err := OpenStore(cfg.requests)
+		if err != nil {
+			return nil, err
+		}
+		cfg.store = st
+		return &Client{cfg: cfg, owned: st}, nil
 	}
 	if cfg.requests == "" {
 		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
@@ -156,6 +169,11 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 	}
 	return &Client{cfg: cfg, req: r}, nil
 }
+
+// zmqTransports are the schemes of ZeroMQ endpoints: any other scheme in a
+// registry address names a store.
+var zmqTransports = map[string]bool{"tcp": true, "ipc": true, "inproc": true, "pgm": true, "epgm": true,
+	"ws": true, "wss": true, "udp": true, "vmci": true}
 
 // ControlPlane returns the connection options of sockets that talk to the
 // name service: no linger (a registration that could not be sent is
@@ -359,8 +377,14 @@ func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 	return out, nil
 }
 
-// Close closes the client (not a direct store).
+// Close closes the client, and the store it opened from an address (not
+// one given with WithDirectStore).
 func (c *Client) Close() error {
+	if c.owned != nil {
+		if cl, ok := c.owned.(io.Closer); ok {
+			return cl.Close()
+		}
+	}
 	if c.req == nil {
 		return nil
 	}

@@ -2,6 +2,9 @@ package registry
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sort"
 	"sync"
 	"time"
@@ -41,6 +44,42 @@ type Change struct {
 	// processes give every process the same revision for the same change.
 	Revision uint64
 }
+
+var (
+	openersMu sync.RWMutex
+	openers   = map[string]func(url string) (Store, error){}
+)
+
+// RegisterStore makes OpenStore, and so registry addresses and
+// $DIVIDERE_REGISTRY, accept URLs of scheme ("etcd" for
+// "etcd://host:port"): open returns a store the caller closes (if it is
+// an io.Closer). Store packages call it from init, so that importing one
+// (import _ ".../registry/etcdstore") is all a program needs, as with
+// database/sql drivers. Registering a scheme twice panics.
+func RegisterStore(scheme string, open func(url string) (Store, error)) {
+	openersMu.Lock()
+	defer openersMu.Unlock()
+	if _, dup := openers[scheme]; dup {
+		panic("registry: store scheme registered twice: " + scheme)
+	}
+	openers[scheme] = open
+}
+
+// OpenStore opens the store url names with the package registered for its
+// scheme; it is ErrNoStore when none is.
+func OpenStore(url string) (Store, error) {
+	scheme, _, ok := strings.Cut(url, "://")
+	openersMu.RLock()
+	open := openers[scheme]
+	openersMu.RUnlock()
+	if !ok || open == nil {
+		return nil, fmt.Errorf("registry address %q: %w (a program links a store by importing its package, e.g. github.com/dividere-go/dividere/registry/etcdstore)", url, ErrNoStore)
+	}
+	return open(url)
+}
+
+// ErrNoStore: no store package is registered for a URL's scheme.
+var ErrNoStore = errors.New("dividere: no registry store for this scheme is linked in")
 
 // MemoryStore is the in-process Store, the default.
 type MemoryStore struct {

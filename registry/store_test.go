@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,6 +12,19 @@ import (
 
 func TestMemoryStore(t *testing.T) {
 	storetest.Run(t, func(*testing.T) registry.Store { return registry.NewMemoryStore() })
+}
+
+// A store URL whose package is not linked in is a clear error.
+func TestStoreNotLinked(t *testing.T) {
+	for _, addr := range []string{"etcd://127.0.0.1:2379", "consul://x:1"} {
+		if _, err := registry.NewClient(registry.WithAddress(addr)); !errors.Is(err, registry.ErrNoStore) {
+			t.Errorf("%s: %v, want ErrNoStore", addr, err)
+		}
+	}
+	t.Setenv(registry.EnvRegistry, "etcd://127.0.0.1:2379")
+	if _, err := registry.NewClient(); !errors.Is(err, registry.ErrNoStore) {
+		t.Errorf("$%s: %v, want ErrNoStore", registry.EnvRegistry, err)
+	}
 }
 
 // Programs that do not use etcd do not link it: only registry/etcdstore

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -73,63 +72,28 @@ func (f *flags) parse(args []string, min, max int) ([]string, error) {
 	return rest, nil
 }
 
-// registryClient is the client -registry names: a name service, or with
-// an etcd:// URL the etcd cluster itself. Closing it closes its store.
-func (f *flags) registryClient(e *env) (*registryClient, error) {
+// registryClient is the client -registry names: a name service, several,
+// or with an etcd:// URL the etcd cluster itself (this program links
+// registry/etcdstore, which registers the scheme).
+func (f *flags) registryClient(e *env) (*registry.Client, error) {
 	conn, err := f.keys.clientOptions()
 	if err != nil {
 		return nil, err
 	}
 	opts := []registry.ClientOption{registry.WithClientConnectionOptions(conn...), registry.WithClientLogger(e.log)}
-	addr := *f.registry
-	if addr == "" {
-		addr = os.Getenv(registry.EnvRegistry)
-	}
-	var st *etcdstore.Store
-	if strings.HasPrefix(addr, "etcd://") {
-		if st, err = openEtcd(addr, e); err != nil {
-			return nil, err
-		}
-		opts = append(opts, registry.WithDirectStore(st))
-	} else if addr != "" {
-		opts = append(opts, registry.WithAddress(addr))
+	if *f.registry != "" {
+		opts = append(opts, registry.WithAddress(*f.registry))
 	}
 	if f.timeout != nil {
 		opts = append(opts, registry.WithTimeout(*f.timeout))
 	}
 	c, err := registry.NewClient(opts...)
 	if err != nil {
-		if st != nil {
-			st.Close()
-		}
 		return nil, usageError{err.Error()}
 	}
-	return &registryClient{Client: c, store: st}, nil
+	return c, nil
 }
 
-// registryClient is a registry.Client with the etcd store it may own.
-type registryClient struct {
-	*registry.Client
-	store *etcdstore.Store
-}
-
-// Close closes the client and its store.
-func (c *registryClient) Close() error {
-	err := c.Client.Close()
-	if c.store != nil {
-		c.store.Close()
-	}
-	return err
-}
-
-// openEtcd opens the etcd store url names; a malformed URL is a usage
-// error.
-func openEtcd(url string, e *env, opts ...etcdstore.Option) (*etcdstore.Store, error) {
-	if _, err := etcdstore.Endpoints(url); err != nil {
-		return nil, usageError{err.Error()}
-	}
-	return etcdstore.Open(url, append(opts, etcdstore.WithLogger(e.log))...)
-}
 
 func runRegistry(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "registry", "")
@@ -166,7 +130,10 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, kf.opt(keys...))
 	}
 	if *store != "" {
-		st, err := openEtcd(*store, e, etcdstore.WithCache())
+		if _, err := etcdstore.Endpoints(*store); err != nil {
+			return usageError{err.Error()}
+		}
+		st, err := etcdstore.Open(*store, etcdstore.WithCache(), etcdstore.WithLogger(e.log))
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,12 @@ import (
 	"github.com/dividere-go/dividere/registry"
 )
 
+// Importing the package makes etcd:// addresses work wherever a registry
+// address is taken: registry.WithAddress, $DIVIDERE_REGISTRY, the CLI.
+func init() {
+	registry.RegisterStore("etcd", func(url string) (registry.Store, error) { return Open(url) })
+}
+
 // DefaultPrefix is where the store keeps its keys.
 const DefaultPrefix = "/dividere/services/"
 

@@ -54,16 +54,10 @@ func nameServiceHelper(args []string) int {
 // REGISTERED once registered.
 func serviceHelper(args []string) int {
 	ttl, _ := time.ParseDuration(args[1])
-	ropts := []registry.ClientOption{registry.WithTimeout(300 * time.Millisecond)}
-	if strings.HasPrefix(args[2], "etcd://") {
-		st, err := etcdstore.Open(args[2])
-		if err != nil {
-			fmt.Println("ERR", err)
-			return 1
-		}
-		ropts = append(ropts, registry.WithDirectStore(st))
-	} else {
-		ropts = append(ropts, registry.WithAddress(args[2]), registry.WithNoticeAddress(args[3]))
+	// An etcd:// address makes the service use etcd directly.
+	ropts := []registry.ClientOption{registry.WithTimeout(300 * time.Millisecond), registry.WithAddress(args[2])}
+	if !strings.HasPrefix(args[2], "etcd://") {
+		ropts = append(ropts, registry.WithNoticeAddress(args[3]))
 	}
 	svc, err := service.New(nil, service.WithName(args[0]), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
 		service.WithRegistry(ropts...), service.WithLogger(quiet))
@@ -169,12 +163,11 @@ func client(t *testing.T, opts ...registry.ClientOption) *registry.Client {
 	return c
 }
 
-// direct is a registry client on etcd itself, no name service between.
+// direct is a registry client on etcd itself, no name service between:
+// the etcd:// address opens (and Close closes) a store of its own.
 func direct(t *testing.T, url string) *registry.Client {
 	t.Helper()
-	st := testutil.OK(etcdstore.Open(url))(t)
-	t.Cleanup(func() { st.Close() })
-	return client(t, registry.WithDirectStore(st))
+	return client(t, registry.WithAddress(url))
 }
 
 func inst(service, server string, port int, ttl time.Duration) registry.Registration {
@@ -357,4 +350,24 @@ func TestRegistrarsAcrossInstances(t *testing.T) {
 func keys(t *testing.T) connection.KeyPair {
 	t.Helper()
 	return testutil.OK(connection.NewKeyPair())(t)
+}
+
+// DIVIDERE_REGISTRY=etcd://… is all a Go service needs (this package
+// linked in) to register on etcd directly.
+func TestEnvEtcd(t *testing.T) {
+	url := etcdtest.Start(t)
+	t.Setenv(registry.EnvRegistry, url)
+	svc := testutil.OK(service.New(nil, service.WithName("from-env"), service.WithHost("127.0.0.1"), service.WithLogger(quiet)))(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	c := client(t) // from the environment too
+	testutil.Eventually(t, 10*time.Second, "registered on etcd", func() bool {
+		in, err := c.Lookup(ctx, "from-env")
+		return err == nil && in.Port == svc.Port()
+	})
+	if c.Address() != url {
+		t.Fatalf("client address %q, want %q", c.Address(), url)
+	}
 }
