@@ -114,8 +114,8 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 // itself. It is safe for concurrent use (calls take turns on one REQ
 // socket). A call that times out leaves the client usable.
 type Client struct {
-	cfg clientConfig
-	mu  sync.Mutex
+	cfg   clientConfig
+	mu    sync.Mutex
 	req   *messaging.Request // nil when direct
 	rr    roundRobin         // lookups when direct
 	owned Store              // the store the client opened from its address; Close closes it

@@ -94,7 +94,6 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 	return c, nil
 }
 
-
 func runRegistry(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "registry", "")
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
