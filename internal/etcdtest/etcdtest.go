@@ -6,13 +6,23 @@ package etcdtest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
-	"net/url"
+	"math/big"
+	"net"
+	neturl "net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -40,7 +50,26 @@ func Start(t testing.TB) string {
 // Run runs a one-member etcd in this process with its data in dir, for
 // Examples, which have no test to end; it returns the member's URL and
 // what stops it.
-func Run(dir string) (url string, stop func(), err error) {
+func Run(dir string) (url string, stop func(), err error) { return run(dir, nil) }
+
+// StartTLS is Start with TLS on the client port: it returns the URL and
+// the PEM file of the CA that signed the member's certificate.
+func StartTLS(t testing.TB) (url, caFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	caFile, certFile, keyFile, err := writeCerts(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, stop, err := run(dir, &transport.TLSInfo{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return url, caFile
+}
+
+func run(dir string, tlsInfo *transport.TLSInfo) (url string, stop func(), err error) {
 	cp, err := connection.FreePort("127.0.0.1")
 	if err != nil {
 		return "", nil, err
@@ -49,7 +78,13 @@ func Run(dir string) (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	e, err := embed.StartEtcd(config("solo", dir, cp, pp, fmt.Sprintf("solo=http://127.0.0.1:%d", pp), "new"))
+	cfg := config("solo", filepath.Join(dir, "data"), cp, pp, fmt.Sprintf("solo=http://127.0.0.1:%d", pp), "new")
+	if tlsInfo != nil {
+		client, _ := neturl.Parse(fmt.Sprintf("https://127.0.0.1:%d", cp))
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []neturl.URL{*client}, []neturl.URL{*client}
+		cfg.ClientTLSInfo = *tlsInfo
+	}
+	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return "", nil, err
 	}
@@ -77,10 +112,10 @@ func config(name, dir string, clientPort, peerPort int, cluster, state string) *
 	cfg.Dir = dir
 	cfg.LogLevel = "panic" // a killed member makes the others log errors: expected here
 	cfg.InitialClusterToken = "dividere-test"
-	client, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
-	peer, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*client}, []url.URL{*client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*peer}, []url.URL{*peer}
+	client, _ := neturl.Parse(fmt.Sprintf("http://127.0.0.1:%d", clientPort))
+	peer, _ := neturl.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []neturl.URL{*client}, []neturl.URL{*client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []neturl.URL{*peer}, []neturl.URL{*peer}
 	cfg.InitialCluster = cluster
 	cfg.ClusterState = state
 	return cfg
@@ -205,4 +240,47 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 func (c *Cluster) Client(url string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{Endpoints: strings.Split(strings.TrimPrefix(url, "etcd://"), ","),
 		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+}
+
+// writeCerts writes a CA and a certificate it signed for 127.0.0.1 into
+// dir.
+func writeCerts(dir string) (caFile, certFile, keyFile string, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dividere test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "etcd"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return "", "", "", err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return "", "", "", err
+	}
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "etcd.pem"), filepath.Join(dir, "etcd-key.pem")
+	for _, f := range []struct {
+		path, kind string
+		der        []byte
+	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", der}, {keyFile, "EC PRIVATE KEY", keyDER}} {
+		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der}), 0o600); err != nil {
+			return "", "", "", err
+		}
+	}
+	return caFile, certFile, keyFile, nil
 }

@@ -8,9 +8,12 @@ package etcdstore
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +47,9 @@ type Store struct {
 	owned   bool // Close closes c
 	log     *slog.Logger
 
+	tls            *tls.Config // for Open
+	user, password string      // for Open
+
 	mu     sync.Mutex
 	leases map[string]leased // by key: the leases this store granted
 
@@ -68,16 +74,27 @@ func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
-// New uses an etcd client the caller owns.
+// New uses an etcd client the caller owns (WithTLS and WithAuth, which
+// configure the connection Open makes, do not apply).
 func New(c *clientv3.Client, opts ...Option) *Store {
-	s := &Store{c: c, prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default(), leases: map[string]leased{}}
+	s := newStore(opts)
+	s.c = c
+	s.start()
+	return s
+}
+
+func newStore(opts []Option) *Store {
+	s := &Store{prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default(), leases: map[string]leased{}}
 	for _, o := range opts {
 		o(s)
 	}
+	return s
+}
+
+func (s *Store) start() {
 	if s.cache != nil {
 		s.cache.start(s)
 	}
-	return s
 }
 
 // op bounds one operation, and makes it fail at once on a member that
@@ -90,20 +107,82 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // "etcd://host:port[,host:port...]", and returns a store that owns the
 // connection. The client fails over between the listed members by itself.
 // Open does not wait for etcd: the first call does.
+//
+// Without WithTLS and WithAuth, Open takes them from the environment, so
+// that every program reaching etcd through a registry address (the
+// command-line tool, $DIVIDERE_REGISTRY) can be secured without code:
+// EnvCA turns TLS on, EnvCert and EnvKey add a client certificate, EnvUser
+// and EnvPassword authenticate.
 func Open(url string, opts ...Option) (*Store, error) {
 	eps, err := Endpoints(url)
 	if err != nil {
 		return nil, err
 	}
+	s := newStore(opts)
+	if s.tls == nil {
+		if s.tls, err = tlsFromEnv(); err != nil {
+			return nil, fmt.Errorf("etcd %s: %w", url, err)
+		}
+	}
+	if s.user == "" {
+		s.user, s.password = os.Getenv(EnvUser), os.Getenv(EnvPassword)
+	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second,
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
+		TLS: s.tls, Username: s.user, Password: s.password,
 		Logger: zap.NewNop()}) // errors reach the caller as values
 	if err != nil {
 		return nil, fmt.Errorf("etcd %s: %w", url, err)
 	}
-	s := New(c, opts...)
-	s.owned = true
+	s.c, s.owned = c, true
+	s.start()
 	return s, nil
+}
+
+// The environment variables Open reads when not given WithTLS or
+// WithAuth.
+const (
+	EnvCA       = "DIVIDERE_ETCD_CA"       // PEM file of the CA that signed the members' certificates: TLS on
+	EnvCert     = "DIVIDERE_ETCD_CERT"     // PEM file of a client certificate, for members that ask for one
+	EnvKey      = "DIVIDERE_ETCD_KEY"      // PEM file of its private key
+	EnvUser     = "DIVIDERE_ETCD_USER"     // etcd user, when etcd authentication is on
+	EnvPassword = "DIVIDERE_ETCD_PASSWORD" // its password
+)
+
+// WithTLS makes Open talk TLS to the members (with a client certificate
+// if cfg has one).
+func WithTLS(cfg *tls.Config) Option { return func(s *Store) { s.tls = cfg } }
+
+// WithAuth makes Open authenticate as user, for clusters with etcd
+// authentication on.
+func WithAuth(user, password string) Option {
+	return func(s *Store) { s.user, s.password = user, password }
+}
+
+// tlsFromEnv builds the TLS configuration the environment asks for; nil
+// when EnvCA is not set.
+func tlsFromEnv() (*tls.Config, error) {
+	ca := os.Getenv(EnvCA)
+	if ca == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvCA, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in %s", EnvCA, ca)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if cert, key := os.Getenv(EnvCert), os.Getenv(EnvKey); cert != "" || key != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", EnvCert, EnvKey, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }
 
 // Close stops the cache and closes the connection when Open made it; a
