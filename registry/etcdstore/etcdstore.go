@@ -1,9 +1,17 @@
 // Package etcdstore keeps the name service's state in etcd: leases carry
 // the TTLs, so a registration expires in etcd itself; watches carry the
 // change notices; and several name-service processes sharing one etcd
-// cluster, or Go services and clients using etcd directly
-// (registry.WithDirectStore), see the same services. It is a package of
-// its own so that programs that do not use etcd do not link it.
+// cluster, or Go services and clients using etcd directly, see the same
+// services.
+//
+// Importing it registers the "etcd" scheme with the registry, so an
+// address such as "etcd://10.0.0.1:2379,10.0.0.2:2379" works wherever a
+// registry address is taken (registry.WithAddress, $DIVIDERE_REGISTRY,
+// service.WithRegistry) and means "use etcd directly". A name service
+// takes a store from Open(url, WithCache()) with registry.WithStore.
+//
+// It is a package of its own so that programs that do not use etcd do not
+// link it.
 package etcdstore
 
 import (
