@@ -19,11 +19,12 @@ import (
 type Option func(*config)
 
 type config struct {
-	conn     []connection.Option
-	codec    Codec
-	logger   *slog.Logger
-	types    []proto.Message
-	typesSet bool
+	conn      []connection.Option
+	codec     Codec
+	logger    *slog.Logger
+	types     []proto.Message
+	typesSet  bool
+	answerAll bool
 }
 
 func newConfig(opts []Option) config {
@@ -48,6 +49,13 @@ func WithConnectionOptions(opts ...connection.Option) Option {
 // WithResolver decodes with r instead of protoregistry.GlobalTypes, e.g.
 // for types known only from a descriptor set.
 func WithResolver(r Resolver) Option { return func(c *config) { c.codec.Resolver = r } }
+
+// AnswerEveryRequest makes a Router serve its messages as a Response
+// serves requests, but several at once: in a Reactor, a message it cannot
+// decode, and one whose handler sends no reply, is answered ack{ok:
+// false}, and a handler can reply once, so that a REQ peer never waits in
+// vain. (Other endpoints ignore it.)
+func AnswerEveryRequest() Option { return func(c *config) { c.answerAll = true } }
 
 // WithLogger sets the logger for bad input (warn) and socket events
 // (debug). The default is slog.Default().
@@ -381,7 +389,8 @@ func (d *Dealer) Conn() *connection.Dealer { return d.d }
 type Router struct {
 	*connection.Socket
 	core
-	r *connection.Router
+	r         *connection.Router
+	answerAll bool
 }
 
 // NewRouter creates a Router (see connection.NewRouter).
@@ -391,7 +400,7 @@ func NewRouter(endpoints string, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Router{Socket: r.Socket, core: newCore(c), r: r}, nil
+	return &Router{Socket: r.Socket, core: newCore(c), r: r, answerAll: c.answerAll}, nil
 }
 
 // Recv receives the next message and its route (the sender's identity,

@@ -51,6 +51,10 @@ type endpointSource struct {
 	// strict: REP must answer before it can receive again, so its
 	// receiver waits for each message to be handled.
 	strict bool
+	// answers: every message is a request owed one reply (a REP, or a
+	// Router made with AnswerEveryRequest): one that cannot be decoded or
+	// that its handler leaves unanswered gets ack{ok: false}.
+	answers bool
 }
 
 func (s *Subscriber) reactorSource() endpointSource {
@@ -58,7 +62,7 @@ func (s *Subscriber) reactorSource() endpointSource {
 }
 
 func (r *Response) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.RecvUser, strict: true,
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.RecvUser, strict: true, answers: true,
 		reply: func(ctx context.Context, _ Route, m proto.Message) error { return r.Send(ctx, m) }}
 }
 
@@ -67,7 +71,7 @@ func (d *Dealer) reactorSource() endpointSource {
 }
 
 func (r *Router) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, reply: r.Send}
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, reply: r.Send, answers: r.answerAll}
 }
 
 // anonymous adapts a receive that does not know the peer.
@@ -237,7 +241,7 @@ func (s *source) Reply(ctx context.Context, m proto.Message) error {
 	if s.ep.reply == nil {
 		return fmt.Errorf("%s: %w (a subscriber has no one to answer)", s.ep.name, ErrNoReply)
 	}
-	if s.ep.strict && !s.replied.CompareAndSwap(false, true) {
+	if s.ep.answers && !s.replied.CompareAndSwap(false, true) {
 		return fmt.Errorf("%s: %w: already replied to this request", s.ep.name, ErrNoReply)
 	}
 	return s.ep.reply(ctx, s.route, m)
@@ -338,8 +342,8 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- j
 		}
 		m, err := ep.core.decode(ep.name, raw.Payload())
 		if err != nil {
-			if ep.strict { // a REP must answer before it can receive again
-				ep.reply(ctx, nil, &msglib.Ack{Ok: false})
+			if ep.answers { // and a REP must, before it can receive again
+				ep.reply(ctx, Route(raw.Route()), &msglib.Ack{Ok: false})
 			}
 			continue
 		}
@@ -400,9 +404,9 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 		r.unhandled.Add(1)
 		r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
 	}
-	if j.src.ep.strict && !j.src.replied.Load() {
-		// The requester would wait forever and the REP socket could not
-		// receive again: answer for the handler.
+	if j.src.ep.answers && !j.src.replied.Load() {
+		// The requester would wait forever (and a REP socket could not
+		// receive again): answer for the handler.
 		r.unanswered.Add(1)
 		r.log.Warn("handler did not reply to a request; answered ack{ok: false}", "type", name, "endpoint", j.src.ep.name)
 		j.src.Reply(ctx, &msglib.Ack{Ok: false})

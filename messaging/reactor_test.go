@@ -97,11 +97,24 @@ func TestReactorGuideExample(t *testing.T) {
 }
 
 // A handler that fails or panics is counted and logged; the reactor goes
-// on, and a request it did not answer is answered with ack{ok: false}.
+// on, and a request it did not answer is answered with ack{ok: false} —
+// by a Response, and by a Router made with AnswerEveryRequest served by
+// several workers.
 func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
-	rep := ok(messaging.NewResponse("tcp://*:0", messaging.WithLogger(quiet)))(t)
-	closeAll(t, rep)
-	r := messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(quiet))
+	t.Run("Response", func(t *testing.T) {
+		rep := ok(messaging.NewResponse("tcp://*:0", messaging.WithLogger(quiet)))(t)
+		closeAll(t, rep)
+		survives(t, rep, rep.Endpoint(), rep.MessageStats)
+	})
+	t.Run("Router", func(t *testing.T) {
+		router := ok(messaging.NewRouter("tcp://*:0", messaging.WithLogger(quiet), messaging.AnswerEveryRequest()))(t)
+		closeAll(t, router)
+		survives(t, router, router.Endpoint(), router.MessageStats, messaging.WithWorkers(4))
+	})
+}
+
+func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.ReactorOption) {
+	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithReactorLogger(quiet))...)
 	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
 		switch m.Value {
 		case 1:
@@ -122,8 +135,8 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 	runReactor(t, r)
 
 	ctx := tctx(t, 10*time.Second)
-	raw := ok(connection.NewRequest(rep.Endpoint()))(t)
-	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	raw := ok(connection.NewRequest(endpoint))(t)
+	req := ok(messaging.NewRequest(endpoint))(t)
 	closeAll(t, raw, req)
 	nack := &msglib.Ack{Ok: false}
 	for _, tc := range []struct {
@@ -150,8 +163,8 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 		t.Fatalf("after garbage: %v %v", got, err)
 	}
 	st := r.Stats()
-	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || unhandled.Load() != 1 || rep.MessageStats().DecodeErrors != 1 {
-		t.Fatalf("stats %+v, unhandled %d, endpoint %+v", st, unhandled.Load(), rep.MessageStats())
+	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || unhandled.Load() != 1 || stats().DecodeErrors != 1 {
+		t.Fatalf("stats %+v, unhandled %d, endpoint %+v", st, unhandled.Load(), stats())
 	}
 }
 

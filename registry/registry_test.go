@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
@@ -242,5 +243,33 @@ func TestDefaultTTL(t *testing.T) {
 			t.Fatal("a registration without TTL did not get the default one")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Bad input to the name service gets a prompt ack{ok: false}, as from the
+// original's REP, and it keeps serving: garbage bytes, an envelope of a
+// type it does not serve, and both from several workers' worth of peers.
+func TestBadRequestsAnswered(t *testing.T) {
+	for _, workers := range []int{1, 8} {
+		s, c := newServer(t, registry.WithWorkers(workers))
+		raw := testutil.OK(connection.NewRequest(s.RequestEndpoint()))(t)
+		testutil.CloseAll(t, raw)
+		typed := testutil.OK(messaging.NewRequest(s.RequestEndpoint()))(t)
+		testutil.CloseAll(t, typed)
+		ctx := testutil.Ctx(t, 10*time.Second)
+		m, err := raw.Call(ctx, []byte("garbage"))
+		if err != nil {
+			t.Fatalf("workers=%d, garbage: %v", workers, err)
+		}
+		if a, err := (messaging.Codec{}).Decode(m.Payload()); err != nil || !proto.Equal(a, &msglib.Ack{Ok: false}) {
+			t.Fatalf("workers=%d, garbage answered %v %v, want ack{ok: false}", workers, a, err)
+		}
+		rep, err := typed.Call(ctx, &msglib.Heartbeat{Id: "not a registry request"})
+		if a, ok := rep.(*msglib.Ack); err != nil || !ok || a.Ok {
+			t.Fatalf("workers=%d, unserved type answered %v %v, want ack{ok: false}", workers, rep, err)
+		}
+		if err := c.Register(ctx, reg("still", "h", 1, 0)); err != nil {
+			t.Fatalf("workers=%d, after bad input: %v", workers, err)
+		}
 	}
 }

@@ -160,7 +160,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
 		mopts = append(mopts, messaging.WithConnectionOptions(connection.WithUserID()))
 	}
-	rep, err := messaging.NewRouter(cfg.requests, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
+	rep, err := messaging.NewRouter(cfg.requests, append(mopts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
 	if err != nil {
 		return nil, err
 	}
