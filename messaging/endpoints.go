@@ -51,10 +51,11 @@ func WithConnectionOptions(opts ...connection.Option) Option {
 func WithResolver(r Resolver) Option { return func(c *config) { c.codec.Resolver = r } }
 
 // AnswerEveryRequest makes a Router serve its messages as a Response
-// serves requests, but several at once: in a Reactor, a message it cannot
-// decode, and one whose handler sends no reply, is answered ack{ok:
-// false}, and a handler can reply once, so that a REQ peer never waits in
-// vain. (Other endpoints ignore it.)
+// serves requests, but several peers' at once: in a Reactor, a message it
+// cannot decode, and one whose handler sends no reply, is answered ack{ok:
+// false}, a handler can reply once, so that a REQ peer never waits in
+// vain, and each peer's requests are handled in the order they came (with
+// WithWorkers, each peer's go to one worker). Other endpoints ignore it.
 func AnswerEveryRequest() Option { return func(c *config) { c.answerAll = true } }
 
 // WithLogger sets the logger for bad input (warn) and socket events

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -268,17 +269,21 @@ func (r *Reactor) Run(ctx context.Context) error {
 	defer cancel()
 	r.lastActive.Store(time.Now().UnixNano())
 
-	var jobs chan job // only with several workers
+	var q *queues // only with several workers
 	var wg sync.WaitGroup
 	if r.workers > 1 {
-		jobs = make(chan job, 1024)
-		for range r.workers {
+		q = &queues{shared: make(chan job, 1024), lanes: make([]chan job, r.workers)}
+		for i := range r.workers {
+			lane := make(chan job, 64)
+			q.lanes[i] = lane
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for {
 					select {
-					case j := <-jobs:
+					case j := <-q.shared:
+						r.handle(runCtx, j)
+					case j := <-lane:
 						r.handle(runCtx, j)
 					case <-runCtx.Done():
 						return
@@ -291,7 +296,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(ep *endpointSource) {
 			defer wg.Done()
-			r.receive(runCtx, ep, jobs)
+			r.receive(runCtx, ep, q)
 		}(&r.sources[i])
 	}
 	if r.idle > 0 && r.idleFn != nil {
@@ -310,16 +315,33 @@ func (r *Reactor) Run(ctx context.Context) error {
 	}
 	cancel()
 	wg.Wait()
-	for jobs != nil {
-		select {
-		case j := <-jobs:
-			r.drop(j)
-			continue
-		default:
+	if q != nil {
+		for _, ch := range append(q.lanes, q.shared) {
+			for len(ch) > 0 {
+				r.drop(<-ch)
+			}
 		}
-		break
 	}
 	return err
+}
+
+// queues hand jobs to the workers: any worker takes from shared; a
+// Router that answers every request hands each peer's requests to one
+// worker's lane, so that they are handled in the order they came, as a
+// REP would (requests of different peers still run at once).
+type queues struct {
+	shared chan job
+	lanes  []chan job
+}
+
+// of returns the queue for j.
+func (q *queues) of(j job) chan job {
+	if !j.src.ep.answers || j.src.ep.strict || len(j.src.route) == 0 {
+		return q.shared
+	}
+	h := fnv.New32a()
+	h.Write(j.src.route[0]) // the peer's identity
+	return q.lanes[h.Sum32()%uint32(len(q.lanes))]
 }
 
 func (r *Reactor) drop(j job) {
@@ -330,7 +352,7 @@ func (r *Reactor) drop(j job) {
 }
 
 // receive is one endpoint's receiver.
-func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- job) {
+func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) {
 	for {
 		raw, peer, err := ep.recv(ctx)
 		if err != nil {
@@ -349,7 +371,7 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- j
 		}
 		r.received.Add(1)
 		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route()), peer: peer}}
-		if jobs == nil {
+		if q == nil {
 			r.serial.Lock()
 			r.handle(ctx, j)
 			r.serial.Unlock()
@@ -359,7 +381,7 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, jobs chan<- j
 			j.done = make(chan struct{})
 		}
 		select {
-		case jobs <- j:
+		case q.of(j) <- j:
 		case <-ctx.Done():
 			r.dropped.Add(1)
 			return

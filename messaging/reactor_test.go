@@ -298,3 +298,44 @@ func burn(rounds int) uint64 {
 	}
 	return x
 }
+
+// A Router that answers every request handles each peer's requests in the
+// order they came, even with several workers, as a REP would: a DEALER
+// that pipelines "register" then "unregister" must not see them swapped.
+func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
+	router := ok(messaging.NewRouter("tcp://*:0", messaging.WithLogger(quiet), messaging.AnswerEveryRequest()))(t)
+	d := ok(messaging.NewDealer(router.Endpoint(), messaging.WithLogger(quiet)))(t)
+	closeAll(t, router, d)
+	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(4), messaging.WithReactorLogger(quiet))
+	second := make(chan struct{})
+	var overtaken atomic.Bool
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+		switch m.Value {
+		case 1: // slow: the second request must wait for it
+			select {
+			case <-second:
+				overtaken.Store(true)
+			case <-time.After(300 * time.Millisecond):
+			}
+		case 2:
+			close(second)
+		}
+		return from.Reply(ctx, m)
+	})
+	runReactor(t, r)
+	ctx := tctx(t, 10*time.Second)
+	for v := range int32(2) {
+		if err := d.SendWithEmptyFrame(ctx, &testpb.Int32Msg{Value: v + 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for want := range int32(2) {
+		m, _, err := d.Recv(ctx)
+		if got, ok := m.(*testpb.Int32Msg); err != nil || !ok || got.Value != want+1 {
+			t.Fatalf("reply %d: %v %v", want+1, m, err)
+		}
+	}
+	if overtaken.Load() {
+		t.Fatal("the second request was handled while the first was still running")
+	}
+}
