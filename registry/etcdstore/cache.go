@@ -134,10 +134,13 @@ func (c *cache) list(service string) (out []*msglib.ServiceInstance, ok bool) {
 	if !c.watching || c.rev < c.need {
 		return nil, false
 	}
-	for name, byID := range c.services {
-		if service != "" && name != service {
-			continue
+	if service != "" {
+		for _, inst := range c.services[service] {
+			out = append(out, inst)
 		}
+		return out, true
+	}
+	for _, byID := range c.services {
 		for _, inst := range byID {
 			out = append(out, inst)
 		}
