@@ -466,9 +466,12 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 			}
 			select {
 			case w.events <- ev:
-			default:
-				<-w.events
-				w.events <- ev
+			default: // full: drop the oldest (unless the reader just took it)
+				select {
+				case <-w.events:
+				default:
+				}
+				w.events <- ev // only this goroutine sends: there is room now
 			}
 		}
 	}()
