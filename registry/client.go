@@ -117,8 +117,8 @@ type Client struct {
 	cfg   clientConfig
 	mu    sync.Mutex
 	req   *messaging.Request // nil when direct
-	rr    roundRobin         // lookups when direct
-	owned Store              // the store the client opened from its address; Close closes it
+	dir   *directory         // non-nil when direct
+	owned bool               // the client opened dir's store from its address: Close closes it
 }
 
 // NewClient makes a client; it connects lazily, so the name service need
@@ -132,15 +132,14 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		cfg.logger = slog.Default()
 	}
 	if cfg.store != nil {
-		return &Client{cfg: cfg}, nil
+		return &Client{cfg: cfg, dir: &directory{store: cfg.store}}, nil
 	}
 	if scheme, _, ok := strings.Cut(cfg.requests, "://"); ok && !zmqTransports[scheme] {
 		st, err := OpenStore(cfg.requests)
 		if err != nil {
 			return nil, err
 		}
-		cfg.store = st
-		return &Client{cfg: cfg, owned: st}, nil
+		return &Client{cfg: cfg, dir: &directory{store: st}, owned: true}, nil
 	}
 	if cfg.requests == "" {
 		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
@@ -212,8 +211,8 @@ func (c *Client) ConnectionOptions() []connection.Option { return c.cfg.conn }
 // Address returns the name service's request endpoints, or with
 // WithDirectStore the store's description (its String method, if any).
 func (c *Client) Address() string {
-	if c.cfg.store != nil {
-		if s, ok := c.cfg.store.(fmt.Stringer); ok {
+	if c.dir != nil {
+		if s, ok := c.dir.store.(fmt.Stringer); ok {
 			return s.String()
 		}
 		return "direct store"
@@ -226,7 +225,7 @@ func (c *Client) Address() string {
 func (c *Client) NoticeAddress() string { return c.cfg.notices }
 
 func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout) // an earlier deadline of ctx wins
+	ctx, cancel := c.bound(ctx)
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -265,14 +264,11 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 	m := &msglib.RegisterService{ServiceName: r.Service, Server: r.Server, Port: uint32(r.Port),
 		InstanceId: r.ID, TtlMs: uint32(r.TTL / time.Millisecond), Version: r.Version,
 		Metadata: r.Metadata, Stats: r.Stats}
-	if c.cfg.store != nil {
-		if r.Service == "" {
-			return ErrRefused
-		}
-		ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	if c.dir != nil {
+		ctx, cancel := c.bound(ctx)
 		defer cancel()
-		_, err := c.cfg.store.Put(ctx, instanceOf(m, 0, time.Now()))
-		return c.storeErr(err)
+		ok, err := c.dir.register(ctx, m, "")
+		return c.directErr(ok, err)
 	}
 	return c.ack(ctx, m)
 }
@@ -280,32 +276,32 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 // Unregister removes an instance (id "" means "server:port"); it is
 // ErrRefused when the name service did not know it.
 func (c *Client) Unregister(ctx context.Context, service, server string, port int, id string) error {
-	if c.cfg.store != nil {
-		ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	m := &msglib.UnregisterService{ServiceName: service, Server: server, Port: uint32(port), InstanceId: id}
+	if c.dir != nil {
+		ctx, cancel := c.bound(ctx)
 		defer cancel()
-		gone, err := c.cfg.store.Delete(ctx, service, instanceID(id, server, uint32(port)))
-		if err == nil && gone == nil {
-			err = ErrRefused
-		}
-		return c.storeErr(err)
+		gone, err := c.dir.unregister(ctx, m)
+		return c.directErr(gone != nil, err)
 	}
-	return c.ack(ctx, &msglib.UnregisterService{ServiceName: service, Server: server, Port: uint32(port), InstanceId: id})
+	return c.ack(ctx, m)
 }
 
-// storeErr says where a direct store call failed.
-func (c *Client) storeErr(err error) error {
-	if err == nil || errors.Is(err, ErrRefused) {
-		return err
-	}
-	return fmt.Errorf("registry store %s: %w", c.Address(), err)
+// bound applies the client's timeout (an earlier deadline of ctx wins).
+func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.timeout)
 }
 
-// list asks the store directly.
-func (c *Client) list(ctx context.Context, service string) ([]*msglib.ServiceInstance, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-	defer cancel()
-	insts, err := c.cfg.store.List(ctx, service, time.Now())
-	return insts, c.storeErr(err)
+// directErr is what a direct store call returns: the store's error, said
+// where, or ErrRefused when the store did not do it, as a name service's
+// ack{ok: false} would say.
+func (c *Client) directErr(ok bool, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("registry store %s: %w", c.Address(), err)
+	case !ok:
+		return ErrRefused
+	}
+	return nil
 }
 
 func (c *Client) ack(ctx context.Context, m proto.Message) error {
@@ -326,15 +322,17 @@ func (c *Client) ack(ctx context.Context, m proto.Message) error {
 // Lookup returns one live instance of service; successive lookups spread
 // over the instances. It is ErrNotFound when there is none.
 func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
-	if c.cfg.store != nil {
-		insts, err := c.list(ctx, service)
+	if c.dir != nil {
+		ctx, cancel := c.bound(ctx)
+		defer cancel()
+		inst, err := c.dir.lookup(ctx, service)
 		if err != nil {
-			return Instance{}, err
+			return Instance{}, c.directErr(false, err)
 		}
-		if len(insts) == 0 || service == "" {
+		if inst == nil {
 			return Instance{}, fmt.Errorf("%w: %q", ErrNotFound, service)
 		}
-		return fromProto(insts[c.rr.pick(service, len(insts))]), nil
+		return fromProto(inst), nil
 	}
 	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: service})
 	if err != nil {
@@ -354,10 +352,12 @@ func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
 // it is "".
 func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 	var insts []*msglib.ServiceInstance
-	if c.cfg.store != nil {
+	if c.dir != nil {
+		ctx, cancel := c.bound(ctx)
+		defer cancel()
 		var err error
-		if insts, err = c.list(ctx, service); err != nil {
-			return nil, err
+		if insts, err = c.dir.list(ctx, service); err != nil {
+			return nil, c.directErr(false, err)
 		}
 	} else {
 		rep, err := c.call(ctx, &msglib.ServiceListReq{ServiceName: service})
@@ -380,8 +380,8 @@ func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 // Close closes the client, and the store it opened from an address (not
 // one given with WithDirectStore).
 func (c *Client) Close() error {
-	if c.owned != nil {
-		if cl, ok := c.owned.(io.Closer); ok {
+	if c.owned {
+		if cl, ok := c.dir.store.(io.Closer); ok {
 			return cl.Close()
 		}
 	}
@@ -416,11 +416,11 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{})}
 	var next func() (Event, bool)
-	if c.cfg.store != nil {
-		ch, err := c.cfg.store.Watch(ctx)
+	if c.dir != nil {
+		ch, err := c.dir.store.Watch(ctx)
 		if err != nil {
 			cancel()
-			return nil, c.storeErr(err)
+			return nil, c.directErr(false, err)
 		}
 		next = func() (Event, bool) {
 			ch, ok := <-ch

@@ -119,9 +119,7 @@ type Server struct {
 	wg      sync.WaitGroup
 	once    sync.Once
 
-	rr roundRobin
-
-	defaultTTL time.Duration
+	dir directory
 
 	registrars, lookupKeys map[string]bool // nil: open
 	ownersMu               sync.Mutex
@@ -151,10 +149,11 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if cfg.store == nil {
 		cfg.store = NewMemoryStore()
 	}
-	if _, inMemory := cfg.store.(*MemoryStore); cfg.workers <= 0 && inMemory {
-		cfg.workers = 1
-	} else if cfg.workers <= 0 {
+	if cfg.workers <= 0 {
 		cfg.workers = DefaultWorkers
+		if _, inMemory := cfg.store.(*MemoryStore); inMemory {
+			cfg.workers = 1
+		}
 	}
 	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
@@ -169,7 +168,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		rep.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, defaultTTL: cfg.defaultTTL,
+	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, dir: directory{store: cfg.store, defaultTTL: cfg.defaultTTL},
 		registrars: keySet(cfg.registrars), lookupKeys: keySet(cfg.lookupKeys), owners: map[string]string{}}
 	for k := range s.registrars {
 		if s.lookupKeys != nil {
@@ -261,7 +260,7 @@ func (s *Server) mayChange(ctx context.Context, name string, from messaging.Sour
 	if !s.registrars[key] {
 		return s.refuse("not a registrar", name, key)
 	}
-	insts, err := s.store.List(ctx, name, time.Now())
+	insts, err := s.dir.list(ctx, name)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
 		return s.refuse("cannot check the name's owner", name, key)
@@ -305,48 +304,22 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 	if m.ServiceName == "" || !s.mayChange(ctx, m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
-	inst := instanceOf(m, s.defaultTTL, time.Now())
+	var owner string
 	if s.registrars != nil {
-		inst.Owner = from.Peer()
+		owner = from.Peer()
 	}
-	created, err := s.store.Put(ctx, inst)
+	ok, err := s.dir.register(ctx, m, owner)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
-		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
-	if err := from.Reply(ctx, &msglib.Ack{Ok: true}); err != nil {
-		return err
-	}
-	if created {
-		s.log.Debug("registered", "service", inst.ServiceName, "instance", inst.InstanceId, "server", inst.Server, "port", inst.Port)
-	}
-	return nil
-}
-
-// instanceOf is what a registration stores: the registration's TTL, or
-// defaultTTL when it gives none.
-func instanceOf(m *msglib.RegisterService, defaultTTL time.Duration, now time.Time) *msglib.ServiceInstance {
-	inst := &msglib.ServiceInstance{
-		ServiceName: m.ServiceName, Server: m.Server, Port: m.Port,
-		InstanceId: instanceID(m.InstanceId, m.Server, m.Port),
-		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
-		RegisteredUnixMs: now.UnixMilli(),
-	}
-	ttl := time.Duration(m.TtlMs) * time.Millisecond
-	if ttl == 0 {
-		ttl = defaultTTL
-	}
-	if ttl > 0 {
-		inst.ExpiresUnixMs = now.Add(ttl).UnixMilli()
-	}
-	return inst
+	return from.Reply(ctx, &msglib.Ack{Ok: ok})
 }
 
 func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
 	if !s.mayChange(ctx, m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
-	gone, err := s.store.Delete(ctx, m.ServiceName, instanceID(m.InstanceId, m.Server, m.Port))
+	gone, err := s.dir.unregister(ctx, m)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
 	}
@@ -356,12 +329,17 @@ func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, fr
 
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
 	s.lookups.Add(1)
-	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
-	if err != nil || len(insts) == 0 || m.ServiceName == "" || !s.mayLook(m.ServiceName, from) {
+	var inst *msglib.ServiceInstance
+	if s.mayLook(m.ServiceName, from) {
+		var err error
+		if inst, err = s.dir.lookup(ctx, m.ServiceName); err != nil {
+			s.log.Error("registry store", "err", err)
+		}
+	}
+	if inst == nil {
 		s.notFound.Add(1)
 		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable})
 	}
-	inst := insts[s.rr.pick(m.ServiceName, len(insts))]
 	return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
 		InstanceId: inst.InstanceId, Version: inst.Version})
 }
@@ -370,7 +348,7 @@ func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messag
 	if !s.mayLook(m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.ServiceListRep{})
 	}
-	insts, err := s.store.List(ctx, m.ServiceName, time.Now())
+	insts, err := s.dir.list(ctx, m.ServiceName)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
 	}
