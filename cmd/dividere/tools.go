@@ -129,12 +129,10 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		opts = append(opts, kf.opt(keys...))
 	}
 	if *store != "" {
-		if _, err := etcdstore.Endpoints(*store); err != nil {
-			return usageError{err.Error()}
-		}
+		// Open contacts no one: what fails is the URL or the TLS files.
 		st, err := etcdstore.Open(*store, etcdstore.WithCache(), etcdstore.WithLogger(e.log))
 		if err != nil {
-			return err
+			return usageError{err.Error()}
 		}
 		defer st.Close()
 		opts = append(opts, registry.WithStore(st))
