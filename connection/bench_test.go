@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"testing"
 
-	zmq "github.com/pebbe/zmq4"
-
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/benchkit"
+	"github.com/dividere-go/dividere/internal/rawzmq"
 )
 
 // The benchmarks run each workload twice, through raw pebbe/zmq4 (each
@@ -25,35 +24,13 @@ func BenchmarkPubSub(b *testing.B) {
 }
 
 func benchPubSubRaw(b *testing.B, size int) {
-	pub, _ := zmq.NewSocket(zmq.PUB)
-	sub, _ := zmq.NewSocket(zmq.SUB)
+	pub, sub, err := rawzmq.PubSub(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
 	defer pub.Close()
 	defer sub.Close()
-	for _, s := range []*zmq.Socket{pub, sub} {
-		s.SetLinger(0)
-		s.SetSndhwm(connection.DefaultHWM)
-		s.SetRcvhwm(connection.DefaultHWM)
-	}
-	pub.Bind("tcp://127.0.0.1:*")
-	ep, _ := pub.GetLastEndpoint()
-	sub.SetSubscribe("")
-	sub.Connect(ep)
 	msg := make([]byte, size)
-	// Late joiner: probe until the subscription is in place.
-	for {
-		pub.SendBytes([]byte("probe"), 0)
-		p := zmq.NewPoller()
-		p.Add(sub, zmq.POLLIN)
-		if got, _ := p.Poll(10e6); len(got) > 0 {
-			break
-		}
-	}
-	for {
-		m, _ := sub.RecvBytes(zmq.DONTWAIT)
-		if len(m) == 0 {
-			break
-		}
-	}
 	b.SetBytes(int64(size))
 	benchkit.Stream(b,
 		func() error { _, err := pub.SendBytes(msg, 0); return err },
@@ -88,35 +65,18 @@ func BenchmarkReqRep(b *testing.B) {
 }
 
 func benchReqRepRaw(b *testing.B) {
-	rep, _ := zmq.NewSocket(zmq.REP)
-	req, _ := zmq.NewSocket(zmq.REQ)
-	defer req.Close()
-	rep.SetLinger(0)
-	req.SetLinger(0)
-	rep.Bind("tcp://127.0.0.1:*")
-	ep, _ := rep.GetLastEndpoint()
-	req.Connect(ep)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer rep.Close()
-		for {
-			m, err := rep.RecvBytes(0)
-			if err != nil || len(m) == 0 {
-				return
-			}
-			rep.SendBytes(m, 0)
-		}
-	}()
+	e, err := rawzmq.ReqRep()
+	if err != nil {
+		b.Fatal(err)
+	}
 	msg := make([]byte, 64)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		req.SendBytes(msg, 0)
-		req.RecvBytes(0)
+		e.Req.SendBytes(msg, 0)
+		e.Req.RecvBytes(0)
 	}
 	b.StopTimer()
-	req.SendBytes(nil, 0) // empty message stops the echo
-	<-done
+	e.Close()
 }
 
 func benchReqRepFacade(b *testing.B) {

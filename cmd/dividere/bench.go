@@ -21,6 +21,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/rawzmq"
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/patterns"
@@ -189,35 +190,13 @@ func stream(ctx context.Context, n int, send func() error, recv func(context.Con
 }
 
 func rawPubSub(ctx context.Context, size, n int) (benchResult, error) {
-	pub, _ := zmq.NewSocket(zmq.PUB)
-	sub, _ := zmq.NewSocket(zmq.SUB)
+	pub, sub, err := rawzmq.PubSub(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
 	defer pub.Close()
 	defer sub.Close()
-	for _, s := range []*zmq.Socket{pub, sub} {
-		s.SetLinger(0)
-		s.SetSndhwm(connection.DefaultHWM)
-		s.SetRcvhwm(connection.DefaultHWM)
-	}
-	pub.Bind("tcp://127.0.0.1:*")
-	ep, _ := pub.GetLastEndpoint()
-	sub.SetSubscribe("")
-	sub.Connect(ep)
 	msg := make([]byte, size)
-	for p := zmq.NewPoller(); ; { // late joiner: probe until the subscription is in place
-		pub.SendBytes([]byte{}, 0)
-		p.Add(sub, zmq.POLLIN)
-		if got, _ := p.Poll(10 * time.Millisecond); len(got) > 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			return benchResult{}, ctx.Err()
-		}
-	}
-	for {
-		if _, err := sub.RecvBytes(zmq.DONTWAIT); err != nil {
-			break
-		}
-	}
 	sub.SetRcvtimeo(500 * time.Millisecond)
 	return stream(ctx, n,
 		func() error { _, err := pub.SendBytes(msg, 0); return err },
@@ -329,24 +308,12 @@ func latencies(rounds int, call func() error) (benchResult, error) {
 }
 
 func rawReqRep(ctx context.Context, rounds int) (benchResult, error) {
-	rep, _ := zmq.NewSocket(zmq.REP)
-	req, _ := zmq.NewSocket(zmq.REQ)
-	defer req.Close()
-	rep.SetLinger(0)
-	req.SetLinger(0)
-	rep.Bind("tcp://127.0.0.1:*")
-	ep, _ := rep.GetLastEndpoint()
-	req.Connect(ep)
-	go func() {
-		defer rep.Close()
-		for range rounds {
-			m, err := rep.RecvBytes(0)
-			if err != nil {
-				return
-			}
-			rep.SendBytes(m, 0)
-		}
-	}()
+	e, err := rawzmq.ReqRep()
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer e.Close()
+	req := e.Req
 	msg := make([]byte, 100)
 	return latencies(rounds, func() error {
 		if _, err := req.SendBytes(msg, 0); err != nil {
