@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/msglib"
 )
 
@@ -82,10 +83,11 @@ type Stats struct {
 type core struct {
 	codec                        Codec
 	log                          *slog.Logger
+	warn                         *ratelog.Limiter // bad input is logged at a bounded rate
 	sent, received, decodeErrors atomic.Uint64
 }
 
-func newCore(c config) core { return core{codec: c.codec, log: c.logger} }
+func newCore(c config) core { return core{codec: c.codec, log: c.logger, warn: ratelog.Default()} }
 
 // MessageStats returns the endpoint's message counters; Stats (from the
 // connection layer) has the socket's.
@@ -121,7 +123,7 @@ func (c *core) decode(name string, payload []byte) (proto.Message, error) {
 	m, err := c.codec.Decode(payload)
 	if err != nil {
 		c.decodeErrors.Add(1)
-		c.log.Warn("dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)
+		c.warn.Warn(c.log, "dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c.received.Add(1)

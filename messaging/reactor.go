@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/msglib"
 )
 
@@ -56,6 +58,9 @@ type endpointSource struct {
 	// Router made with AnswerEveryRequest): one that cannot be decoded or
 	// that its handler leaves unanswered gets ack{ok: false}.
 	answers bool
+	// shutdown: a ShutdownEvent arriving here stops the reactor
+	// (WithShutdownFrom); anywhere else it is ignored.
+	shutdown bool
 }
 
 func (s *Subscriber) reactorSource() endpointSource {
@@ -108,6 +113,10 @@ type Reactor struct {
 	observe  func(protoreflect.FullName, time.Duration, error)
 	handlers *Mux
 	sources  []endpointSource
+	warn     *ratelog.Limiter
+	// shutdownFrom are the endpoints a ShutdownEvent may stop the
+	// reactor from, by their cores (unique per endpoint).
+	shutdownFrom []*core
 
 	mu      sync.Mutex // guards the fields above once Run may have started
 	running bool
@@ -120,7 +129,7 @@ type Reactor struct {
 	stopped    sync.Once
 	done       chan struct{}
 
-	received, handled, unhandled, failed, panics, unanswered, dropped atomic.Uint64
+	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored atomic.Uint64
 }
 
 // ReactorOption configures a Reactor.
@@ -145,9 +154,25 @@ func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
 }
 
 // WithObserver calls f after every handler call with the message type,
-// how long the handler took and what it returned: for metrics.
+// how long the handler took and what it returned: for metrics. It is also
+// called for a request refused before any handler ran, with an empty
+// type for one that could not be decoded and ErrUnhandled for one of a
+// type nobody handles, and a zero duration.
 func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) ReactorOption {
 	return func(r *Reactor) { r.observe = f }
+}
+
+// WithShutdownFrom lets a ShutdownEvent that arrives on ep stop the
+// reactor (after its handler, if any, has run), as the original's
+// reactors stopped on their own internal socket. Give it an endpoint only
+// the application itself writes to, such as an inproc Subscriber of the
+// process's own Publisher. A ShutdownEvent arriving anywhere else is a
+// message like any other from a peer nobody vouched for: it is logged
+// (rate-limited), counted in ReactorStats.ShutdownsIgnored and, on an
+// endpoint that answers requests, refused with ack{ok: false}. Without
+// this option nothing a peer sends can stop a reactor.
+func WithShutdownFrom(ep Endpoint) ReactorOption {
+	return func(r *Reactor) { r.shutdownFrom = append(r.shutdownFrom, ep.reactorSource().core) }
 }
 
 // WithMux makes the reactor dispatch through m, whose handlers may have
@@ -166,6 +191,7 @@ func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
 		handlers: NewMux(),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		warn:     ratelog.Default(),
 	}
 	for _, o := range opts {
 		o(r)
@@ -180,7 +206,9 @@ func (r *Reactor) Add(endpoints ...Endpoint) {
 	defer r.mu.Unlock()
 	r.mustNotRun("Add")
 	for _, e := range endpoints {
-		r.sources = append(r.sources, e.reactorSource())
+		src := e.reactorSource()
+		src.shutdown = slices.Contains(r.shutdownFrom, src.core)
+		r.sources = append(r.sources, src)
 	}
 }
 
@@ -208,6 +236,13 @@ type ReactorStats struct {
 	Panics     uint64 // handler calls that panicked (also counted in Failed)
 	Unanswered uint64 // requests on a Response a handler did not reply to (answered with ack{ok: false})
 	Dropped    uint64 // messages received but not handled because the reactor stopped
+	// Refused counts requests answered ack{ok: false} without a handler's
+	// answer: undecodable, of a type nobody handles, a handler that
+	// failed or did not reply, or an ignored ShutdownEvent.
+	Refused uint64
+	// ShutdownsIgnored counts ShutdownEvents that arrived on an endpoint
+	// not named by WithShutdownFrom, and so stopped nothing.
+	ShutdownsIgnored uint64
 }
 
 // Stats returns the reactor's counters. Decode errors are counted by each
@@ -216,7 +251,7 @@ func (r *Reactor) Stats() ReactorStats {
 	return ReactorStats{
 		Received: r.received.Load(), Handled: r.handled.Load(), Unhandled: r.unhandled.Load(),
 		Failed: r.failed.Load(), Panics: r.panics.Load(), Unanswered: r.unanswered.Load(),
-		Dropped: r.dropped.Load(),
+		Dropped: r.dropped.Load(), Refused: r.refused.Load(), ShutdownsIgnored: r.shutdownsIgnored.Load(),
 	}
 }
 
@@ -250,11 +285,13 @@ func (s *source) Reply(ctx context.Context, m proto.Message) error {
 
 var shutdownName = (&msglib.ShutdownEvent{}).ProtoReflect().Descriptor().FullName()
 
-// Run listens and dispatches until ctx ends, Stop is called or a
-// ShutdownEvent arrives (after its handler, if any, has run). It returns
-// when every handler has returned, with nil after Stop or a
-// ShutdownEvent and ctx's error otherwise. A Reactor runs once. The
-// endpoints stay open: they belong to the caller.
+// Run listens and dispatches until ctx ends, Stop is called, a
+// ShutdownEvent arrives on an endpoint named by WithShutdownFrom (after
+// its handler, if any, has run), or an endpoint is closed under it. It
+// returns when every handler has returned: with nil after Stop or a
+// ShutdownEvent, ctx's error when ctx ended, and an error wrapping
+// connection.ErrClosed and naming the endpoint when one was closed. A
+// Reactor runs once. The endpoints stay open: they belong to the caller.
 func (r *Reactor) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.running {
@@ -292,11 +329,14 @@ func (r *Reactor) Run(ctx context.Context) error {
 			}()
 		}
 	}
+	lost := make(chan error, len(r.sources))
 	for i := range r.sources {
 		wg.Add(1)
 		go func(ep *endpointSource) {
 			defer wg.Done()
-			r.receive(runCtx, ep, q)
+			if err := r.receive(runCtx, ep, q); err != nil {
+				lost <- err
+			}
 		}(&r.sources[i])
 	}
 	if r.idle > 0 && r.idleFn != nil {
@@ -312,6 +352,8 @@ func (r *Reactor) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-r.stop:
+	case err = <-lost:
+		r.log.Error("reactor stopped: an endpoint was closed under it", "err", err)
 	}
 	cancel()
 	wg.Wait()
@@ -351,20 +393,26 @@ func (r *Reactor) drop(j job) {
 	}
 }
 
-// receive is one endpoint's receiver.
-func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) {
+// receive is one endpoint's receiver. It returns nil when ctx ends, and
+// an error when its endpoint was closed under it.
+func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) error {
 	for {
 		raw, peer, err := ep.recv(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-				return
+			if ctx.Err() != nil {
+				return nil
 			}
-			r.log.Warn("reactor receive failed", "endpoint", ep.name, "err", err)
+			if errors.Is(err, connection.ErrClosed) {
+				return fmt.Errorf("messaging: reactor endpoint %s: %w", ep.name, err)
+			}
+			r.warn.Warn(r.log, "reactor receive failed", "endpoint", ep.name, "err", err)
 			continue
 		}
 		m, err := ep.core.decode(ep.name, raw.Payload())
 		if err != nil {
 			if ep.answers { // and a REP must, before it can receive again
+				r.refused.Add(1)
+				r.observeRefused("", err)
 				ep.reply(ctx, Route(raw.Route()), &msglib.Ack{Ok: false})
 			}
 			continue
@@ -384,13 +432,13 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) {
 		case q.of(j) <- j:
 		case <-ctx.Done():
 			r.dropped.Add(1)
-			return
+			return nil
 		}
 		if j.done != nil {
 			select {
 			case <-j.done:
 			case <-ctx.Done():
-				return
+				return nil
 			}
 		}
 	}
@@ -412,29 +460,55 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	if r.observe != nil && handled {
 		r.observe(name, time.Since(start), err)
 	}
+	shutdown := name == shutdownName
 	switch {
 	case errors.Is(err, ErrHandlerPanic):
 		r.panics.Add(1)
 		r.failed.Add(1)
-		r.log.Error("handler panicked", "type", name, "endpoint", j.src.ep.name, "err", err)
+		r.warn.Log(r.log, slog.LevelError, "handler panicked", "type", name, "endpoint", j.src.ep.name, "err", err)
 	case err != nil:
 		r.failed.Add(1)
-		r.log.Warn("handler failed", "type", name, "endpoint", j.src.ep.name, "err", err)
+		r.warn.Warn(r.log, "handler failed", "type", name, "endpoint", j.src.ep.name, "err", err)
 	case handled:
 		r.handled.Add(1)
-	case name != shutdownName:
+	case !shutdown:
 		r.unhandled.Add(1)
 		r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
+	}
+	if shutdown && !j.src.ep.shutdown {
+		r.shutdownsIgnored.Add(1)
+		r.warn.Warn(r.log, "ShutdownEvent from a peer ignored (see messaging.WithShutdownFrom)",
+			"endpoint", j.src.ep.name, "peer", j.src.peer)
 	}
 	if j.src.ep.answers && !j.src.replied.Load() {
 		// The requester would wait forever (and a REP socket could not
 		// receive again): answer for the handler.
-		r.unanswered.Add(1)
-		r.log.Warn("handler did not reply to a request; answered ack{ok: false}", "type", name, "endpoint", j.src.ep.name)
+		r.refused.Add(1)
+		if handled {
+			r.unanswered.Add(1)
+		}
+		if err == nil && handled {
+			r.warn.Warn(r.log, "handler did not reply to a request; answered ack{ok: false}", "type", name, "endpoint", j.src.ep.name)
+		}
+		if !handled {
+			r.observeRefused(name, fmt.Errorf("%w: %s", ErrUnhandled, name))
+		}
 		j.src.Reply(ctx, &msglib.Ack{Ok: false})
 	}
-	if name == shutdownName {
+	if shutdown && j.src.ep.shutdown {
 		r.Stop()
+	}
+}
+
+// ErrUnhandled is what an observer (WithObserver) is told of a request
+// of a type no handler takes.
+var ErrUnhandled = errors.New("dividere: no handler for this type")
+
+// observeRefused tells the observer of a request refused before any
+// handler ran (typ is empty when it could not be decoded).
+func (r *Reactor) observeRefused(typ protoreflect.FullName, err error) {
+	if r.observe != nil {
+		r.observe(typ, 0, err)
 	}
 }
 

@@ -163,7 +163,7 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 		t.Fatalf("after garbage: %v %v", got, err)
 	}
 	st := r.Stats()
-	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || unhandled.Load() != 1 || stats().DecodeErrors != 1 {
+	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || st.Refused != 3 || unhandled.Load() != 1 || stats().DecodeErrors != 1 {
 		t.Fatalf("stats %+v, unhandled %d, endpoint %+v", st, unhandled.Load(), stats())
 	}
 }
@@ -171,10 +171,15 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	d := ok(messaging.NewDealer("@inproc://reactor-idle"))(t)
 	peer := ok(messaging.NewDealer("inproc://reactor-idle"))(t)
-	closeAll(t, d, peer)
+	rep := ok(messaging.NewResponse("inproc://reactor-idle-rep"))(t)
+	req := ok(messaging.NewRequest("inproc://reactor-idle-rep"))(t)
+	closeAll(t, d, peer, rep, req)
 	idles := make(chan struct{}, 100)
-	r := messaging.NewReactor([]messaging.Endpoint{d}, messaging.WithReactorLogger(quiet),
+	r := messaging.NewReactor([]messaging.Endpoint{d, rep}, messaging.WithReactorLogger(quiet), messaging.WithShutdownFrom(d),
 		messaging.WithIdle(20*time.Millisecond, func(context.Context) { idles <- struct{}{} }))
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		return from.Reply(ctx, m)
+	})
 	errc := make(chan error, 1)
 	go func() { errc <- r.Run(context.Background()) }()
 	ctx := tctx(t, 10*time.Second)
@@ -182,6 +187,17 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	case <-idles:
 	case <-ctx.Done():
 		t.Fatal("idle hook not called")
+	}
+	// A ShutdownEvent from a peer of an endpoint not named by
+	// WithShutdownFrom stops nothing: it is refused and counted, and the
+	// reactor goes on answering.
+	for range 3 {
+		if ack, err := messaging.Call[*msglib.Ack](ctx, req, &msglib.ShutdownEvent{}); err != nil || ack.Ok {
+			t.Fatalf("ShutdownEvent request: %v %v", ack, err)
+		}
+	}
+	if got, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "still here"}); err != nil || got.Value != "still here" {
+		t.Fatalf("after ShutdownEvents: %v %v", got, err)
 	}
 	peer.Send(ctx, &testpb.BoolMsg{}) // no handler: counted
 	peer.Send(ctx, &msglib.ShutdownEvent{})
@@ -193,7 +209,7 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("ShutdownEvent did not stop the reactor")
 	}
-	if st := r.Stats(); st.Unhandled != 1 || st.Received != 2 {
+	if st := r.Stats(); st.Unhandled != 1 || st.Received != 6 || st.ShutdownsIgnored != 3 || st.Refused != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	if err := r.Run(ctx); err == nil {

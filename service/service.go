@@ -231,7 +231,9 @@ func (s *Service) info(ctx context.Context, _ *msglib.ServiceInfoReq, from messa
 // Run registers the service and serves until ctx ends or Shutdown is
 // called; when ctx ends it stops gracefully within 5 seconds. It keeps
 // trying to register while the name service is unreachable, so a service
-// may start before its name service.
+// may start before its name service. No message stops it (a ShutdownEvent
+// from a peer is refused and counted). Should serving end by itself (its
+// socket closed under it), it unregisters and returns why.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.running {
@@ -288,12 +290,22 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer close(regDone); s.registerLoop(runCtx) }()
 
 	graceful := context.Background()
+	var served error // why serving ended, when it ended by itself
 	select {
 	case <-ctx.Done():
 		var c context.CancelFunc
 		graceful, c = context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
 	case <-s.stop:
+	case served = <-reactorDone:
+		// Nothing the service's peers send stops its reactor, so this is
+		// a fault (its socket closed under it): a registration pointing
+		// at a service that answers no one would make it a zombie.
+		if served == nil {
+			served = errors.New("service: serving loop ended")
+		}
+		s.log.Error("serving stopped; unregistering", "err", served)
+		reactorDone <- served
 	}
 	cancel()
 	<-regDone
@@ -308,6 +320,9 @@ func (s *Service) Run(ctx context.Context) error {
 	<-reactorDone
 	s.rep.Close()
 	s.reg.Close()
+	if served != nil {
+		return served
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

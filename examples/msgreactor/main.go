@@ -40,7 +40,9 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer sub.Close()
 
-	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
+	// Only this process publishes to sub, so a ShutdownEvent on it may
+	// stop the reactor; one sent to rep by any peer is ignored.
+	r := messaging.NewReactor([]messaging.Endpoint{rep, sub}, messaging.WithShutdownFrom(sub))
 	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
 		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "localhost", Port: 6000})
 	})

@@ -1,0 +1,110 @@
+package service_test
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
+)
+
+// A ShutdownEvent from anyone used to stop a Service's reactor while it
+// stayed registered (a zombie), and the name service's. Now both refuse
+// it, count it, and go on serving; the name service and the service run
+// as processes of their own, as deployed.
+func TestShutdownEventStopsNothing(t *testing.T) {
+	reg := testproc.Start(t, "registry", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
+	regAddr, noticeAddr := reg.Fields[0], reg.Fields[1]
+	svc := testproc.Start(t, "service", regAddr, noticeAddr, "hostile.Echo", "2s")
+	port, _ := strconv.Atoi(svc.Fields[0])
+	ctx := tctx(t, 20*time.Second)
+	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithClientLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, 10*time.Second, "service registered", func() bool { _, err := c.Lookup(ctx, "hostile.Echo"); return err == nil })
+
+	endpoint := "tcp://127.0.0.1:" + strconv.Itoa(port)
+	req := testutil.OK(messaging.NewRequest(endpoint))(t)
+	raw := testutil.OK(connection.NewRequest(endpoint))(t)
+	toRegistry := testutil.OK(messaging.NewRequest(regAddr))(t)
+	defer req.Close()
+	defer raw.Close()
+	defer toRegistry.Close()
+	for range 3 {
+		for _, r := range []*messaging.Request{req, toRegistry} {
+			ack, err := messaging.Call[*msglib.Ack](ctx, r, &msglib.ShutdownEvent{})
+			if err != nil || ack.Ok {
+				t.Fatalf("ShutdownEvent: %v %v", ack, err)
+			}
+		}
+	}
+	// Garbage and a type nobody handles are refused too, and counted.
+	if rep, err := raw.Call(ctx, []byte("garbage")); err != nil || len(rep) != 1 {
+		t.Fatalf("garbage: %v %v", rep, err)
+	}
+	if ack, err := messaging.Call[*msglib.Ack](ctx, req, &testpb.BoolMsg{}); err != nil || ack.Ok {
+		t.Fatalf("unhandled type: %v %v", ack, err)
+	}
+	rep, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "still"})
+	if err != nil || rep.Value != "still from "+svc.Fields[0] {
+		t.Fatalf("service after ShutdownEvents: %v %v", rep, err)
+	}
+	info, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 ShutdownEvents + garbage + unhandled = 5 refused; requests also
+	// count the call above (the info request is counted after its reply).
+	if st := info.Instance.Stats; st.Errors != 5 || st.Requests != 6 {
+		t.Fatalf("stats %+v, want 5 errors of 6 requests", st)
+	}
+	// The name service still answers, and still has the service, across
+	// more than a TTL (so the service still renews).
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if _, err := c.Lookup(ctx, "hostile.Echo"); err != nil {
+			t.Fatalf("lookup after ShutdownEvents: %v", err)
+		}
+		if _, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "x"}); err != nil {
+			t.Fatalf("call after ShutdownEvents: %v", err)
+		}
+	}
+}
+
+// If a Service's serving loop ends by itself, the Service unregisters
+// and Run returns the reason, instead of staying registered while it
+// answers no one.
+func TestServiceUnregistersWhenServingEnds(t *testing.T) {
+	s, c := newRegistry(t)
+	svc, err := service.New(nil, service.WithName("ends.Echo"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := tctx(t, 10*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
+	service.CloseSocket(svc)
+	select {
+	case err := <-done:
+		if !errors.Is(err, connection.ErrClosed) {
+			t.Fatalf("Run returned %v, want the closed socket", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return when serving ended")
+	}
+	if _, err := c.Lookup(ctx, "ends.Echo"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("still registered after serving ended: %v", err)
+	}
+}
