@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -27,36 +29,63 @@ const (
 // Broker hands requests from clients to workers, least recently used
 // first, and replies back to the clients. With no worker free it holds
 // requests in a bounded queue; it never fails for want of workers.
+//
+// What a worker announces cannot make the broker grow: its memory is
+// O(workers + queued requests), capacities are capped at MaxCapacity, and
+// an announcement replaces what the worker said before. Nor can a worker
+// that takes requests and answers none swallow many: a new worker gets
+// InitialCredit requests at first and one more for every reply, and a
+// worker that has answered nothing for a client's timeout (WithRetry)
+// gets no more until it does.
 type Broker struct {
 	front, back *connection.Router
 	cfg         config
 	log         *slog.Logger
+	warn        *ratelog.Limiter
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
 
 	mu      sync.Mutex
 	workers map[string]*worker
-	free    []slot   // one entry per request a worker can take now, oldest first
-	queue   []queued // requests waiting for a worker, oldest first
-	gen     uint64
+	ready   []*worker // workers that may take a request now, least recently used first; each at most once
+	queue   []queued  // requests waiting for a worker, oldest first
 
-	requests, replies, dropped, expired, unroutable, malformed, deaths atomic.Uint64
+	requests, replies, dropped, expired, unroutable, malformed, deaths, stalls atomic.Uint64
 }
+
+// Limits on what a worker can make the broker do.
+const (
+	// MaxCapacity is the most requests one worker may hold at once,
+	// whatever it announces.
+	MaxCapacity = 1024
+	// InitialCredit is how many requests a worker that has not answered
+	// yet may hold (fewer if it announced fewer); each reply raises its
+	// credit by one, up to its capacity.
+	InitialCredit = 2
+)
 
 // worker is what the broker knows of one worker.
 type worker struct {
 	id       []byte
-	gen      uint64 // bumped when the worker announces itself again
-	capacity int
+	capacity int // announced, at most MaxCapacity
+	credit   int // how many it may hold now, at most capacity
 	busy     int
 	expiry   time.Time
-	envelope bool // speaks Heartbeat envelopes rather than 0x01/0x02
+	progress time.Time // last reply, or when it was last given work while idle
+	queued   bool      // in Broker.ready
+	gone     bool      // forgotten (dead, or unreachable)
+	envelope bool      // speaks Heartbeat envelopes rather than 0x01/0x02
 }
 
-type slot struct {
-	id  string
-	gen uint64
+// available reports whether w may be given a request at now.
+func (w *worker) available(now time.Time, stallAfter time.Duration) bool {
+	if w.gone || w.busy >= w.credit || now.After(w.expiry) {
+		return false
+	}
+	// A worker holding requests it has not answered for longer than a
+	// client waits is stuck (or a black hole): feed it no more for now.
+	return w.busy == 0 || now.Sub(w.progress) <= stallAfter
 }
 
 type queued struct {
@@ -78,7 +107,7 @@ func NewBroker(frontend, backend string, opts ...Option) (*Broker, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broker{front: front, back: back, cfg: cfg, log: cfg.logger, cancel: cancel, workers: map[string]*worker{}}
+	b := &Broker{front: front, back: back, cfg: cfg, log: cfg.logger, warn: ratelog.Default(), cancel: cancel, workers: map[string]*worker{}}
 	b.wg.Add(3)
 	go func() { defer b.wg.Done(); b.serveFrontend(ctx) }()
 	go func() { defer b.wg.Done(); b.serveBackend(ctx) }()
@@ -103,6 +132,7 @@ type BrokerStats struct {
 	Malformed  uint64 // messages that fit no part of the protocol
 	Workers    int    // live workers now
 	Deaths     uint64 // workers given up for silence
+	Stalls     uint64 // times a worker was found holding requests unanswered past the clients' timeout
 }
 
 // Stats returns the broker's counters.
@@ -113,7 +143,7 @@ func (b *Broker) Stats() BrokerStats {
 	return BrokerStats{
 		Requests: b.requests.Load(), Replies: b.replies.Load(), Queued: q,
 		Dropped: b.dropped.Load(), Expired: b.expired.Load(), Unroutable: b.unroutable.Load(),
-		Malformed: b.malformed.Load(), Workers: w, Deaths: b.deaths.Load(),
+		Malformed: b.malformed.Load(), Workers: w, Deaths: b.deaths.Load(), Stalls: b.stalls.Load(),
 	}
 }
 
@@ -156,6 +186,7 @@ func (b *Broker) serveFrontend(ctx context.Context) {
 		}
 		if len(msg) < 2 { // a ROUTER always adds the identity
 			b.malformed.Add(1)
+			b.warn.Warn(b.log, "broker: malformed request from a client", "frames", len(msg))
 			continue
 		}
 		b.requests.Add(1)
@@ -186,7 +217,7 @@ func (b *Broker) forward(ctx context.Context, id []byte, msg connection.Message)
 		b.log.Debug("worker unreachable; trying another", "worker", string(id), "err", err)
 		b.mu.Lock()
 		if w := b.workers[string(id)]; w != nil && errors.Is(err, connection.ErrUnreachable) {
-			delete(b.workers, string(id))
+			b.forgetLocked(w)
 			b.deaths.Add(1)
 		}
 		w := b.takeLocked(time.Now())
@@ -200,26 +231,53 @@ func (b *Broker) forward(ctx context.Context, id []byte, msg connection.Message)
 	}
 }
 
-// takeLocked returns the least recently used live worker with a free
-// slot, marking the slot taken, or nil.
+// takeLocked returns the least recently used worker that may take a
+// request, counting the request against it, or nil. A worker that may
+// take more goes to the back of the line, so that requests spread over
+// the workers rather than filling one.
 func (b *Broker) takeLocked(now time.Time) *worker {
-	for len(b.free) > 0 {
-		s := b.free[0]
-		b.free = b.free[1:]
-		w := b.workers[s.id]
-		if w == nil || w.gen != s.gen || now.After(w.expiry) {
-			continue // a slot of a worker that died or announced itself again
+	stallAfter := b.cfg.timeout
+	for len(b.ready) > 0 {
+		w := b.ready[0]
+		b.ready[0] = nil
+		b.ready = b.ready[1:]
+		w.queued = false
+		if !w.available(now, stallAfter) {
+			if !w.gone && w.busy > 0 && w.busy < w.credit && !now.After(w.expiry) {
+				b.stalls.Add(1)
+				b.warn.Warn(b.log, "broker: worker holds requests it has not answered past the clients' timeout; feeding it no more until it answers",
+					"worker", string(w.id), "in hand", w.busy)
+			}
+			continue // it comes back when it answers, or when it announces itself again
+		}
+		if w.busy == 0 {
+			w.progress = now
 		}
 		w.busy++
+		b.offerLocked(w, now)
 		return w
 	}
 	return nil
 }
 
+// offerLocked puts w at the back of the line if it may take a request.
+func (b *Broker) offerLocked(w *worker, now time.Time) {
+	if !w.queued && w.available(now, b.cfg.timeout) {
+		w.queued = true
+		b.ready = append(b.ready, w)
+	}
+}
+
+// forgetLocked forgets a worker; its place in line, if any, is skipped.
+func (b *Broker) forgetLocked(w *worker) {
+	w.gone = true
+	delete(b.workers, string(w.id))
+}
+
 func (b *Broker) enqueueLocked(msg connection.Message) {
 	if len(b.queue) >= b.cfg.queueLimit {
 		b.dropped.Add(1)
-		b.log.Warn("broker queue full: request dropped", "limit", b.cfg.queueLimit)
+		b.warn.Warn(b.log, "broker queue full: request dropped", "limit", b.cfg.queueLimit)
 		return
 	}
 	b.queue = append(b.queue, queued{msg: msg, at: time.Now()})
@@ -258,6 +316,7 @@ func (b *Broker) serveBackend(ctx context.Context) {
 		}
 		if len(msg) < 2 {
 			b.malformed.Add(1)
+			b.warn.Warn(b.log, "broker: malformed message from a worker", "frames", len(msg))
 			continue
 		}
 		id, rest := msg[0], msg[1:]
@@ -267,7 +326,7 @@ func (b *Broker) serveBackend(ctx context.Context) {
 			continue
 		}
 		// A reply [client route..., payload]: the worker is free again.
-		sends := b.release(id, now)
+		sends := b.release(id, now, true)
 		if err := b.front.Send(ctx, rest...); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -283,9 +342,10 @@ func (b *Broker) serveBackend(ctx context.Context) {
 	}
 }
 
-// release frees a slot of the worker, which finished a request, and
-// pairs queued requests with free slots; the caller sends those.
-func (b *Broker) release(id []byte, now time.Time) []dispatch {
+// release records that the worker finished a request (answered, or
+// with 0x03 dropped it) and pairs queued requests with the workers that
+// may take them; the caller sends those.
+func (b *Broker) release(id []byte, now time.Time, answered bool) []dispatch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	w := b.workers[string(id)]
@@ -297,7 +357,11 @@ func (b *Broker) release(id []byte, now time.Time) []dispatch {
 		return nil
 	}
 	w.busy--
-	b.free = append(b.free, slot{string(id), w.gen})
+	w.progress = now
+	if answered && w.credit < w.capacity {
+		w.credit++
+	}
+	b.offerLocked(w, now)
 	return b.dispatchQueuedLocked(now)
 }
 
@@ -310,42 +374,44 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 	)
 	switch {
 	case len(frame) == 1 && frame[0] == signalDropped:
-		for _, d := range b.release(id, now) {
+		for _, d := range b.release(id, now, false) {
 			b.forward(ctx, d.id, d.msg)
 		}
 		return
 	case len(frame) >= 1 && (frame[0] == signalReady || frame[0] == signalHeartbeat):
 		ready = frame[0] == signalReady
 		if c, n := binary.Uvarint(frame[1:]); n > 0 && c > 0 {
-			capacity = int(min(c, 1<<16))
+			capacity = int(min(c, MaxCapacity))
 		}
 	default:
 		m, err := messaging.Decode(frame)
 		hb, ok := m.(*msglib.Heartbeat)
 		if err != nil || !ok {
 			b.malformed.Add(1)
-			b.log.Warn("broker: unknown control message from worker", "worker", string(id), "err", err)
+			b.warn.Warn(b.log, "broker: unknown control message from worker", "worker", string(id), "err", err)
 			return
 		}
 		envelope = true
 		if hb.Capacity > 0 {
-			capacity = int(min(hb.Capacity, 1<<16))
+			capacity = int(min(hb.Capacity, MaxCapacity))
 		}
 	}
 	b.mu.Lock()
 	w := b.workers[string(id)]
-	if w == nil || ready {
-		// A new worker, or one that announced itself again (it restarted
-		// or reconnected): whatever it had in hand is gone.
-		b.gen++
-		w = &worker{id: id, gen: b.gen, capacity: capacity, envelope: envelope}
+	if w == nil {
+		w = &worker{id: id}
 		b.workers[string(id)] = w
-		for range capacity {
-			b.free = append(b.free, slot{string(id), w.gen})
-		}
+		ready = true
+	}
+	if ready {
+		// A new worker, or one that announced itself again (it restarted
+		// or reconnected): whatever it had in hand is gone, and what it
+		// announces now replaces what it announced before.
+		w.capacity, w.credit, w.busy, w.envelope = capacity, min(capacity, InitialCredit), 0, envelope
 		b.log.Debug("worker ready", "worker", string(id), "capacity", capacity)
 	}
 	w.expiry = now.Add(b.cfg.deadAfter())
+	b.offerLocked(w, now)
 	sends := b.dispatchQueuedLocked(now)
 	b.mu.Unlock()
 	for _, d := range sends {
@@ -376,11 +442,14 @@ func (b *Broker) sweep(ctx context.Context) {
 		b.mu.Lock()
 		for id, w := range b.workers {
 			if now.After(w.expiry) {
-				delete(b.workers, id)
+				b.forgetLocked(w)
 				b.deaths.Add(1)
-				b.log.Info("worker silent: given up", "worker", id, "in hand", w.busy)
+				b.warn.Log(b.log, slog.LevelInfo, "worker silent: given up", "worker", id, "in hand", w.busy)
 			}
 		}
+		// Workers forgotten while in line would stay there until their
+		// turn: drop them now, so the line never outgrows the workers.
+		b.ready = slices.DeleteFunc(b.ready, func(w *worker) bool { return w.gone })
 		n := 0
 		for n < len(b.queue) && now.Sub(b.queue[n].at) > b.cfg.queueTimeout {
 			n++
@@ -389,7 +458,7 @@ func (b *Broker) sweep(ctx context.Context) {
 			clear(b.queue[:n])
 			b.queue = b.queue[n:]
 			b.expired.Add(uint64(n))
-			b.log.Warn("requests waited too long for a worker: dropped", "count", n, "timeout", b.cfg.queueTimeout)
+			b.warn.Warn(b.log, "requests waited too long for a worker: dropped", "count", n, "timeout", b.cfg.queueTimeout)
 		}
 		b.mu.Unlock()
 	}

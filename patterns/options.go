@@ -107,7 +107,9 @@ func WithCapacity(n int) Option {
 
 // WithRetry sets a Client's per-attempt timeout, how many times it sends
 // a request again, and the wait before each resend (doubling each time;
-// 0 resends at once).
+// 0 resends at once). A Broker takes the timeout as its clients': a
+// worker that has answered none of the requests it holds for that long
+// gets no more until it answers (default DefaultRequestTimeout).
 func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
 	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff }
 }

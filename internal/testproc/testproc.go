@@ -5,8 +5,10 @@ package testproc
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,6 +103,35 @@ func (p *Proc) Expect(t *testing.T, prefix string, d time.Duration) string {
 		}
 	}
 }
+
+// RSS returns the process's resident memory in bytes (VmRSS in
+// /proc/PID/status), for tests of what input can make a process keep.
+func (p *Proc) RSS(t *testing.T) int64 {
+	t.Helper()
+	n, err := RSSOf(p.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// RSSOf returns the resident memory of process pid in bytes.
+func RSSOf(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for process %d", pid)
+}
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Kill sends SIGKILL and reaps the process; it may be called again.
 func (p *Proc) Kill() {

@@ -1,0 +1,166 @@
+package patterns_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/patterns"
+)
+
+// ready is a byte-level announcement of capacity n.
+func ready(n uint64) []byte { return binary.AppendUvarint([]byte{0x01}, n) }
+
+// announce announces a fake worker of capacity n, then heartbeats and
+// waits for the broker's answer (exactly one: the announcement is not
+// answered), so that everything the fake sent before has been handled.
+func announce(ctx context.Context, t *testing.T, fake *connection.Dealer, n uint64) {
+	t.Helper()
+	for _, m := range [][]byte{ready(n), {0x02}} {
+		if err := fake.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		m, err := fake.Recv(ctx)
+		if err != nil {
+			t.Fatalf("no heartbeat answer: %v", err)
+		}
+		if len(m) == 1 && len(m[0]) == 1 && m[0][0] == 0x02 {
+			return
+		}
+	}
+}
+
+// One fake worker announcing capacity 65,536 again and again used to make
+// the broker keep a slot per announced request: 150 announcements took a
+// broker process from 28 MB to 750-900 MB. Now an announcement replaces
+// the last, capacity is capped, and the broker process barely grows.
+func TestBrokerAnnouncementsCannotGrowIt(t *testing.T) {
+	broker := testproc.Start(t, "broker", "tcp://*:0", "tcp://*:0")
+	front, back := broker.Fields[0], broker.Fields[1]
+	ctx := tctx(t, 30*time.Second)
+	fake := ok(connection.NewDealer(back))(t)
+	closeAll(t, fake)
+	announce(ctx, t, fake, 1) // warm up: the broker is serving
+	before := broker.RSS(t)
+	for range 149 {
+		if err := fake.Send(ctx, ready(65536)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	announce(ctx, t, fake, 65536)
+	after := broker.RSS(t)
+	t.Logf("broker RSS %d MB before, %d MB after 150 announcements of capacity 65536", before>>20, after>>20)
+	if after-before > 16<<20 {
+		t.Fatalf("broker grew by %d MB", (after-before)>>20)
+	}
+	// It still serves: a real worker answers a client (the fake holds at
+	// most InitialCredit requests, which the client sends again).
+	runWorker(t, patterns.NewWorker(back, echo("real"), fastBeat, patterns.WithLogger(quiet)))
+	c := ok(patterns.NewClient(front, patterns.WithRetry(300*time.Millisecond, 10, 0), patterns.WithLogger(quiet)))(t)
+	closeAll(t, c)
+	for i := range 5 {
+		rep, err := c.Request(ctx, []byte(fmt.Sprint(i)))
+		if err != nil || string(rep) != fmt.Sprintf("real:%d", i) {
+			t.Fatalf("request %d: %q %v", i, rep, err)
+		}
+	}
+}
+
+// What a worker announces is capped and replaces what it said before; a
+// worker that has not answered yet may hold only InitialCredit requests.
+func TestBrokerAnnouncementReplaces(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	closeAll(t, b)
+	ctx := tctx(t, 10*time.Second)
+	fake := ok(connection.NewDealer(b.Backend(), connection.WithIdentity("fake-1")))(t)
+	closeAll(t, fake)
+	for range 9 {
+		fake.Send(ctx, ready(65536))
+	}
+	announce(ctx, t, fake, 65536)
+	capacity, credit, busy, line := patterns.WorkerState(b, "fake-1")
+	if capacity != patterns.MaxCapacity || credit != patterns.InitialCredit || busy != 0 || line != 1 {
+		t.Fatalf("after 10 announcements: capacity %d credit %d busy %d line %d", capacity, credit, busy, line)
+	}
+	announce(ctx, t, fake, 1)
+	if capacity, credit, _, line = patterns.WorkerState(b, "fake-1"); capacity != 1 || credit != 1 || line != 1 {
+		t.Fatalf("after announcing 1: capacity %d credit %d line %d", capacity, credit, line)
+	}
+}
+
+// A fake worker that announced capacity 100 and never answered used to
+// swallow every request it was given until its liveness ran out; one that
+// heartbeats never runs out. Now it gets InitialCredit requests and no
+// more, and the client's retries find the real worker.
+func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet),
+		patterns.WithRetry(300*time.Millisecond, 0, 0)))(t)
+	closeAll(t, b)
+	ctx := tctx(t, 30*time.Second)
+	fake := ok(connection.NewDealer(b.Backend()))(t)
+	closeAll(t, fake)
+	announce(ctx, t, fake, 100)
+	var swallowed atomic.Int64
+	fakeCtx, stopFake := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // it stays alive...
+		defer wg.Done()
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-fakeCtx.Done():
+				return
+			case <-tk.C:
+				fake.Send(fakeCtx, []byte{0x02})
+			}
+		}
+	}()
+	go func() { // ...and answers nothing
+		defer wg.Done()
+		for {
+			m, err := fake.Recv(fakeCtx)
+			if err != nil {
+				return
+			}
+			if len(m) > 1 {
+				swallowed.Add(1)
+			}
+		}
+	}()
+	defer func() { stopFake(); wg.Wait() }()
+	runWorker(t, patterns.NewWorker(b.Backend(), echo("real"), fastBeat, patterns.WithLogger(quiet)))
+	if err := b.WaitWorkers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithRetry(300*time.Millisecond, 10, 0), patterns.WithLogger(quiet)))(t)
+	closeAll(t, c)
+	var failed atomic.Int64
+	var cw sync.WaitGroup
+	for i := range 40 {
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			if rep, err := c.Request(ctx, []byte(fmt.Sprint(i))); err != nil || string(rep) != fmt.Sprintf("real:%d", i) {
+				failed.Add(1)
+			}
+		}()
+	}
+	cw.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of 40 requests failed", failed.Load())
+	}
+	if n := swallowed.Load(); n > patterns.InitialCredit {
+		t.Fatalf("the black hole swallowed %d requests, want at most %d", n, patterns.InitialCredit)
+	}
+	t.Logf("black hole swallowed %d requests; client stats %+v", swallowed.Load(), c.Stats())
+}
