@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/ratelog"
 )
 
 // KeyPair is a CURVE key pair in ZeroMQ's Z85 text form (40 characters
@@ -127,6 +129,7 @@ func (c *config) applyCurve(s *zmq.Socket) error {
 type Authenticator struct {
 	rep  *Socket
 	log  *slog.Logger
+	warn *ratelog.Limiter // a storm of refused peers is summarised
 	done chan struct{}
 
 	mu      sync.RWMutex
@@ -149,7 +152,7 @@ func StartAuthenticator(logger *slog.Logger) (*Authenticator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authenticator (is another one running?): %w", err)
 	}
-	a := &Authenticator{rep: rep, log: logger, done: make(chan struct{}), keys: map[string]bool{}}
+	a := &Authenticator{rep: rep, log: logger, warn: ratelog.Default(), done: make(chan struct{}), keys: map[string]bool{}}
 	go a.serve()
 	return a, nil
 }
@@ -258,7 +261,7 @@ func (a *Authenticator) decide(req Message) (status, text, user string) {
 	address, mechanism := string(req[3]), string(req[5])
 	refuse := func(why string) (string, string, string) {
 		a.refused.Add(1)
-		a.log.Warn("connection refused", "address", address, "mechanism", mechanism, "why", why)
+		a.warn.Warn(a.log, "connection refused", "address", address, "mechanism", mechanism, "why", why)
 		return "400", why, ""
 	}
 	a.mu.RLock()

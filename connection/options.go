@@ -38,6 +38,19 @@ const (
 	// A peer that sends a larger one is disconnected by libzmq rather than
 	// allowed to exhaust memory. libzmq's own default is unlimited.
 	DefaultMaxMessageSize = 256 << 20
+	// DefaultSubscriptionMaxSize is the largest frame a Publisher accepts.
+	// A publisher only ever receives subscriptions, which are topic
+	// prefixes (a message type's topic is its name plus two bytes), so a
+	// peer sending more is disconnected before libzmq buffers it:
+	// otherwise one 10 MB "subscription" costs the publisher about
+	// 800 MB. WithMaxMessageSize overrides it.
+	DefaultSubscriptionMaxSize = 4 << 10
+	// DefaultBacklog is the listen backlog of every bound TCP endpoint
+	// (ZMQ_BACKLOG): how many connections the kernel queues before the
+	// socket accepts them. At libzmq's 100, a wave of a thousand clients
+	// made the kernel drop SYNs, and each dropped client waited a one
+	// second retransmit. The kernel caps it at net.core.somaxconn.
+	DefaultBacklog = 1024
 )
 
 // Option configures a socket at creation.
@@ -49,6 +62,8 @@ type config struct {
 	reconnect, reconnectMax   time.Duration
 	heartbeat, heartbeatTmout time.Duration
 	maxMsgSize                int64
+	maxMsgSizeSet             bool
+	backlog                   int
 	identity                  string
 	logger                    *slog.Logger
 	events                    chan<- Event
@@ -72,6 +87,7 @@ func newConfig(opts []Option) config {
 		heartbeat:      DefaultHeartbeatInterval,
 		heartbeatTmout: DefaultHeartbeatTimeout,
 		maxMsgSize:     DefaultMaxMessageSize,
+		backlog:        DefaultBacklog,
 		monitor:        true,
 	}
 	for _, o := range opts {
@@ -112,8 +128,16 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 }
 
 // WithMaxMessageSize sets the largest frame accepted, in bytes; -1 means
-// no limit.
-func WithMaxMessageSize(n int64) Option { return func(c *config) { c.maxMsgSize = n } }
+// no limit. A peer that sends a larger one is disconnected (a connecting
+// socket then re-attaches, see Stats.Reattaches). The default is
+// DefaultMaxMessageSize, and DefaultSubscriptionMaxSize for a Publisher.
+func WithMaxMessageSize(n int64) Option {
+	return func(c *config) { c.maxMsgSize, c.maxMsgSizeSet = n, true }
+}
+
+// WithBacklog sets the listen backlog of the socket's bound TCP endpoints
+// (see DefaultBacklog).
+func WithBacklog(n int) Option { return func(c *config) { c.backlog = n } }
 
 // WithIdentity sets the routing identity a ROUTER peer sees for this
 // socket. Dealers get a unique one by default.
@@ -152,6 +176,7 @@ func (c *config) apply(s *zmq.Socket) error {
 		s.SetLinger(c.linger),
 		s.SetReconnectIvl(c.reconnect),
 		s.SetMaxmsgsize(c.maxMsgSize),
+		s.SetBacklog(c.backlog),
 	}
 	if c.reconnectMax >= c.reconnect {
 		set = append(set, s.SetReconnectIvlMax(c.reconnectMax))

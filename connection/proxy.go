@@ -51,6 +51,9 @@ func newProxy(ft zmq.Type, fe string, bt zmq.Type, be string, opts []Option) (*P
 	}
 	fcfg, bcfg := cfg, cfg
 	fcfg.name, bcfg.name = name+"-frontend", name+"-backend"
+	if bt == zmq.XPUB && !bcfg.maxMsgSizeSet {
+		bcfg.maxMsgSize = DefaultSubscriptionMaxSize // it receives only subscriptions
+	}
 	front, err := newSocket(ft, fe, Bind, fcfg, nil)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type Publisher struct {
 // NewPublisher creates a Publisher on the endpoint list.
 func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	cfg := newConfig(opts)
+	if !cfg.maxMsgSizeSet {
+		cfg.maxMsgSize = DefaultSubscriptionMaxSize
+	}
 	s, err := newSocket(zmq.XPUB, endpoints, Bind, cfg, func(zs *zmq.Socket) error {
 		// Report every subscribe and unsubscribe, not only the first and
 		// last per topic, so that subscriptions can be counted.

@@ -34,6 +34,12 @@ static zmq_msg_t *dv_msg_new(void) {
 	return m;
 }
 
+// dv_msg_reset releases what m holds now rather than at the next frame.
+static void dv_msg_reset(zmq_msg_t *m) {
+	zmq_msg_close(m);
+	zmq_msg_init(m);
+}
+
 static void dv_msg_free(zmq_msg_t *m) {
 	zmq_msg_close(m);
 	free(m);
@@ -108,7 +114,14 @@ func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more boo
 	if res.n == 0 {
 		return []byte{}, res.more != 0, user, nil
 	}
-	return C.GoBytes(res.data, res.n), res.more != 0, user, nil
+	data = C.GoBytes(res.data, res.n)
+	if res.n >= LargeFrame {
+		// Neither libzmq's copy (kept in msg until the next frame) nor,
+		// once it is garbage, ours should stay resident.
+		C.dv_msg_reset(r.msg)
+		noteLargeFrame()
+	}
+	return data, res.more != 0, user, nil
 }
 
 // free releases the message; call it after the socket is closed.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/ratelog"
 )
 
 // Socket is what every facade in this package is built on: one libzmq
@@ -53,6 +55,8 @@ type Socket struct {
 	notifyTimer   *time.Timer
 
 	mon   *monitor
+	re    *reattacher // nil unless the socket connects somewhere
+	warn  *ratelog.Limiter
 	stats counters
 	fr    *frameReader // nil: receive through pebbe
 	// lastUser is the User-Id of the message recvFrames took last (with
@@ -63,6 +67,7 @@ type Socket struct {
 type counters struct {
 	sent, received, sendErrors, recvErrors atomic.Uint64
 	events, eventsDropped, authFailures    atomic.Uint64
+	reattaches                             atomic.Uint64
 }
 
 // Stats is a snapshot of a socket's counters.
@@ -74,7 +79,11 @@ type Stats struct {
 	Events        uint64 // monitor events seen
 	EventsDropped uint64 // events not delivered because the WithEvents channel was full
 	AuthFailures  uint64 // peers refused by authentication (CURVE/ZAP)
-	Peers         int    // peers with a completed handshake, as far as the monitor knows
+	// Reattaches counts endpoints attached again after libzmq tore their
+	// connection down for a protocol error (such as a frame over
+	// WithMaxMessageSize) and would not have reconnected.
+	Reattaches uint64
+	Peers      int // peers with a completed handshake, as far as the monitor knows
 }
 
 var socketSeq atomic.Uint64
@@ -98,6 +107,7 @@ func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(
 			return nil, err
 		}
 	}
+	s.re = startReattacher(s)
 	return s, nil
 }
 
@@ -115,6 +125,7 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 		name: cfg.name,
 		done: make(chan struct{}),
 		born: time.Now(),
+		warn: ratelog.Default(),
 		rsem: make(chan struct{}, 1),
 		wsem: make(chan struct{}, 1),
 	}
@@ -236,6 +247,7 @@ func (s *Socket) Stats() Stats {
 		Events:        s.stats.events.Load(),
 		EventsDropped: s.stats.eventsDropped.Load(),
 		AuthFailures:  s.stats.authFailures.Load(),
+		Reattaches:    s.stats.reattaches.Load(),
 	}
 	if s.mon != nil {
 		st.Peers = s.mon.peerCount()
@@ -252,6 +264,9 @@ func (s *Socket) Close() error {
 		return nil
 	}
 	close(s.done)
+	if s.re != nil {
+		s.re.stop()
+	}
 	// Closing our fd duplicates evicts them from the poller, which wakes
 	// every parked waiter; they see closed and return ErrClosed.
 	s.rfile.Close()
@@ -660,6 +675,9 @@ func recvFramesPebbe(zs *zmq.Socket) (Message, error) {
 	first, err := zs.RecvBytes(zmq.DONTWAIT)
 	if err != nil {
 		return nil, err
+	}
+	if len(first) >= LargeFrame {
+		noteLargeFrame()
 	}
 	msg := Message{first}
 	for {
