@@ -23,6 +23,13 @@ const (
 	DefaultNoticePort  = 5001
 )
 
+// MaxRequestSize is the largest request frame a name service accepts by
+// default (WithServerConnectionOptions(connection.WithMaxMessageSize(n))
+// changes it). A registration with its metadata is a few hundred bytes;
+// a peer sending more than this is disconnected before libzmq allocates
+// the frame.
+const MaxRequestSize = 1 << 20
+
 // Unavailable is the server name a lookup of an unknown service gets,
 // with port 0 (WIRE.md).
 const Unavailable = "unavailable"
@@ -159,7 +166,10 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
 		mopts = append(mopts, messaging.WithConnectionOptions(connection.WithUserID()))
 	}
-	rep, err := messaging.NewRouter(cfg.requests, append(mopts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)
+	// Requests to a name service are small; a larger frame is refused by
+	// libzmq before it allocates it (the caller's options may override).
+	rep, err := messaging.NewRouter(cfg.requests, append([]messaging.Option{messaging.WithConnectionOptions(connection.WithMaxMessageSize(MaxRequestSize))},
+		append(mopts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)...)
 	if err != nil {
 		return nil, err
 	}

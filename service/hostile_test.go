@@ -10,6 +10,7 @@ import (
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/internal/zmtptest"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -106,5 +107,77 @@ func TestServiceUnregistersWhenServingEnds(t *testing.T) {
 	}
 	if _, err := c.Lookup(ctx, "ends.Echo"); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("still registered after serving ended: %v", err)
+	}
+}
+
+// Hostile frames used to inflate the name service and a Service for
+// minutes: a 10 MB "subscription" took the name service's notice port
+// from 226 to 1041 MB, and a 100 MB request left about 100 MB resident
+// for five minutes. Now the notice port and the request port refuse them
+// before libzmq allocates them, and a Service that accepts a large frame
+// hands the memory back promptly.
+func TestHostileFramesLeaveNoMemory(t *testing.T) {
+	reg := testproc.Start(t, "registry", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
+	regAddr, noticeAddr := reg.Fields[0], reg.Fields[1]
+	svc := testproc.Start(t, "service", regAddr, noticeAddr, "memory.Echo", "2s")
+	ctx := tctx(t, 60*time.Second)
+	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithClientLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	eventually(t, 10*time.Second, "service registered", func() bool { _, err := c.Lookup(ctx, "memory.Echo"); return err == nil })
+	regBefore, svcBefore := reg.RSS(t), svc.RSS(t)
+	const mb = 1 << 20
+
+	// The notice port: a 10 MB subscription.
+	sub, err := zmtptest.Dial(noticeAddr, "SUB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Send(append([]byte{1}, make([]byte, 10*mb)...)); err == nil && !sub.WaitClosed(10*time.Second) {
+		t.Fatal("the notice port kept a peer that sent a 10 MB subscription")
+	}
+	sub.Close()
+	// The request port: a 100 MB request.
+	req, err := zmtptest.Dial(regAddr, "REQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := req.Send([]byte{}, make([]byte, 100*mb)); err == nil && !req.WaitClosed(10*time.Second) {
+		t.Fatal("the name service kept a peer that sent a 100 MB request")
+	}
+	req.Close()
+	if _, err := c.Lookup(ctx, "memory.Echo"); err != nil {
+		t.Fatalf("lookup after hostile frames: %v", err)
+	}
+	regAfter := reg.RSS(t)
+	t.Logf("name service RSS %d MB before, %d MB after a 10 MB subscription and a 100 MB request", regBefore/mb, regAfter/mb)
+	if regAfter-regBefore > 16*mb {
+		t.Fatalf("the name service grew by %d MB", (regAfter-regBefore)/mb)
+	}
+
+	// A Service accepts frames up to connection.DefaultMaxMessageSize: a
+	// 100 MB garbage request is refused with ack{ok: false}, and the
+	// memory it took goes back.
+	port := svc.Fields[0]
+	raw, err := zmtptest.Dial("127.0.0.1:"+port, "REQ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Send([]byte{}, make([]byte, 100*mb)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := raw.Recv(20 * time.Second)
+	if err != nil || len(rep) != 2 {
+		t.Fatalf("no answer to the 100 MB request: %v %v", rep, err)
+	}
+	peak := svc.RSS(t)
+	took := eventually(t, 10*time.Second, "the service's memory handed back", func() bool { return svc.RSS(t)-svcBefore < 32*mb })
+	t.Logf("service RSS %d MB before, %d MB on answering a 100 MB request, %d MB %v later",
+		svcBefore/mb, peak/mb, svc.RSS(t)/mb, took.Round(10*time.Millisecond))
+	if got, err := call(ctx, c, "memory.Echo", "after"); err != nil || got != "after from "+port {
+		t.Fatalf("call after the 100 MB request: %q %v", got, err)
 	}
 }
