@@ -31,20 +31,24 @@ type Endpoint struct {
 }
 
 // ParseEndpoints splits a comma-separated endpoint list and decides, for
-// each, whether to bind or connect. The rule, in order:
+// each, whether to bind or connect. def is the socket kind's role:
+// Publisher, Response, Router, the proxies' and the broker's ends serve,
+// and bind; Subscriber, Request and Dealer are clients, and connect. The
+// rule, in order:
 //
 //  1. "@addr" binds and ">addr" connects, whatever the address (CZMQ's
-//     convention). Use "@tcp://127.0.0.1:5555" to bind an explicit local
-//     address.
-//  2. A tcp address whose host is a wildcard ("*", "0.0.0.0", "[::]" or
-//     empty) binds; any other tcp address connects. This is the
-//     original's "*:" rule, made exact.
-//  3. ipc:// and inproc:// addresses take the socket kind's default
-//     (def): Publisher, Response, Router and the proxies bind; Subscriber,
-//     Request and Dealer connect.
+//     convention), for the cases that go against the kind: a Response
+//     that connects to a proxy's back end, a Subscriber that binds for
+//     publishers to connect to.
+//  2. A server kind binds, whatever the host: "tcp://127.0.0.1:5555"
+//     listens on loopback only.
+//  3. A client kind connects, except to a tcp wildcard host ("*",
+//     "0.0.0.0", "[::]" or empty), which can only be bound: the
+//     original's "*:" rule.
 //
-// A tcp port of 0 or "*" binds to a port the OS picks; the socket's
-// Endpoint method tells which.
+// Connecting to a wildcard host (">tcp://*:5555") is impossible and an
+// error. A tcp port of 0 or "*" binds to a port the OS picks; the
+// socket's Endpoint method tells which.
 func ParseEndpoints(list string, def Role) ([]Endpoint, error) {
 	var eps []Endpoint
 	for _, raw := range strings.Split(list, ",") {
@@ -53,18 +57,20 @@ func ParseEndpoints(list string, def Role) ([]Endpoint, error) {
 			continue
 		}
 		ep := Endpoint{Role: def}
+		explicit := true
 		switch raw[0] {
 		case '@':
 			ep.Role, raw = Bind, raw[1:]
 		case '>':
 			ep.Role, raw = Connect, raw[1:]
 		default:
-			if strings.HasPrefix(raw, "tcp://") {
-				ep.Role = Connect
-				if isWildcardTCP(raw) {
-					ep.Role = Bind
-				}
+			explicit = false
+			if def == Connect && isWildcardTCP(raw) {
+				ep.Role = Bind
 			}
+		}
+		if explicit && ep.Role == Connect && isWildcardTCP(raw) {
+			return nil, fmt.Errorf("%w: %q: cannot connect to a wildcard host (name the host, or bind)", ErrEndpoint, raw)
 		}
 		scheme, rest, ok := strings.Cut(raw, "://")
 		if !ok || rest == "" {

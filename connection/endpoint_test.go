@@ -2,7 +2,9 @@ package connection_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/dividere-go/dividere/connection"
 )
@@ -18,9 +20,11 @@ func TestParseEndpoints(t *testing.T) {
 		{"tcp://0.0.0.0:5555", C, []connection.Endpoint{{B, "tcp://0.0.0.0:5555"}}},
 		{"tcp://[::]:5555", C, []connection.Endpoint{{B, "tcp://[::]:5555"}}},
 		{"tcp://*:0", C, []connection.Endpoint{{B, "tcp://*:*"}}},
-		{"tcp://localhost:5555", B, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
+		{"tcp://localhost:5555", C, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
+		{"tcp://127.0.0.1:5555", B, []connection.Endpoint{{B, "tcp://127.0.0.1:5555"}}},
+		{"tcp://127.0.0.1:0", B, []connection.Endpoint{{B, "tcp://127.0.0.1:*"}}},
+		{">tcp://localhost:5555", B, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
 		{"@tcp://127.0.0.1:5555", C, []connection.Endpoint{{B, "tcp://127.0.0.1:5555"}}},
-		{">tcp://*:5555", B, []connection.Endpoint{{C, "tcp://*:5555"}}},
 		{"ipc:///tmp/x", B, []connection.Endpoint{{B, "ipc:///tmp/x"}}},
 		{"inproc://x", C, []connection.Endpoint{{C, "inproc://x"}}},
 		{"tcp://a:1, tcp://b:2", C, []connection.Endpoint{{C, "tcp://a:1"}, {C, "tcp://b:2"}}},
@@ -40,10 +44,31 @@ func TestParseEndpoints(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{"", "localhost:5555", "udp://x:1", "tcp://nohost", "tcp://x:99999", ","} {
+	for _, bad := range []string{"", "localhost:5555", "udp://x:1", "tcp://nohost", "tcp://x:99999", ",", ">tcp://*:5555", ">tcp://0.0.0.0:1"} {
 		if _, err := connection.ParseEndpoints(bad, connection.Connect); !errors.Is(err, connection.ErrEndpoint) {
 			t.Errorf("%q: got %v, want ErrEndpoint", bad, err)
 		}
+	}
+}
+
+// A server socket given an explicit host binds it: it used to connect to
+// port 0 and report no endpoint.
+func TestServerSocketsBindExplicitHosts(t *testing.T) {
+	rep := ok(connection.NewResponse("tcp://127.0.0.1:0"))(t)
+	closeAll(t, rep)
+	if rep.Port() == 0 || rep.Endpoint() != fmt.Sprintf("tcp://127.0.0.1:%d", rep.Port()) {
+		t.Fatalf("endpoint %q", rep.Endpoint())
+	}
+	req := ok(connection.NewRequest(rep.Endpoint()))(t)
+	closeAll(t, req)
+	ctx := tctx(t, 10*time.Second)
+	go func() {
+		if m, err := rep.Recv(ctx); err == nil {
+			rep.Send(ctx, m...)
+		}
+	}()
+	if m, err := req.Call(ctx, []byte("hi")); err != nil || string(m[0]) != "hi" {
+		t.Fatalf("%v %v", m, err)
 	}
 }
 

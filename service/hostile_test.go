@@ -181,3 +181,66 @@ func TestHostileFramesLeaveNoMemory(t *testing.T) {
 		t.Fatalf("call after the 100 MB request: %q %v", got, err)
 	}
 }
+
+// A flood of garbage used to write a warning per message, about 200
+// bytes each: 200 MB of log in 10 s at 100k messages a second. Now the
+// first few are written and the rest summarised once a second, while the
+// counts stay exact.
+func TestGarbageFloodLogsLittle(t *testing.T) {
+	reg := testproc.Start(t, "registry", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
+	svc := testproc.Start(t, "service", reg.Fields[0], reg.Fields[1], "flood.Echo", "2s", "log")
+	ctx := tctx(t, 60*time.Second)
+	endpoint := "tcp://127.0.0.1:" + svc.Fields[0]
+	raw, err := zmtptest.Dial(endpoint, "DEALER")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	// Answers are read and dropped, so that the service never waits on us.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			if _, err := raw.Recv(30 * time.Second); err != nil {
+				return
+			}
+		}
+	}()
+	const n = 100_000
+	logBefore := svc.StderrBytes()
+	start := time.Now()
+	for i := range n {
+		if err := raw.Queue([]byte{}, []byte("garbage, not an envelope")); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			if err := raw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	req := testutil.OK(messaging.NewRequest(endpoint))(t)
+	defer req.Close()
+	var errs uint64
+	eventually(t, 50*time.Second, "every garbage message counted", func() bool {
+		info, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
+		if err == nil {
+			errs = info.Instance.Stats.Errors
+		}
+		return errs >= n
+	})
+	took := time.Since(start)
+	raw.Close()
+	<-drained
+	logged := svc.StderrBytes() - logBefore
+	perSecond := float64(logged) / took.Seconds()
+	t.Logf("%d garbage messages in %v: %d bytes of log (%.0f bytes per second of flood); %d counted", n, took.Round(time.Millisecond), logged, perSecond, errs)
+	if errs != n {
+		t.Fatalf("counted %d errors, want exactly %d", errs, n)
+	}
+	// Bounded by time, not by the number of messages: a few lines and a
+	// summary per second, whatever the rate.
+	if limit := 4096 * (took.Seconds() + 2); float64(logged) > limit {
+		t.Fatalf("%d bytes of log, over %.0f", logged, limit)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -37,10 +38,15 @@ func registryHelper(args []string) int {
 }
 
 // serviceHelper runs an Echo service; args: registry-address
-// notice-address name ttl.
+// notice-address name ttl [log], where log sends its warnings to
+// standard error (they are discarded otherwise).
 func serviceHelper(args []string) int {
 	ttl, _ := time.ParseDuration(args[3])
-	svc, err := newEcho(args[0], args[1], args[2], ttl)
+	logger := quiet
+	if len(args) > 4 && args[4] == "log" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	svc, err := newEcho(args[0], args[1], args[2], ttl, logger)
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
@@ -60,12 +66,12 @@ func (e *Echo) Register(m *messaging.Mux) {
 	})
 }
 
-func newEcho(registryAddr, noticeAddr, name string, ttl time.Duration) (*service.Service, error) {
+func newEcho(registryAddr, noticeAddr, name string, ttl time.Duration, logger *slog.Logger) (*service.Service, error) {
 	e := &Echo{}
 	svc, err := service.New(e, service.WithName(name), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
 		service.WithRegistry(registry.WithAddress(registryAddr), registry.WithNoticeAddress(noticeAddr),
 			registry.WithTimeout(300*time.Millisecond)),
-		service.WithLogger(quiet))
+		service.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

@@ -136,7 +136,7 @@ func TestNameServiceRestart(t *testing.T) {
 	const n = 5
 	for i := range n {
 		// A long TTL: renewals cannot be what brings them back in time.
-		svc, err := newEcho(addr, fmt.Sprintf("127.0.0.1:%d", nport), fmt.Sprintf("svc-%d", i), time.Minute)
+		svc, err := newEcho(addr, fmt.Sprintf("127.0.0.1:%d", nport), fmt.Sprintf("svc-%d", i), time.Minute, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +162,7 @@ func TestKilledInstanceVanishes(t *testing.T) {
 	s, c := newRegistry(t)
 	const ttl = 500 * time.Millisecond
 	for range 2 {
-		svc, err := newEcho(s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl)
+		svc, err := newEcho(s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/dividere-go/dividere/connection"
 )
 
 // Exit codes a script can rely on.
@@ -88,7 +90,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 		var ue usageError
-		if errors.As(err, &ue) {
+		// An endpoint that cannot be used as given (malformed, a port
+		// taken, a host not ours) is a command-line error too.
+		if errors.As(err, &ue) || errors.Is(err, connection.ErrEndpoint) {
 			fmt.Fprintf(stderr, "dividere %s: %v\n", rest[0], err)
 			return exitUsage
 		}

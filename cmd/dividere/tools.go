@@ -69,7 +69,33 @@ func (f *flags) parse(args []string, min, max int) ([]string, error) {
 		f.Usage()
 		return nil, usageError{fmt.Sprintf("wrong number of arguments (%d)", len(rest))}
 	}
+	if f.timeout != nil && *f.timeout <= 0 {
+		return nil, usageError{fmt.Sprintf("-timeout %v: must be more than 0", *f.timeout)}
+	}
 	return rest, nil
+}
+
+// listenings checks a FRONT BACK pair with listening.
+func listenings(frontBack []string) error {
+	if err := listening("FRONT", frontBack[0]); err != nil {
+		return err
+	}
+	return listening("BACK", frontBack[1])
+}
+
+// listening checks that a server command's endpoint list binds: a server
+// that connected instead would run and serve no one.
+func listening(what, list string) error {
+	eps, err := connection.ParseEndpoints(list, connection.Bind)
+	if err != nil {
+		return usageError{fmt.Sprintf("%s: %v", what, err)}
+	}
+	for _, ep := range eps {
+		if ep.Role != connection.Bind {
+			return usageError{fmt.Sprintf("%s %q: a server must listen, and this would connect (drop the '>')", what, list)}
+		}
+	}
+	return nil
 }
 
 // registryClient is the client -registry names: a name service, several,
@@ -105,6 +131,17 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
+	if err := listening("-requests", *requests); err != nil {
+		return err
+	}
+	if err := listening("-notices", *notices); err != nil {
+		return err
+	}
+	if (*registrars != "" || *lookupKeys != "") && (*f.keys.serverKey == "" || *f.keys.allow == "") {
+		// Keys are checked against the User-Id the authenticator gives
+		// each peer; without one, every write would be refused.
+		return usageError{"-registrars and -lookup-keys need -curve-server and -curve-allow (the client keys let in, registrars among them): without the authenticator no request carries a key to check"}
+	}
 	conn, stop, err := f.keys.serverOptions(e)
 	if err != nil {
 		return err
@@ -118,9 +155,6 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	}{{*registrars, registry.WithRegistrars}, {*lookupKeys, registry.WithLookupKeys}} {
 		if kf.list == "" {
 			continue
-		}
-		if conn == nil {
-			return usageError{"-registrars and -lookup-keys need -curve-server"}
 		}
 		keys, err := publicKeys(kf.list)
 		if err != nil {
@@ -320,6 +354,9 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		wctx, cancel := context.WithTimeout(ctx, *f.timeout)
 		defer cancel()
 		if err := pub.WaitSubscribers(wctx, m, *wait); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted while waiting for a subscriber to %s on %s; nothing published", rest[1], rest[0])
+			}
 			return fmt.Errorf("no subscriber to %s on %s within %v", rest[1], rest[0], *f.timeout)
 		}
 	}
@@ -337,6 +374,9 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	rest, err := f.parse(args, 1, -1)
 	if err != nil {
 		return err
+	}
+	if *count < 0 {
+		return usageError{fmt.Sprintf("-n %d: must be 0 or more", *count)}
 	}
 	t, err := loadTypes(*f.descriptors)
 	if err != nil {
@@ -387,6 +427,9 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := listenings(rest); err != nil {
+		return err
+	}
 	newProxy := connection.NewProxy
 	if *pubsub {
 		newProxy = connection.NewPubSubProxy
@@ -415,6 +458,12 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval")
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
+		return err
+	}
+	if *hb <= 0 {
+		return usageError{fmt.Sprintf("-heartbeat %v: must be more than 0", *hb)}
+	}
+	if err := listenings(rest); err != nil {
 		return err
 	}
 	conn, stop, err := f.keys.serverOptions(e)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,7 +50,21 @@ type Proc struct {
 	Fields []string    // the words of its READY line after READY
 	Lines  chan string // what it prints after READY
 	once   sync.Once
+	stderr stderrCounter
 }
+
+// stderrCounter passes a helper's standard error on to the test's and
+// counts its bytes, for tests of how much a flood makes a process log.
+type stderrCounter struct{ n atomic.Int64 }
+
+func (c *stderrCounter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return os.Stderr.Write(p)
+}
+
+// StderrBytes is how many bytes the process has written to its standard
+// error so far.
+func (p *Proc) StderrBytes() int64 { return p.stderr.n.Load() }
 
 // Start runs helper name in a new process of this test binary and waits
 // for its READY line; the process is killed when the test ends.
@@ -57,7 +72,8 @@ func Start(t *testing.T, name string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envName+"="+name, envArgs+"="+strings.Join(args, " "))
-	cmd.Stderr = os.Stderr
+	p := &Proc{cmd: cmd, Lines: make(chan string, 100)}
+	cmd.Stderr = &p.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +81,6 @@ func Start(t *testing.T, name string, args ...string) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{cmd: cmd, Lines: make(chan string, 100)}
 	t.Cleanup(p.Kill)
 	go func() {
 		sc := bufio.NewScanner(out)

@@ -19,6 +19,7 @@ import (
 type Conn struct {
 	c net.Conn
 	r *bufio.Reader
+	w *bufio.Writer
 }
 
 // Dial connects to a libzmq tcp endpoint ("tcp://host:port" or
@@ -30,7 +31,7 @@ func Dial(endpoint, socketType string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	z := &Conn{c: c, r: bufio.NewReader(c)}
+	z := &Conn{c: c, r: bufio.NewReader(c), w: bufio.NewWriterSize(c, 64<<10)}
 	if err := z.handshake(socketType); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("zmtp handshake with %s: %w", addr, err)
@@ -61,6 +62,9 @@ func (z *Conn) handshake(socketType string) error {
 	if err := z.write(0x04, body); err != nil {
 		return err
 	}
+	if err := z.w.Flush(); err != nil {
+		return err
+	}
 	flags, _, err := z.ReadFrame()
 	if err != nil {
 		return err
@@ -78,15 +82,24 @@ func (z *Conn) write(flags byte, body []byte) error {
 	} else {
 		hdr = []byte{flags, byte(len(body))}
 	}
-	if _, err := z.c.Write(hdr); err != nil {
+	if _, err := z.w.Write(hdr); err != nil {
 		return err
 	}
-	_, err := z.c.Write(body)
+	_, err := z.w.Write(body)
 	return err
 }
 
 // Send sends one message of the given frames.
 func (z *Conn) Send(frames ...[]byte) error {
+	if err := z.Queue(frames...); err != nil {
+		return err
+	}
+	return z.w.Flush()
+}
+
+// Queue buffers one message to go with the next Send or Flush: a flood
+// of small messages in few system calls.
+func (z *Conn) Queue(frames ...[]byte) error {
 	for i, f := range frames {
 		flags := byte(0)
 		if i < len(frames)-1 {
@@ -98,6 +111,9 @@ func (z *Conn) Send(frames ...[]byte) error {
 	}
 	return nil
 }
+
+// Flush sends what Queue buffered.
+func (z *Conn) Flush() error { return z.w.Flush() }
 
 // ReadFrame reads one frame (or command) and its flags.
 func (z *Conn) ReadFrame() (flags byte, body []byte, err error) {
