@@ -50,6 +50,7 @@ type Broker struct {
 	workers map[string]*worker
 	ready   []*worker // workers that may take a request now, least recently used first; each at most once
 	queue   []queued  // requests waiting for a worker, oldest first
+	qbytes  int64     // the size of the requests in queue
 
 	requests, replies, dropped, expired, unroutable, malformed, deaths, stalls atomic.Uint64
 }
@@ -86,6 +87,15 @@ func (w *worker) available(now time.Time, stallAfter time.Duration) bool {
 	// A worker holding requests it has not answered for longer than a
 	// client waits is stuck (or a black hole): feed it no more for now.
 	return w.busy == 0 || now.Sub(w.progress) <= stallAfter
+}
+
+// size is the bytes a message holds.
+func size(m connection.Message) int64 {
+	var n int64
+	for _, f := range m {
+		n += int64(len(f))
+	}
+	return n
 }
 
 type queued struct {
@@ -126,7 +136,7 @@ type BrokerStats struct {
 	Requests   uint64 // requests received from clients
 	Replies    uint64 // replies passed back to clients
 	Queued     int    // requests waiting for a worker now
-	Dropped    uint64 // requests refused because the queue was full
+	Dropped    uint64 // requests refused because the queue was full (WithQueue, WithQueueBytes)
 	Expired    uint64 // requests dropped after waiting DefaultQueueTimeout (WithQueue)
 	Unroutable uint64 // replies whose client was gone
 	Malformed  uint64 // messages that fit no part of the protocol
@@ -223,6 +233,7 @@ func (b *Broker) forward(ctx context.Context, id []byte, msg connection.Message)
 		w := b.takeLocked(time.Now())
 		if w == nil {
 			b.queue = append([]queued{{msg: msg, at: time.Now()}}, b.queue...) // it keeps its place
+			b.qbytes += size(msg)
 			b.mu.Unlock()
 			return
 		}
@@ -275,12 +286,14 @@ func (b *Broker) forgetLocked(w *worker) {
 }
 
 func (b *Broker) enqueueLocked(msg connection.Message) {
-	if len(b.queue) >= b.cfg.queueLimit {
+	n := size(msg)
+	if len(b.queue) >= b.cfg.queueLimit || b.qbytes+n > b.cfg.queueBytes {
 		b.dropped.Add(1)
-		b.warn.Warn(b.log, "broker queue full: request dropped", "limit", b.cfg.queueLimit)
+		b.warn.Warn(b.log, "broker queue full: request dropped", "limit", b.cfg.queueLimit, "bytes limit", b.cfg.queueBytes)
 		return
 	}
 	b.queue = append(b.queue, queued{msg: msg, at: time.Now()})
+	b.qbytes += n
 }
 
 // dispatchQueuedLocked pairs queued requests with free workers; the
@@ -293,6 +306,7 @@ func (b *Broker) dispatchQueuedLocked(now time.Time) []dispatch {
 			break
 		}
 		out = append(out, dispatch{id: w.id, msg: b.queue[0].msg})
+		b.qbytes -= size(b.queue[0].msg)
 		b.queue[0] = queued{}
 		b.queue = b.queue[1:]
 	}
@@ -452,6 +466,7 @@ func (b *Broker) sweep(ctx context.Context) {
 		b.ready = slices.DeleteFunc(b.ready, func(w *worker) bool { return w.gone })
 		n := 0
 		for n < len(b.queue) && now.Sub(b.queue[n].at) > b.cfg.queueTimeout {
+			b.qbytes -= size(b.queue[n].msg)
 			n++
 		}
 		if n > 0 {

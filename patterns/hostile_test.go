@@ -11,6 +11,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -163,4 +164,31 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 		t.Fatalf("the black hole swallowed %d requests, want at most %d", n, patterns.InitialCredit)
 	}
 	t.Logf("black hole swallowed %d requests; client stats %+v", swallowed.Load(), c.Stats())
+}
+
+// Requests waiting for a worker are bounded in bytes as well as in
+// number: clients cannot make a broker with no free worker hold more.
+func TestBrokerQueueBoundedInBytes(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithLogger(quiet), patterns.WithQueueBytes(1<<20)))(t)
+	closeAll(t, b)
+	ctx := tctx(t, 10*time.Second)
+	client := ok(connection.NewDealer(b.Frontend()))(t)
+	closeAll(t, client)
+	payload := make([]byte, 100<<10)
+	for i := range 20 {
+		if err := client.Send(ctx, []byte{byte(i)}, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "every request received", func() bool { return b.Stats().Requests == 20 })
+	// Each request is its route (the client's identity, 13 bytes), its
+	// id frame and 100 KiB: ten fit in 1 MiB.
+	if st := b.Stats(); st.Queued != 10 || st.Dropped != 10 {
+		t.Fatalf("stats %+v, want 10 queued and 10 dropped", st)
+	}
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	testutil.Eventually(t, d, what, cond)
 }

@@ -19,6 +19,10 @@ const (
 	// DefaultQueueLimit is how many requests the broker holds while no
 	// worker is free; past it, new requests are dropped (and counted).
 	DefaultQueueLimit = 10_000
+	// DefaultQueueBytes bounds the same queue in bytes, so that clients
+	// sending large requests while no worker is free cannot make the
+	// broker hold more than this.
+	DefaultQueueBytes = 64 << 20
 	// DefaultQueueTimeout is how long a request may wait for a worker
 	// before the broker drops it (and counts it); the client's retry
 	// decides what happens next.
@@ -40,6 +44,7 @@ type config struct {
 	liveness     int
 	queueLimit   int
 	queueTimeout time.Duration
+	queueBytes   int64
 	capacity     int
 	timeout      time.Duration
 	retries      int
@@ -56,6 +61,7 @@ func newConfig(opts []Option) config {
 		liveness:     DefaultLiveness,
 		queueLimit:   DefaultQueueLimit,
 		queueTimeout: DefaultQueueTimeout,
+		queueBytes:   DefaultQueueBytes,
 		capacity:     1,
 		timeout:      DefaultRequestTimeout,
 		retries:      DefaultRetries,
@@ -93,6 +99,11 @@ func WithHeartbeat(interval time.Duration, liveness int) Option {
 func WithQueue(limit int, timeout time.Duration) Option {
 	return func(c *config) { c.queueLimit, c.queueTimeout = limit, timeout }
 }
+
+// WithQueueBytes bounds the broker's queue in bytes as well (default
+// DefaultQueueBytes); a request that would take it past n is dropped and
+// counted.
+func WithQueueBytes(n int64) Option { return func(c *config) { c.queueBytes = n } }
 
 // WithCapacity lets a Worker take n requests at once, handled on n
 // goroutines (default 1). The broker learns it from the worker's ready

@@ -28,7 +28,11 @@ const (
 // changes it). A registration with its metadata is a few hundred bytes;
 // a peer sending more than this is disconnected before libzmq allocates
 // the frame.
-const MaxRequestSize = 1 << 20
+const MaxRequestSize = 64 << 10
+
+// requestHWM is how many requests libzmq holds for one peer of the name
+// service: with MaxRequestSize, at most 64 MiB per connection.
+const requestHWM = 1000
 
 // Unavailable is the server name a lookup of an unknown service gets,
 // with port 0 (WIRE.md).
@@ -168,7 +172,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	}
 	// Requests to a name service are small; a larger frame is refused by
 	// libzmq before it allocates it (the caller's options may override).
-	rep, err := messaging.NewRouter(cfg.requests, append([]messaging.Option{messaging.WithConnectionOptions(connection.WithMaxMessageSize(MaxRequestSize))},
+	rep, err := messaging.NewRouter(cfg.requests, append([]messaging.Option{messaging.WithConnectionOptions(connection.WithMaxMessageSize(MaxRequestSize), connection.WithRecvHWM(requestHWM))},
 		append(mopts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)...)
 	if err != nil {
 		return nil, err
