@@ -341,14 +341,16 @@ func (b *Broker) serveBackend(ctx context.Context) {
 		}
 		// A reply [client route..., payload]: the worker is free again.
 		sends := b.release(id, now, true)
+		// Counted before it is sent, so that a client holding its reply
+		// never sees a count without it.
+		b.replies.Add(1)
 		if err := b.front.Send(ctx, rest...); err != nil {
+			b.replies.Add(^uint64(0))
 			if ctx.Err() != nil {
 				return
 			}
 			b.unroutable.Add(1)
 			b.log.Debug("reply to a client that is gone", "err", err)
-		} else {
-			b.replies.Add(1)
 		}
 		for _, d := range sends {
 			b.forward(ctx, d.id, d.msg)
