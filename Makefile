@@ -27,6 +27,7 @@ demo: deps
 test: deps-test vet
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 100000x -fuzzminimizetime 100x ./messaging
 	$(GO) test -race -count=1 -timeout 9m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
 
 ## fuzz: fuzz the envelope decoder for longer (FUZZTIME, default 2m).
 fuzz: deps
@@ -41,9 +42,10 @@ vet:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
-## benchsuite: dividere against raw libzmq, NATS and Python; writes bench/results.{md,json,svg}.
+## benchsuite: dividere against raw libzmq, NATS, gRPC and Python, each side in its own
+## process; writes bench/results.{md,json,svg}. The suite is its own module (bench/).
 benchsuite: deps-test
-	$(GO) run ./cmd/dividere bench -out bench
+	cd bench && $(GO) run . -out .
 
 ## proto: regenerate msglib/ and internal/testpb/ (Go) and interop/python/ (Python) from proto/.
 proto: deps-proto

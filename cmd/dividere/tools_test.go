@@ -202,26 +202,6 @@ func TestProxyBrokerMonitor(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-func TestBench(t *testing.T) {
-	dir := t.TempDir()
-	code, o, e := cli(t, "bench", "-n", "2000", "-rounds", "50", "-no-python", "-only", "100 B", "-out", dir)
-	if code != exitOK {
-		t.Fatalf("bench: exit %d: %s", code, e)
-	}
-	for _, want := range []string{"| pub/sub 100 B | raw libzmq |", "| pub/sub 100 B | NATS |", "| req/rep latency 100 B | dividere messaging | p50"} {
-		if !strings.Contains(o, want) {
-			t.Errorf("bench output lacks %q:\n%s", want, o)
-		}
-	}
-	if strings.Contains(o, "error:") {
-		t.Errorf("a measurement failed:\n%s", o)
-	}
-	for _, f := range []string{"results.md", "results.json", "results.svg"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
-		}
-	}
-}
 
 func TestCurveFlags(t *testing.T) {
 	dir := t.TempDir()

@@ -1,100 +1,119 @@
 #!/usr/bin/python3
-"""The Python side of `dividere bench`: the same workloads through pyzmq and
-the protobuf envelope, measured in Python, printed as one JSON line.
+"""The Python (pyzmq) side of the benchmark suite (bench/): one role per
+process, speaking the suite's line protocol: READY [words] once set up,
+GO on standard input to start, RESULT {json} at the end.
 
-Usage: bench_peer.py pubsub SIZE N | reqrep N
+Usage: bench_peer.py pub SIZE N | sub SIZE N ENDPOINT | rep | req ENDPOINT ROUNDS
 """
 import json
-import os
 import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import zmq  # noqa: E402
-from google.protobuf import any_pb2  # noqa: E402
-
-import Envelope_pb2  # noqa: E402
-import TestMsgs_pb2  # noqa: E402
+import zmq
 
 
-def encode(msg):
-    a = any_pb2.Any()
-    a.Pack(msg)
-    return Envelope_pb2.msgEnvelope(msgName=msg.DESCRIPTOR.full_name, msg=a).SerializeToString()
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
-def decode(data):
-    env = Envelope_pb2.msgEnvelope()
-    env.ParseFromString(data)
-    m = TestMsgs_pb2.Echo()
-    env.msg.Unpack(m)
-    return m
+def wait_go(event):
+    for line in sys.stdin:
+        if line.strip() == "GO":
+            break
+    event.set()
 
 
-def pubsub(size, n):
+def pub(size, n):
     ctx = zmq.Context()
-    pub = ctx.socket(zmq.XPUB)
-    pub.setsockopt(zmq.SNDHWM, 100000)
-    port = pub.bind_to_random_port("tcp://127.0.0.1")
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, 100000)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.connect("tcp://127.0.0.1:%d" % port)
-    pub.recv()  # the subscription: no late joiner
-    payload = encode(TestMsgs_pb2.Echo(data=b"x" * max(0, size - 23)))
-    got = [0, 0.0]
-
-    def receive():
-        while True:
-            if not sub.poll(500):
-                return
-            decode(sub.recv())
-            got[0] += 1
-            got[1] = time.perf_counter()
-            if got[0] == n:
-                return
-
-    t = threading.Thread(target=receive)
-    t.start()
+    s = ctx.socket(zmq.PUB)
+    s.setsockopt(zmq.SNDHWM, 0)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    say("READY tcp://127.0.0.1:%d" % port)
+    go = threading.Event()
+    threading.Thread(target=wait_go, args=(go,), daemon=True).start()
+    payload = bytearray(size)
+    payload[0] = ord("P")
+    while not go.wait(0.005):
+        s.send(bytes(payload))
+    payload[0] = ord("D")
+    data = bytes(payload)
     start = time.perf_counter()
     for _ in range(n):
-        pub.send(payload)
-    t.join()
-    took = got[1] - start
-    print(json.dumps({"rate": got[0] / took if took > 0 else 0, "lost": n - got[0], "bytes": len(payload)}))
-    ctx.destroy(linger=0)
+        s.send(data)
+    took = time.perf_counter() - start
+    payload[0] = ord("E")
+    for _ in range(10):
+        s.send(bytes(payload))
+    say("RESULT " + json.dumps({"sent": n, "seconds": took}))
+    sys.stdin.read()  # linger until the parent ends us
 
 
-def reqrep(n):
+def sub(size, n, endpoint):
     ctx = zmq.Context()
-    rep = ctx.socket(zmq.REP)
-    port = rep.bind_to_random_port("tcp://127.0.0.1")
-    req = ctx.socket(zmq.REQ)
-    req.connect("tcp://127.0.0.1:%d" % port)
+    s = ctx.socket(zmq.SUB)
+    s.setsockopt(zmq.RCVHWM, 0)
+    s.setsockopt(zmq.SUBSCRIBE, b"")
+    s.connect(endpoint)
+    while s.recv()[0] != ord("P"):
+        pass
+    say("READY")
+    got, first, last = 0, 0.0, 0.0
+    while True:
+        if not s.poll(2000):
+            break
+        m = s.recv()
+        k = m[0]
+        if k == ord("D"):
+            last = time.perf_counter()
+            if got == 0:
+                first = last
+            got += 1
+        elif k == ord("E"):
+            break
+    say("RESULT " + json.dumps({"received": got, "seconds": last - first}))
 
-    def serve():
-        for _ in range(n):
-            rep.send(encode(decode(rep.recv())))
 
-    t = threading.Thread(target=serve)
-    t.start()
-    msg = encode(TestMsgs_pb2.Echo(data=b"x" * 76))
+def rep():
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REP)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    say("READY tcp://127.0.0.1:%d" % port)
+    while True:
+        s.send(s.recv())
+
+
+def req(endpoint, rounds):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.REQ)
+    s.connect(endpoint)
+    msg = b"x" * 100
+    for _ in range(200):
+        s.send(msg)
+        s.recv()
+    say("READY")
+    wait_go(threading.Event())
     lat = []
-    for _ in range(n):
-        s = time.perf_counter()
-        req.send(msg)
-        decode(req.recv())
-        lat.append(time.perf_counter() - s)
-    t.join()
+    start = time.perf_counter()
+    for _ in range(rounds):
+        t = time.perf_counter()
+        s.send(msg)
+        s.recv()
+        lat.append(time.perf_counter() - t)
+    took = time.perf_counter() - start
     lat.sort()
-    print(json.dumps({"p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)]}))
-    ctx.destroy(linger=0)
+    say("RESULT " + json.dumps({"received": rounds, "rate": rounds / took,
+                                "p50": lat[len(lat) // 2], "p99": lat[len(lat) * 99 // 100]}))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "pubsub":
-        pubsub(int(sys.argv[2]), int(sys.argv[3]))
+    role = sys.argv[1]
+    if role == "pub":
+        pub(int(sys.argv[2]), int(sys.argv[3]))
+    elif role == "sub":
+        sub(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif role == "rep":
+        rep()
     else:
-        reqrep(int(sys.argv[2]))
+        req(sys.argv[2], int(sys.argv[3]))

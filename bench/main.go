@@ -1,0 +1,287 @@
+// Command bench compares dividere with what people use today, measured
+// the way they deploy: each side of every workload runs in a process of
+// its own (children of this one), NATS runs its server in a process of
+// its own, and every system is measured in the same run, the repetitions
+// interleaved, so that ratios are taken per repetition on the same
+// machine state.
+//
+//	go run . -out .          # from bench/: writes results.md, results.json, results.svg
+//	go run . -only pub/sub   # some workloads only
+//
+// It is its own module, so that nats-server and gRPC never enter the
+// graph of a program that uses dividere.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		os.Exit(child(os.Args[2:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	o, err := parseFlags()
+	if err == nil {
+		err = run(ctx, o, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options of one run.
+type options struct {
+	reps          int
+	n, n1k        int
+	rounds        int
+	duration      time.Duration
+	only          string
+	python        bool
+	out           string
+}
+
+func parseFlags() (options, error) {
+	var o options
+	flag.IntVar(&o.reps, "reps", 3, "repetitions of every measurement, interleaved")
+	flag.IntVar(&o.n, "n", 500_000, "messages per pub/sub run at 100 B")
+	flag.IntVar(&o.n1k, "n1k", 200_000, "messages per pub/sub run at 1 KiB")
+	flag.IntVar(&o.rounds, "rounds", 5000, "round trips per latency run")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each concurrent request/reply run")
+	flag.StringVar(&o.only, "only", "", "run only the workloads whose name contains this")
+	flag.BoolVar(&o.python, "python", true, "include the Python (pyzmq) peer")
+	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and results.svg (default: print only)")
+	flag.Parse()
+	if o.reps < 1 || o.n < 1 || o.n1k < 1 || o.rounds < 10 || o.duration <= 0 {
+		return o, errors.New("-reps, -n, -n1k, -rounds and -duration must be positive (-rounds at least 10)")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, o options, stdout io.Writer) error {
+	natsURL, stopNATS, err := startNATS(ctx)
+	if err != nil {
+		return fmt.Errorf("nats-server: %w", err)
+	}
+	defer stopNATS()
+	work := workloads(o, natsURL)
+	if o.only != "" {
+		work = slices.DeleteFunc(work, func(w workload) bool { return !strings.Contains(w.name, o.only) })
+	}
+	if len(work) == 0 {
+		return errors.New("no workload matches -only")
+	}
+	total := 0
+	for _, w := range work {
+		total += len(w.systems) * o.reps
+	}
+	res := &results{Started: time.Now().UTC().Format(time.RFC3339), Host: hostInfo()}
+	done := 0
+	for rep := range o.reps {
+		cal := calibrate()
+		res.Calibration = append(res.Calibration, cal.Seconds()*1000)
+		for _, w := range work {
+			for _, sys := range w.systems {
+				done++
+				progress(done, total, fmt.Sprintf("rep %d/%d: %s, %s", rep+1, o.reps, w.name, sys.name))
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				m, err := sys.run(cctx)
+				cancel()
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err != nil {
+					m.Err = err.Error()
+				}
+				m.Workload, m.System, m.Rep = w.name, sys.name, rep
+				res.Runs = append(res.Runs, m)
+			}
+		}
+	}
+	progress(total, total, "done")
+	fmt.Fprintln(os.Stderr)
+	table := res.markdown(work)
+	fmt.Fprint(stdout, table)
+	if o.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(res, "", "  ")
+	for name, body := range map[string][]byte{"results.json": js, "results.md": []byte(table), "results.svg": []byte(res.svg(work))} {
+		if err := os.WriteFile(filepath.Join(o.out, name), body, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progress draws a one-line progress bar on standard error.
+func progress(done, total int, what string) {
+	const width = 30
+	filled := width * done / max(total, 1)
+	fmt.Fprintf(os.Stderr, "\r\033[K[%s%s] %3d%% %s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), 100*done/max(total, 1), what)
+}
+
+// calibrate times a fixed CPU-bound loop: printed per repetition, it
+// shows whether the machine was as fast in every one.
+func calibrate() time.Duration {
+	buf := make([]byte, 1024)
+	start := time.Now()
+	for i := range 50_000 {
+		buf[0] = byte(i)
+		s := sha256.Sum256(buf)
+		buf[1] = s[0]
+	}
+	return time.Since(start)
+}
+
+func hostInfo() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	model := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+			break
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "processor") {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d cores, %s", n, model)
+}
+
+// proc is a child process of this binary, speaking the line protocol:
+// it prints "READY [words]" once set up, may wait for "GO" on its
+// standard input, and prints "RESULT {json}" at the end.
+type proc struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+	ready []string
+	done  chan struct{}
+}
+
+// spawn starts a child with args (or, with a script path first, a
+// Python child) and waits for its READY line.
+func spawn(ctx context.Context, args ...string) (*proc, error) {
+	var cmd *exec.Cmd
+	if strings.HasSuffix(args[0], ".py") {
+		cmd = exec.CommandContext(ctx, "/usr/bin/python3", args...)
+	} else {
+		cmd = exec.CommandContext(ctx, os.Args[0], append([]string{"child"}, args...)...)
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{cmd: cmd, in: in, lines: make(chan string, 16), done: make(chan struct{})}
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	l, err := p.expect(ctx, "READY")
+	if err != nil {
+		p.kill()
+		return nil, fmt.Errorf("%v: %w", args, err)
+	}
+	p.ready = strings.Fields(l)[1:]
+	return p, nil
+}
+
+// expect waits for a line starting with prefix.
+func (p *proc) expect(ctx context.Context, prefix string) (string, error) {
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				return "", fmt.Errorf("exited before %s", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l, nil
+			}
+			if strings.HasPrefix(l, "ERR") {
+				return "", errors.New(l)
+			}
+		case <-ctx.Done():
+			return "", fmt.Errorf("no %s: %w", prefix, ctx.Err())
+		}
+	}
+}
+
+// result waits for the child's RESULT line and decodes it.
+func (p *proc) result(ctx context.Context, v any) error {
+	l, err := p.expect(ctx, "RESULT")
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(strings.TrimPrefix(l, "RESULT ")), v)
+}
+
+func (p *proc) say(line string) { io.WriteString(p.in, line+"\n") }
+
+// kill ends the child and waits for it.
+func (p *proc) kill() {
+	p.in.Close()
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// startNATS runs nats-server in a child process of its own.
+func startNATS(ctx context.Context) (string, func(), error) {
+	p, err := spawn(ctx, "nats-server")
+	if err != nil {
+		return "", nil, err
+	}
+	return p.ready[0], p.kill, nil
+}
+
+// pythonPeer is the Python side's script.
+func pythonPeer() (string, error) {
+	dir, _ := os.Getwd()
+	for {
+		p := filepath.Join(dir, "interop", "python", "bench_peer.py")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("interop/python/bench_peer.py not found (run from the repository)")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The children of a test run are this test binary, run as the bench
+// command would run itself.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		os.Exit(child(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// A short run of every workload on every system: each child process
+// starts, measures and reports, and the report has every row.
+func TestSuiteRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	o := options{reps: 1, n: 5000, n1k: 2000, rounds: 50, duration: 200 * time.Millisecond, python: true, out: dir}
+	if err := run(ctx, o, &out); err != nil {
+		t.Fatal(err)
+	}
+	table := out.String()
+	for _, want := range []string{
+		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
+		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
+		"| dividere broker |", "| NATS queue group |", "vs raw libzmq", "vs NATS",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(table, "errors:") || strings.Contains(table, "—") {
+		t.Errorf("a measurement failed:\n%s", table)
+	}
+	for _, f := range []string{"results.md", "results.json", "results.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// results is one whole run.
+type results struct {
+	Started     string        `json:"started"`
+	Host        string        `json:"host"`
+	Calibration []float64     `json:"calibration_ms"` // the CPU loop, per repetition
+	Runs        []measurement `json:"runs"`
+}
+
+// headline is the figure a row is judged by: p50 for latency workloads,
+// the rate otherwise.
+func (w workload) headline(m measurement) float64 {
+	if w.latency {
+		return m.P50
+	}
+	return m.Rate
+}
+
+func (r *results) of(workload, system string) []measurement {
+	var out []measurement
+	for _, m := range r.Runs {
+		if m.Workload == workload && m.System == system {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ratios are system / ref per repetition, for the repetitions where both
+// ran.
+func (r *results) ratios(w workload, system, ref string) []float64 {
+	refs := map[int]float64{}
+	for _, m := range r.of(w.name, ref) {
+		if m.Err == "" {
+			refs[m.Rep] = w.headline(m)
+		}
+	}
+	var out []float64
+	for _, m := range r.of(w.name, system) {
+		if v, ok := refs[m.Rep]; ok && m.Err == "" && v > 0 {
+			out = append(out, w.headline(m)/v)
+		}
+	}
+	return out
+}
+
+func spread(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	med = s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return med, s[0], s[n-1]
+}
+
+func (w workload) format(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	if w.latency {
+		return fmt.Sprintf("%.1f µs", v*1e6)
+	}
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+func ratioText(v []float64) string {
+	if len(v) == 0 {
+		return ""
+	}
+	med, lo, hi := spread(v)
+	return fmt.Sprintf("%.2f× [%.2f–%.2f]", med, lo, hi)
+}
+
+func (r *results) markdown(work []workload) string {
+	var b strings.Builder
+	reps := 0
+	for _, m := range r.Runs {
+		reps = max(reps, m.Rep+1)
+	}
+	fmt.Fprintf(&b, "# dividere against raw libzmq, NATS, gRPC and Python\n\n")
+	fmt.Fprintf(&b, "%s; %s. Every side in its own process, nats-server in its own; %d repetitions, interleaved; ", r.Started, r.Host, reps)
+	fmt.Fprintf(&b, "figures are median [min–max] over the repetitions, ratios are taken per repetition. ")
+	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms.\n\n", joinFloats(r.Calibration))
+	for _, w := range work {
+		unit := "msgs/s"
+		if w.latency {
+			unit = "p50 (p99)"
+		} else if strings.HasPrefix(w.name, "req/rep") || strings.HasPrefix(w.name, "load") {
+			unit = "req/s (p50)"
+		}
+		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost |\n|---|---|---|---|\n", w.name, unit)
+		for _, s := range w.systems {
+			runs := r.of(w.name, s.name)
+			var vals, p99s, p50s []float64
+			lost, errs := 0, []string{}
+			for _, m := range runs {
+				if m.Err != "" {
+					errs = append(errs, m.Err)
+					continue
+				}
+				vals = append(vals, w.headline(m))
+				p99s = append(p99s, m.P99)
+				p50s = append(p50s, m.P50)
+				lost = max(lost, m.Lost)
+			}
+			med, lo, hi := spread(vals)
+			cell := fmt.Sprintf("%s [%s–%s]", w.format(med), w.format(lo), w.format(hi))
+			if w.latency {
+				p, _, _ := spread(p99s)
+				cell += fmt.Sprintf(" (%s)", w.format(p))
+			} else if strings.Contains(unit, "p50") {
+				p, _, _ := spread(p50s)
+				cell += fmt.Sprintf(" (%.0f µs)", p*1e6)
+			}
+			ratio := ""
+			if ref := w.refs[s.name]; ref != "" {
+				ratio = ratioText(r.ratios(w, s.name, ref)) + " vs " + ref
+			}
+			if s.name == sysMsg || s.name == sysGRPC {
+				if raw := r.ratios(w, s.name, sysRaw); len(raw) > 0 {
+					ratio += "; " + ratioText(raw) + " vs " + sysRaw
+				}
+			}
+			lostCell := ""
+			if !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load") {
+				lostCell = fmt.Sprint(lost)
+				if lost > 0 {
+					lostCell += " (worst run)"
+				}
+			}
+			if len(errs) > 0 {
+				lostCell += " errors: " + strings.Join(errs, "; ")
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("Regenerate with `make benchsuite` (or `cd bench && go run . -out .`).\n")
+	return b.String()
+}
+
+func joinFloats(v []float64) string {
+	var s []string
+	for _, f := range v {
+		s = append(s, fmt.Sprintf("%.0f", f))
+	}
+	return strings.Join(s, ", ")
+}
+
+// svg draws, per workload, each system's median headline relative to the
+// workload's reference (raw libzmq, or NATS where raw is absent), as bars.
+func (r *results) svg(work []workload) string {
+	const rowH, barMax, left = 18, 360, 190
+	var rows []string
+	y := 30
+	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c"}
+	for _, w := range work {
+		ref := sysNATS
+		if len(r.of(w.name, sysNATS)) == 0 {
+			ref = sysQueue
+		}
+		rows = append(rows, fmt.Sprintf(`<text x="4" y="%d" font-weight="bold">%s (relative to %s%s)</text>`, y, w.name, ref, map[bool]string{true: "; shorter is faster", false: "; longer is faster"}[w.latency]))
+		y += rowH
+		for _, s := range w.systems {
+			ratios := r.ratios(w, s.name, ref)
+			med, _, _ := spread(ratios)
+			if math.IsNaN(med) {
+				continue
+			}
+			width := int(math.Min(med/2.5, 1) * barMax)
+			rows = append(rows, fmt.Sprintf(`<text x="4" y="%d">%s</text><rect x="%d" y="%d" width="%d" height="12" fill="%s"/><text x="%d" y="%d">%.2f×</text>`,
+				y, s.name, left, y-10, width, colors[s.name], left+width+4, y, med))
+			y += rowH
+		}
+		y += 8
+	}
+	h := y + 10
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="%d" font-family="sans-serif" font-size="12">`+
+		`<rect width="100%%" height="100%%" fill="white"/>`+
+		`<line x1="%d" y1="20" x2="%d" y2="%d" stroke="#ccc"/>%s</svg>`+"\n", h, left+barMax*4/10, left+barMax*4/10, h-10, strings.Join(rows, ""))
+}

@@ -1,0 +1,663 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	zmq "github.com/pebbe/zmq4"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/patterns"
+)
+
+// The first byte of every pub/sub payload says what it is.
+const (
+	kindProbe = 'P' // before GO: tells the subscriber the subscription is in place
+	kindData  = 'D' // measured
+	kindEnd   = 'E' // after the data
+)
+
+// idleEnd is how long a subscriber waits for more once data has
+// started: what has not come by then is lost.
+const idleEnd = 2 * time.Second
+
+// child runs one role; its exit code is the process's.
+func child(args []string) int {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	if len(args) == 0 {
+		fmt.Println("ERR no role")
+		return 2
+	}
+	if dir := os.Getenv("BENCH_PROFILE"); dir != "" && args[0] != "nats-server" {
+		// For finding costs: a CPU profile per child, named by its role.
+		f, err := os.Create(filepath.Join(dir, strings.Join(args[:2], "-")+".pprof"))
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
+	}
+	var err error
+	switch args[0] {
+	case "nats-server":
+		err = runNATSServer()
+	case "pub":
+		err = runPub(args[1], atoi(args[2]), atoi(args[3]), args[4])
+	case "sub":
+		err = runSub(args[1], atoi(args[2]), atoi(args[3]), args[4])
+	case "rep":
+		err = runRep(args[1], args[2])
+	case "req":
+		d, _ := time.ParseDuration(args[6])
+		err = runReq(args[1], args[2], atoi(args[3]), atoi(args[4]), atoi(args[5]), d)
+	case "broker":
+		err = runBroker(atoi(args[1]))
+	case "workers":
+		err = runWorkers(args[1], args[2], atoi(args[3]))
+	default:
+		err = fmt.Errorf("unknown role %q", args[0])
+	}
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	return 0
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+func result(r childResult) {
+	stopProfile()
+	b, _ := json.Marshal(r)
+	say("RESULT %s", b)
+}
+
+// waitGo returns a channel closed when the parent says GO (or goes).
+func waitGo() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if sc.Text() == "GO" {
+				break
+			}
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// untilParentGoes blocks until the parent closes our standard input.
+func untilParentGoes() { stopProfile(); io.Copy(io.Discard, os.Stdin) }
+
+// stopProfile ends the child's CPU profile (BENCH_PROFILE), if any.
+var stopProfile = func() {}
+
+func runNATSServer() error {
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		return err
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		return errors.New("NATS server did not start")
+	}
+	say("READY %s", s.ClientURL())
+	untilParentGoes()
+	s.Shutdown()
+	return nil
+}
+
+// publisher is one system's way to publish a payload.
+type publisher struct {
+	endpoint string
+	send     func([]byte) error
+	flush    func()
+}
+
+func newPublisher(role, natsURL string) (publisher, error) {
+	switch role {
+	case "raw":
+		pub, err := zmq.NewSocket(zmq.PUB)
+		if err != nil {
+			return publisher{}, err
+		}
+		pub.SetSndhwm(0) // the reference: libzmq with no high-water mark, so nothing is dropped
+		if err := pub.Bind("tcp://127.0.0.1:*"); err != nil {
+			return publisher{}, err
+		}
+		ep, _ := pub.GetLastEndpoint()
+		return publisher{endpoint: ep, send: func(b []byte) error { _, err := pub.SendBytes(b, 0); return err }}, nil
+	case "conn":
+		pub, err := connection.NewPublisher("tcp://127.0.0.1:0")
+		if err != nil {
+			return publisher{}, err
+		}
+		ctx := context.Background()
+		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
+	case "msg":
+		pub, err := messaging.NewPublisher("tcp://127.0.0.1:0")
+		if err != nil {
+			return publisher{}, err
+		}
+		ctx := context.Background()
+		m := &wrapperspb.BytesValue{}
+		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { m.Value = b; return pub.Send(ctx, m) }}, nil
+	case "nats":
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			return publisher{}, err
+		}
+		return publisher{endpoint: natsURL, send: func(b []byte) error { return nc.Publish("bench", b) }, flush: func() { nc.Flush() }}, nil
+	}
+	return publisher{}, fmt.Errorf("no publisher %q", role)
+}
+
+func runPub(role string, size, n int, natsURL string) error {
+	p, err := newPublisher(role, natsURL)
+	if err != nil {
+		return err
+	}
+	say("READY %s", p.endpoint)
+	payload := make([]byte, size)
+	payload[0] = kindProbe
+	for goNow, t := waitGo(), time.NewTicker(5*time.Millisecond); ; {
+		select {
+		case <-goNow:
+			t.Stop()
+			goto send
+		case <-t.C:
+			p.send(payload)
+		}
+	}
+send:
+	payload[0] = kindData
+	start := time.Now()
+	for range n {
+		if err := p.send(payload); err != nil {
+			return err
+		}
+	}
+	took := time.Since(start)
+	payload[0] = kindEnd
+	for range 10 {
+		p.send(payload)
+	}
+	if p.flush != nil {
+		p.flush()
+	}
+	result(childResult{Sent: n, Seconds: took.Seconds(), Rate: float64(n) / took.Seconds()})
+	untilParentGoes() // linger: the parent ends us once the subscriber is done
+	return nil
+}
+
+// counter counts data messages for a subscriber, with their first and
+// last arrival.
+type counter struct {
+	ready       chan struct{}
+	readyOnce   sync.Once
+	done        chan struct{}
+	doneOnce    sync.Once
+	n           atomic.Int64
+	first, last atomic.Int64 // UnixNano
+}
+
+func newCounter() *counter { return &counter{ready: make(chan struct{}), done: make(chan struct{})} }
+
+// see is called for every message received; it reports whether to stop.
+func (c *counter) see(kind byte) bool {
+	switch kind {
+	case kindProbe:
+		c.readyOnce.Do(func() { close(c.ready) })
+	case kindData:
+		now := time.Now().UnixNano()
+		if c.n.Add(1) == 1 {
+			c.first.Store(now)
+		}
+		c.last.Store(now)
+	case kindEnd:
+		c.finish()
+		return true
+	}
+	return false
+}
+
+func (c *counter) finish() { c.doneOnce.Do(func() { close(c.done) }) }
+
+// watch ends the count when data has stopped coming for idleEnd.
+func (c *counter) watch(cancel func()) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			cancel()
+			return
+		case <-t.C:
+			if last := c.last.Load(); last > 0 && time.Since(time.Unix(0, last)) > idleEnd {
+				c.finish()
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+func runSub(role string, size, n int, endpoint string) error {
+	c := newCounter()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var recvLoop func() error
+	switch role {
+	case "raw":
+		sub, err := zmq.NewSocket(zmq.SUB)
+		if err != nil {
+			return err
+		}
+		sub.SetRcvhwm(0)
+		sub.SetSubscribe("")
+		sub.SetRcvtimeo(100 * time.Millisecond)
+		if err := sub.Connect(endpoint); err != nil {
+			return err
+		}
+		recvLoop = func() error {
+			for ctx.Err() == nil {
+				b, err := sub.RecvBytes(0)
+				if err != nil {
+					continue // a timeout: check whether to stop
+				}
+				if c.see(b[0]) {
+					return nil
+				}
+			}
+			return nil
+		}
+	case "conn":
+		sub, err := connection.NewSubscriber(endpoint)
+		if err != nil {
+			return err
+		}
+		recvLoop = func() error {
+			for {
+				m, err := sub.Recv(ctx)
+				if err != nil {
+					return nil
+				}
+				if c.see(m[0][0]) {
+					return nil
+				}
+			}
+		}
+	case "msg":
+		sub, err := messaging.NewSubscriber(endpoint, messaging.WithTypes(&wrapperspb.BytesValue{}))
+		if err != nil {
+			return err
+		}
+		recvLoop = func() error {
+			for {
+				m, err := messaging.RecvAs[*wrapperspb.BytesValue](ctx, sub)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil
+					}
+					return err
+				}
+				if c.see(m.Value[0]) {
+					return nil
+				}
+			}
+		}
+	case "nats":
+		nc, err := nats.Connect(endpoint)
+		if err != nil {
+			return err
+		}
+		if _, err := nc.Subscribe("bench", func(m *nats.Msg) { c.see(m.Data[0]) }); err != nil {
+			return err
+		}
+		nc.Flush()
+		recvLoop = func() error { <-ctx.Done(); return nil }
+	default:
+		return fmt.Errorf("no subscriber %q", role)
+	}
+	go c.watch(cancel)
+	errc := make(chan error, 1)
+	go func() { errc <- recvLoop() }()
+	select {
+	case <-c.ready:
+	case err := <-errc:
+		return fmt.Errorf("subscriber ended before the first probe: %v", err)
+	case <-time.After(30 * time.Second):
+		return errors.New("no probe within 30 s")
+	}
+	say("READY")
+	if err := <-errc; err != nil {
+		return err
+	}
+	got := int(c.n.Load())
+	secs := time.Duration(c.last.Load() - c.first.Load()).Seconds()
+	result(childResult{Received: got, Seconds: secs})
+	return nil
+}
+
+// The gRPC echo, declared by hand (no generated code needed for one method).
+type echoServer interface {
+	Echo(context.Context, *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error)
+}
+
+type echoImpl struct{}
+
+func (echoImpl) Echo(_ context.Context, m *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+	return m, nil
+}
+
+var echoDesc = grpc.ServiceDesc{
+	ServiceName: "bench.Echo",
+	HandlerType: (*echoServer)(nil),
+	Methods: []grpc.MethodDesc{{MethodName: "Echo", Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		in := new(wrapperspb.BytesValue)
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		return srv.(echoServer).Echo(ctx, in)
+	}}},
+}
+
+func runRep(role, natsURL string) error {
+	ctx := context.Background()
+	switch role {
+	case "raw":
+		rep, err := zmq.NewSocket(zmq.REP)
+		if err != nil {
+			return err
+		}
+		rep.SetSndhwm(0)
+		rep.SetRcvhwm(0)
+		if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
+			return err
+		}
+		ep, _ := rep.GetLastEndpoint()
+		say("READY %s", ep)
+		for {
+			b, err := rep.RecvBytes(0)
+			if err != nil {
+				return err
+			}
+			rep.SendBytes(b, 0)
+		}
+	case "conn":
+		rep, err := connection.NewResponse("tcp://127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		say("READY %s", rep.Endpoint())
+		for {
+			m, err := rep.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			rep.Send(ctx, m...)
+		}
+	case "msg":
+		rep, err := messaging.NewResponse("tcp://127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		say("READY %s", rep.Endpoint())
+		for {
+			m, err := rep.Recv(ctx)
+			if err != nil {
+				return err
+			}
+			rep.Send(ctx, m)
+		}
+	case "nats":
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			return err
+		}
+		if _, err := nc.Subscribe("echo", func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
+			return err
+		}
+		nc.Flush()
+		say("READY %s", natsURL)
+	case "grpc":
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		s := grpc.NewServer()
+		s.RegisterService(&echoDesc, echoImpl{})
+		go s.Serve(l)
+		say("READY %s", l.Addr())
+	default:
+		return fmt.Errorf("no responder %q", role)
+	}
+	untilParentGoes()
+	return nil
+}
+
+// caller makes one request and waits for its answer; each requester has
+// its own.
+type caller func(payload []byte) error
+
+func newCaller(role, endpoint string) (caller, error) {
+	ctx := context.Background()
+	switch role {
+	case "raw":
+		req, err := zmq.NewSocket(zmq.REQ)
+		if err != nil {
+			return nil, err
+		}
+		req.SetSndhwm(0)
+		req.SetRcvhwm(0)
+		if err := req.Connect(endpoint); err != nil {
+			return nil, err
+		}
+		return func(b []byte) error {
+			if _, err := req.SendBytes(b, 0); err != nil {
+				return err
+			}
+			_, err := req.RecvBytes(0)
+			return err
+		}, nil
+	case "conn":
+		req, err := connection.NewRequest(endpoint)
+		if err != nil {
+			return nil, err
+		}
+		return func(b []byte) error { _, err := req.Call(ctx, b); return err }, nil
+	case "msg":
+		req, err := messaging.NewRequest(endpoint)
+		if err != nil {
+			return nil, err
+		}
+		m := &wrapperspb.BytesValue{}
+		return func(b []byte) error {
+			m.Value = b
+			_, err := messaging.Call[*wrapperspb.BytesValue](ctx, req, m)
+			return err
+		}, nil
+	case "nats", "natsqg":
+		nc, err := nats.Connect(endpoint)
+		if err != nil {
+			return nil, err
+		}
+		subject := "echo"
+		if role == "natsqg" {
+			subject = "work"
+		}
+		return func(b []byte) error { _, err := nc.Request(subject, b, 10*time.Second); return err }, nil
+	case "grpc":
+		conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		in, out := &wrapperspb.BytesValue{}, &wrapperspb.BytesValue{}
+		return func(b []byte) error {
+			in.Value = b
+			return conn.Invoke(ctx, "/bench.Echo/Echo", in, out)
+		}, nil
+	case "broker":
+		c, err := patterns.NewMsgClient(endpoint, patterns.WithRetry(10*time.Second, 0, 0))
+		if err != nil {
+			return nil, err
+		}
+		m := &wrapperspb.BytesValue{}
+		return func(b []byte) error {
+			m.Value = b
+			_, err := patterns.Call[*wrapperspb.BytesValue](ctx, c, m)
+			return err
+		}, nil
+	}
+	return nil, fmt.Errorf("no requester %q", role)
+}
+
+func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) error {
+	callers := make([]caller, max(conc, 1))
+	for i := range callers {
+		c, err := newCaller(role, endpoint)
+		if err != nil {
+			return err
+		}
+		callers[i] = c
+	}
+	payload := make([]byte, size)
+	// Warm up every connection (and, for TCP, the handshake).
+	for _, c := range callers {
+		for range 200 {
+			if err := c(payload); err != nil {
+				return err
+			}
+		}
+	}
+	say("READY")
+	<-waitGo()
+	if conc <= 1 {
+		lat := make([]time.Duration, 0, rounds)
+		start := time.Now()
+		for range rounds {
+			t := time.Now()
+			if err := callers[0](payload); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t))
+		}
+		took := time.Since(start)
+		r := percentiles(lat)
+		r.Received, r.Rate = rounds, float64(rounds)/took.Seconds()
+		result(r)
+		return nil
+	}
+	var wg sync.WaitGroup
+	lats := make([][]time.Duration, conc)
+	errs := make(chan error, conc)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for i, c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				if err := c(payload); err != nil {
+					errs <- err
+					return
+				}
+				lats[i] = append(lats[i], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	r := percentiles(all)
+	r.Received, r.Rate = len(all), float64(len(all))/took.Seconds()
+	result(r)
+	return nil
+}
+
+func percentiles(lat []time.Duration) childResult {
+	if len(lat) == 0 {
+		return childResult{}
+	}
+	slices.Sort(lat)
+	return childResult{P50: lat[len(lat)/2].Seconds(), P99: lat[len(lat)*99/100].Seconds()}
+}
+
+func runBroker(workers int) error {
+	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	say("READY %s %s", b.Frontend(), b.Backend())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.WaitWorkers(ctx, workers); err != nil {
+		return err
+	}
+	say("WORKERS")
+	untilParentGoes()
+	return nil
+}
+
+func runWorkers(role, endpoint string, n int) error {
+	switch role {
+	case "broker":
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		for range n {
+			w := patterns.NewMsgWorker(endpoint)
+			messaging.Handle(w, func(ctx context.Context, m *wrapperspb.BytesValue, from messaging.Source) error {
+				return from.Reply(ctx, m)
+			})
+			go w.Run(ctx)
+		}
+		say("READY")
+	case "natsqg":
+		for range n {
+			nc, err := nats.Connect(endpoint)
+			if err != nil {
+				return err
+			}
+			if _, err := nc.QueueSubscribe("work", "workers", func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
+				return err
+			}
+			nc.Flush()
+		}
+		say("READY")
+	default:
+		return fmt.Errorf("no workers %q", role)
+	}
+	untilParentGoes()
+	return nil
+}

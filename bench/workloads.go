@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+)
+
+// measurement is one run of one system on one workload.
+type measurement struct {
+	Workload string  `json:"workload"`
+	System   string  `json:"system"`
+	Rep      int     `json:"rep"`
+	Rate     float64 `json:"rate,omitempty"` // messages or requests a second
+	P50      float64 `json:"p50,omitempty"`  // seconds
+	P99      float64 `json:"p99,omitempty"`
+	Sent     int     `json:"sent,omitempty"`
+	Received int     `json:"received,omitempty"`
+	Lost     int     `json:"lost,omitempty"`
+	Err      string  `json:"error,omitempty"`
+}
+
+// workload is one thing measured, on several systems.
+type workload struct {
+	name    string
+	latency bool // the headline figure is p50, lower is better
+	// ref names the system each row's ratios are taken against, per
+	// layer: raw libzmq for dividere's connection layer, NATS for the
+	// rest.
+	refs    map[string]string
+	systems []system
+}
+
+type system struct {
+	name string
+	run  func(ctx context.Context) (measurement, error)
+}
+
+// The systems, by the names the children know them by.
+const (
+	sysRaw    = "raw libzmq"
+	sysConn   = "dividere connection"
+	sysMsg    = "dividere messaging"
+	sysNATS   = "NATS"
+	sysGRPC   = "gRPC"
+	sysPython = "Python (pyzmq)"
+	sysBroker = "dividere broker"
+	sysQueue  = "NATS queue group"
+)
+
+// roles maps a system's display name to its name on a child's command line.
+var roles = map[string]string{
+	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysNATS: "nats", sysGRPC: "grpc",
+	sysBroker: "broker", sysQueue: "natsqg",
+}
+
+func refsFor(names ...string) map[string]string {
+	m := map[string]string{}
+	for _, n := range names {
+		switch n {
+		case sysConn, sysPython:
+			m[n] = sysRaw
+		case sysMsg, sysGRPC, sysBroker:
+			m[n] = sysNATS
+		}
+		if n == sysBroker {
+			m[n] = sysQueue
+		}
+	}
+	return m
+}
+
+func workloads(o options, natsURL string) []workload {
+	var ws []workload
+	py, pyErr := pythonPeer()
+	for _, size := range []int{100, 1024} {
+		n := o.n
+		if size > 100 {
+			n = o.n1k
+		}
+		name := fmt.Sprintf("pub/sub %s, %dk msgs", sizeName(size), n/1000)
+		w := workload{name: name}
+		for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS} {
+			w.systems = append(w.systems, system{s, pubsubRun(roles[s], size, n, natsURL)})
+		}
+		if o.python && pyErr == nil {
+			w.systems = append(w.systems, system{sysPython, pythonPubSub(py, size, n/5)})
+		}
+		ws = append(ws, w)
+	}
+	one := workload{name: "req/rep 100 B, 1 requester", latency: true}
+	for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS, sysGRPC} {
+		one.systems = append(one.systems, system{s, reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration)})
+	}
+	if o.python && pyErr == nil {
+		one.systems = append(one.systems, system{sysPython, pythonReqRep(py, o.rounds)})
+	}
+	ws = append(ws, one)
+	eight := workload{name: "req/rep 100 B, 8 requesters"}
+	for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS, sysGRPC} {
+		eight.systems = append(eight.systems, system{s, reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)})
+	}
+	ws = append(ws, eight)
+	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
+	lb.systems = []system{
+		{sysBroker, brokerRun(100, o.duration)},
+		{sysQueue, queueGroupRun(natsURL, 100, o.duration)},
+	}
+	ws = append(ws, lb)
+	for i := range ws {
+		var names []string
+		for _, s := range ws[i].systems {
+			names = append(names, s.name)
+		}
+		ws[i].refs = refsFor(names...)
+	}
+	return ws
+}
+
+func sizeName(size int) string {
+	if size >= 1024 {
+		return fmt.Sprintf("%d KiB", size/1024)
+	}
+	return fmt.Sprintf("%d B", size)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// childResult is what the children report.
+type childResult struct {
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	Seconds  float64 `json:"seconds"`
+	Rate     float64 `json:"rate"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+}
+
+// pubsubRun: a publisher process sends n messages of size as fast as it
+// can; a subscriber process counts them, timing the first to the last.
+// What did not arrive is counted lost.
+func pubsubRun(role string, size, n int, natsURL string) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		return pubsub(ctx, []string{"pub", role, itoa(size), itoa(n), natsURL}, func(ep string) []string {
+			return []string{"sub", role, itoa(size), itoa(n), ep}
+		}, n)
+	}
+}
+
+func pythonPubSub(script string, size, n int) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		return pubsub(ctx, []string{script, "pub", itoa(size), itoa(n)}, func(ep string) []string {
+			return []string{script, "sub", itoa(size), itoa(n), ep}
+		}, n)
+	}
+}
+
+func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string, n int) (measurement, error) {
+	pub, err := spawn(ctx, pubArgs...)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer pub.kill()
+	sub, err := spawn(ctx, subArgs(pub.ready[0])...)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer sub.kill()
+	pub.say("GO")
+	var s, p childResult
+	if err := sub.result(ctx, &s); err != nil {
+		return measurement{}, fmt.Errorf("subscriber: %w", err)
+	}
+	if err := pub.result(ctx, &p); err != nil {
+		return measurement{}, fmt.Errorf("publisher: %w", err)
+	}
+	m := measurement{Sent: p.Sent, Received: s.Received, Lost: n - s.Received}
+	if s.Seconds > 0 {
+		m.Rate = float64(s.Received) / s.Seconds
+	}
+	return m, nil
+}
+
+// reqRepRun: a responder process echoes; a requester process makes
+// rounds round trips one at a time (conc 1), or runs conc requesters on
+// conc connections for d.
+func reqRepRun(role, natsURL string, size, rounds, conc int, d interface{ String() string }) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		rep, err := spawn(ctx, "rep", role, natsURL)
+		if err != nil {
+			return measurement{}, err
+		}
+		defer rep.kill()
+		return requester(ctx, []string{"req", role, rep.ready[0], itoa(size), itoa(rounds), itoa(conc), d.String()})
+	}
+}
+
+func pythonReqRep(script string, rounds int) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		rep, err := spawn(ctx, script, "rep")
+		if err != nil {
+			return measurement{}, err
+		}
+		defer rep.kill()
+		return requester(ctx, []string{script, "req", rep.ready[0], itoa(rounds)})
+	}
+}
+
+func requester(ctx context.Context, args []string) (measurement, error) {
+	req, err := spawn(ctx, args...)
+	if err != nil {
+		return measurement{}, err
+	}
+	defer req.kill()
+	req.say("GO")
+	var r childResult
+	if err := req.result(ctx, &r); err != nil {
+		return measurement{}, fmt.Errorf("requester: %w", err)
+	}
+	return measurement{Rate: r.Rate, P50: r.P50, P99: r.P99, Received: r.Received}, nil
+}
+
+// brokerRun: a dividere broker process, a process of 8 workers and a
+// process of 8 clients, each making one request at a time.
+func brokerRun(size int, d interface{ String() string }) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		b, err := spawn(ctx, "broker", "8")
+		if err != nil {
+			return measurement{}, err
+		}
+		defer b.kill()
+		w, err := spawn(ctx, "workers", "broker", b.ready[1], "8")
+		if err != nil {
+			return measurement{}, err
+		}
+		defer w.kill()
+		if _, err := b.expect(ctx, "WORKERS"); err != nil {
+			return measurement{}, err
+		}
+		return requester(ctx, []string{"req", "broker", b.ready[0], itoa(size), "0", "8", d.String()})
+	}
+}
+
+// queueGroupRun: the same with NATS: 8 queue-group subscribers in one
+// process, 8 clients on 8 connections in another, nats-server in a third.
+func queueGroupRun(natsURL string, size int, d interface{ String() string }) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		w, err := spawn(ctx, "workers", "natsqg", natsURL, "8")
+		if err != nil {
+			return measurement{}, err
+		}
+		defer w.kill()
+		return requester(ctx, []string{"req", "natsqg", natsURL, itoa(size), "0", "8", d.String()})
+	}
+}
