@@ -49,13 +49,13 @@ func main() {
 
 // options of one run.
 type options struct {
-	reps          int
-	n, n1k        int
-	rounds        int
-	duration      time.Duration
-	only          string
-	python        bool
-	out           string
+	reps     int
+	n, n1k   int
+	rounds   int
+	duration time.Duration
+	only     string
+	python   bool
+	out      string
 }
 
 func parseFlags() (options, error) {

@@ -202,7 +202,6 @@ func TestProxyBrokerMonitor(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 func TestCurveFlags(t *testing.T) {
 	dir := t.TempDir()
 	server, client := filepath.Join(dir, "server.key"), filepath.Join(dir, "client.key")
