@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -179,8 +180,32 @@ type proc struct {
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	lines chan string
-	ready []string
-	done  chan struct{}
+	ready  []string
+	done   chan struct{}
+	stderr *tailBuffer
+}
+
+// tailBuffer keeps the end of what a child wrote to standard error, to
+// say why it failed.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.b))
 }
 
 // spawn starts a child with args (or, with a script path first, a
@@ -192,7 +217,8 @@ func spawn(ctx context.Context, args ...string) (*proc, error) {
 	} else {
 		cmd = exec.CommandContext(ctx, os.Args[0], append([]string{"child"}, args...)...)
 	}
-	cmd.Stderr = os.Stderr
+	tail := &tailBuffer{}
+	cmd.Stderr = tail
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -204,7 +230,7 @@ func spawn(ctx context.Context, args ...string) (*proc, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, in: in, lines: make(chan string, 16), done: make(chan struct{})}
+	p := &proc{cmd: cmd, in: in, lines: make(chan string, 16), done: make(chan struct{}), stderr: tail}
 	go func() {
 		defer close(p.lines)
 		sc := bufio.NewScanner(out)
@@ -229,7 +255,8 @@ func (p *proc) expect(ctx context.Context, prefix string) (string, error) {
 		select {
 		case l, ok := <-p.lines:
 			if !ok {
-				return "", fmt.Errorf("exited before %s", prefix)
+				<-p.done
+				return "", fmt.Errorf("exited (%v) before %s: %s", p.cmd.ProcessState, prefix, lastLine(p.stderr.String()))
 			}
 			if strings.HasPrefix(l, prefix) {
 				return l, nil
@@ -241,6 +268,16 @@ func (p *proc) expect(ctx context.Context, prefix string) (string, error) {
 			return "", fmt.Errorf("no %s: %w", prefix, ctx.Err())
 		}
 	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "panic") || strings.Contains(lines[i], "fatal") || strings.Contains(lines[i], "SIG") {
+			return strings.Join(lines[i:min(i+3, len(lines))], " | ")
+		}
+	}
+	return lines[len(lines)-1]
 }
 
 // result waits for the child's RESULT line and decodes it.

@@ -2,6 +2,11 @@ package connection
 
 /*
 #cgo pkg-config: libzmq
+#define _GNU_SOURCE
+#include <poll.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -45,6 +50,23 @@ static void dv_msg_free(zmq_msg_t *m) {
 	free(m);
 }
 
+// dv_wait_fd blocks until fd is readable, wake (an eventfd) is
+// signalled or timeout_ns passes, as libzmq's own blocking calls wait on
+// a socket's signalling fd. A wake-up through wake is consumed.
+static int dv_wait_fd(int fd, int wake, long long timeout_ns) {
+	struct pollfd p[2] = {{fd, POLLIN, 0}, {wake, POLLIN, 0}};
+	struct timespec ts = {timeout_ns / 1000000000LL, timeout_ns % 1000000000LL};
+	int rc;
+	do {
+		rc = ppoll(p, 2, &ts, NULL);
+	} while (rc < 0 && errno == EINTR);
+	if (rc > 0 && (p[1].revents & POLLIN)) {
+		uint64_t n;
+		(void)!read(wake, &n, sizeof n);
+	}
+	return rc;
+}
+
 static int dv_socket_type(void *s) {
 	int t = -1;
 	size_t len = sizeof(t);
@@ -56,6 +78,7 @@ import "C"
 
 import (
 	"reflect"
+	"time"
 	"unsafe"
 
 	zmq "github.com/pebbe/zmq4"
@@ -123,6 +146,10 @@ func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more boo
 	}
 	return data, res.more != 0, user, nil
 }
+
+// waitFD blocks the calling thread until fd is readable, the eventfd
+// wake is signalled (see signalWake) or d passes.
+func waitFD(fd, wake int, d time.Duration) { C.dv_wait_fd(C.int(fd), C.int(wake), C.longlong(d)) }
 
 // free releases the message; call it after the socket is closed.
 func (r *frameReader) free() {

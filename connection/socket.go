@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,12 +41,17 @@ type Socket struct {
 	closed atomic.Bool
 	done   chan struct{}
 
-	// Two duplicates of ZMQ_FD: one for goroutines waiting to receive and
-	// one for those waiting to send. Both see every edge of the same
-	// eventfd, so neither kind of waiter can steal the other's wakeup.
-	rfile, wfile *os.File
-	rconn, wconn syscall.RawConn
-	rsem, wsem   chan struct{} // one waiter per direction parks on the fd
+	// zfd is libzmq's ZMQ_FD. A waiter first polls it in a blocking
+	// system call (see hotWait), interruptible through its direction's
+	// eventfd in wakefd; one that waits longer parks in Go's network
+	// poller on a duplicate of zfd made for that wait (parked), so that
+	// an idle socket holds no thread and the poller is not woken by the
+	// edges of sockets nobody waits on.
+	zfd        int
+	wakefd     [2]int // eventfds, for the receive-side and the send-side waiter
+	parkMu     sync.Mutex
+	parked     [2]*os.File   // the parked waiters' duplicates; guarded by parkMu
+	rsem, wsem chan struct{} // one waiter per direction waits on the fd
 	// Whether a goroutine holds rsem/wsem (is parked or about to park).
 	rwaiting, wwaiting atomic.Bool
 	// notifyLocked's rate limit; guarded by mu.
@@ -132,13 +138,9 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 	if s.name == "" {
 		s.name = fmt.Sprintf("%s-%d", typ, socketSeq.Add(1))
 	}
+	s.wakefd = [2]int{-1, -1}
 	fail := func(err error) (*Socket, error) {
-		if s.rfile != nil {
-			s.rfile.Close()
-		}
-		if s.wfile != nil {
-			s.wfile.Close()
-		}
+		closeWake(s.wakefd)
 		zs.SetLinger(0)
 		zs.Close()
 		s.fr.free()
@@ -157,11 +159,11 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 	if err != nil {
 		return fail(zmqErr("get fd", err))
 	}
-	if s.rfile, s.rconn, err = pollable(fd, s.name+"-r"); err != nil {
-		return fail(err)
-	}
-	if s.wfile, s.wconn, err = pollable(fd, s.name+"-w"); err != nil {
-		return fail(err)
+	s.zfd = fd
+	for i := range s.wakefd {
+		if s.wakefd[i], err = newWake(); err != nil {
+			return fail(err)
+		}
 	}
 	if cfg.monitor {
 		if s.mon, err = startMonitor(s); err != nil {
@@ -267,10 +269,11 @@ func (s *Socket) Close() error {
 	if s.re != nil {
 		s.re.stop()
 	}
-	// Closing our fd duplicates evicts them from the poller, which wakes
-	// every parked waiter; they see closed and return ErrClosed.
-	s.rfile.Close()
-	s.wfile.Close()
+	// Every waiter wakes and sees closed: those in the blocking poll
+	// through their eventfd, parked ones because closing their duplicate
+	// evicts it from the poller.
+	s.wake(dirRead)
+	s.wake(dirWrite)
 	// Unbinding before closing frees an inproc name at once; a tcp or ipc
 	// listener closes on libzmq's I/O thread, and waiting (briefly) for
 	// its "closed" event means the port can be bound again as soon as
@@ -302,7 +305,27 @@ func (s *Socket) Close() error {
 	if s.mon != nil {
 		s.mon.stop(time.Second)
 	}
+	// The eventfds go once no waiter can be polling them: every waiter
+	// has been woken and leaves at once.
+	if s.drainWaiters(time.Second) {
+		closeWake(s.wakefd)
+	}
 	return zmqErr("close", err)
+}
+
+// drainWaiters takes both waiter slots, so that no goroutine is left
+// waiting on the socket, within timeout.
+func (s *Socket) drainWaiters(timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for _, sem := range []chan struct{}{s.rsem, s.wsem} {
+		select {
+		case sem <- struct{}{}:
+		case <-t.C:
+			return false
+		}
+	}
+	return true
 }
 
 // isClosed reports whether Close has been called.
@@ -320,13 +343,27 @@ func (s *Socket) with(f func(zs *zmq.Socket) error) error {
 	return err
 }
 
-// wakeReader makes the parked receive-side waiter, if any, try again.
-// Facades call it when their own state changed in a way its condition
-// depends on.
+// wakeReader makes the receive-side waiter, if any, try again. Facades
+// call it when their own state changed in a way its condition depends on.
 func (s *Socket) wakeReader() {
 	if s.rwaiting.Load() {
-		s.rfile.SetReadDeadline(aLongTimeAgo)
+		s.wake(dirRead)
 	}
+}
+
+// wake makes the waiter of a direction (dirRead, dirWrite) try again,
+// wherever it waits.
+func (s *Socket) wake(dir int) {
+	signalWake(s.wakefd[dir-1])
+	s.parkMu.Lock()
+	if f := s.parked[dir-1]; f != nil {
+		if s.closed.Load() {
+			f.Close() // evicts it from the poller: the waiter sees closed
+		} else {
+			f.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+	s.parkMu.Unlock()
 }
 
 // Who makes a libzmq call, for notifyLocked.
@@ -402,7 +439,7 @@ func (s *Socket) checkLocked(r, w bool) {
 		s.wakeReader()
 	}
 	if w && ev&zmq.POLLOUT != 0 {
-		s.wfile.SetReadDeadline(aLongTimeAgo)
+		s.wake(dirWrite)
 	}
 }
 
@@ -430,9 +467,9 @@ func (s *Socket) do(ctx context.Context, write bool, try func() error) error {
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
-	sem, f, conn, waiting, me := s.rsem, s.rfile, s.rconn, &s.rwaiting, dirRead
+	sem, waiting, me := s.rsem, &s.rwaiting, dirRead
 	if write {
-		sem, f, conn, waiting, me = s.wsem, s.wfile, s.wconn, &s.wwaiting, dirWrite
+		sem, waiting, me = s.wsem, &s.wwaiting, dirWrite
 	}
 	select {
 	case sem <- struct{}{}:
@@ -442,11 +479,40 @@ func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
 		return ErrClosed
 	}
 	waiting.Store(true)
+	waiters.Add(1)
 	defer func() {
+		waiters.Add(-1)
 		waiting.Store(false)
 		<-sem
 	}()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if result, done := s.waitHot(ctx, me, try); done {
+		return result
+	}
+	return s.park(ctx, me, try)
+}
 
+// park waits in Go's network poller, on a duplicate of the socket's fd
+// registered for this wait.
+func (s *Socket) park(ctx context.Context, me int, try func() error) error {
+	f, conn, err := pollable(s.zfd, fmt.Sprintf("%s-%d", s.name, me))
+	if err != nil {
+		return err
+	}
+	s.parkMu.Lock()
+	s.parked[me-1] = f
+	s.parkMu.Unlock()
+	defer func() {
+		s.parkMu.Lock()
+		s.parked[me-1] = nil
+		s.parkMu.Unlock()
+		f.Close()
+	}()
+	if s.closed.Load() { // Close may have looked for parked waiters before we were one
+		return ErrClosed
+	}
 	deadline, hasDeadline := ctx.Deadline()
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(aLongTimeAgo) })
@@ -457,7 +523,7 @@ func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
 			return ctxErr(ctx)
 		}
 		// Deadline() is zero for a context without one, which clears any
-		// deadline a previous waiter left.
+		// deadline a previous wake-up left.
 		if err := f.SetReadDeadline(deadline); err != nil {
 			if s.closed.Load() {
 				return ErrClosed
@@ -488,9 +554,74 @@ func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
 			if ctx.Err() != nil || (hasDeadline && !time.Now().Before(deadline)) {
 				return ctxErr(ctx)
 			}
-			continue // a stale wake-up from an earlier waiter's cancellation
+			continue // a wake-up: try again
 		}
 		return perr
+	}
+}
+
+// hotWait is how long a waiter first waits the way libzmq's own blocking
+// calls do, in a blocking poll of the socket's fd, before it parks in Go's
+// network poller. The poller costs a hand-off between threads on every
+// wake-up (tens of microseconds, most of a loopback round trip), which
+// is what made request/reply slower than raw libzmq; the poll wakes the
+// waiting thread directly. Past hotWait an idle socket costs nothing: it
+// is parked, as before.
+const hotWait = 500 * time.Microsecond
+
+// waiters counts the goroutines waiting in any socket of the process.
+// The blocking poll pays off only while they are few: many waiters (eight
+// requesters, eight workers) are served better by the network poller,
+// which wakes several of them per system call, than by a thread each
+// competing for the cores.
+var waiters atomic.Int32
+
+// hotLimit is how many waiters may use the blocking poll at once, and the
+// most waiters there may be for any of them to.
+var hotLimit = int32(max(runtime.GOMAXPROCS(0), 2))
+
+var hotNow atomic.Int32
+
+// waitHot waits up to hotWait in a blocking poll, retrying try on each
+// wake-up; done says whether it has the result.
+func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result error, done bool) {
+	if waiters.Load() > hotLimit {
+		return nil, false
+	}
+	if hotNow.Add(1) > hotLimit {
+		hotNow.Add(-1)
+		return nil, false
+	}
+	defer hotNow.Add(-1)
+	wfd := s.wakefd[me-1]
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { signalWake(wfd) })
+		defer stop()
+	}
+	until := time.Now().Add(hotWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(until) {
+		until = d
+	}
+	for {
+		left := time.Until(until)
+		if left <= 0 {
+			return nil, false
+		}
+		waitFD(s.zfd, wfd, left)
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return ErrClosed, true
+		}
+		result = try()
+		s.notifyLocked(me)
+		s.mu.Unlock()
+		if !isAgain(result) {
+			return result, true
+		}
+		if ctx.Err() != nil {
+			return ctxErr(ctx), true
+		}
 	}
 }
 
