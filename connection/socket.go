@@ -47,10 +47,15 @@ type Socket struct {
 	// poller on a duplicate of zfd made for that wait (parked), so that
 	// an idle socket holds no thread and the poller is not woken by the
 	// edges of sockets nobody waits on.
-	zfd        int
-	wakefd     [2]int // eventfds, for the receive-side and the send-side waiter
-	parkMu     sync.Mutex
-	parked     [2]*os.File   // the parked waiters' duplicates; guarded by parkMu
+	zfd    int
+	wakefd [2]int // eventfds, for the receive-side and the send-side waiter
+	parkMu sync.Mutex
+	// parked holds, per direction, the duplicate a waiter parks on, kept
+	// while the socket's waiters park (many goroutines wait at once) and
+	// dropped when they wait in the blocking poll again; guarded by
+	// parkMu.
+	parked     [2]*os.File
+	parkedConn [2]syscall.RawConn
 	rsem, wsem chan struct{} // one waiter per direction waits on the fd
 	// Whether a goroutine holds rsem/wsem (is parked or about to park).
 	rwaiting, wwaiting atomic.Bool
@@ -351,6 +356,19 @@ func (s *Socket) wakeReader() {
 	}
 }
 
+// unpark drops a direction's registration with the network poller, so
+// that its edges stop waking the poller while waiters poll for
+// themselves.
+func (s *Socket) unpark(dir int) {
+	s.parkMu.Lock()
+	f := s.parked[dir-1]
+	s.parked[dir-1], s.parkedConn[dir-1] = nil, nil
+	s.parkMu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
 // wake makes the waiter of a direction (dirRead, dirWrite) try again,
 // wherever it waits.
 func (s *Socket) wake(dir int) {
@@ -359,6 +377,7 @@ func (s *Socket) wake(dir int) {
 	if f := s.parked[dir-1]; f != nil {
 		if s.closed.Load() {
 			f.Close() // evicts it from the poller: the waiter sees closed
+			s.parked[dir-1], s.parkedConn[dir-1] = nil, nil
 		} else {
 			f.SetReadDeadline(aLongTimeAgo)
 		}
@@ -495,21 +514,19 @@ func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
 }
 
 // park waits in Go's network poller, on a duplicate of the socket's fd
-// registered for this wait.
+// registered for it.
 func (s *Socket) park(ctx context.Context, me int, try func() error) error {
-	f, conn, err := pollable(s.zfd, fmt.Sprintf("%s-%d", s.name, me))
-	if err != nil {
-		return err
-	}
 	s.parkMu.Lock()
-	s.parked[me-1] = f
+	f, conn := s.parked[me-1], s.parkedConn[me-1]
+	if f == nil {
+		var err error
+		if f, conn, err = pollable(s.zfd, fmt.Sprintf("%s-%d", s.name, me)); err != nil {
+			s.parkMu.Unlock()
+			return err
+		}
+		s.parked[me-1], s.parkedConn[me-1] = f, conn
+	}
 	s.parkMu.Unlock()
-	defer func() {
-		s.parkMu.Lock()
-		s.parked[me-1] = nil
-		s.parkMu.Unlock()
-		f.Close()
-	}()
 	if s.closed.Load() { // Close may have looked for parked waiters before we were one
 		return ErrClosed
 	}
@@ -593,6 +610,7 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 		return nil, false
 	}
 	defer hotNow.Add(-1)
+	s.unpark(me)
 	wfd := s.wakefd[me-1]
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { signalWake(wfd) })
