@@ -291,11 +291,16 @@ func (p *proc) result(ctx context.Context, v any) error {
 
 func (p *proc) say(line string) { io.WriteString(p.in, line+"\n") }
 
-// kill ends the child and waits for it.
+// kill ends the child and waits for it: closing its standard input
+// ends it, and what has not ended a second later is killed.
 func (p *proc) kill() {
 	p.in.Close()
-	p.cmd.Process.Kill()
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // startNATS runs nats-server in a child process of its own.

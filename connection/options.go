@@ -51,6 +51,32 @@ const (
 	// made the kernel drop SYNs, and each dropped client waited a one
 	// second retransmit. The kernel caps it at net.core.somaxconn.
 	DefaultBacklog = 1024
+	// DefaultSlowSubscriberWait is how long a Publisher's Send waits for a
+	// subscriber whose queue is full before it drops messages for that
+	// subscriber. A subscriber that keeps up, but less fast than a burst
+	// is published (the network, its I/O thread, a pause), then loses
+	// nothing: the publisher slows to its pace, as a TCP sender does.
+	// libzmq makes room in a full queue only once the subscriber has read
+	// half of it (50,000 messages at the default high-water mark: 170 ms
+	// of 1 KiB messages at 300 MB/s), so the wait is generous. One that
+	// stays full this long is slow: the publisher stops waiting and, for
+	// SlowSubscriberHold, publishes as libzmq's PUB does, dropping for
+	// whichever subscriber's queue is full (the slow one, and any other
+	// that cannot keep up with the publisher's own pace meanwhile). A
+	// messaging Subscriber counts what it missed.
+	DefaultSlowSubscriberWait = 500 * time.Millisecond
+	// SlowSubscriberHold is how long a Publisher drops for a slow
+	// subscriber before it waits for it again; it doubles, up to
+	// SlowSubscriberHoldMax, each time the subscriber is found slow again
+	// soon after, so that a stuck subscriber costs the publisher a few
+	// percent of its time at most.
+	SlowSubscriberHold    = time.Second
+	SlowSubscriberHoldMax = 30 * time.Second
+	// Lossless, given to WithSlowSubscriberWait, makes a Publisher wait
+	// for a full subscriber as long as Send's context allows and never
+	// drop: one slow subscriber then slows the publisher, and so every
+	// other subscriber.
+	Lossless time.Duration = -1
 )
 
 // Option configures a socket at creation.
@@ -64,6 +90,7 @@ type config struct {
 	maxMsgSize                int64
 	maxMsgSizeSet             bool
 	backlog                   int
+	slowWait                  time.Duration
 	identity                  string
 	logger                    *slog.Logger
 	events                    chan<- Event
@@ -88,6 +115,7 @@ func newConfig(opts []Option) config {
 		heartbeatTmout: DefaultHeartbeatTimeout,
 		maxMsgSize:     DefaultMaxMessageSize,
 		backlog:        DefaultBacklog,
+		slowWait:       DefaultSlowSubscriberWait,
 		monitor:        true,
 	}
 	for _, o := range opts {
@@ -134,6 +162,13 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 func WithMaxMessageSize(n int64) Option {
 	return func(c *config) { c.maxMsgSize, c.maxMsgSizeSet = n, true }
 }
+
+// WithSlowSubscriberWait sets how long a Publisher's Send waits for a
+// subscriber whose queue (the high-water mark) is full before dropping
+// for it (see DefaultSlowSubscriberWait); 0 never waits (libzmq's PUB),
+// Lossless waits as long as Send's context allows. Other sockets ignore
+// it.
+func WithSlowSubscriberWait(d time.Duration) Option { return func(c *config) { c.slowWait = d } }
 
 // WithBacklog sets the listen backlog of the socket's bound TCP endpoints
 // (see DefaultBacklog).

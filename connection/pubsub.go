@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -25,6 +26,13 @@ type Publisher struct {
 	// beforeSendFn is p.beforeSend, bound once: a method value made on
 	// every Send would allocate.
 	beforeSendFn func()
+	// lossyUntil is when the Publisher stops dropping for a slow
+	// subscriber and waits for full queues again (zero: it waits); guarded
+	// by the socket's mutex.
+	lossyUntil time.Time
+	hold       time.Duration // the current spell's length
+	lastSlow   time.Time
+	waits, slow atomic.Uint64
 }
 
 // NewPublisher creates a Publisher on the endpoint list.
@@ -36,13 +44,19 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	s, err := newSocket(zmq.XPUB, endpoints, Bind, cfg, func(zs *zmq.Socket) error {
 		// Report every subscribe and unsubscribe, not only the first and
 		// last per topic, so that subscriptions can be counted.
-		return zs.SetXpubVerboser(1)
+		if err := zs.SetXpubVerboser(1); err != nil {
+			return err
+		}
+		// A full subscriber queue makes a send wait (EAGAIN) rather than
+		// drop; Send decides how long (WithSlowSubscriberWait).
+		return zs.SetXpubNodrop(cfg.slowWait != 0)
 	})
 	if err != nil {
 		return nil, err
 	}
 	p := &Publisher{Socket: s, subs: map[string]int{}}
 	p.beforeSendFn = p.beforeSend
+	s.sendWait, s.sendStuck, s.sendWaits = cfg.slowWait, p.stuck, &p.waits
 	if s.mon != nil {
 		// Subscriptions follow handshakes; read them off as peers come
 		// and go so that they never pile up in an idle publisher.
@@ -56,19 +70,66 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 }
 
 // Send publishes one message; its first frame is matched against the
-// subscribers' topics. A subscriber whose queue is full (high-water mark)
-// misses the message: PUB/SUB never blocks the publisher.
+// subscribers' topics. When a subscriber's queue (high-water mark) is
+// full, Send waits for room for up to WithSlowSubscriberWait (default
+// DefaultSlowSubscriberWait), so that a subscriber that keeps up with
+// the pace the network allows loses nothing; past that the subscriber is
+// slow, and for a while Send drops instead of waiting, for it and for any
+// other whose queue is full (PublisherStats counts both).
 func (p *Publisher) Send(ctx context.Context, frames ...[]byte) error {
 	return p.sendWith(ctx, frames, p.beforeSendFn)
 }
 
 // beforeSend reads subscription notices now and then: it costs a libzmq
 // call, and doing it every 1024 sends keeps them from piling up at no
-// measurable cost. p.mu is held.
+// measurable cost. It also ends a spell of dropping for a slow
+// subscriber. p.mu is held.
 func (p *Publisher) beforeSend() {
 	if p.sends++; p.sends%1024 == 0 {
 		p.drainLocked()
+		if !p.lossyUntil.IsZero() && time.Now().After(p.lossyUntil) {
+			p.lossyUntil = time.Time{}
+			p.zs.SetXpubNodrop(true)
+		}
 	}
+}
+
+// stuck is called, with p.mu held, when a send has waited its while for a
+// full subscriber queue: the Publisher drops for it from now on, for
+// SlowSubscriberHold or longer, and the send is tried again (it then
+// goes through).
+func (p *Publisher) stuck() bool {
+	if p.cfg.slowWait <= 0 {
+		return false
+	}
+	p.slow.Add(1)
+	now := time.Now()
+	if p.hold == 0 || now.Sub(p.lastSlow) > 2*p.hold+p.cfg.slowWait {
+		p.hold = SlowSubscriberHold // not slow again soon after: start over
+	} else {
+		p.hold = min(2*p.hold, SlowSubscriberHoldMax)
+	}
+	p.lastSlow = now
+	p.lossyUntil = now.Add(p.hold)
+	p.zs.SetXpubNodrop(false)
+	p.warn.Warn(p.log(), "a subscriber's queue stayed full: dropping messages for it",
+		"socket", p.name, "waited", p.cfg.slowWait, "for", p.hold)
+	return true
+}
+
+// PublisherStats counts how a Publisher met full subscriber queues.
+type PublisherStats struct {
+	// SendWaits counts sends that waited for a full subscriber queue.
+	SendWaits uint64
+	// SlowSubscribers counts the times a queue stayed full past the wait,
+	// after which messages were dropped for that subscriber for
+	// SlowSubscriberHold.
+	SlowSubscribers uint64
+}
+
+// PublisherStats returns the Publisher's counters of full queues.
+func (p *Publisher) PublisherStats() PublisherStats {
+	return PublisherStats{SendWaits: p.waits.Load(), SlowSubscribers: p.slow.Load()}
 }
 
 // drainLocked reads pending subscription notices; p.mu must be held.

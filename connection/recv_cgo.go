@@ -9,6 +9,7 @@ package connection
 #include <unistd.h>
 #include <zmq.h>
 #include <stdlib.h>
+#include <string.h>
 #include <errno.h>
 
 typedef struct { int n; int more; int err; void *data; const char *user; } dv_recv_result;
@@ -31,6 +32,43 @@ static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags, int want_user) {
 	r.more = zmq_msg_more(m);
 	if (want_user) r.user = zmq_msg_gets(m, "User-Id");
 	return r;
+}
+
+typedef struct { int size; int more; } dv_frame;
+
+// dv_recv_batch receives, without waiting, the frames of as many whole
+// messages as are there, up to max_frames, copying them into buf (cap
+// bytes) and recording each one's size and more flag in frames. It stops
+// at a message boundary once buf is half full. A frame that does not fit
+// is left in m (*big set): the caller takes it from there. It returns the
+// number of frames recorded (the big one included); *err is the errno
+// that ended the batch (EAGAIN: nothing more there).
+static int dv_recv_batch(void *s, zmq_msg_t *m, char *buf, int cap, dv_frame *frames, int max_frames, int *err, int *big) {
+	int n = 0, used = 0, inmsg = 0;
+	*err = 0;
+	*big = 0;
+	while (n < max_frames) {
+		if (!inmsg && (used >= cap / 2 || n >= max_frames - 16)) break;
+		int rc;
+		do {
+			rc = zmq_msg_recv(m, s, ZMQ_DONTWAIT);
+		} while (rc < 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			*err = zmq_errno();
+			break;
+		}
+		frames[n].size = rc;
+		frames[n].more = zmq_msg_more(m);
+		inmsg = frames[n].more;
+		n++;
+		if (used + rc > cap) {
+			*big = 1;
+			break;
+		}
+		memcpy(buf + used, zmq_msg_data(m), rc);
+		used += rc;
+	}
+	return n;
 }
 
 static zmq_msg_t *dv_msg_new(void) {
@@ -97,11 +135,25 @@ var rawRecvOK = func() bool {
 	return ok && f.Offset == 0 && f.Type.Kind() == reflect.UnsafePointer
 }()
 
-// frameReader receives frames with one cgo call each.
+// frameReader receives frames with one cgo call each, or (batch) the
+// messages that are there with one call for all of them.
 type frameReader struct {
 	ptr unsafe.Pointer // the libzmq socket
 	msg *C.zmq_msg_t   // reused for every frame; C memory
+	// batch state, for sockets whose messages may be read ahead: C
+	// memory, allocated on first use
+	buf    *C.char
+	frames *C.dv_frame
+	// partial is a message whose frames have started to arrive in a
+	// batch that ended inside it (the rest come with the next).
+	partial Message
 }
+
+// Batch sizes: what one call may copy, and how many frames it may take.
+const (
+	batchBytes  = 64 << 10
+	batchFrames = 256
+)
 
 // newFrameReader returns nil when the fast path is not available.
 func newFrameReader(zs *zmq.Socket, typ zmq.Type) *frameReader {
@@ -147,6 +199,84 @@ func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more boo
 	return data, res.more != 0, user, nil
 }
 
+// batch receives the messages that are there, without waiting, and
+// appends them to q. Every message gets memory of its own (so that
+// keeping one keeps no other alive); their frame lists share one
+// allocation. With no whole message there it returns libzmq's error
+// (EAGAIN when nothing is there).
+func (r *frameReader) batch(q []Message) ([]Message, error) {
+	if r.buf == nil {
+		r.buf = (*C.char)(C.malloc(batchBytes))
+		r.frames = (*C.dv_frame)(C.malloc(C.size_t(batchFrames) * C.size_t(unsafe.Sizeof(C.dv_frame{}))))
+	}
+	for {
+		var cerr, big C.int
+		n := int(C.dv_recv_batch(r.ptr, r.msg, r.buf, batchBytes, r.frames, batchFrames, &cerr, &big))
+		q = r.split(q, n, big != 0)
+		switch {
+		case len(q) > 0:
+			return q, nil
+		case cerr != 0:
+			return q, zmq.Errno(cerr)
+		}
+		// Only part of a long message so far: its other frames are there.
+	}
+}
+
+// split turns the n frames a batch recorded into messages appended to q;
+// with big, the last frame is still in r.msg.
+func (r *frameReader) split(q []Message, n int, big bool) []Message {
+	if n == 0 {
+		return q
+	}
+	frames := unsafe.Slice(r.frames, batchFrames)[:n]
+	src := unsafe.Slice((*byte)(unsafe.Pointer(r.buf)), batchBytes)
+	list := make([][]byte, n)
+	off := 0
+	for i := 0; i < n; {
+		// Frames i..j-1 are one message, or its start.
+		j, size := i, 0
+		for j < n {
+			if !(big && j == n-1) {
+				size += int(frames[j].size)
+			}
+			j++
+			if frames[j-1].more == 0 {
+				break
+			}
+		}
+		data := make([]byte, size)
+		copy(data, src[off:off+size])
+		off += size
+		pos := 0
+		for k := i; k < j; k++ {
+			sz := int(frames[k].size)
+			if big && k == n-1 {
+				list[k] = C.GoBytes(C.zmq_msg_data(r.msg), C.int(sz))
+				if sz >= LargeFrame {
+					C.dv_msg_reset(r.msg)
+					noteLargeFrame()
+				}
+				continue
+			}
+			list[k] = data[pos : pos+sz : pos+sz]
+			pos += sz
+		}
+		msg := Message(list[i:j:j])
+		if len(r.partial) > 0 {
+			msg = append(r.partial, msg...)
+			r.partial = nil
+		}
+		if frames[j-1].more != 0 {
+			r.partial = msg // the rest comes with the next batch
+		} else {
+			q = append(q, msg)
+		}
+		i = j
+	}
+	return q
+}
+
 // waitFD blocks the calling thread until fd is readable, the eventfd
 // wake is signalled (see signalWake) or d passes.
 func waitFD(fd, wake int, d time.Duration) { C.dv_wait_fd(C.int(fd), C.int(wake), C.longlong(d)) }
@@ -156,5 +286,10 @@ func (r *frameReader) free() {
 	if r != nil {
 		C.dv_msg_free(r.msg)
 		r.msg = nil
+		if r.buf != nil {
+			C.free(unsafe.Pointer(r.buf))
+			C.free(unsafe.Pointer(r.frames))
+			r.buf, r.frames = nil, nil
+		}
 	}
 }

@@ -70,9 +70,22 @@ type Socket struct {
 	warn  *ratelog.Limiter
 	stats counters
 	fr    *frameReader // nil: receive through pebbe
+	// With batch, messages are read ahead in one call per batch (sockets
+	// that may receive several messages in a row); queue[head:] are
+	// those not yet handed out. Guarded by mu.
+	batch bool
+	queue []Message
+	head  int
 	// lastUser is the User-Id of the message recvFrames took last (with
 	// WithUserID); guarded by mu, handed out by recvUser.
 	lastUser string
+	// A Publisher's hooks for a full subscriber queue: how long a send
+	// waits for room (0: as long as its context allows), what it does
+	// when that passed (called with mu held; true: try once more), and
+	// where it counts its waits.
+	sendWait  time.Duration
+	sendStuck func() bool
+	sendWaits *atomic.Uint64
 }
 
 type counters struct {
@@ -160,6 +173,14 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 		}
 	}
 	s.fr = newFrameReader(zs, typ)
+	// Sockets that may receive several messages in a row read them ahead
+	// in batches: one call into libzmq for all that are there, instead
+	// of one per frame. REQ and REP must alternate, and a message's
+	// User-Id is read from the frame itself.
+	switch typ {
+	case zmq.SUB, zmq.DEALER, zmq.ROUTER, zmq.PULL:
+		s.batch = s.fr != nil && !cfg.userID
+	}
 	fd, err := zs.GetFd()
 	if err != nil {
 		return fail(zmqErr("get fd", err))
@@ -594,8 +615,11 @@ const hotWait = 500 * time.Microsecond
 var waiters atomic.Int32
 
 // hotLimit is how many waiters may use the blocking poll at once, and the
-// most waiters there may be for any of them to.
-var hotLimit = int32(max(runtime.GOMAXPROCS(0), 2))
+// most waiters there may be for any of them to. A thread in the poll
+// holds its P until the scheduler's monitor takes it back (after 20 µs,
+// or as much as 10 ms when the process has long been idle), so one P is
+// always left to the rest of the program.
+var hotLimit = int32(max(runtime.GOMAXPROCS(0)-1, 1))
 
 var hotNow atomic.Int32
 
@@ -694,6 +718,28 @@ func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) e
 // not escape to the heap on the fast path.
 func (s *Socket) sendSlow(ctx context.Context, frames [][]byte, before func()) error {
 	copied := append([][]byte(nil), frames...)
+	if s.sendWaits != nil {
+		s.sendWaits.Add(1)
+	}
+	wctx := ctx
+	if s.sendWait > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, s.sendWait)
+		defer cancel()
+	}
+	err := s.waitSend(wctx, copied, before)
+	if s.sendWait > 0 && ctx.Err() == nil && errors.Is(err, ErrTimeout) {
+		s.mu.Lock()
+		if !s.closed.Load() && s.sendStuck() {
+			err = sendFrames(s.zs, copied)
+			s.notifyLocked(dirNone)
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Socket) waitSend(ctx context.Context, copied [][]byte, before func()) error {
 	return s.wait(ctx, true, func() error {
 		if before != nil {
 			before()
@@ -796,6 +842,24 @@ func (s *Socket) recvFrames() (Message, error) {
 	if s.fr == nil {
 		return recvFramesPebbe(s.zs)
 	}
+	if s.batch {
+		if s.head == len(s.queue) {
+			clear(s.queue)
+			var err error
+			if s.queue, err = s.fr.batch(s.queue[:0]); len(s.queue) == 0 {
+				s.head = 0
+				return nil, err
+			}
+			s.head = 0
+		}
+		msg := s.queue[s.head]
+		s.queue[s.head] = nil
+		s.head++
+		if s.head < len(s.queue) && s.rwaiting.Load() {
+			s.wakeReader() // another receiver may be waiting for what is left
+		}
+		return msg, nil
+	}
 	first, more, user, err := s.fr.recv(zmq.DONTWAIT, s.cfg.userID)
 	if err != nil {
 		return nil, err
@@ -849,6 +913,9 @@ func recvFramesPebbe(zs *zmq.Socket) (Message, error) {
 // receiving it.
 func (s *Socket) waitReadable(ctx context.Context) error {
 	err := s.do(ctx, false, func() error {
+		if s.head < len(s.queue) {
+			return nil // read ahead already
+		}
 		ev, err := s.zs.GetEvents()
 		if err != nil {
 			return err

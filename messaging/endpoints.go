@@ -168,6 +168,10 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, m proto.Message, n int)
 // Conn returns the connection-layer Publisher underneath.
 func (p *Publisher) Conn() *connection.Publisher { return p.pub }
 
+// PublisherStats counts how the Publisher met full subscriber queues (see
+// connection.Publisher.Send).
+func (p *Publisher) PublisherStats() connection.PublisherStats { return p.pub.PublisherStats() }
+
 // Subscriber receives the Protobuf messages of the types it subscribed to.
 type Subscriber struct {
 	*connection.Socket
