@@ -177,9 +177,9 @@ func hostInfo() string {
 // it prints "READY [words]" once set up, may wait for "GO" on its
 // standard input, and prints "RESULT {json}" at the end.
 type proc struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	lines chan string
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	lines  chan string
 	ready  []string
 	done   chan struct{}
 	stderr *tailBuffer

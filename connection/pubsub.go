@@ -29,9 +29,9 @@ type Publisher struct {
 	// lossyUntil is when the Publisher stops dropping for a slow
 	// subscriber and waits for full queues again (zero: it waits); guarded
 	// by the socket's mutex.
-	lossyUntil time.Time
-	hold       time.Duration // the current spell's length
-	lastSlow   time.Time
+	lossyUntil  time.Time
+	hold        time.Duration // the current spell's length
+	lastSlow    time.Time
 	waits, slow atomic.Uint64
 }
 
