@@ -151,14 +151,14 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		ep, _ := pub.GetLastEndpoint()
 		return publisher{endpoint: ep, send: func(b []byte) error { _, err := pub.SendBytes(b, 0); return err }}, nil
 	case "conn":
-		pub, err := connection.NewPublisher("tcp://127.0.0.1:0")
+		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
 		if err != nil {
 			return publisher{}, err
 		}
 		ctx := context.Background()
 		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
 	case "msg":
-		pub, err := messaging.NewPublisher("tcp://127.0.0.1:0")
+		pub, err := messaging.NewPublisher("@tcp://127.0.0.1:0")
 		if err != nil {
 			return publisher{}, err
 		}
@@ -413,7 +413,7 @@ func runRep(role, natsURL string) error {
 			rep.SendBytes(b, 0)
 		}
 	case "conn":
-		rep, err := connection.NewResponse("tcp://127.0.0.1:0")
+		rep, err := connection.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
 			return err
 		}
@@ -426,7 +426,7 @@ func runRep(role, natsURL string) error {
 			rep.Send(ctx, m...)
 		}
 	case "msg":
-		rep, err := messaging.NewResponse("tcp://127.0.0.1:0")
+		rep, err := messaging.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
 			return err
 		}
@@ -620,7 +620,7 @@ func percentiles(lat []time.Duration) childResult {
 }
 
 func runBroker(workers int) error {
-	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0")
+	b, err := patterns.NewBroker("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,9 @@ func startMonitor(s *Socket) (*monitor, error) {
 		s.zs.Monitor("", 0)
 		return nil, err
 	}
+	// Its goroutine waits nearly always: it neither counts among the
+	// process's waiters nor holds a thread in the blocking poll.
+	pair.background = true
 	m := &monitor{owner: s, pair: pair, done: make(chan struct{}), changed: make(chan struct{}),
 		closed: map[string]bool{}, closedC: make(chan struct{})}
 	go m.run()

@@ -86,6 +86,9 @@ type Socket struct {
 	sendWait  time.Duration
 	sendStuck func() bool
 	sendWaits *atomic.Uint64
+	// background marks a socket of the package's own (a monitor's) whose
+	// waiter always parks and is not counted in waiters.
+	background bool
 }
 
 type counters struct {
@@ -519,17 +522,23 @@ func (s *Socket) wait(ctx context.Context, write bool, try func() error) error {
 		return ErrClosed
 	}
 	waiting.Store(true)
-	waiters.Add(1)
+	if !s.background {
+		waiters.Add(1)
+	}
 	defer func() {
-		waiters.Add(-1)
+		if !s.background {
+			waiters.Add(-1)
+		}
 		waiting.Store(false)
 		<-sem
 	}()
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if result, done := s.waitHot(ctx, me, try); done {
-		return result
+	if !s.background {
+		if result, done := s.waitHot(ctx, me, try); done {
+			return result
+		}
 	}
 	return s.park(ctx, me, try)
 }
