@@ -417,27 +417,13 @@ func runRep(role, natsURL string) error {
 		if err != nil {
 			return err
 		}
-		say("READY %s", rep.Endpoint())
-		for {
-			m, err := rep.Recv(ctx)
-			if err != nil {
-				return err
-			}
-			rep.Send(ctx, m...)
-		}
+		return echo(ctx, rep.Endpoint(), rep.Recv, func(ctx context.Context, m connection.Message) error { return rep.Send(ctx, m...) })
 	case "msg":
 		rep, err := messaging.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		say("READY %s", rep.Endpoint())
-		for {
-			m, err := rep.Recv(ctx)
-			if err != nil {
-				return err
-			}
-			rep.Send(ctx, m)
-		}
+		return echo(ctx, rep.Endpoint(), rep.Recv, rep.Send)
 	case "nats":
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -462,6 +448,18 @@ func runRep(role, natsURL string) error {
 	}
 	untilParentGoes()
 	return nil
+}
+
+// echo says READY and answers every request with itself.
+func echo[M any](ctx context.Context, endpoint string, recv func(context.Context) (M, error), send func(context.Context, M) error) error {
+	say("READY %s", endpoint)
+	for {
+		m, err := recv(ctx)
+		if err != nil {
+			return err
+		}
+		send(ctx, m)
+	}
 }
 
 // caller makes one request and waits for its answer; each requester has

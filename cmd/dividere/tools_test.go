@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,18 +22,8 @@ import (
 	"github.com/dividere-go/dividere/service"
 )
 
-// syncBuffer is a bytes.Buffer safe for a command's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+// syncBuffer is testutil.Buffer.
+type syncBuffer = testutil.Buffer
 
 // cli runs one command line to its end.
 func cli(t *testing.T, args ...string) (code int, out, errOut string) {

@@ -1,34 +1,17 @@
 package ratelog
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestFloodIsSummarised(t *testing.T) {
-	var buf syncBuf
+	var buf testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	l := New(3, 50*time.Millisecond)
 	for i := range 100_000 {
@@ -69,7 +52,7 @@ func TestFloodIsSummarised(t *testing.T) {
 }
 
 func TestSummaryComesWithoutMoreLines(t *testing.T) {
-	var buf syncBuf
+	var buf testutil.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	l := New(1, 20*time.Millisecond)
 	l.Warn(log, "x")
