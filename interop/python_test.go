@@ -3,6 +3,7 @@ package interop_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,7 +16,19 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if original.dir != "" {
+		os.RemoveAll(original.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // python is the interpreter with Debian's python3-zmq and python3-protobuf.
 const python = "/usr/bin/python3"
@@ -33,11 +46,19 @@ type pyPeer struct {
 // startPython runs interop/python/<script> with args and waits for READY.
 func startPython(t *testing.T, script string, args ...string) *pyPeer {
 	t.Helper()
+	return startPeer(t, filepath.Join("python", script), nil, args...)
+}
+
+// startPeer runs a Python script with args (and extra environment) and
+// waits for its READY line.
+func startPeer(t *testing.T, script string, env []string, args ...string) *pyPeer {
+	t.Helper()
 	if _, err := os.Stat(python); err != nil {
 		t.Fatalf("%s missing: run `make test`, which installs python3-zmq and python3-protobuf", python)
 	}
-	cmd := exec.Command(python, append([]string{filepath.Join("python", script)}, args...)...)
-	cmd.Stderr = &prefixWriter{t: t, prefix: script + ": "}
+	cmd := exec.Command(python, append([]string{script}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = &prefixWriter{t: t, prefix: filepath.Base(script) + ": "}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

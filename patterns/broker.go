@@ -53,6 +53,7 @@ type Broker struct {
 	qbytes  int64     // the size of the requests in queue
 
 	requests, replies, dropped, expired, unroutable, malformed, deaths, stalls atomic.Uint64
+	heartbeatsIn, heartbeatsOut                                          atomic.Uint64
 }
 
 // Limits on what a worker can make the broker do.
@@ -72,11 +73,17 @@ type worker struct {
 	capacity int // announced, at most MaxCapacity
 	credit   int // how many it may hold now, at most capacity
 	busy     int
-	expiry   time.Time
+	expiry   time.Time // when its silence makes it dead
+	heard    time.Time // its last message
+	pinged   time.Time // the broker's last heartbeat to it
 	progress time.Time // last reply, or when it was last given work while idle
 	queued   bool      // in Broker.ready
 	gone     bool      // forgotten (dead, or unreachable)
 	envelope bool      // speaks Heartbeat envelopes rather than 0x01/0x02
+	// original: it announced no capacity, as the original's workers do,
+	// and follows their rule: any message from it, a heartbeat included,
+	// says it is free again (it has no 0x03 for a request it dropped).
+	original bool
 }
 
 // available reports whether w may be given a request at now.
@@ -143,6 +150,9 @@ type BrokerStats struct {
 	Workers    int    // live workers now
 	Deaths     uint64 // workers given up for silence
 	Stalls     uint64 // times a worker was found holding requests unanswered past the clients' timeout
+	// Heartbeats from workers (announcements included), and to them (sent
+	// to a worker silent for the interval).
+	HeartbeatsIn, HeartbeatsOut uint64
 }
 
 // Stats returns the broker's counters.
@@ -154,6 +164,7 @@ func (b *Broker) Stats() BrokerStats {
 		Requests: b.requests.Load(), Replies: b.replies.Load(), Queued: q,
 		Dropped: b.dropped.Load(), Expired: b.expired.Load(), Unroutable: b.unroutable.Load(),
 		Malformed: b.malformed.Load(), Workers: w, Deaths: b.deaths.Load(), Stalls: b.stalls.Load(),
+		HeartbeatsIn: b.heartbeatsIn.Load(), HeartbeatsOut: b.heartbeatsOut.Load(),
 	}
 }
 
@@ -368,7 +379,7 @@ func (b *Broker) release(id []byte, now time.Time, answered bool) []dispatch {
 	if w == nil {
 		return nil
 	}
-	w.expiry = now.Add(b.cfg.deadAfter())
+	w.heard, w.expiry = now, now.Add(b.cfg.deadAfter())
 	if w.busy == 0 { // a reply from before the worker announced itself again
 		return nil
 	}
@@ -382,11 +393,19 @@ func (b *Broker) release(id []byte, now time.Time, answered bool) []dispatch {
 }
 
 // control handles a one-frame message from a worker: ready or heartbeat,
-// in bytes or as a Heartbeat envelope.
+// in bytes or as a Heartbeat envelope. A worker that announces a capacity
+// (a dividere worker) keeps count of what it holds; one that does not (the
+// original's) is free again with any message, as in the original.
+// Heartbeats are not answered: the broker heartbeats a worker only when
+// it has been silent for the interval (the original's rule, which keeps
+// an idle pair at one heartbeat each way per interval; answering every
+// heartbeat made an endless ping-pong with the original's workers, which
+// answer every heartbeat too).
 func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 	var (
 		ready, envelope bool
 		capacity        = 1
+		announced       bool // a capacity came with it
 	)
 	switch {
 	case len(frame) == 1 && frame[0] == signalDropped:
@@ -397,7 +416,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 	case len(frame) >= 1 && (frame[0] == signalReady || frame[0] == signalHeartbeat):
 		ready = frame[0] == signalReady
 		if c, n := binary.Uvarint(frame[1:]); n > 0 && c > 0 {
-			capacity = int(min(c, MaxCapacity))
+			capacity, announced = int(min(c, MaxCapacity)), true
 		}
 	default:
 		m, err := messaging.Decode(frame)
@@ -409,9 +428,10 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 		}
 		envelope = true
 		if hb.Capacity > 0 {
-			capacity = int(min(hb.Capacity, MaxCapacity))
+			capacity, announced = int(min(hb.Capacity, MaxCapacity)), true
 		}
 	}
+	b.heartbeatsIn.Add(1)
 	b.mu.Lock()
 	w := b.workers[string(id)]
 	if w == nil {
@@ -419,29 +439,35 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 		b.workers[string(id)] = w
 		ready = true
 	}
-	if ready {
+	if ready || w.original != !announced {
 		// A new worker, or one that announced itself again (it restarted
 		// or reconnected): whatever it had in hand is gone, and what it
 		// announces now replaces what it announced before.
 		w.capacity, w.credit, w.busy, w.envelope = capacity, min(capacity, InitialCredit), 0, envelope
-		b.log.Debug("worker ready", "worker", string(id), "capacity", capacity)
+		w.original = !announced
+		b.log.Debug("worker ready", "worker", string(id), "capacity", capacity, "original", w.original)
 	}
-	w.expiry = now.Add(b.cfg.deadAfter())
+	if w.original {
+		w.busy = 0 // whatever it was given, it is free now
+	}
+	w.heard, w.expiry = now, now.Add(b.cfg.deadAfter())
 	b.offerLocked(w, now)
 	sends := b.dispatchQueuedLocked(now)
 	b.mu.Unlock()
 	for _, d := range sends {
 		b.forward(ctx, d.id, d.msg)
 	}
-	if ready {
-		return
-	}
-	// Heartbeats are answered in kind.
-	answer := []byte{signalHeartbeat}
+}
+
+// heartbeat sends a worker the broker's heartbeat, in its language.
+func (b *Broker) heartbeat(ctx context.Context, id []byte, envelope bool) {
+	hb := []byte{signalHeartbeat}
 	if envelope {
-		answer, _ = messaging.Encode(&msglib.Heartbeat{Id: "broker"})
+		hb, _ = messaging.Encode(&msglib.Heartbeat{Id: "broker"})
 	}
-	b.back.Send(ctx, id, answer)
+	if b.back.Send(ctx, id, hb) == nil {
+		b.heartbeatsOut.Add(1)
+	}
 }
 
 // sweep forgets silent workers and drops requests that waited too long.
@@ -455,12 +481,21 @@ func (b *Broker) sweep(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
+		type ping struct {
+			id       []byte
+			envelope bool
+		}
+		var pings []ping
 		b.mu.Lock()
 		for id, w := range b.workers {
-			if now.After(w.expiry) {
+			switch {
+			case now.After(w.expiry):
 				b.forgetLocked(w)
 				b.deaths.Add(1)
 				b.warn.Log(b.log, slog.LevelInfo, "worker silent: given up", "worker", id, "in hand", w.busy)
+			case now.Sub(w.heard) >= b.cfg.interval && now.Sub(w.pinged) >= b.cfg.interval:
+				w.pinged = now
+				pings = append(pings, ping{w.id, w.envelope})
 			}
 		}
 		// Workers forgotten while in line would stay there until their
@@ -478,5 +513,8 @@ func (b *Broker) sweep(ctx context.Context) {
 			b.warn.Warn(b.log, "requests waited too long for a worker: dropped", "count", n, "timeout", b.cfg.queueTimeout)
 		}
 		b.mu.Unlock()
+		for _, p := range pings {
+			b.heartbeat(ctx, p.id, p.envelope)
+		}
 	}
 }

@@ -18,25 +18,34 @@ import (
 // ready is a byte-level announcement of capacity n.
 func ready(n uint64) []byte { return binary.AppendUvarint([]byte{0x01}, n) }
 
-// announce announces a fake worker of capacity n, then heartbeats and
-// waits for the broker's answer (exactly one: the announcement is not
-// answered), so that everything the fake sent before has been handled.
-func announce(ctx context.Context, t *testing.T, fake *connection.Dealer, n uint64) {
+// synced waits until the broker has handled everything the fake worker
+// sent: the fake sends a "reply" to the probe client last, and the broker
+// handles a worker's messages in order.
+func synced(ctx context.Context, t *testing.T, fake, probe *connection.Dealer) {
 	t.Helper()
-	for _, m := range [][]byte{ready(n), {0x02}} {
-		if err := fake.Send(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+	if err := fake.Send(ctx, []byte(probe.Identity()), []byte("sync")); err != nil {
+		t.Fatal(err)
 	}
 	for {
-		m, err := fake.Recv(ctx)
+		m, err := probe.Recv(ctx)
 		if err != nil {
-			t.Fatalf("no heartbeat answer: %v", err)
+			t.Fatalf("no sync through the broker: %v", err)
 		}
-		if len(m) == 1 && len(m[0]) == 1 && m[0][0] == 0x02 {
+		if string(m[len(m)-1]) == "sync" {
 			return
 		}
 	}
+}
+
+// probeClient is a client of the broker's front end that synced uses.
+func probeClient(ctx context.Context, t *testing.T, front string) *connection.Dealer {
+	t.Helper()
+	p := ok(connection.NewDealer(front))(t)
+	closeAll(t, p)
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // One fake worker announcing capacity 65,536 again and again used to make
@@ -49,14 +58,16 @@ func TestBrokerAnnouncementsCannotGrowIt(t *testing.T) {
 	ctx := tctx(t, 30*time.Second)
 	fake := ok(connection.NewDealer(back))(t)
 	closeAll(t, fake)
-	announce(ctx, t, fake, 1) // warm up: the broker is serving
+	probe := probeClient(ctx, t, front)
+	fake.Send(ctx, ready(1))
+	synced(ctx, t, fake, probe) // warm up: the broker is serving
 	before := broker.RSS(t)
-	for range 149 {
+	for range 150 {
 		if err := fake.Send(ctx, ready(65536)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	announce(ctx, t, fake, 65536)
+	synced(ctx, t, fake, probe)
 	after := broker.RSS(t)
 	t.Logf("broker RSS %d MB before, %d MB after 150 announcements of capacity 65536", before>>20, after>>20)
 	if after-before > 16<<20 {
@@ -83,17 +94,19 @@ func TestBrokerAnnouncementReplaces(t *testing.T) {
 	ctx := tctx(t, 10*time.Second)
 	fake := ok(connection.NewDealer(b.Backend(), connection.WithIdentity("fake-1")))(t)
 	closeAll(t, fake)
-	for range 9 {
+	probe := probeClient(ctx, t, b.Frontend())
+	for range 10 {
 		fake.Send(ctx, ready(65536))
 	}
-	announce(ctx, t, fake, 65536)
+	synced(ctx, t, fake, probe)
 	capacity, credit, busy, line := patterns.WorkerState(b, "fake-1")
 	if capacity != patterns.MaxCapacity || credit != patterns.InitialCredit || busy != 0 || line != 1 {
 		t.Fatalf("after 10 announcements: capacity %d credit %d busy %d line %d", capacity, credit, busy, line)
 	}
-	announce(ctx, t, fake, 1)
-	if capacity, credit, _, line = patterns.WorkerState(b, "fake-1"); capacity != 1 || credit != 1 || line != 1 {
-		t.Fatalf("after announcing 1: capacity %d credit %d line %d", capacity, credit, line)
+	fake.Send(ctx, ready(2))
+	synced(ctx, t, fake, probe)
+	if capacity, credit, _, line = patterns.WorkerState(b, "fake-1"); capacity != 2 || credit != 2 || line != 1 {
+		t.Fatalf("after announcing 2: capacity %d credit %d line %d", capacity, credit, line)
 	}
 }
 
@@ -108,7 +121,9 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 	ctx := tctx(t, 30*time.Second)
 	fake := ok(connection.NewDealer(b.Backend()))(t)
 	closeAll(t, fake)
-	announce(ctx, t, fake, 100)
+	probe := probeClient(ctx, t, b.Frontend())
+	fake.Send(ctx, ready(100))
+	synced(ctx, t, fake, probe)
 	var swallowed atomic.Int64
 	fakeCtx, stopFake := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -122,7 +137,7 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 			case <-fakeCtx.Done():
 				return
 			case <-tk.C:
-				fake.Send(fakeCtx, []byte{0x02})
+				fake.Send(fakeCtx, binary.AppendUvarint([]byte{0x02}, 100))
 			}
 		}
 	}()

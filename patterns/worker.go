@@ -146,8 +146,15 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 	if err := d.Send(sctx, e.proto.ready(e.cfg.capacity)); err != nil {
 		return false, err
 	}
-	var lastHeard atomic.Int64
+	var lastHeard, lastSent atomic.Int64
 	lastHeard.Store(time.Now().UnixNano())
+	lastSent.Store(time.Now().UnixNano())
+	heartbeat := func() {
+		if err := d.Send(sctx, e.proto.heartbeat(e.cfg.capacity)); err != nil && sctx.Err() == nil {
+			e.log.Debug("heartbeat not sent", "err", err)
+		}
+		lastSent.Store(time.Now().UnixNano())
+	}
 	var heard atomic.Bool
 	// capacity goroutines receive and serve: a request is handled on the
 	// goroutine that received it, with no hand-off, and no more than
@@ -165,9 +172,13 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 				lastHeard.Store(time.Now().UnixNano())
 				heard.Store(true)
 				if len(msg) == 1 {
-					continue // the broker's heartbeat: being heard is all it says
+					// The broker's heartbeat: it asks whether we are alive
+					// (it heartbeats only a worker silent for the interval).
+					heartbeat()
+					continue
 				}
 				e.serve(sctx, d, msg)
+				lastSent.Store(time.Now().UnixNano())
 			}
 		}()
 	}
@@ -176,7 +187,12 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 		receivers.Wait()
 	}()
 
-	t := time.NewTicker(e.cfg.interval)
+	// The original's rule: answer every heartbeat (above), and send one of
+	// our own only after sending nothing for one and a half intervals, so
+	// that the broker, which heartbeats a worker silent for the interval,
+	// and we do not both start one at the same moment. A worker busy with
+	// long requests still says it is alive this way.
+	t := time.NewTicker(e.cfg.interval / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -187,8 +203,8 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 		if silent := time.Since(time.Unix(0, lastHeard.Load())); silent > e.cfg.deadAfter() {
 			return heard.Load(), fmt.Errorf("no word from the broker for %v", silent.Round(time.Millisecond))
 		}
-		if err := d.Send(sctx, e.proto.heartbeat(e.cfg.capacity)); err != nil && sctx.Err() == nil {
-			e.log.Debug("heartbeat not sent", "err", err)
+		if time.Since(time.Unix(0, lastSent.Load())) >= e.cfg.interval*3/2 {
+			heartbeat()
 		}
 	}
 }

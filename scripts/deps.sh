@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what dividere needs on a Debian machine, only when it is missing.
 #   scripts/deps.sh build   libzmq (libzmq3-dev) and pkg-config, for cgo
-#   scripts/deps.sh test    build + python3-zmq and python3-protobuf (interop tests)
+#   scripts/deps.sh test    build + python3-zmq, python3-protobuf and protoc (interop tests,
+#                           which compile the original Python dividere's schema)
 #   scripts/deps.sh proto   build + protobuf-compiler (protoc)
 set -euo pipefail
 
@@ -15,6 +16,7 @@ case "${1:-build}" in
   test)
     /usr/bin/python3 -c 'import zmq' 2>/dev/null || need_pkg python3-zmq
     /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need_pkg python3-protobuf
+    command -v protoc >/dev/null || need_pkg protobuf-compiler
     ;;
   proto) command -v protoc >/dev/null || need_pkg protobuf-compiler ;;
   *) echo "usage: $0 build|test|proto" >&2; exit 2 ;;

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Drives the original Python dividere's own classes for the interop tests
+(interop/original_test.go), one scenario per process. The original is
+imported from PYTHONPATH, where the test put links to its modules beside
+its compiled schema; nothing of it is copied here.
+
+Two shims, as the original's NOTES.md says: protobuf 4.21 lacks
+message_factory.GetMessageClass, and the registry client would find its
+address by contacting a public DNS server.
+
+Usage: runner.py SCENARIO ARGS...   (see the functions below)
+It prints READY once set up, then runs until its standard input closes.
+"""
+import sys
+import threading
+
+import google.protobuf.message_factory as message_factory
+from google.protobuf import symbol_database
+
+if not hasattr(message_factory, "GetMessageClass"):
+    message_factory.GetMessageClass = lambda desc: symbol_database.Default().GetPrototype(desc)
+
+import dividere  # noqa: E402
+from dividere import MsgLib  # noqa: E402
+import TestMsg_pb2  # noqa: E402,F401  (its types join the descriptor pool)
+
+dividere.registry.ServiceRegistry.Client.getLocalIp = lambda self: "127.0.0.1"
+
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class EchoServer(dividere.messaging.LoadBalancingPattern.Server.ServerMsgReactor):
+    """A LoadBalancingPattern server answering ServiceLookupReq with itself."""
+
+    def handleServiceLookupReq(self, sock, id, msg):
+        say("GOT " + msg.serviceName)
+        sock.send((id, msg))
+
+
+class UnreliableServer(dividere.messaging.LoadBalancingPattern.Server.ServerMsgReactor):
+    """The original's own test server that ignores every other request."""
+
+    def __init__(self, objs):
+        self.fail_ = True
+        super().__init__(objs)
+
+    def handleServiceLookupReq(self, sock, id, msg):
+        if not self.fail_:
+            sock.send((id, msg))
+            say("ANSWERED " + msg.serviceName)
+        else:
+            say("IGNORED " + msg.serviceName)
+        self.fail_ = not self.fail_
+
+
+def lb_server(endpoint, mode):
+    """LoadBalancingPattern.Server (messaging level) on a broker's back end."""
+    cls = UnreliableServer if mode == "unreliable" else EchoServer
+    s = dividere.messaging.LoadBalancingPattern.Server(endpoint, cls([dividere.messaging.Dealer(endpoint)]))
+    say("READY")
+    sys.stdin.read()
+    s.stop()
+
+
+class ConnWorker(dividere.connection.LoadBalancingPattern.Worker):
+    """The connection-level worker: it answers heartbeats, and says what it got."""
+
+    def handlebytes(self, msg):
+        say("GOT " + repr(msg))
+
+
+def lb_worker_conn(endpoint):
+    w = ConnWorker(endpoint)
+    say("READY")
+    sys.stdin.read()
+    w.stop()
+
+
+def lb_broker(fe_port, be_port):
+    """LoadBalancingPattern.Broker (messaging level) on fixed ports."""
+    b = dividere.messaging.LoadBalancingPattern.Broker(int(fe_port), int(be_port))
+    say("READY")
+    sys.stdin.read()
+    b.stop()
+
+
+SCENARIOS = {
+    "lb-server": lb_server,
+    "lb-worker-conn": lb_worker_conn,
+    "lb-broker": lb_broker,
+}
+
+if __name__ == "__main__":
+    try:
+        SCENARIOS[sys.argv[1]](*sys.argv[2:])
+    finally:
+        # The original's threads do not all end on stop(): leave at once.
+        sys.stdout.flush()
+        import os
+        os._exit(0)
