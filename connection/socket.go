@@ -48,7 +48,7 @@ type Socket struct {
 	// an idle socket holds no thread and the poller is not woken by the
 	// edges of sockets nobody waits on.
 	zfd    int
-	wakefd [2]int // eventfds, for the receive-side and the send-side waiter
+	wakefd [2]*wakeFD // for the receive-side and the send-side waiter
 	parkMu sync.Mutex
 	// parked holds, per direction, the duplicate a waiter parks on, kept
 	// while the socket's waiters park (many goroutines wait at once) and
@@ -159,9 +159,9 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 	if s.name == "" {
 		s.name = fmt.Sprintf("%s-%d", typ, socketSeq.Add(1))
 	}
-	s.wakefd = [2]int{-1, -1}
 	fail := func(err error) (*Socket, error) {
-		closeWake(s.wakefd)
+		s.wakefd[0].close()
+		s.wakefd[1].close()
 		zs.SetLinger(0)
 		zs.Close()
 		s.fr.free()
@@ -337,7 +337,8 @@ func (s *Socket) Close() error {
 	// The eventfds go once no waiter can be polling them: every waiter
 	// has been woken and leaves at once.
 	if s.drainWaiters(time.Second) {
-		closeWake(s.wakefd)
+		s.wakefd[0].close()
+		s.wakefd[1].close()
 	}
 	return zmqErr("close", err)
 }
@@ -396,7 +397,7 @@ func (s *Socket) unpark(dir int) {
 // wake makes the waiter of a direction (dirRead, dirWrite) try again,
 // wherever it waits.
 func (s *Socket) wake(dir int) {
-	signalWake(s.wakefd[dir-1])
+	s.wakefd[dir-1].signal()
 	s.parkMu.Lock()
 	if f := s.parked[dir-1]; f != nil {
 		if s.closed.Load() {
@@ -644,9 +645,9 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 	}
 	defer hotNow.Add(-1)
 	s.unpark(me)
-	wfd := s.wakefd[me-1]
+	wake := s.wakefd[me-1]
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { signalWake(wfd) })
+		stop := context.AfterFunc(ctx, wake.signal)
 		defer stop()
 	}
 	until := time.Now().Add(hotWait)
@@ -658,7 +659,7 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 		if left <= 0 {
 			return nil, false
 		}
-		waitFD(s.zfd, wfd, left)
+		waitFD(s.zfd, wake.fd, left) // no lock: the fd is closed only once no waiter is left
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()

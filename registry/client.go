@@ -64,11 +64,11 @@ func fromProto(p *msglib.ServiceInstance) Instance {
 type ClientOption func(*clientConfig)
 
 type clientConfig struct {
-	requests, notices string
-	timeout           time.Duration
-	logger            *slog.Logger
-	conn              []connection.Option
-	store             Store // direct: no name-service process
+	requests, notices, watch string
+	timeout                  time.Duration
+	logger                   *slog.Logger
+	conn                     []connection.Option
+	store                    Store // direct: no name-service process
 }
 
 // WithAddress sets the name service's request address ("host:port" or a
@@ -83,8 +83,14 @@ type clientConfig struct {
 // linked in (RegisterStore; import registry/etcdstore for etcd).
 func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
 
-// WithNoticeAddress sets where the name service publishes notices.
+// WithNoticeAddress sets where the name service publishes notices
+// (RediscoverReq); the change notices Watch hears are then expected on
+// its port+1 unless WithWatchAddress says otherwise.
 func WithNoticeAddress(addr string) ClientOption { return func(c *clientConfig) { c.notices = addr } }
+
+// WithWatchAddress sets where the name service publishes the change
+// notices (ServiceEvent) that Watch hears.
+func WithWatchAddress(addr string) ClientOption { return func(c *clientConfig) { c.watch = addr } }
 
 // WithTimeout bounds each call (default 2 s); a context with an earlier
 // deadline ends the call earlier.
@@ -149,15 +155,15 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		return nil, err
 	}
 	if cfg.notices == "" {
-		var derived []string
-		for _, ep := range strings.Split(req, ",") {
-			host, port, _ := net.SplitHostPort(strings.TrimPrefix(ep, "tcp://"))
-			p, _ := strconv.Atoi(port)
-			derived = append(derived, net.JoinHostPort(host, strconv.Itoa(p+1)))
-		}
-		cfg.notices = strings.Join(derived, ",")
+		cfg.notices = nextPorts(req)
 	}
 	if cfg.notices, err = endpoints(cfg.notices); err != nil {
+		return nil, err
+	}
+	if cfg.watch == "" {
+		cfg.watch = nextPorts(cfg.notices)
+	}
+	if cfg.watch, err = endpoints(cfg.watch); err != nil {
 		return nil, err
 	}
 	cfg.requests = req
@@ -167,6 +173,18 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		return nil, err
 	}
 	return &Client{cfg: cfg, req: r}, nil
+}
+
+// nextPorts turns "tcp://host:port,..." into "host:port+1,...": where the
+// name service's next endpoint is by default.
+func nextPorts(list string) string {
+	var derived []string
+	for _, ep := range strings.Split(list, ",") {
+		host, port, _ := net.SplitHostPort(strings.TrimPrefix(ep, "tcp://"))
+		p, _ := strconv.Atoi(port)
+		derived = append(derived, net.JoinHostPort(host, strconv.Itoa(p+1)))
+	}
+	return strings.Join(derived, ",")
 }
 
 // zmqTransports are the schemes of ZeroMQ endpoints: any other scheme in a
@@ -219,6 +237,10 @@ func (c *Client) Address() string {
 	}
 	return c.cfg.requests
 }
+
+// WatchAddress returns the name service's change-notice endpoints; ""
+// with WithDirectStore.
+func (c *Client) WatchAddress() string { return c.cfg.watch }
 
 // NoticeAddress returns the name service's notice endpoints; "" with
 // WithDirectStore, where there is no name service to hear.
@@ -430,7 +452,7 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 			return Event{Kind: ch.Kind, Instance: fromProto(ch.Instance), Revision: ch.Revision}, true
 		}
 	} else {
-		sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.notices), messaging.WithTypes(&msglib.ServiceEvent{}),
+		sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.watch), messaging.WithTypes(&msglib.ServiceEvent{}),
 			messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
 		if err != nil {
 			cancel()

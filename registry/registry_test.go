@@ -41,6 +41,7 @@ func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *
 func newClient(t *testing.T, s *registry.Server) *registry.Client {
 	t.Helper()
 	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithNoticeAddress(s.NoticeEndpoint()),
+		registry.WithWatchAddress(s.WatchEndpoint()),
 		registry.WithClientLogger(quiet))
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,17 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// Default ports of the name service (WIRE.md).
+// Default ports of the name service: requests and notices as in the
+// original (WIRE.md); change notices on a port of their own.
 const (
 	DefaultRequestPort = 5000
 	DefaultNoticePort  = 5001
+	// DefaultWatchPort is where a name service publishes ServiceEvent
+	// change notices. They cannot go out on the notice port: the
+	// original's services decode everything published there, and the
+	// thread that renews their registration dies on a type it does not
+	// know.
+	DefaultWatchPort = 5002
 )
 
 // MaxRequestSize is the largest request frame a name service accepts by
@@ -42,15 +49,15 @@ const Unavailable = "unavailable"
 type ServerOption func(*serverConfig)
 
 type serverConfig struct {
-	requests, notices string
-	store             Store
-	logger            *slog.Logger
-	sweep             time.Duration
-	defaultTTL        time.Duration
-	conn              []connection.Option
-	workers           int
-	registrars        []string // keys that may register; nil: anyone
-	lookupKeys        []string // keys that may look up; nil: anyone
+	requests, notices, watch string
+	store                    Store
+	logger                   *slog.Logger
+	sweep                    time.Duration
+	defaultTTL               time.Duration
+	conn                     []connection.Option
+	workers                  int
+	registrars               []string // keys that may register; nil: anyone
+	lookupKeys               []string // keys that may look up; nil: anyone
 }
 
 // WithEndpoints sets where the server answers requests (REP) and
@@ -58,6 +65,12 @@ type serverConfig struct {
 func WithEndpoints(requests, notices string) ServerOption {
 	return func(c *serverConfig) { c.requests, c.notices = requests, notices }
 }
+
+// WithWatchEndpoint sets where the server publishes ServiceEvent change
+// notices (Client.Watch). The default is the notice endpoint's port+1
+// (tcp://*:5002 by default), and a port the OS picks when the notice
+// endpoint's is one.
+func WithWatchEndpoint(ep string) ServerOption { return func(c *serverConfig) { c.watch = ep } }
 
 // WithStore keeps the state in s instead of in memory.
 func WithStore(s Store) ServerOption { return func(c *serverConfig) { c.store = s } }
@@ -121,8 +134,9 @@ func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
 // several instances per name, TTLs, versions and metadata, stats, lists,
 // and change notices.
 type Server struct {
-	rep     *messaging.Router // REQ peers see a REP; requests are served concurrently
-	pub     *messaging.Publisher
+	rep     *messaging.Router    // REQ peers see a REP; requests are served concurrently
+	pub     *messaging.Publisher // RediscoverReq only: what the original's services can take
+	watch   *messaging.Publisher // ServiceEvent
 	reactor *messaging.Reactor
 	store   Store
 	log     *slog.Logger
@@ -182,7 +196,16 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		rep.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, store: cfg.store, log: cfg.logger, dir: directory{store: cfg.store, defaultTTL: cfg.defaultTTL},
+	if cfg.watch == "" {
+		cfg.watch = nextEndpoint(cfg.notices)
+	}
+	watch, err := messaging.NewPublisher(cfg.watch, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-watch")))...)
+	if err != nil {
+		rep.Close()
+		pub.Close()
+		return nil, err
+	}
+	s := &Server{rep: rep, pub: pub, watch: watch, store: cfg.store, log: cfg.logger, dir: directory{store: cfg.store, defaultTTL: cfg.defaultTTL},
 		registrars: keySet(cfg.registrars), lookupKeys: keySet(cfg.lookupKeys), owners: map[string]string{}}
 	for k := range s.registrars {
 		if s.lookupKeys != nil {
@@ -216,13 +239,39 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 // RequestEndpoint is where clients connect for requests.
 func (s *Server) RequestEndpoint() string { return s.rep.Endpoint() }
 
-// NoticeEndpoint is where clients subscribe to notices.
+// NoticeEndpoint is where services subscribe to notices (RediscoverReq).
 func (s *Server) NoticeEndpoint() string { return s.pub.Endpoint() }
+
+// WatchEndpoint is where watchers subscribe to change notices
+// (ServiceEvent).
+func (s *Server) WatchEndpoint() string { return s.watch.Endpoint() }
 
 // WaitWatchers blocks until n subscribers watch change notices (so that
 // none misses what comes next).
 func (s *Server) WaitWatchers(ctx context.Context, n int) error {
-	return s.pub.WaitSubscribers(ctx, &msglib.ServiceEvent{}, n)
+	return s.watch.WaitSubscribers(ctx, &msglib.ServiceEvent{}, n)
+}
+
+// nextEndpoint is the endpoint after ep: a tcp port+1 (a port the OS
+// picks stays one), an ipc or inproc name with "-watch".
+func nextEndpoint(ep string) string {
+	prefix := ""
+	if ep != "" && (ep[0] == '@' || ep[0] == '>') {
+		prefix, ep = ep[:1], ep[1:]
+	}
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return prefix + ep + "-watch"
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return prefix + ep + "-watch"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p == 0 {
+		return prefix + "tcp://" + net.JoinHostPort(host, "0")
+	}
+	return prefix + "tcp://" + net.JoinHostPort(host, strconv.Itoa(p+1))
 }
 
 // ServerStats counts what the name service did.
@@ -246,6 +295,7 @@ func (s *Server) Close() error {
 		s.wg.Wait()
 		s.rep.Close()
 		s.pub.Close()
+		s.watch.Close()
 	})
 	return nil
 }
@@ -396,7 +446,7 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 		for c := range ch {
 			s.log.Info(strings.ToLower(c.Kind.String()), "service", c.Instance.ServiceName, "instance", c.Instance.InstanceId,
 				"server", c.Instance.Server, "port", c.Instance.Port)
-			err := s.pub.Send(ctx, &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision})
+			err := s.watch.Send(ctx, &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision})
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("notice not published", "err", err)
 			}

@@ -110,7 +110,7 @@ func freeAddr(t *testing.T) string {
 // now, and a ShutdownEvent from anyone stops none of them.
 func TestServerCommandsListen(t *testing.T) {
 	req, notices := freeAddr(t), freeAddr(t)
-	reg := start(t, "registry", "-requests", "tcp://"+req, "-notices", "tcp://"+notices)
+	reg := start(t, "registry", "-requests", "tcp://"+req, "-notices", "tcp://"+notices, "-watch", "tcp://127.0.0.1:0")
 	waitOutput(t, reg.out, "name service: requests on tcp://"+req+", notices on tcp://"+notices)
 	for range 2 {
 		if code, o, e := runBin(t, "req", "-timeout", "5s", "tcp://"+req, "ShutdownEvent", "{}"); code != exitOK || !strings.Contains(o, `"ack"`) {
@@ -132,7 +132,7 @@ func TestServerCommandsListen(t *testing.T) {
 // Usage errors exit 2 with a line that says why, everywhere.
 func TestUsageErrorsExitTwo(t *testing.T) {
 	taken := freeAddr(t)
-	hold := start(t, "registry", "-requests", "tcp://"+taken, "-notices", "tcp://"+freeAddr(t))
+	hold := start(t, "registry", "-requests", "tcp://"+taken, "-notices", "tcp://"+freeAddr(t), "-watch", "tcp://127.0.0.1:0")
 	waitOutput(t, hold.out, "name service: requests on")
 	keys := filepath.Join(t.TempDir(), "server.key")
 	if code, _, e := runBin(t, "keygen", "-o", keys); code != exitOK {
@@ -144,7 +144,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	}{
 		{[]string{"registry", "-requests", "bogus"}, "bad endpoint"},
 		{[]string{"registry", "-requests", ">tcp://" + freeAddr(t)}, "a server must listen"},
-		{[]string{"registry", "-requests", "tcp://" + taken, "-notices", "tcp://" + freeAddr(t)}, "address already in use"},
+		{[]string{"registry", "-requests", "tcp://" + taken, "-notices", "tcp://" + freeAddr(t), "-watch", "tcp://127.0.0.1:0"}, "address already in use"},
 		{[]string{"registry", "-curve-server", keys, "-registrars", keys}, "-curve-allow"},
 		{[]string{"registry", "-registrars", keys}, "-curve-server"},
 		{[]string{"broker", ">tcp://" + freeAddr(t), "tcp://" + freeAddr(t)}, "a server must listen"},

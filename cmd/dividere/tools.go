@@ -123,7 +123,8 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 func runRegistry(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "registry", "")
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
-	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices")
+	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices (RediscoverReq, all the original's services can take)")
+	watch := f.String("watch", "", "where to publish change notices, ServiceEvent (default: the -notices port+1, tcp://*:5002)")
 	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
 	store := f.String("store", "", "keep the state in etcd, shared with every name service on the cluster: etcd://host:port[,host:port...] (default: in memory)")
 	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
@@ -137,6 +138,11 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	if err := listening("-notices", *notices); err != nil {
 		return err
 	}
+	if *watch != "" {
+		if err := listening("-watch", *watch); err != nil {
+			return err
+		}
+	}
 	if (*registrars != "" || *lookupKeys != "") && (*f.keys.serverKey == "" || *f.keys.allow == "") {
 		// Keys are checked against the User-Id the authenticator gives
 		// each peer; without one, every write would be refused.
@@ -147,7 +153,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	opts := []registry.ServerOption{registry.WithEndpoints(*requests, *notices), registry.WithServerLogger(e.log),
+	opts := []registry.ServerOption{registry.WithEndpoints(*requests, *notices), registry.WithWatchEndpoint(*watch), registry.WithServerLogger(e.log),
 		registry.WithDefaultTTL(*ttl), registry.WithServerConnectionOptions(conn...)}
 	for _, kf := range []struct {
 		list string
@@ -176,7 +182,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
-	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint())
+	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s, changes on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
 	<-ctx.Done()
 	st := s.Stats()
 	fmt.Fprintf(e.out, "stopped after %d registrations and %d lookups\n", st.Registrations, st.Lookups)

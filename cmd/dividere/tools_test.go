@@ -65,7 +65,7 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	rport, _ := connection.FreePort("127.0.0.1")
 	nport, _ := connection.FreePort("127.0.0.1")
 	addr := "127.0.0.1:" + itoa(rport)
-	out := background(t, "registry", "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport))
+	out := background(t, "registry", "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0")
 	waitOutput(t, out, "name service: requests on")
 
 	svc, err := service.New(nil, service.WithName("cli.Echo"), service.WithHost("127.0.0.1"), service.WithVersion("3.1"),
@@ -204,7 +204,7 @@ func TestCurveFlags(t *testing.T) {
 	rport, _ := connection.FreePort("127.0.0.1")
 	nport, _ := connection.FreePort("127.0.0.1")
 	addr := "127.0.0.1:" + itoa(rport)
-	out := background(t, "registry", "-requests", "@tcp://"+addr, "-notices", "@tcp://127.0.0.1:"+itoa(nport),
+	out := background(t, "registry", "-requests", "@tcp://"+addr, "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0",
 		"-curve-server", server, "-curve-allow", client)
 	waitOutput(t, out, "name service: requests on")
 	code, o, e := cli(t, "ls", "-registry", addr, "-curve-key", client, "-curve-server-key", server)
@@ -234,7 +234,7 @@ func TestEtcdRegistry(t *testing.T) {
 	for range 2 {
 		rport, _ := connection.FreePort("127.0.0.1")
 		nport, _ := connection.FreePort("127.0.0.1")
-		out := background(t, "registry", "-store", url, "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport))
+		out := background(t, "registry", "-store", url, "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0")
 		waitOutput(t, out, "name service: requests on")
 		addrs = append(addrs, "127.0.0.1:"+itoa(rport))
 	}

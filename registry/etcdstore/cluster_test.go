@@ -18,21 +18,21 @@ import (
 // startNameServices runs n name-service processes on the etcd cluster
 // url names; it returns them and their request and notice endpoints as
 // comma-separated lists.
-func startNameServices(t *testing.T, url string, n int) (procs []*testproc.Proc, requests, notices string) {
-	var reqs, nots []string
+func startNameServices(t *testing.T, url string, n int) (procs []*testproc.Proc, requests, notices, watch string) {
+	var reqs, nots, wats []string
 	for range n {
 		p := testproc.Start(t, "nameservice", url)
 		procs = append(procs, p)
-		reqs, nots = append(reqs, p.Fields[0]), append(nots, p.Fields[1])
+		reqs, nots, wats = append(reqs, p.Fields[0]), append(nots, p.Fields[1]), append(wats, p.Fields[2])
 	}
-	return procs, strings.Join(reqs, ","), strings.Join(nots, ",")
+	return procs, strings.Join(reqs, ","), strings.Join(nots, ","), strings.Join(wats, ",")
 }
 
 // A name-service process is SIGKILLed: a client that lists both keeps
 // looking up and registering through the other, and keeps hearing notices.
 func TestNameServiceInstanceKilled(t *testing.T) {
 	url := etcdtest.Start(t)
-	procs, reqs, nots := startNameServices(t, url, 2)
+	procs, reqs, nots, wats := startNameServices(t, url, 2)
 	svc := testproc.Start(t, "service", "orders", "30s", reqs, nots)
 	svc.Expect(t, "REGISTERED", 20*time.Second)
 	ctx := testutil.Ctx(t, 60*time.Second)
@@ -43,7 +43,7 @@ func TestNameServiceInstanceKilled(t *testing.T) {
 			return err == nil && strconv.Itoa(in.Port) == svc.Fields[0]
 		})
 	}
-	c := client(t, registry.WithAddress(reqs), registry.WithNoticeAddress(nots), registry.WithTimeout(500*time.Millisecond))
+	c := client(t, registry.WithAddress(reqs), registry.WithNoticeAddress(nots), registry.WithWatchAddress(wats), registry.WithTimeout(500*time.Millisecond))
 	w := testutil.OK(c.Watch(ctx))(t)
 	defer w.Close()
 	// Wait until both instances deliver notices to the watcher: a change
@@ -83,7 +83,8 @@ func TestEtcdMemberKilled(t *testing.T) {
 	a, b := nameServer(t, cl.URL(), etcdstore.WithCache()), nameServer(t, cl.URL())
 	ctx := testutil.Ctx(t, 120*time.Second)
 	c := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
-		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithTimeout(3*time.Second))
+		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()+","+b.WatchEndpoint()),
+		registry.WithTimeout(3*time.Second))
 	const n = 20
 	for i := range n {
 		if err := c.Register(ctx, inst("stock", "10.0.0.1", 7000+i, time.Minute)); err != nil {
@@ -139,13 +140,13 @@ func TestEtcdMemberKilled(t *testing.T) {
 // instance's watchers hear that it expired.
 func TestKilledServiceExpiresEverywhere(t *testing.T) {
 	url := etcdtest.Start(t)
-	_, reqs, nots := startNameServices(t, url, 2)
+	_, reqs, nots, wats := startNameServices(t, url, 2)
 	ctx := testutil.Ctx(t, 60*time.Second)
 	var clients []*registry.Client
 	var watchers []*registry.Watcher
-	reqList, notList := strings.Split(reqs, ","), strings.Split(nots, ",")
+	reqList, notList, watList := strings.Split(reqs, ","), strings.Split(nots, ","), strings.Split(wats, ",")
 	for i := range reqList {
-		c := client(t, registry.WithAddress(reqList[i]), registry.WithNoticeAddress(notList[i]))
+		c := client(t, registry.WithAddress(reqList[i]), registry.WithNoticeAddress(notList[i]), registry.WithWatchAddress(watList[i]))
 		w := testutil.OK(c.Watch(ctx))(t)
 		defer w.Close()
 		clients, watchers = append(clients, c), append(watchers, w)

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 // nameServiceHelper runs a name service on the etcd cluster args[0]
-// names, on ports of its own; it says READY requests notices.
+// names, on ports of its own; it says READY requests notices watch.
 func nameServiceHelper(args []string) int {
 	st, err := etcdstore.Open(args[0], etcdstore.WithCache()) // as `dividere registry -store` runs
 	if err != nil {
@@ -44,7 +44,7 @@ func nameServiceHelper(args []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
+	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
 	select {}
 }
 
@@ -219,11 +219,11 @@ func TestNoticesFromOtherInstances(t *testing.T) {
 	url := etcdtest.Start(t)
 	a, b := nameServer(t, url), nameServer(t, url)
 	ctx := testutil.Ctx(t, 30*time.Second)
-	ca := client(t, registry.WithAddress(a.RequestEndpoint()), registry.WithNoticeAddress(a.NoticeEndpoint()))
+	ca := client(t, registry.WithAddress(a.RequestEndpoint()), registry.WithNoticeAddress(a.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()))
 	wa := testutil.OK(ca.Watch(ctx))(t)
 	defer wa.Close()
 	both := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
-		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()))
+		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()+","+b.WatchEndpoint()))
 	wboth := testutil.OK(both.Watch(ctx))(t)
 	defer wboth.Close()
 	if err := a.WaitWatchers(ctx, 2); err != nil {
