@@ -87,7 +87,23 @@ def lb_broker(fe_port, be_port):
     b.stop()
 
 
+def service(name):
+    """An original Service (on the name service at localhost:5000/5001, as
+    the original has it) named orig.NAME, answering ServiceLookupReq with
+    itself."""
+
+    def handle(self, msg):
+        self.send(msg)
+
+    cls = type(name, (dividere.service.Service,), {"__module__": "orig", "handleServiceLookupReq": handle})
+    s = cls()
+    say("READY " + s.name_)
+    sys.stdin.read()
+    s.stop()
+
+
 SCENARIOS = {
+    "service": service,
     "lb-server": lb_server,
     "lb-worker-conn": lb_worker_conn,
     "lb-broker": lb_broker,
