@@ -1,12 +1,15 @@
 package interop_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/service"
 )
 
 // The original's services, on a Go name service restarted twice. The Go
@@ -85,5 +88,93 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the Go watcher heard no change")
+	}
+}
+
+// A Go client never sends the original's name service a request it does
+// not know: ServiceListReq used to kill its serving thread, after which it
+// answered no one. The client asks first, with a lookup every name
+// service answers safely, and says plainly that the name service is too
+// old; the original's name service goes on answering.
+func TestGoClientOfOriginalNameService(t *testing.T) {
+	ns := startOriginal(t, "nameservice")
+	defer ns.Stdin.Close()
+	ctx := tctx(t, 60*time.Second)
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithClientLogger(quiet), registry.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if orig, err := c.Original(ctx); err != nil || !orig {
+		t.Fatalf("Original: %v %v", orig, err)
+	}
+	if _, err := c.List(ctx, ""); !errors.Is(err, registry.ErrOriginalNameService) {
+		t.Fatalf("List on the original's name service: %v", err)
+	}
+	if err := c.Register(ctx, registry.Registration{Instance: registry.Instance{Service: "go.Svc", Server: "127.0.0.1", Port: 7100}}); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := c.Lookup(ctx, "go.Svc"); err != nil || in.Port != 7100 {
+		t.Fatalf("lookup after List was refused: %v %v", in, err)
+	}
+}
+
+// Go services on the original's name service, which answers about one
+// request a second: they used to renew every 1.7 s and retry every
+// 200 ms, piling requests up, so that only one of three had registered
+// after 7 s and lookups took 5-7 s. Now they back off, and renew on the
+// original's name service only when it asks (it keeps registrations
+// until they are withdrawn).
+func TestGoServicesOnOriginalNameService(t *testing.T) {
+	ns := startOriginal(t, "nameservice")
+	defer ns.Stdin.Close()
+	ctx := tctx(t, 90*time.Second)
+	var svcs []*service.Service
+	for i := range 3 {
+		svc, err := service.New(nil, service.WithName(fmt.Sprintf("go.Slow%d", i)), service.WithHost("127.0.0.1"),
+			service.WithRegistry(registry.WithAddress("127.0.0.1:5000")), service.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs = append(svcs, svc)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); svc.Run(runCtx) }()
+		defer func() { stop(); <-done }()
+	}
+	start := time.Now()
+	for _, svc := range svcs {
+		for svc.Registrations() == 0 {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("%s not registered within 20 s", svc.Name())
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatal(ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	t.Logf("3 services registered with the original's name service within %v", time.Since(start).Round(100*time.Millisecond))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithClientLogger(quiet), registry.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Once registered, the services leave the name service alone: lookups
+	// are answered at its pace (a second each), not behind a queue of
+	// renewals that grows without end. (A few requests given up on while
+	// the services registered may still be ahead of the first one.)
+	for _, svc := range svcs {
+		t0 := time.Now()
+		in, err := c.Lookup(ctx, svc.Name())
+		if err != nil || in.Port != svc.Port() {
+			t.Fatalf("lookup %s: %v %v", svc.Name(), in, err)
+		}
+		took := time.Since(t0)
+		t.Logf("lookup of %s: %v", svc.Name(), took.Round(10*time.Millisecond))
+		if took > 4500*time.Millisecond {
+			t.Fatalf("lookup %s took %v", svc.Name(), took)
+		}
 	}
 }

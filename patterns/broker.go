@@ -53,7 +53,7 @@ type Broker struct {
 	qbytes  int64     // the size of the requests in queue
 
 	requests, replies, dropped, expired, unroutable, malformed, deaths, stalls atomic.Uint64
-	heartbeatsIn, heartbeatsOut                                          atomic.Uint64
+	heartbeatsIn, heartbeatsOut                                                atomic.Uint64
 }
 
 // Limits on what a worker can make the broker do.

@@ -28,6 +28,10 @@ const EnvRegistry = "DIVIDERE_REGISTRY"
 
 // Errors of the registry client.
 var (
+	// ErrOriginalNameService: the name service speaks only the original
+	// protocol (register, unregister, lookup) and cannot answer this
+	// request; it was not sent, as it would stop that name service.
+	ErrOriginalNameService = errors.New("the name service is the original's (it answers only register, unregister and lookup)")
 	// ErrNotFound: no live instance of the service is registered.
 	ErrNotFound = errors.New("dividere: service not found")
 	// ErrRefused: the name service answered ack{ok: false}.
@@ -93,7 +97,12 @@ func WithNoticeAddress(addr string) ClientOption { return func(c *clientConfig) 
 func WithWatchAddress(addr string) ClientOption { return func(c *clientConfig) { c.watch = addr } }
 
 // WithTimeout bounds each call (default 2 s); a context with an earlier
-// deadline ends the call earlier.
+// deadline ends the call earlier. After a call timed out, the next ones
+// may take twice as long, up to 8 times the timeout, until a dividere
+// name service answers again: a request given up on and sent again goes
+// to the back of a slow name service's queue (the original's answers
+// about one request a second), so giving up sooner would starve the
+// caller.
 func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
 
 // WithClientConnectionOptions passes options to the client's sockets,
@@ -120,11 +129,15 @@ func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig
 // itself. It is safe for concurrent use (calls take turns on one REQ
 // socket). A call that times out leaves the client usable.
 type Client struct {
-	cfg   clientConfig
-	mu    sync.Mutex
-	req   *messaging.Request // nil when direct
-	dir   *directory         // non-nil when direct
-	owned bool               // the client opened dir's store from its address: Close closes it
+	cfg  clientConfig
+	kind atomic.Int32 // what the name service is, once probed: kindUnknown, kindGo, kindOriginal
+	// patience is the stretched timeout of calls (ns) after one timed
+	// out; 0: the configured one.
+	patience atomic.Int64
+	mu       sync.Mutex
+	req      *messaging.Request // nil when direct
+	dir      *directory         // non-nil when direct
+	owned    bool               // the client opened dir's store from its address: Close closes it
 }
 
 // NewClient makes a client; it connects lazily, so the name service need
@@ -173,6 +186,54 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		return nil, err
 	}
 	return &Client{cfg: cfg, req: r}, nil
+}
+
+const (
+	kindUnknown = iota
+	kindGo
+	kindOriginal
+)
+
+// Original reports whether the name service speaks only the original
+// protocol, asking it (a lookup of ProbeName, which every name service
+// answers safely) the first time. It is false with WithDirectStore.
+func (c *Client) Original(ctx context.Context) (bool, error) {
+	if c.dir != nil {
+		return false, nil
+	}
+	switch c.kind.Load() {
+	case kindGo:
+		return false, nil
+	case kindOriginal:
+		return true, nil
+	}
+	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: ProbeName})
+	if err != nil {
+		return false, err
+	}
+	r, ok := rep.(*msglib.ServiceLookupRep)
+	if !ok {
+		return false, fmt.Errorf("probe of the name service: %w: %T", messaging.ErrWrongType, rep)
+	}
+	kind := int32(kindOriginal)
+	if r.Server == probeServer {
+		kind = kindGo
+	}
+	c.kind.Store(kind)
+	return kind == kindOriginal, nil
+}
+
+// needGo fails with ErrOriginalNameService when the name service is the
+// original's.
+func (c *Client) needGo(ctx context.Context) error {
+	orig, err := c.Original(ctx)
+	if err != nil {
+		return err
+	}
+	if orig {
+		return fmt.Errorf("%s: %w", c.cfg.requests, ErrOriginalNameService)
+	}
+	return nil
 }
 
 // nextPorts turns "tcp://host:port,..." into "host:port+1,...": where the
@@ -270,7 +331,13 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 		rep, err = c.req.Call(ctx, m)
 	}
 	if err != nil {
+		if errors.Is(err, connection.ErrTimeout) {
+			c.tookTooLong()
+		}
 		return nil, fmt.Errorf("name service at %s: %w", c.cfg.requests, err)
+	}
+	if c.kind.Load() != kindOriginal {
+		c.patience.Store(0) // a dividere name service answers at once again
 	}
 	return rep, nil
 }
@@ -310,7 +377,27 @@ func (c *Client) Unregister(ctx context.Context, service, server string, port in
 
 // bound applies the client's timeout (an earlier deadline of ctx wins).
 func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.cfg.timeout)
+	return context.WithTimeout(ctx, c.timeout())
+}
+
+// timeout is the current bound of a call: the configured one, stretched
+// after a call timed out (see WithTimeout).
+func (c *Client) timeout() time.Duration {
+	if p := time.Duration(c.patience.Load()); p > c.cfg.timeout {
+		return p
+	}
+	return c.cfg.timeout
+}
+
+// maxPatience bounds how far a slow name service stretches the timeout.
+const maxPatience = 8
+
+// tookTooLong doubles the next calls' timeout, up to maxPatience times
+// the configured one: a request abandoned to a slow name service, and
+// sent again, goes to the back of its queue, so giving up sooner only
+// starves the caller.
+func (c *Client) tookTooLong() {
+	c.patience.Store(int64(min(2*c.timeout(), maxPatience*c.cfg.timeout)))
 }
 
 // directErr is what a direct store call returns: the store's error, said
@@ -374,6 +461,11 @@ func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
 // it is "".
 func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 	var insts []*msglib.ServiceInstance
+	if c.dir == nil {
+		if err := c.needGo(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if c.dir != nil {
 		ctx, cancel := c.bound(ctx)
 		defer cancel()

@@ -30,6 +30,19 @@ const (
 	DefaultWatchPort = 5002
 )
 
+// ProbeName is a service name no one may register: a lookup of it tells a
+// dividere name service, which answers it with probeServer, from the
+// original's, which answers "unavailable" as for any unknown name. A
+// client asks it before sending a request the original's name service
+// does not know (ServiceListReq), since such a request kills its serving
+// thread for good.
+const ProbeName = "_dividere.nameservice"
+
+const (
+	probeServer  = "dividere-go"
+	probeVersion = 2 // the Go name service's additions, as a version
+)
+
 // MaxRequestSize is the largest request frame a name service accepts by
 // default (WithServerConnectionOptions(connection.WithMaxMessageSize(n))
 // changes it). A registration with its metadata is a few hundred bytes;
@@ -365,7 +378,7 @@ func instanceID(id, server string, port uint32) string {
 
 func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
 	s.registrations.Add(1)
-	if m.ServiceName == "" || !s.mayChange(ctx, m.ServiceName, from) {
+	if m.ServiceName == "" || m.ServiceName == ProbeName || !s.mayChange(ctx, m.ServiceName, from) {
 		return from.Reply(ctx, &msglib.Ack{Ok: false})
 	}
 	var owner string
@@ -392,6 +405,9 @@ func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, fr
 }
 
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+	if m.ServiceName == ProbeName {
+		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: ProbeName, Server: probeServer, Port: probeVersion})
+	}
 	s.lookups.Add(1)
 	var inst *msglib.ServiceInstance
 	if s.mayLook(m.ServiceName, from) {

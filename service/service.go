@@ -368,28 +368,52 @@ func (s *Service) kickRegister() {
 }
 
 // registerLoop registers at once, then renews every ttl/3, and again
-// whenever the name service asks; failures are retried quickly.
+// whenever the name service asks. Failures are retried soon, backing off
+// (a slow name service, such as the original's, which answers about one
+// request a second, must not be handed more than it can take). The
+// original's name service keeps registrations until they are withdrawn
+// and knows no TTL, so on it the service renews only when asked to
+// (RediscoverReq), as the original's services do.
 func (s *Service) registerLoop(ctx context.Context) {
 	renew := s.cfg.ttl / 3
-	retry := 200 * time.Millisecond
+	const firstRetry = 200 * time.Millisecond
+	retry := firstRetry
 	t := time.NewTimer(0)
 	defer t.Stop()
-	failing := false
+	failing, probed, original := false, false, false
 	for {
+		tick := t.C
+		if original && !failing {
+			tick = nil // only RediscoverReq (s.kick) makes it register again
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-s.kick:
 		}
-		err := s.reg.Register(ctx, registry.Registration{Instance: s.Instance(), TTL: s.cfg.ttl})
+		var err error
+		if !probed {
+			// Which kind of name service this is, asked before anything
+			// else: on the original's, renewals would only queue up.
+			var orig bool
+			if orig, err = s.reg.Original(ctx); err == nil {
+				probed, original = true, orig
+				if orig {
+					s.log.Info("the name service is the original's: registering again only when it asks")
+				}
+			}
+		}
+		if err == nil {
+			err = s.reg.Register(ctx, registry.Registration{Instance: s.Instance(), TTL: s.cfg.ttl})
+		}
 		next := renew
 		switch {
 		case err == nil:
 			if failing || s.regs.Load() == 0 {
 				s.log.Info("registered", "server", s.cfg.host, "port", s.port, "registry", s.reg.Address())
 			}
-			failing = false
+			failing, retry = false, firstRetry
 			s.regs.Add(1)
 		case ctx.Err() != nil:
 			return
@@ -399,6 +423,7 @@ func (s *Service) registerLoop(ctx context.Context) {
 			}
 			failing = true
 			next = min(retry, renew)
+			retry = min(2*retry, max(renew, firstRetry))
 		}
 		if !t.Stop() {
 			select {

@@ -102,8 +102,17 @@ def service(name):
     s.stop()
 
 
+def nameservice():
+    """The original's name service, on its fixed ports 5000 and 5001."""
+    s = dividere.registry.ServiceRegistry.Server()
+    say("READY")
+    sys.stdin.read()
+    s.stop()
+
+
 SCENARIOS = {
     "service": service,
+    "nameservice": nameservice,
     "lb-server": lb_server,
     "lb-worker-conn": lb_worker_conn,
     "lb-broker": lb_broker,
