@@ -222,11 +222,11 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := s.key(inst.ServiceName, inst.InstanceId)
-	var lease clientv3.LeaseID
+	var lease, replaced clientv3.LeaseID
 	if inst.ExpiresUnixMs != 0 {
 		var registered int64
 		var err error
-		if lease, registered, err = s.lease(ctx, key, inst); err != nil {
+		if lease, replaced, registered, err = s.lease(ctx, key, inst); err != nil {
 			return false, err
 		}
 		if registered != inst.RegisteredUnixMs {
@@ -245,10 +245,13 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 	if s.cache != nil {
 		s.cache.wrote(resp.Header.Revision)
 	}
-	if resp.PrevKv != nil && resp.PrevKv.Lease != 0 && clientv3.LeaseID(resp.PrevKv.Lease) != lease {
-		// Another lease carried this key (another process registered
-		// it, or its TTL changed); it carries nothing now.
-		s.c.Revoke(ctx, clientv3.LeaseID(resp.PrevKv.Lease))
+	if replaced != 0 {
+		// A lease this store granted the key before, which the key no
+		// longer carries. Only our own: another process's lease may carry
+		// the key again by now (two name-service instances renewing one
+		// service in turn), and revoking it would delete the key. Theirs
+		// expire by themselves, carrying nothing.
+		s.c.Revoke(ctx, replaced)
 	}
 	return resp.PrevKv == nil, nil
 }
@@ -272,8 +275,9 @@ type leased struct {
 // TTL keeps the lease alive (the leader does that in memory) instead of
 // granting a new one (a write to etcd's log, with its fsync), so that it
 // costs one write, not three.
-// It returns the lease and when the key was first registered.
-func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInstance) (clientv3.LeaseID, int64, error) {
+// It returns the lease, the one of ours it replaces (0: none), and when
+// the key was first registered.
+func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInstance) (id, replaced clientv3.LeaseID, registeredMs int64, err error) {
 	ttl := time.Until(time.UnixMilli(inst.ExpiresUnixMs))
 	secs := max(int64((ttl+time.Second-1)/time.Second), 1) // etcd counts whole seconds
 	s.mu.Lock()
@@ -281,19 +285,22 @@ func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInsta
 	s.mu.Unlock()
 	if ok && l.secs == secs {
 		if _, err := s.c.KeepAliveOnce(ctx, l.id); err == nil {
-			return l.id, l.registeredMs, nil
+			return l.id, 0, l.registeredMs, nil
 		}
 		// Expired (the service was away too long) or unreachable: grant
 		// anew, which tells which.
 	}
 	g, err := s.c.Grant(ctx, secs)
 	if err != nil {
-		return 0, 0, fmt.Errorf("etcd lease: %w", err)
+		return 0, 0, 0, fmt.Errorf("etcd lease: %w", err)
 	}
 	s.mu.Lock()
 	s.leases[key] = leased{id: g.ID, secs: secs, registeredMs: inst.RegisteredUnixMs}
 	s.mu.Unlock()
-	return g.ID, inst.RegisteredUnixMs, nil
+	if ok {
+		replaced = l.id
+	}
+	return g.ID, replaced, inst.RegisteredUnixMs, nil
 }
 
 // Delete implements registry.Store.
