@@ -75,7 +75,27 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 	if err := ns.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// The original's re-register thread waits for its ack with no
+	// timeout: a registration sent to a name service that closes before
+	// answering would leave it waiting forever. Restart only once its
+	// registrations have settled (none for a while), as an operator's
+	// restart would find them.
+	settled := func() {
+		t.Helper()
+		last, since := ns.Stats().Registrations, time.Now()
+		for time.Since(since) < 2*time.Second {
+			select {
+			case <-ctx.Done():
+				t.Fatal("registrations never settled")
+			case <-time.After(100 * time.Millisecond):
+			}
+			if n := ns.Stats().Registrations; n != last {
+				last, since = n, time.Now()
+			}
+		}
+	}
 	for _, round := range []string{"after one restart", "after two restarts"} {
+		settled()
 		ns.Close()
 		ns = start()
 		found(round)
