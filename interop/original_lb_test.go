@@ -25,11 +25,7 @@ const originalIdle = 8 * time.Second
 // server stays available through an idle spell longer than the liveness.
 func TestOriginalServerBehindGoBroker(t *testing.T) {
 	t.Parallel()
-	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := goBroker(t)
 	ctx := tctx(t, 60*time.Second)
 	srv := startOriginal(t, "lb-server", b.Backend(), "echo")
 	defer srv.Stdin.Close()
@@ -69,11 +65,7 @@ func TestOriginalServerBehindGoBroker(t *testing.T) {
 // says it is free again, and so it is now.
 func TestOriginalUnreliableServerBehindGoBroker(t *testing.T) {
 	t.Parallel()
-	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := goBroker(t)
 	ctx := tctx(t, 90*time.Second)
 	srv := startOriginal(t, "lb-server", b.Backend(), "unreliable")
 	defer srv.Stdin.Close()
@@ -103,11 +95,7 @@ func TestOriginalUnreliableServerBehindGoBroker(t *testing.T) {
 // behind the original's broker as behind ours.)
 func TestOriginalConnectionWorkerBehindGoBroker(t *testing.T) {
 	t.Parallel()
-	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := goBroker(t)
 	ctx := tctx(t, 60*time.Second)
 	w := startOriginal(t, "lb-worker-conn", b.Backend())
 	defer w.Stdin.Close()
@@ -172,6 +160,18 @@ func TestGoWorkerBehindOriginalBroker(t *testing.T) {
 	if err != nil || rep.ServiceName != "through the original" {
 		t.Fatalf("request through the original broker: %v %v", rep, err)
 	}
+}
+
+// goBroker runs a Go broker with the original's heartbeat rate (the
+// default) until the test ends.
+func goBroker(t *testing.T) *patterns.Broker {
+	t.Helper()
+	b, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
