@@ -278,7 +278,7 @@ func (r *frameReader) split(q []Message, n int, big bool) []Message {
 }
 
 // waitFD blocks the calling thread until fd is readable, the eventfd
-// wake is signalled (see signalWake) or d passes.
+// wake is signalled (see wakeFD.signal) or d passes.
 func waitFD(fd, wake int, d time.Duration) { C.dv_wait_fd(C.int(fd), C.int(wake), C.longlong(d)) }
 
 // free releases the message; call it after the socket is closed.
