@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/dividere-go/dividere/msglib"
 )
 
 // Errors for a message that cannot be decoded. Each is an error for that
@@ -71,6 +73,31 @@ func (c Codec) Encode(m proto.Message) ([]byte, error) { return c.AppendEncode(n
 // AppendEncode appends m's envelope to dst, growing it at most once: for
 // callers that reuse buffers.
 func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
+	return c.appendEncode(dst, m, nil)
+}
+
+// Header is the v2 envelope header (msgHeader): a request's deadline,
+// trace context and metadata, a published message's publisher and
+// sequence number. A v1 peer skips it.
+type Header = msglib.MsgHeader
+
+// EncodeWithHeader wraps m in an envelope that carries h. An empty or nil
+// h gives exactly the v1 envelope Encode gives.
+func (c Codec) EncodeWithHeader(m proto.Message, h *Header) ([]byte, error) {
+	var hdr []byte
+	if h != nil {
+		var err error
+		if hdr, err = proto.Marshal(h); err != nil {
+			return nil, fmt.Errorf("encode header: %w", err)
+		}
+	}
+	return c.appendEncode(nil, m, hdr)
+}
+
+// appendEncode appends m's envelope, with the serialized header hdr as
+// field 3 when there is one. The header comes last, so that the type
+// prefix subscribers filter on is the same as in v1.
+func (c Codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("encode: %w: nil message", ErrNoPayload)
 	}
@@ -83,6 +110,9 @@ func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
 	}
 	total := 1 + protowire.SizeVarint(uint64(len(name))) + len(name) +
 		1 + protowire.SizeVarint(uint64(anyLen)) + anyLen
+	if len(hdr) > 0 {
+		total += 1 + protowire.SizeVarint(uint64(len(hdr))) + len(hdr)
+	}
 	b := slices.Grow(dst, total)
 	b = appendString(b, 1, name)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
@@ -99,6 +129,11 @@ func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
 			return nil, fmt.Errorf("encode %s: %w", name, err)
 		}
 	}
+	if len(hdr) > 0 {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(len(hdr)))
+		b = append(b, hdr...)
+	}
 	return b, nil
 }
 
@@ -113,19 +148,63 @@ func appendString(b []byte, field protowire.Number, s string) []byte {
 // packaged message by its short name). Every failure wraps one of
 // ErrNotEnvelope, ErrNoPayload, ErrUnknownType or ErrCorrupt.
 func (c Codec) Decode(b []byte) (proto.Message, error) {
-	name, url, value, hasAny, err := parseEnvelope(b)
+	m, _, err := c.decode(b)
+	return m, err
+}
+
+// DecodeWithHeader is Decode that also returns the envelope's header (nil
+// for a v1 envelope). A header that does not parse is an error wrapping
+// ErrNotEnvelope.
+func (c Codec) DecodeWithHeader(b []byte) (proto.Message, *Header, error) {
+	m, hdr, err := c.decode(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := parseHeader(hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, h, nil
+}
+
+// DecodeHeader returns the header of an envelope without decoding its
+// message (nil for a v1 envelope): what a broker needs to see a
+// request's deadline.
+func DecodeHeader(b []byte) (*Header, error) {
+	e, err := parseEnvelope(b)
 	if err != nil {
 		return nil, err
 	}
+	return parseHeader(e.header)
+}
+
+func parseHeader(hdr []byte) (*Header, error) {
+	if hdr == nil {
+		return nil, nil
+	}
+	h := &Header{}
+	if err := proto.Unmarshal(hdr, h); err != nil {
+		return nil, fmt.Errorf("decode: %w: header: %v", ErrNotEnvelope, err)
+	}
+	return h, nil
+}
+
+// decode returns the message and the header's bytes (nil when none).
+func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
+	e, err := parseEnvelope(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	name, url, value, hasAny := e.name, e.url, e.value, e.hasAny
 	if !hasAny || len(url) == 0 {
-		return nil, fmt.Errorf("decode %q: %w", name, ErrNoPayload)
+		return nil, nil, fmt.Errorf("decode %q: %w", name, ErrNoPayload)
 	}
 	r := c.resolver()
 	mt := c.cached(name)
 	if mt == nil {
 		if mt, err = r.FindMessageByName(protoreflect.FullName(name)); err != nil {
 			if mt, err = r.FindMessageByURL(string(url)); err != nil {
-				return nil, fmt.Errorf("decode: %w: %q (type URL %q)", ErrUnknownType, name, url)
+				return nil, nil, fmt.Errorf("decode: %w: %q (type URL %q)", ErrUnknownType, name, url)
 			}
 		}
 		c.remember(name, mt)
@@ -136,16 +215,16 @@ func (c Codec) Decode(b []byte) (proto.Message, error) {
 		opts.Resolver = er // extensions inside the message resolve too
 	}
 	if err := opts.Unmarshal(value, m); err != nil {
-		return nil, fmt.Errorf("decode %s: %w: %v", name, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("decode %s: %w: %v", name, ErrCorrupt, err)
 	}
-	return m, nil
+	return m, e.header, nil
 }
 
 // TypeName returns the msgName of an envelope without decoding the
 // message: what a router needs to dispatch.
 func TypeName(b []byte) (string, error) {
-	name, _, _, _, err := parseEnvelope(b)
-	return string(name), err
+	e, err := parseEnvelope(b)
+	return string(e.name), err
 }
 
 // globalCache maps names seen in envelopes to their types in
@@ -184,72 +263,84 @@ func (c Codec) remember(name []byte, mt protoreflect.MessageType) {
 	globalCache.Store(&next)
 }
 
+// envelope is a parsed envelope's fields, pointing into its bytes.
+type envelope struct {
+	name, url, value []byte
+	header           []byte // field 3, nil when absent
+	hasAny           bool
+}
+
 // parseEnvelope reads the envelope's fields without copying. Unknown
 // fields are skipped, as Protobuf requires.
-func parseEnvelope(b []byte) (name, url, value []byte, hasAny bool, err error) {
+func parseEnvelope(b []byte) (e envelope, err error) {
 	if len(b) == 0 {
-		return nil, nil, nil, false, fmt.Errorf("decode: %w: empty frame", ErrNotEnvelope)
+		return e, fmt.Errorf("decode: %w: empty frame", ErrNotEnvelope)
 	}
 	var anyBytes []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return nil, nil, nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
 		}
 		b = b[n:]
-		switch {
-		case num == 1 && typ == protowire.BytesType:
+		if typ == protowire.BytesType && num >= 1 && num <= 3 {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return nil, nil, nil, false, fmt.Errorf("decode: %w: msgName: %v", ErrNotEnvelope, protowire.ParseError(n))
-			}
-			name, b = v, b[n:]
-		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return nil, nil, nil, false, fmt.Errorf("decode: %w: msg: %v", ErrNotEnvelope, protowire.ParseError(n))
-			}
-			anyBytes, hasAny, b = v, true, b[n:]
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return nil, nil, nil, false, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+				return e, fmt.Errorf("decode: %w: field %d: %v", ErrNotEnvelope, num, protowire.ParseError(n))
 			}
 			b = b[n:]
+			switch num {
+			case 1:
+				e.name = v
+			case 2:
+				anyBytes, e.hasAny = v, true
+			case 3:
+				if e.header == nil {
+					e.header = v[:len(v):len(v)]
+				} else { // a repeated message field merges: rare, so a copy is fine
+					e.header = append(e.header[:len(e.header):len(e.header)], v...)
+				}
+			}
+			continue
 		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return e, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+		}
+		b = b[n:]
 	}
-	if len(name) == 0 && !hasAny {
-		return nil, nil, nil, false, fmt.Errorf("decode: %w: no envelope fields", ErrNotEnvelope)
+	if len(e.name) == 0 && !e.hasAny {
+		return e, fmt.Errorf("decode: %w: no envelope fields", ErrNotEnvelope)
 	}
 	for len(anyBytes) > 0 {
 		num, typ, n := protowire.ConsumeTag(anyBytes)
 		if n < 0 {
-			return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
 		}
 		anyBytes = anyBytes[n:]
 		if typ != protowire.BytesType || (num != 1 && num != 2) {
 			n := protowire.ConsumeFieldValue(num, typ, anyBytes)
 			if n < 0 {
-				return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+				return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
 			}
 			anyBytes = anyBytes[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(anyBytes)
 		if n < 0 {
-			return nil, nil, nil, false, fmt.Errorf("decode %q: %w: Any: %v", name, ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
 		}
 		if num == 1 {
-			url = v
+			e.url = v
 		} else {
-			value = v
+			e.value = v
 		}
 		anyBytes = anyBytes[n:]
 	}
-	if len(name) == 0 {
-		name = url[bytes.LastIndexByte(url, '/')+1:]
+	if len(e.name) == 0 {
+		e.name = e.url[bytes.LastIndexByte(e.url, '/')+1:]
 	}
-	return name, url, value, hasAny, nil
+	return e, nil
 }
 
 // Topic returns the subscription prefix that selects exactly the

@@ -13,7 +13,6 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/ratelog"
-	"github.com/dividere-go/dividere/msglib"
 )
 
 // Option configures a messaging endpoint or Reactor.
@@ -26,6 +25,8 @@ type config struct {
 	types     []proto.Message
 	typesSet  bool
 	answerAll bool
+	outgoing  []func(context.Context, proto.Message, *Header)
+	noSeq     bool
 }
 
 func newConfig(opts []Option) config {
@@ -71,11 +72,22 @@ func WithTypes(msgs ...proto.Message) Option {
 	return func(c *config) { c.types = append(c.types, msgs...); c.typesSet = true }
 }
 
+// WithoutSequence makes a Publisher send without the v2 header's
+// publisher id and sequence number: its envelopes are then byte for byte
+// v1, and its subscribers cannot count what they lost. Other endpoints
+// ignore it.
+func WithoutSequence() Option { return func(c *config) { c.noSeq = true } }
+
 // Stats counts what a messaging endpoint sent and received, and the
 // messages it could not decode (which it dropped, logged and reported as
 // errors from Recv).
 type Stats struct {
 	Sent, Received, DecodeErrors uint64
+	// Lost counts, on a Subscriber, the messages missing from publishers'
+	// sequences: sent, but dropped on the way (at a full queue, as
+	// ZeroMQ's PUB does for a slow subscriber). Messages lost after the
+	// last one received are counted when the next one arrives.
+	Lost uint64
 }
 
 // core is what every typed endpoint shares: the codec, the logger and
@@ -84,30 +96,46 @@ type core struct {
 	codec                        Codec
 	log                          *slog.Logger
 	warn                         *ratelog.Limiter // bad input is logged at a bounded rate
+	outgoing                     []func(context.Context, proto.Message, *Header)
+	gaps                         *gapTracker // a Subscriber's
 	sent, received, decodeErrors atomic.Uint64
 }
 
-func newCore(c config) core { return core{codec: c.codec, log: c.logger, warn: ratelog.Default()} }
+func newCore(c config) core {
+	return core{codec: c.codec, log: c.logger, warn: ratelog.Default(), outgoing: c.outgoing}
+}
 
 // MessageStats returns the endpoint's message counters; Stats (from the
 // connection layer) has the socket's.
 func (c *core) MessageStats() Stats {
-	return Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
+	s := Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
+	if c.gaps != nil {
+		s.Lost, _ = c.gaps.stats()
+	}
+	return s
 }
 
 // bufPool holds encoding buffers: libzmq copies what it sends, so a
 // buffer is free again as soon as the send returns.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// send encodes m into a pooled buffer and hands it to send.
-func (c *core) send(m proto.Message, send func(b []byte) error) error {
+// send encodes m, with the header fields s names (and a sequencer's, when
+// seq is not nil), into a pooled buffer and hands it to send.
+func (c *core) send(ctx context.Context, m proto.Message, s stamp, seq *sequencer, n uint64, send func(b []byte) error) error {
 	bp := bufPool.Get().(*[]byte)
-	b, err := c.codec.AppendEncode((*bp)[:0], m)
+	// The header is written first, at the buffer's start, and the
+	// envelope after it: one buffer, no copy but the header's.
+	b := c.appendHeader((*bp)[:0], ctx, m, s)
+	if seq != nil {
+		b = seq.appendTo(b, n)
+	}
+	h := len(b)
+	b, err := c.codec.appendEncode(b, m, b[:h])
 	if err != nil {
 		bufPool.Put(bp)
 		return err
 	}
-	err = send(b)
+	err = send(b[h:])
 	if cap(b) <= 64<<10 { // do not keep one huge message's buffer alive
 		*bp = b
 		bufPool.Put(bp)
@@ -118,16 +146,27 @@ func (c *core) send(m proto.Message, send func(b []byte) error) error {
 	return err
 }
 
-// decode decodes the payload frame, counting and logging failures.
-func (c *core) decode(name string, payload []byte) (proto.Message, error) {
-	m, err := c.codec.Decode(payload)
+// decode decodes the payload frame, counting and logging failures, and
+// returns the message and its header's bytes (nil when none), which
+// point into payload.
+func (c *core) decode(name string, payload []byte) (proto.Message, []byte, error) {
+	m, hdr, err := c.codec.decode(payload)
 	if err != nil {
 		c.decodeErrors.Add(1)
 		c.warn.Warn(c.log, "dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	c.received.Add(1)
-	return m, nil
+	if c.gaps != nil && hdr != nil {
+		c.track(name, string(m.ProtoReflect().Descriptor().FullName()), hdr)
+	}
+	return m, hdr, nil
+}
+
+// decodeMsg is decode for receivers that do not look at the header.
+func (c *core) decodeMsg(name string, payload []byte) (proto.Message, error) {
+	m, _, err := c.decode(name, payload)
+	return m, err
 }
 
 // Route is the identity frames a message crossed ROUTER sockets with; a
@@ -140,6 +179,7 @@ type Publisher struct {
 	*connection.Socket
 	core
 	pub *connection.Publisher
+	seq *sequencer // nil WithoutSequence
 }
 
 // NewPublisher creates a Publisher (see connection.NewPublisher for the
@@ -150,12 +190,44 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Publisher{Socket: p.Socket, core: newCore(c), pub: p}, nil
+	pb := &Publisher{Socket: p.Socket, core: newCore(c), pub: p}
+	if !c.noSeq {
+		pb.seq = newSequencer()
+	}
+	return pb, nil
 }
 
-// Send publishes m.
+// Send publishes m. Each message carries, in its header, the Publisher's
+// id and its number in the sequence of m's type, from which subscribers
+// count what they lose (Stats.Lost); and the context's metadata
+// (AppendMetadata). Concurrent Sends are numbered in the order they go
+// out.
 func (p *Publisher) Send(ctx context.Context, m proto.Message) error {
-	return p.send(m, func(b []byte) error { return p.pub.Send(ctx, b) })
+	if p.seq == nil || m == nil {
+		return p.send(ctx, m, stampContext, nil, 0, func(b []byte) error { return p.pub.Send(ctx, b) })
+	}
+	select {
+	case p.seq.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("publish: %w", ctx.Err())
+	}
+	defer func() { <-p.seq.sem }()
+	name := string(m.ProtoReflect().Descriptor().FullName())
+	n := p.seq.next[name] + 1
+	err := p.send(ctx, m, stampContext, p.seq, n, func(b []byte) error { return p.pub.Send(ctx, b) })
+	if err == nil { // a message not sent takes no number: it is no loss
+		p.seq.next[name] = n
+	}
+	return err
+}
+
+// ID returns the id the Publisher stamps its messages with (new at every
+// start; "" WithoutSequence).
+func (p *Publisher) ID() string {
+	if p.seq == nil {
+		return ""
+	}
+	return p.seq.id
 }
 
 // WaitSubscribers blocks until n subscriptions would receive messages of
@@ -195,7 +267,16 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Socket: s.Socket, core: newCore(c), sub: s}, nil
+	sb := &Subscriber{Socket: s.Socket, core: newCore(c), sub: s}
+	sb.gaps = newGapTracker()
+	return sb, nil
+}
+
+// LostByPublisher returns, for each publisher id that lost messages on
+// the way to this Subscriber, how many (Stats.Lost is their sum).
+func (s *Subscriber) LostByPublisher() map[string]uint64 {
+	_, by := s.gaps.stats()
+	return by
 }
 
 // Subscribe adds message types. A Subscriber created without WithTypes
@@ -225,7 +306,7 @@ func (s *Subscriber) Recv(ctx context.Context) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.decode(s.Name(), raw.Payload())
+	return s.decodeMsg(s.Name(), raw.Payload())
 }
 
 // Wait reports whether a message is ready within timeout.
@@ -250,29 +331,44 @@ func NewRequest(endpoints string, opts ...Option) (*Request, error) {
 	return &Request{core: newCore(c), req: r}, nil
 }
 
-// Send sends a request.
+// Send sends a request. Its header carries ctx's remaining time, when ctx
+// has a deadline, so that the server gives up when the caller does, and
+// ctx's metadata (AppendMetadata).
 func (r *Request) Send(ctx context.Context, m proto.Message) error {
-	return r.send(m, func(b []byte) error { return r.req.Send(ctx, b) })
+	return r.send(ctx, m, stampDeadline|stampContext, nil, 0, func(b []byte) error { return r.req.Send(ctx, b) })
 }
 
-// Recv receives the reply to the last request.
+// Recv receives the reply to the last request. A refusal, ack{ok:
+// false}, is returned as an *Error with its code and message.
 func (r *Request) Recv(ctx context.Context) (proto.Message, error) {
 	raw, err := r.req.Recv(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.decode(r.req.Socket().Name(), raw.Payload())
+	return r.reply(raw.Payload())
 }
 
-// Call sends m and returns the reply; when ctx ends first the Request
-// resets itself (see connection.Request.Call).
-func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	var raw connection.Message
-	err := r.send(m, func(b []byte) (err error) { raw, err = r.req.Call(ctx, b); return err })
+func (r *Request) reply(payload []byte) (proto.Message, error) {
+	m, err := r.decodeMsg(r.req.Socket().Name(), payload)
 	if err != nil {
 		return nil, err
 	}
-	return r.decode(r.req.Socket().Name(), raw.Payload())
+	if err := ReplyError(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Call sends m and returns the reply; when ctx ends first the Request
+// resets itself (see connection.Request.Call). A refusal is an *Error
+// (see Recv).
+func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
+	var raw connection.Message
+	err := r.send(ctx, m, stampDeadline|stampContext, nil, 0, func(b []byte) (err error) { raw, err = r.req.Call(ctx, b); return err })
+	if err != nil {
+		return nil, err
+	}
+	return r.reply(raw.Payload())
 }
 
 // WaitConnected waits for a Response peer.
@@ -313,9 +409,9 @@ func (r *Response) Recv(ctx context.Context) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := r.decode(r.Name(), raw.Payload())
+	m, err := r.decodeMsg(r.Name(), raw.Payload())
 	if err != nil {
-		if nerr := r.Send(ctx, &msglib.Ack{Ok: false}); nerr != nil {
+		if nerr := r.Send(ctx, AckFor(err)); nerr != nil {
 			return nil, errors.Join(err, nerr)
 		}
 		return nil, err
@@ -325,7 +421,7 @@ func (r *Response) Recv(ctx context.Context) (proto.Message, error) {
 
 // Send sends the reply to the last request.
 func (r *Response) Send(ctx context.Context, m proto.Message) error {
-	return r.send(m, func(b []byte) error { return r.rep.Send(ctx, b) })
+	return r.send(ctx, m, stampNone, nil, 0, func(b []byte) error { return r.rep.Send(ctx, b) })
 }
 
 // Wait reports whether a request is ready within timeout.
@@ -355,9 +451,14 @@ func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 func (d *Dealer) Send(ctx context.Context, m proto.Message) error { return d.SendRouted(ctx, nil, m) }
 
 // SendRouted sends m after the route's identity frames: the reply to a
-// message that came through a ROUTER.
+// message that came through a ROUTER. Its header carries ctx's deadline
+// and metadata, as a Request's does.
 func (d *Dealer) SendRouted(ctx context.Context, route Route, m proto.Message) error {
-	return d.send(m, func(b []byte) error { return d.d.Send(ctx, withRoute(route, b)...) })
+	return d.sendRouted(ctx, route, m, stampDeadline|stampContext)
+}
+
+func (d *Dealer) sendRouted(ctx context.Context, route Route, m proto.Message, s stamp) error {
+	return d.send(ctx, m, s, nil, 0, func(b []byte) error { return d.d.Send(ctx, withRoute(route, b)...) })
 }
 
 // withRoute returns route's frames followed by payload.
@@ -381,7 +482,7 @@ func (d *Dealer) Recv(ctx context.Context) (proto.Message, Route, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := d.decode(d.Name(), raw.Payload())
+	m, err := d.decodeMsg(d.Name(), raw.Payload())
 	return m, Route(raw.Route()), err
 }
 
@@ -417,13 +518,17 @@ func (r *Router) Recv(ctx context.Context) (proto.Message, Route, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := r.decode(r.Name(), raw.Payload())
+	m, err := r.decodeMsg(r.Name(), raw.Payload())
 	return m, Route(raw.Route()), err
 }
 
-// Send sends m along route.
+// Send sends m along route, with ctx's metadata.
 func (r *Router) Send(ctx context.Context, route Route, m proto.Message) error {
-	return r.send(m, func(b []byte) error { return r.r.Send(ctx, withRoute(route, b)...) })
+	return r.sendRouted(ctx, route, m, stampContext)
+}
+
+func (r *Router) sendRouted(ctx context.Context, route Route, m proto.Message, s stamp) error {
+	return r.send(ctx, m, s, nil, 0, func(b []byte) error { return r.r.Send(ctx, withRoute(route, b)...) })
 }
 
 // Wait reports whether a message is ready within timeout.
@@ -447,7 +552,9 @@ func RecvAs[T proto.Message](ctx context.Context, r interface {
 }
 
 // Call sends req on r and returns the reply as a Rep:
-// messaging.Call[*pb.Quote](ctx, r, &pb.QuoteReq{...}).
+// messaging.Call[*pb.Quote](ctx, r, &pb.QuoteReq{...}). A refusal is an
+// *Error with the server's code and message; a reply of another type is
+// an error wrapping ErrWrongType.
 func Call[Rep proto.Message](ctx context.Context, r *Request, req proto.Message) (Rep, error) {
 	var zero Rep
 	m, err := r.Call(ctx, req)

@@ -187,8 +187,9 @@ func TestResponseBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := messaging.Decode(reply.Payload())
-	if err != nil || !proto.Equal(m, &msglib.Ack{Ok: false}) {
-		t.Fatalf("reply to garbage: %v %v", m, err)
+	if ack, _ := m.(*msglib.Ack); err != nil || ack == nil || ack.Ok || messaging.Code(ack.Code) != messaging.InvalidArgument ||
+		!strings.Contains(ack.Message, "not a message envelope") {
+		t.Fatalf("reply to garbage: %v %v, want INVALID_ARGUMENT", m, err)
 	}
 	good, _ := messaging.Encode(&testpb.Int64Msg{Value: 7})
 	reply, err = raw.Call(ctx, good)

@@ -67,17 +67,26 @@ func (s *Subscriber) reactorSource() endpointSource {
 	return endpointSource{name: s.Name(), core: &s.core, recv: anonymous(s.sub.Recv)}
 }
 
+// A reactor's replies carry no header: the handler's context has the
+// request's deadline, which is no business of the reply's.
+
 func (r *Response) reactorSource() endpointSource {
 	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.RecvUser, strict: true, answers: true,
 		reply: func(ctx context.Context, _ Route, m proto.Message) error { return r.Send(ctx, m) }}
 }
 
 func (d *Dealer) reactorSource() endpointSource {
-	return endpointSource{name: d.Name(), core: &d.core, recv: anonymous(d.d.Recv), reply: d.SendRouted}
+	return endpointSource{name: d.Name(), core: &d.core, recv: anonymous(d.d.Recv),
+		reply: func(ctx context.Context, route Route, m proto.Message) error {
+			return d.sendRouted(ctx, route, m, stampNone)
+		}}
 }
 
 func (r *Router) reactorSource() endpointSource {
-	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, reply: r.Send, answers: r.answerAll}
+	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, answers: r.answerAll,
+		reply: func(ctx context.Context, route Route, m proto.Message) error {
+			return r.sendRouted(ctx, route, m, stampNone)
+		}}
 }
 
 // anonymous adapts a receive that does not know the peer.
@@ -91,6 +100,14 @@ func anonymous(recv func(context.Context) (connection.Message, error)) func(cont
 // HandlerFunc handles one message of any type; Handle adapts typed
 // handlers to it.
 type HandlerFunc func(ctx context.Context, m proto.Message, from Source) error
+
+// Middleware wraps every handler call of a Reactor (WithMiddleware): for
+// tracing, metrics, authorization, logging. ctx carries the message's
+// header (IncomingHeader) and its deadline. A request of a type nobody
+// handles reaches next too, which then fails with an error wrapping
+// ErrUnhandled; the error the chain returns is what the requester is
+// answered with (see AckFor).
+type Middleware func(next HandlerFunc) HandlerFunc
 
 // Reactor listens on any number of endpoints at once and hands each
 // message to the handler registered for its type: the original's
@@ -112,6 +129,10 @@ type Reactor struct {
 	idleFn   func(context.Context)
 	observe  func(protoreflect.FullName, time.Duration, error)
 	handlers *Mux
+	mw       []Middleware
+	dispatch HandlerFunc   // the middleware and the Mux, built at Run
+	limit    time.Duration // WithHandlerTimeout
+	hide     bool          // WithHiddenErrors
 	sources  []endpointSource
 	warn     *ratelog.Limiter
 	// shutdownFrom are the endpoints a ShutdownEvent may stop the
@@ -129,7 +150,7 @@ type Reactor struct {
 	stopped    sync.Once
 	done       chan struct{}
 
-	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored atomic.Uint64
+	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored, expired atomic.Uint64
 }
 
 // ReactorOption configures a Reactor.
@@ -174,6 +195,24 @@ func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err erro
 func WithShutdownFrom(ep Endpoint) ReactorOption {
 	return func(r *Reactor) { r.shutdownFrom = append(r.shutdownFrom, ep.reactorSource().core) }
 }
+
+// WithMiddleware wraps every handler call in mw, the first outermost.
+func WithMiddleware(mw ...Middleware) ReactorOption {
+	return func(r *Reactor) { r.mw = append(r.mw, mw...) }
+}
+
+// WithHandlerTimeout bounds every handler call: its context ends after d,
+// or at the requester's deadline (header.timeout_us) if that comes first.
+// Without it only the requester's deadline bounds a handler.
+func WithHandlerTimeout(d time.Duration) ReactorOption {
+	return func(r *Reactor) { r.limit = d }
+}
+
+// WithHiddenErrors answers a request whose handler failed with a plain
+// error (not an *Error) with "internal error" instead of the error's
+// text, which may tell a caller about the server's insides. The code
+// stays UNKNOWN, and the full error is logged.
+func WithHiddenErrors() ReactorOption { return func(r *Reactor) { r.hide = true } }
 
 // WithMux makes the reactor dispatch through m, whose handlers may have
 // been registered before the reactor existed.
@@ -243,6 +282,9 @@ type ReactorStats struct {
 	// ShutdownsIgnored counts ShutdownEvents that arrived on an endpoint
 	// not named by WithShutdownFrom, and so stopped nothing.
 	ShutdownsIgnored uint64
+	// Expired counts requests whose requester's deadline had passed
+	// before a handler was free: answered DEADLINE_EXCEEDED, not handled.
+	Expired uint64
 }
 
 // Stats returns the reactor's counters. Decode errors are counted by each
@@ -252,14 +294,17 @@ func (r *Reactor) Stats() ReactorStats {
 		Received: r.received.Load(), Handled: r.handled.Load(), Unhandled: r.unhandled.Load(),
 		Failed: r.failed.Load(), Panics: r.panics.Load(), Unanswered: r.unanswered.Load(),
 		Dropped: r.dropped.Load(), Refused: r.refused.Load(), ShutdownsIgnored: r.shutdownsIgnored.Load(),
+		Expired: r.expired.Load(),
 	}
 }
 
 // job is one message to handle.
 type job struct {
-	msg  proto.Message
-	src  *source
-	done chan struct{} // closed when handled, for strict endpoints
+	msg      proto.Message
+	hdr      *Header   // nil when none, or only a sequence number
+	deadline time.Time // the requester's, from hdr.timeout_us; zero when none
+	src      *source
+	done     chan struct{} // closed when handled, for strict endpoints
 }
 
 // source is the Source of one message.
@@ -299,6 +344,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 		return errors.New("messaging: Reactor.Run called twice")
 	}
 	r.running = true
+	r.buildChain()
 	r.mu.Unlock()
 	defer close(r.done)
 
@@ -408,17 +454,26 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) er
 			r.warn.Warn(r.log, "reactor receive failed", "endpoint", ep.name, "err", err)
 			continue
 		}
-		m, err := ep.core.decode(ep.name, raw.Payload())
+		m, hdrBytes, err := ep.core.decode(ep.name, raw.Payload())
 		if err != nil {
 			if ep.answers { // and a REP must, before it can receive again
 				r.refused.Add(1)
 				r.observeRefused("", err)
-				ep.reply(ctx, Route(raw.Route()), &msglib.Ack{Ok: false})
+				ep.reply(ctx, Route(raw.Route()), AckFor(err))
 			}
 			continue
 		}
 		r.received.Add(1)
 		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route()), peer: peer}}
+		if keepHeader(hdrBytes) {
+			// parseHeader cannot fail here: decode parsed the envelope,
+			// and a header that is not a message is caught below.
+			if j.hdr, err = parseHeader(hdrBytes); err != nil {
+				r.warn.Warn(r.log, "header not understood: ignored", "endpoint", ep.name, "err", err)
+			} else {
+				j.deadline, _ = deadlineOf(j.hdr, time.Now())
+			}
+		}
 		if q == nil {
 			r.serial.Lock()
 			r.handle(ctx, j)
@@ -455,8 +510,31 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 	}
 	defer r.lastActive.Store(time.Now().UnixNano())
 	name := j.msg.ProtoReflect().Descriptor().FullName()
+	if !j.deadline.IsZero() && j.src.ep.answers && !time.Now().Before(j.deadline) {
+		// The requester has given up: the work would be wasted.
+		r.expired.Add(1)
+		r.refused.Add(1)
+		r.observeRefused(name, context.DeadlineExceeded)
+		j.src.Reply(ctx, AckFor(Errorf(DeadlineExceeded, "the requester's deadline passed before a handler was free")))
+		return
+	}
+	hctx := ctx
+	if j.hdr != nil {
+		hctx = context.WithValue(ctx, incomingKey{}, j.hdr)
+		if !j.deadline.IsZero() {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithDeadline(hctx, j.deadline)
+			defer cancel()
+		}
+	}
+	if r.limit > 0 { // the earlier of the two deadlines wins
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(hctx, r.limit)
+		defer cancel()
+	}
 	start := time.Now()
-	handled, err := r.handlers.Dispatch(ctx, j.msg, j.src)
+	err := r.dispatch(hctx, j.msg, j.src)
+	handled := !errors.Is(err, errNoHandler)
 	if r.observe != nil && handled {
 		r.observe(name, time.Since(start), err)
 	}
@@ -466,19 +544,24 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 		r.panics.Add(1)
 		r.failed.Add(1)
 		r.warn.Log(r.log, slog.LevelError, "handler panicked", "type", name, "endpoint", j.src.ep.name, "err", err)
+	case !handled:
+		if !shutdown {
+			r.unhandled.Add(1)
+			r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
+		}
 	case err != nil:
 		r.failed.Add(1)
 		r.warn.Warn(r.log, "handler failed", "type", name, "endpoint", j.src.ep.name, "err", err)
-	case handled:
+	default:
 		r.handled.Add(1)
-	case !shutdown:
-		r.unhandled.Add(1)
-		r.log.Debug("no handler", "type", name, "endpoint", j.src.ep.name)
 	}
 	if shutdown && !j.src.ep.shutdown {
 		r.shutdownsIgnored.Add(1)
 		r.warn.Warn(r.log, "ShutdownEvent from a peer ignored (see messaging.WithShutdownFrom)",
 			"endpoint", j.src.ep.name, "peer", j.src.peer)
+		if !handled {
+			err = Errorf(PermissionDenied, "a ShutdownEvent from a peer stops nothing")
+		}
 	}
 	if j.src.ep.answers && !j.src.replied.Load() {
 		// The requester would wait forever (and a REP socket could not
@@ -488,16 +571,44 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 			r.unanswered.Add(1)
 		}
 		if err == nil && handled {
-			r.warn.Warn(r.log, "handler did not reply to a request; answered ack{ok: false}", "type", name, "endpoint", j.src.ep.name)
+			r.warn.Warn(r.log, "handler did not reply to a request; answered INTERNAL", "type", name, "endpoint", j.src.ep.name)
 		}
 		if !handled {
-			r.observeRefused(name, fmt.Errorf("%w: %s", ErrUnhandled, name))
+			r.observeRefused(name, err)
 		}
-		j.src.Reply(ctx, &msglib.Ack{Ok: false})
+		if r.hide {
+			err = hideText(err)
+		}
+		j.src.Reply(ctx, AckFor(err))
 	}
 	if shutdown && j.src.ep.shutdown {
 		r.Stop()
 	}
+}
+
+// errNoHandler is what the innermost handler returns for a type nobody
+// handles; middleware may wrap it.
+var errNoHandler = fmt.Errorf("%w", ErrUnhandled)
+
+// buildChain composes the middleware around the Mux, once, at Run.
+func (r *Reactor) buildChain() {
+	h := HandlerFunc(func(ctx context.Context, msg proto.Message, from Source) error {
+		handled, err := r.handlers.Dispatch(ctx, msg, from)
+		if !handled {
+			return fmt.Errorf("%w: %s", errNoHandler, msg.ProtoReflect().Descriptor().FullName())
+		}
+		return err
+	})
+	for i := len(r.mw) - 1; i >= 0; i-- {
+		h = r.mw[i](h)
+	}
+	if len(r.mw) > 0 { // a middleware's panic is a handler's panic
+		inner := h
+		h = func(ctx context.Context, msg proto.Message, from Source) error {
+			return protect(func() error { return inner(ctx, msg, from) })
+		}
+	}
+	r.dispatch = h
 }
 
 // ErrUnhandled is what an observer (WithObserver) is told of a request

@@ -138,25 +138,33 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 	raw := ok(connection.NewRequest(endpoint))(t)
 	req := ok(messaging.NewRequest(endpoint))(t)
 	closeAll(t, raw, req)
-	nack := &msglib.Ack{Ok: false}
 	for _, tc := range []struct {
 		in   proto.Message
 		want proto.Message
+		code messaging.Code
+		text string
 	}{
-		{&testpb.Int32Msg{Value: 1}, nack},
-		{&testpb.Int32Msg{Value: 2}, nack},
-		{&testpb.Int32Msg{Value: 3}, &testpb.Int32Msg{Value: 3}},
-		{&testpb.Int32Msg{Value: 4}, &testpb.Int32Msg{Value: 4}},
-		{&testpb.StringMsg{Value: "no typed handler"}, &msglib.Ack{Ok: true}},
+		{in: &testpb.Int32Msg{Value: 1}, code: messaging.Unknown, text: "handler error"},
+		{in: &testpb.Int32Msg{Value: 2}, code: messaging.Internal, text: "handler panicked"},
+		{in: &testpb.Int32Msg{Value: 3}, want: &testpb.Int32Msg{Value: 3}},
+		{in: &testpb.Int32Msg{Value: 4}, want: &testpb.Int32Msg{Value: 4}},
+		{in: &testpb.StringMsg{Value: "no typed handler"}, want: &msglib.Ack{Ok: true}},
 	} {
 		got, err := req.Call(ctx, tc.in)
-		if err != nil || !proto.Equal(got, tc.want) {
-			t.Fatalf("%v: got %v %v, want %v", tc.in, got, err, tc.want)
+		if tc.want != nil {
+			if err != nil || !proto.Equal(got, tc.want) {
+				t.Fatalf("%v: got %v %v, want %v", tc.in, got, err, tc.want)
+			}
+			continue
+		}
+		var e *messaging.Error
+		if !errors.As(err, &e) || e.Code != tc.code || e.Message != tc.text || messaging.CodeOf(err) != tc.code {
+			t.Fatalf("%v: got %v %v, want %v: %s", tc.in, got, err, tc.code, tc.text)
 		}
 	}
 	// Garbage bytes: answered, counted by the endpoint, reactor unharmed.
 	reply, err := raw.Call(ctx, []byte("garbage"))
-	if m, _ := messaging.Decode(reply.Payload()); err != nil || !proto.Equal(m, nack) {
+	if m, _ := messaging.Decode(reply.Payload()); err != nil || messaging.CodeOf(messaging.ReplyError(m)) != messaging.InvalidArgument {
 		t.Fatalf("garbage: %v %v", m, err)
 	}
 	if got, err := req.Call(ctx, &testpb.Int32Msg{Value: 5}); err != nil || !proto.Equal(got, &testpb.Int32Msg{Value: 5}) {
@@ -192,8 +200,8 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	// WithShutdownFrom stops nothing: it is refused and counted, and the
 	// reactor goes on answering.
 	for range 3 {
-		if ack, err := messaging.Call[*msglib.Ack](ctx, req, &msglib.ShutdownEvent{}); err != nil || ack.Ok {
-			t.Fatalf("ShutdownEvent request: %v %v", ack, err)
+		if _, err := messaging.Call[*msglib.Ack](ctx, req, &msglib.ShutdownEvent{}); messaging.CodeOf(err) != messaging.PermissionDenied {
+			t.Fatalf("ShutdownEvent request: %v, want PERMISSION_DENIED", err)
 		}
 	}
 	if got, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "still here"}); err != nil || got.Value != "still here" {

@@ -30,6 +30,7 @@ type MsgEnvelope struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MsgName       string                 `protobuf:"bytes,1,opt,name=msgName,proto3" json:"msgName,omitempty"` // the message's full Protobuf name
 	Msg           *anypb.Any             `protobuf:"bytes,2,opt,name=msg,proto3" json:"msg,omitempty"`         // type_url "type.googleapis.com/<full name>", value = serialized message
+	Header        *MsgHeader             `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`   // v2, optional: absent, the envelope is byte for byte v1
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -78,14 +79,122 @@ func (x *MsgEnvelope) GetMsg() *anypb.Any {
 	return nil
 }
 
+func (x *MsgEnvelope) GetHeader() *MsgHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+// The v2 header: what travels beside a message. Every field is optional,
+// and a v1 peer skips the whole field as unknown.
+type MsgHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TimeoutUs     uint64                 `protobuf:"varint,1,opt,name=timeout_us,json=timeoutUs,proto3" json:"timeout_us,omitempty"` // a request: the caller's remaining time when it sent
+	Traceparent   string                 `protobuf:"bytes,2,opt,name=traceparent,proto3" json:"traceparent,omitempty"`               // W3C Trace Context
+	Tracestate    string                 `protobuf:"bytes,3,opt,name=tracestate,proto3" json:"tracestate,omitempty"`
+	Metadata      map[string]string      `protobuf:"bytes,4,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // application key/values
+	Publisher     string                 `protobuf:"bytes,5,opt,name=publisher,proto3" json:"publisher,omitempty"`                                                                         // pub/sub: unique to one publisher instance, new at every start
+	Sequence      uint64                 `protobuf:"varint,6,opt,name=sequence,proto3" json:"sequence,omitempty"`                                                                          // pub/sub: 1, 2, 3 ... per (publisher, msgName)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MsgHeader) Reset() {
+	*x = MsgHeader{}
+	mi := &file_Envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MsgHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MsgHeader) ProtoMessage() {}
+
+func (x *MsgHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_Envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MsgHeader.ProtoReflect.Descriptor instead.
+func (*MsgHeader) Descriptor() ([]byte, []int) {
+	return file_Envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MsgHeader) GetTimeoutUs() uint64 {
+	if x != nil {
+		return x.TimeoutUs
+	}
+	return 0
+}
+
+func (x *MsgHeader) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *MsgHeader) GetTracestate() string {
+	if x != nil {
+		return x.Tracestate
+	}
+	return ""
+}
+
+func (x *MsgHeader) GetMetadata() map[string]string {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *MsgHeader) GetPublisher() string {
+	if x != nil {
+		return x.Publisher
+	}
+	return ""
+}
+
+func (x *MsgHeader) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 var File_Envelope_proto protoreflect.FileDescriptor
 
 const file_Envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x0eEnvelope.proto\x1a\x19google/protobuf/any.proto\"O\n" +
+	"\x0eEnvelope.proto\x1a\x19google/protobuf/any.proto\"s\n" +
 	"\vmsgEnvelope\x12\x18\n" +
 	"\amsgName\x18\x01 \x01(\tR\amsgName\x12&\n" +
-	"\x03msg\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\x03msgB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
+	"\x03msg\x18\x02 \x01(\v2\x14.google.protobuf.AnyR\x03msg\x12\"\n" +
+	"\x06header\x18\x03 \x01(\v2\n" +
+	".msgHeaderR\x06header\"\x99\x02\n" +
+	"\tmsgHeader\x12\x1d\n" +
+	"\n" +
+	"timeout_us\x18\x01 \x01(\x04R\ttimeoutUs\x12 \n" +
+	"\vtraceparent\x18\x02 \x01(\tR\vtraceparent\x12\x1e\n" +
+	"\n" +
+	"tracestate\x18\x03 \x01(\tR\n" +
+	"tracestate\x124\n" +
+	"\bmetadata\x18\x04 \x03(\v2\x18.msgHeader.MetadataEntryR\bmetadata\x12\x1c\n" +
+	"\tpublisher\x18\x05 \x01(\tR\tpublisher\x12\x1a\n" +
+	"\bsequence\x18\x06 \x01(\x04R\bsequence\x1a;\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
 
 var (
 	file_Envelope_proto_rawDescOnce sync.Once
@@ -99,18 +208,22 @@ func file_Envelope_proto_rawDescGZIP() []byte {
 	return file_Envelope_proto_rawDescData
 }
 
-var file_Envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
+var file_Envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_Envelope_proto_goTypes = []any{
 	(*MsgEnvelope)(nil), // 0: msgEnvelope
-	(*anypb.Any)(nil),   // 1: google.protobuf.Any
+	(*MsgHeader)(nil),   // 1: msgHeader
+	nil,                 // 2: msgHeader.MetadataEntry
+	(*anypb.Any)(nil),   // 3: google.protobuf.Any
 }
 var file_Envelope_proto_depIdxs = []int32{
-	1, // 0: msgEnvelope.msg:type_name -> google.protobuf.Any
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	3, // 0: msgEnvelope.msg:type_name -> google.protobuf.Any
+	1, // 1: msgEnvelope.header:type_name -> msgHeader
+	2, // 2: msgHeader.metadata:type_name -> msgHeader.MetadataEntry
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_Envelope_proto_init() }
@@ -124,7 +237,7 @@ func file_Envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_Envelope_proto_rawDesc), len(file_Envelope_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   1,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -244,9 +244,13 @@ func (x *UnregisterService) GetInstanceId() string {
 	return ""
 }
 
+// code and message are v2 additions: a refused request says why, with
+// google.rpc.Code numbering (ok false with code 0 means UNKNOWN).
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Code          uint32                 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +290,20 @@ func (x *Ack) GetOk() bool {
 		return x.Ok
 	}
 	return false
+}
+
+func (x *Ack) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Ack) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
 }
 
 type RediscoverReq struct {
@@ -982,9 +1000,11 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1e\n" +
 	"\n" +
 	"instanceId\x18\x04 \x01(\tR\n" +
-	"instanceId\"\x15\n" +
+	"instanceId\"C\n" +
 	"\x03ack\x12\x0e\n" +
-	"\x02ok\x18\x01 \x01(\bR\x02ok\"\x0f\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\x0f\n" +
 	"\rRediscoverReq\"4\n" +
 	"\x10ServiceLookupReq\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\"\x9a\x01\n" +

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,8 +53,8 @@ type Broker struct {
 	queue   []queued  // requests waiting for a worker, oldest first
 	qbytes  int64     // the size of the requests in queue
 
-	requests, replies, dropped, expired, unroutable, malformed, deaths, stalls atomic.Uint64
-	heartbeatsIn, heartbeatsOut                                                atomic.Uint64
+	requests, replies, dropped, expired, late, unroutable, malformed, deaths, stalls atomic.Uint64
+	heartbeatsIn, heartbeatsOut                                                      atomic.Uint64
 }
 
 // Limits on what a worker can make the broker do.
@@ -106,9 +107,23 @@ func size(m connection.Message) int64 {
 }
 
 type queued struct {
-	msg connection.Message // [client route..., payload]
-	at  time.Time
+	msg      connection.Message // [client route..., payload]
+	at       time.Time
+	deadline time.Time // the client's (its envelope's header.timeout_us); zero when none
 }
+
+// queuedAt is msg queued at now. A request in a dividere envelope whose
+// header carries the client's remaining time is given up when that time
+// has passed: no worker would be thanked for it.
+func queuedAt(msg connection.Message, now time.Time) queued {
+	q := queued{msg: msg, at: now}
+	if h, err := messaging.DecodeHeader(msg.Payload()); err == nil && h.GetTimeoutUs() > 0 {
+		q.deadline = now.Add(time.Duration(min(h.GetTimeoutUs(), uint64(math.MaxInt64/1000))) * time.Microsecond)
+	}
+	return q
+}
+
+func (q queued) late(now time.Time) bool { return !q.deadline.IsZero() && !now.Before(q.deadline) }
 
 // NewBroker binds (or connects, see connection.ParseEndpoints) its front
 // end for clients and back end for workers and starts serving.
@@ -140,11 +155,15 @@ func (b *Broker) Backend() string { return b.back.Endpoint() }
 
 // BrokerStats counts what a Broker did.
 type BrokerStats struct {
-	Requests   uint64 // requests received from clients
-	Replies    uint64 // replies passed back to clients
-	Queued     int    // requests waiting for a worker now
-	Dropped    uint64 // requests refused because the queue was full (WithQueue, WithQueueBytes)
-	Expired    uint64 // requests dropped after waiting DefaultQueueTimeout (WithQueue)
+	Requests uint64 // requests received from clients
+	Replies  uint64 // replies passed back to clients
+	Queued   int    // requests waiting for a worker now
+	Dropped  uint64 // requests refused because the queue was full (WithQueue, WithQueueBytes)
+	Expired  uint64 // requests dropped after waiting DefaultQueueTimeout (WithQueue)
+	// Late counts queued requests dropped because their client's deadline
+	// (the envelope header's timeout_us) passed before a worker was free;
+	// they never reach a worker.
+	Late       uint64
 	Unroutable uint64 // replies whose client was gone
 	Malformed  uint64 // messages that fit no part of the protocol
 	Workers    int    // live workers now
@@ -162,7 +181,7 @@ func (b *Broker) Stats() BrokerStats {
 	b.mu.Unlock()
 	return BrokerStats{
 		Requests: b.requests.Load(), Replies: b.replies.Load(), Queued: q,
-		Dropped: b.dropped.Load(), Expired: b.expired.Load(), Unroutable: b.unroutable.Load(),
+		Dropped: b.dropped.Load(), Expired: b.expired.Load(), Late: b.late.Load(), Unroutable: b.unroutable.Load(),
 		Malformed: b.malformed.Load(), Workers: w, Deaths: b.deaths.Load(), Stalls: b.stalls.Load(),
 		HeartbeatsIn: b.heartbeatsIn.Load(), HeartbeatsOut: b.heartbeatsOut.Load(),
 	}
@@ -243,7 +262,7 @@ func (b *Broker) forward(ctx context.Context, id []byte, msg connection.Message)
 		}
 		w := b.takeLocked(time.Now())
 		if w == nil {
-			b.queue = append([]queued{{msg: msg, at: time.Now()}}, b.queue...) // it keeps its place
+			b.queue = append([]queued{queuedAt(msg, time.Now())}, b.queue...) // it keeps its place
 			b.qbytes += size(msg)
 			b.mu.Unlock()
 			return
@@ -303,7 +322,7 @@ func (b *Broker) enqueueLocked(msg connection.Message) {
 		b.warn.Warn(b.log, "broker queue full: request dropped", "limit", b.cfg.queueLimit, "bytes limit", b.cfg.queueBytes)
 		return
 	}
-	b.queue = append(b.queue, queued{msg: msg, at: time.Now()})
+	b.queue = append(b.queue, queuedAt(msg, time.Now()))
 	b.qbytes += n
 }
 
@@ -312,6 +331,10 @@ func (b *Broker) enqueueLocked(msg connection.Message) {
 func (b *Broker) dispatchQueuedLocked(now time.Time) []dispatch {
 	var out []dispatch
 	for len(b.queue) > 0 {
+		if b.queue[0].late(now) {
+			b.dropLateLocked(1)
+			continue
+		}
 		w := b.takeLocked(now)
 		if w == nil {
 			break
@@ -322,6 +345,17 @@ func (b *Broker) dispatchQueuedLocked(now time.Time) []dispatch {
 		b.queue = b.queue[1:]
 	}
 	return out
+}
+
+// dropLateLocked drops the first n queued requests, which are late.
+func (b *Broker) dropLateLocked(n int) {
+	for _, q := range b.queue[:n] {
+		b.qbytes -= size(q.msg)
+	}
+	clear(b.queue[:n])
+	b.queue = b.queue[n:]
+	b.late.Add(uint64(n))
+	b.warn.Warn(b.log, "broker: a queued request's client deadline passed: dropped", "count", n)
 }
 
 type dispatch struct {
@@ -501,6 +535,18 @@ func (b *Broker) sweep(ctx context.Context) {
 		// Workers forgotten while in line would stay there until their
 		// turn: drop them now, so the line never outgrows the workers.
 		b.ready = slices.DeleteFunc(b.ready, func(w *worker) bool { return w.gone })
+		before := len(b.queue)
+		b.queue = slices.DeleteFunc(b.queue, func(q queued) bool {
+			if q.late(now) {
+				b.qbytes -= size(q.msg)
+				return true
+			}
+			return false
+		})
+		if n := before - len(b.queue); n > 0 {
+			b.late.Add(uint64(n))
+			b.warn.Warn(b.log, "broker: queued requests whose client's deadline passed: dropped", "count", n)
+		}
 		n := 0
 		for n < len(b.queue) && now.Sub(b.queue[n].at) > b.cfg.queueTimeout {
 			b.qbytes -= size(b.queue[n].msg)

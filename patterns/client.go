@@ -77,6 +77,28 @@ func (c *Client) Stats() ClientStats {
 // an error wrapping ErrRetriesExhausted and connection.ErrTimeout. ctx
 // bounds the whole.
 func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
+	return c.request(ctx, func(time.Time) ([]byte, error) { return payload, nil })
+}
+
+// budget is how long a request may take in all: every attempt's timeout
+// and every backoff between them.
+func (c *Client) budget() time.Duration {
+	d := time.Duration(c.cfg.retries+1) * c.cfg.timeout
+	for i, b := 0, c.cfg.backoff; i < c.cfg.retries && b > 0; i, b = i+1, 2*b {
+		d += b
+	}
+	return d
+}
+
+// request is Request with the payload made for each attempt by encode,
+// given the request's deadline (ctx's, else the end of the budget), so
+// that an envelope's header can carry the time that remains at each
+// attempt, not the time there was at the first.
+func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([]byte, error)) ([]byte, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.budget())
+	}
 	id := c.seq.Add(1)
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
@@ -94,8 +116,12 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		// With no broker connected a DEALER cannot even send; that too
 		// is an attempt that timed out.
+		payload, err := encode(deadline)
+		if err != nil {
+			return nil, err
+		}
 		sctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-		err := c.d.Send(sctx, idFrame, payload)
+		err = c.d.Send(sctx, idFrame, payload)
 		cancel()
 		if err != nil && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
 			return nil, err

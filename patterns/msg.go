@@ -3,6 +3,7 @@ package patterns
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -34,26 +35,27 @@ func NewMsgWorker(endpoint string, opts ...Option) *MsgWorker {
 func (w *MsgWorker) Mux() *messaging.Mux { return w.mux }
 
 func (w *MsgWorker) handleRequest(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
-	m, err := w.codec.Decode(payload)
+	received := time.Now()
+	m, h, err := w.codec.DecodeWithHeader(payload)
 	if err != nil {
 		w.log.Warn("undecodable request", "err", err)
-		return w.replyWith(reply, &msglib.Ack{Ok: false}, err)
+		return w.replyWith(reply, messaging.AckFor(err), err)
 	}
+	hctx, cancel := messaging.NewIncomingContext(ctx, h, received)
+	defer cancel()
 	src := &workerSource{route: route, reply: reply, codec: w.codec}
-	handled, err := w.mux.Dispatch(ctx, m, src)
+	handled, err := w.mux.Dispatch(hctx, m, src)
 	if !handled && err == nil {
-		err = fmt.Errorf("%w: no handler for %s", messaging.ErrUnknownType, m.ProtoReflect().Descriptor().FullName())
+		err = fmt.Errorf("%w: %s", messaging.ErrUnhandled, m.ProtoReflect().Descriptor().FullName())
 	}
-	if err != nil {
-		if !src.replied {
-			return w.replyWith(reply, &msglib.Ack{Ok: false}, err)
-		}
+	if src.replied {
 		return err
 	}
-	if !src.replied {
-		return w.replyWith(reply, &msglib.Ack{Ok: false}, fmt.Errorf("handler for %s did not reply", m.ProtoReflect().Descriptor().FullName()))
+	cause := err
+	if cause == nil {
+		cause = fmt.Errorf("handler for %s did not reply", m.ProtoReflect().Descriptor().FullName())
 	}
-	return nil
+	return w.replyWith(reply, messaging.AckFor(err), cause)
 }
 
 // replyWith sends m and reports cause (the request still counts as failed).
@@ -115,21 +117,33 @@ func NewMsgClient(endpoints string, opts ...Option) (*MsgClient, error) {
 	return &MsgClient{Client: c}, nil
 }
 
-// Call sends m (retrying as the Client does) and returns the reply.
+// Call sends m (retrying as the Client does) and returns the reply. The
+// request's header carries the time left before ctx's deadline (or
+// before the client gives up) at each attempt, and ctx's metadata
+// (messaging.AppendMetadata). A refusal, ack{ok: false}, is a
+// *messaging.Error with the worker's code and message.
 func (c *MsgClient) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	b, err := c.codec.Encode(m)
+	md := messaging.OutgoingMetadata(ctx)
+	rep, err := c.request(ctx, func(deadline time.Time) ([]byte, error) {
+		h := &messaging.Header{Metadata: md, TimeoutUs: uint64(max(time.Until(deadline).Microseconds(), 1))}
+		return c.codec.EncodeWithHeader(m, h)
+	})
 	if err != nil {
 		return nil, err
 	}
-	rep, err := c.Request(ctx, b)
+	reply, err := c.codec.Decode(rep)
 	if err != nil {
 		return nil, err
 	}
-	return c.codec.Decode(rep)
+	if err := messaging.ReplyError(reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
 }
 
-// Call sends req through c and returns the reply as a Rep (an ack{ok:
-// false} or other type is an error wrapping messaging.ErrWrongType).
+// Call sends req through c and returns the reply as a Rep: a refusal is
+// a *messaging.Error, a reply of another type an error wrapping
+// messaging.ErrWrongType.
 func Call[Rep proto.Message](ctx context.Context, c *MsgClient, req proto.Message) (Rep, error) {
 	m, err := c.Call(ctx, req)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/messaging"
-	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -23,8 +22,11 @@ func TestMsgWorkerAndClient(t *testing.T) {
 			return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: uint64(i)})
 		})
 		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-			if m.Value == "panic" {
+			switch m.Value {
+			case "panic":
 				panic("handler panic")
+			case "not found":
+				return messaging.Errorf(messaging.NotFound, "no %s here", m.Value)
 			}
 			return nil // no reply: the worker answers ack{ok: false}
 		})
@@ -47,20 +49,25 @@ func TestMsgWorkerAndClient(t *testing.T) {
 	if len(digests) != 2 {
 		t.Fatalf("replies came from %v, want both workers", digests)
 	}
-	nack := &msglib.Ack{Ok: false}
-	for _, bad := range []proto.Message{
-		&testpb.StringMsg{Value: "silent"}, // handler did not reply
-		&testpb.StringMsg{Value: "panic"},  // handler panicked
-		&testpb.BoolMsg{Value: true},       // no handler for the type
+	// Failures travel through the broker with their codes.
+	for _, tc := range []struct {
+		bad  proto.Message
+		code messaging.Code
+	}{
+		{&testpb.StringMsg{Value: "silent"}, messaging.Internal},    // handler did not reply
+		{&testpb.StringMsg{Value: "panic"}, messaging.Internal},     // handler panicked
+		{&testpb.BoolMsg{Value: true}, messaging.Unimplemented},     // no handler for the type
+		{&testpb.StringMsg{Value: "not found"}, messaging.NotFound}, // the handler's own code
 	} {
-		got, err := c.Call(ctx, bad)
-		if err != nil || !proto.Equal(got, nack) {
-			t.Fatalf("%v: got %v %v, want ack{ok: false}", bad, got, err)
+		got, err := c.Call(ctx, tc.bad)
+		var e *messaging.Error
+		if !errors.As(err, &e) || e.Code != tc.code {
+			t.Fatalf("%v: got %v %v, want %v", tc.bad, got, err, tc.code)
 		}
 	}
 	_, err := patterns.Call[*testpb.WorkDone](ctx, c, &testpb.BoolMsg{})
-	if !errors.Is(err, messaging.ErrWrongType) {
-		t.Fatalf("typed call answered with ack: %v", err)
+	if messaging.CodeOf(err) != messaging.Unimplemented {
+		t.Fatalf("typed call of an unhandled type: %v", err)
 	}
 	// Workers heartbeat with envelopes; the broker answers in kind and
 	// keeps them alive well past the dead-after time.

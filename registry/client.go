@@ -34,7 +34,9 @@ var (
 	ErrOriginalNameService = errors.New("the name service is the original's (it answers only register, unregister and lookup)")
 	// ErrNotFound: no live instance of the service is registered.
 	ErrNotFound = errors.New("dividere: service not found")
-	// ErrRefused: the name service answered ack{ok: false}.
+	// ErrRefused: the name service answered ack{ok: false}. The error
+	// that wraps it also holds the name service's *messaging.Error, with
+	// its code and reason.
 	ErrRefused = errors.New("dividere: refused by the name service")
 )
 
@@ -314,20 +316,16 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	defer c.mu.Unlock()
 	var rep proto.Message
 	var err error
-	if strings.Contains(c.cfg.requests, ",") {
-		// Several instances: a request that went to one as it died is
-		// lost, so the first attempt gets half the time, and the second
-		// goes out on a new socket, to the instances that are up. The
-		// requests are idempotent (an unregistration sent twice is
-		// answered "unknown" the second time).
-		half, hcancel := context.WithTimeout(ctx, c.cfg.timeout/2)
-		rep, err = c.req.Call(half, m)
-		hcancel()
-		if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
-			c.cfg.logger.Debug("name service did not answer; asking another instance", "err", err)
-			rep, err = c.req.Call(ctx, m)
-		}
-	} else {
+	// A request that went to an instance as it died (or restarted, before
+	// the socket saw the connection go) is lost, so the first attempt gets
+	// half the time, and the second goes out on a new socket, to the
+	// instances that are up. The requests are idempotent (an
+	// unregistration sent twice is answered NOT_FOUND the second time).
+	half, hcancel := context.WithTimeout(ctx, c.timeout()/2)
+	rep, err = c.req.Call(half, m)
+	hcancel()
+	if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
+		c.cfg.logger.Debug("name service did not answer; asking again", "err", err)
 		rep, err = c.req.Call(ctx, m)
 	}
 	if err != nil {
@@ -415,17 +413,15 @@ func (c *Client) directErr(ok bool, err error) error {
 
 func (c *Client) ack(ctx context.Context, m proto.Message) error {
 	rep, err := c.call(ctx, m)
+	var refusal *messaging.Error
+	if errors.As(err, &refusal) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	if err != nil {
 		return err
 	}
-	a, err := messaging.As[*msglib.Ack](rep)
-	if err != nil {
-		return err
-	}
-	if !a.Ok {
-		return ErrRefused
-	}
-	return nil
+	_, err = messaging.As[*msglib.Ack](rep)
+	return err
 }
 
 // Lookup returns one live instance of service; successive lookups spread

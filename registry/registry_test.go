@@ -119,8 +119,8 @@ func TestOriginalMessagesOnly(t *testing.T) {
 	if rep := call(&msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: true}) {
 		t.Fatalf("unregister: %v", rep)
 	}
-	if rep := call(&msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: false}) {
-		t.Fatalf("unregister again: %v", rep)
+	if rep, err := req.Call(ctx, &msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); messaging.CodeOf(err) != messaging.NotFound {
+		t.Fatalf("unregister again: %v %v, want NOT_FOUND", rep, err)
 	}
 }
 
@@ -262,12 +262,12 @@ func TestBadRequestsAnswered(t *testing.T) {
 		if err != nil {
 			t.Fatalf("workers=%d, garbage: %v", workers, err)
 		}
-		if a, err := (messaging.Codec{}).Decode(m.Payload()); err != nil || !proto.Equal(a, &msglib.Ack{Ok: false}) {
-			t.Fatalf("workers=%d, garbage answered %v %v, want ack{ok: false}", workers, a, err)
+		if a, err := (messaging.Codec{}).Decode(m.Payload()); err != nil || messaging.CodeOf(messaging.ReplyError(a)) != messaging.InvalidArgument {
+			t.Fatalf("workers=%d, garbage answered %v %v, want INVALID_ARGUMENT", workers, a, err)
 		}
 		rep, err := typed.Call(ctx, &msglib.Heartbeat{Id: "not a registry request"})
-		if a, ok := rep.(*msglib.Ack); err != nil || !ok || a.Ok {
-			t.Fatalf("workers=%d, unserved type answered %v %v, want ack{ok: false}", workers, rep, err)
+		if messaging.CodeOf(err) != messaging.Unimplemented {
+			t.Fatalf("workers=%d, unserved type answered %v %v, want UNIMPLEMENTED", workers, rep, err)
 		}
 		if err := c.Register(ctx, reg("still", "h", 1, 0)); err != nil {
 			t.Fatalf("workers=%d, after bad input: %v", workers, err)

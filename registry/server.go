@@ -329,44 +329,46 @@ func keySet(keys []string) map[string]bool {
 // key that registered its live instances (the store says, so every
 // name-service instance sharing it agrees) and, while this server runs,
 // to the key that took it first here.
-func (s *Server) mayChange(ctx context.Context, name string, from messaging.Source) bool {
+// It returns nil, or the refusal the request is answered with.
+func (s *Server) mayChange(ctx context.Context, name string, from messaging.Source) error {
 	if s.registrars == nil {
-		return true
+		return nil
 	}
 	key := from.Peer()
 	if !s.registrars[key] {
-		return s.refuse("not a registrar", name, key)
+		return s.refuse(messaging.PermissionDenied, "not a registrar", name, key)
 	}
 	insts, err := s.dir.list(ctx, name)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
-		return s.refuse("cannot check the name's owner", name, key)
+		return s.refuse(messaging.Unavailable, "cannot check the name's owner", name, key)
 	}
 	for _, inst := range insts {
 		if inst.Owner != "" && inst.Owner != key {
-			return s.refuse("name belongs to another key", name, key)
+			return s.refuse(messaging.PermissionDenied, "the name belongs to another key", name, key)
 		}
 	}
 	s.ownersMu.Lock()
 	defer s.ownersMu.Unlock()
 	if owner, ok := s.owners[name]; ok && owner != key {
-		return s.refuse("name belongs to another key", name, key)
+		return s.refuse(messaging.PermissionDenied, "the name belongs to another key", name, key)
 	}
 	s.owners[name] = key
-	return true
+	return nil
 }
 
 func (s *Server) mayLook(name string, from messaging.Source) bool {
 	if s.lookupKeys == nil || s.lookupKeys[from.Peer()] {
 		return true
 	}
-	return s.refuse("lookups are restricted", name, from.Peer())
+	s.refuse(messaging.PermissionDenied, "lookups are restricted", name, from.Peer())
+	return false
 }
 
-func (s *Server) refuse(why, name, key string) bool {
+func (s *Server) refuse(code messaging.Code, why, name, key string) error {
 	s.refused.Add(1)
 	s.log.Warn("name service refused a request", "why", why, "service", name, "key", key)
-	return false
+	return messaging.Errorf(code, "%s", why)
 }
 
 func instanceID(id, server string, port uint32) string {
@@ -378,30 +380,39 @@ func instanceID(id, server string, port uint32) string {
 
 func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
 	s.registrations.Add(1)
-	if m.ServiceName == "" || m.ServiceName == ProbeName || !s.mayChange(ctx, m.ServiceName, from) {
-		return from.Reply(ctx, &msglib.Ack{Ok: false})
+	switch {
+	case m.ServiceName == "":
+		return messaging.Errorf(messaging.InvalidArgument, "a registration needs a service name")
+	case m.ServiceName == ProbeName:
+		return messaging.Errorf(messaging.InvalidArgument, "%q is reserved", ProbeName)
+	}
+	if err := s.mayChange(ctx, m.ServiceName, from); err != nil {
+		return err
 	}
 	var owner string
 	if s.registrars != nil {
 		owner = from.Peer()
 	}
-	ok, err := s.dir.register(ctx, m, owner)
-	if err != nil {
+	if _, err := s.dir.register(ctx, m, owner); err != nil {
 		s.log.Error("registry store", "err", err)
+		return messaging.Errorf(messaging.Unavailable, "the registry store failed")
 	}
-	return from.Reply(ctx, &msglib.Ack{Ok: ok})
+	return from.Reply(ctx, &msglib.Ack{Ok: true})
 }
 
 func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
-	if !s.mayChange(ctx, m.ServiceName, from) {
-		return from.Reply(ctx, &msglib.Ack{Ok: false})
+	if err := s.mayChange(ctx, m.ServiceName, from); err != nil {
+		return err
 	}
 	gone, err := s.dir.unregister(ctx, m)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
+		return messaging.Errorf(messaging.Unavailable, "the registry store failed")
 	}
-	// An unknown name is answered, not fatal (it killed the original).
-	return from.Reply(ctx, &msglib.Ack{Ok: gone != nil})
+	if gone == nil { // answered, not fatal (it killed the original)
+		return messaging.Errorf(messaging.NotFound, "no such instance of %q", m.ServiceName)
+	}
+	return from.Reply(ctx, &msglib.Ack{Ok: true})
 }
 
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
 )
 
 // Exit codes a script can rely on.
@@ -95,6 +96,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &ue) || errors.Is(err, connection.ErrEndpoint) {
 			fmt.Fprintf(stderr, "dividere %s: %v\n", rest[0], err)
 			return exitUsage
+		}
+		// A refusal from the other side is said as it came: its code
+		// and its reason.
+		var refusal *messaging.Error
+		if errors.As(err, &refusal) {
+			fmt.Fprintf(stderr, "error: %v\n", refusal)
+			return exitFailure
 		}
 		fmt.Fprintf(stderr, "dividere %s: %v\n", rest[0], err)
 		return exitFailure

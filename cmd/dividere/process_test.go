@@ -113,7 +113,8 @@ func TestServerCommandsListen(t *testing.T) {
 	reg := start(t, "registry", "-requests", "tcp://"+req, "-notices", "tcp://"+notices, "-watch", "tcp://127.0.0.1:0")
 	waitOutput(t, reg.out, "name service: requests on tcp://"+req+", notices on tcp://"+notices)
 	for range 2 {
-		if code, o, e := runBin(t, "req", "-timeout", "5s", "tcp://"+req, "ShutdownEvent", "{}"); code != exitOK || !strings.Contains(o, `"ack"`) {
+		if code, o, e := runBin(t, "req", "-timeout", "5s", "tcp://"+req, "ShutdownEvent", "{}"); code != exitFailure || o != "" ||
+			e != "error: PERMISSION_DENIED: a ShutdownEvent from a peer stops nothing\n" {
 			t.Fatalf("ShutdownEvent: exit %d %q %q", code, o, e)
 		}
 	}

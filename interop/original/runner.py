@@ -15,7 +15,7 @@ import sys
 import threading
 
 import google.protobuf.message_factory as message_factory
-from google.protobuf import symbol_database
+from google.protobuf import symbol_database, text_format
 
 if not hasattr(message_factory, "GetMessageClass"):
     message_factory.GetMessageClass = lambda desc: symbol_database.Default().GetPrototype(desc)
@@ -110,7 +110,56 @@ def nameservice():
     s.stop()
 
 
+def text(m):
+    return "%s %s" % (m.DESCRIPTOR.name, text_format.MessageToString(m, as_one_line=True))
+
+
+def sub(endpoint, count):
+    """An original messaging.Subscriber of every type, connected to
+    endpoint: says GOT <type> <message> for the first COUNT messages."""
+    s = dividere.messaging.Subscriber(endpoint)
+    say("READY")
+    for _ in range(int(count)):
+        say("GOT " + text(s.recv()))
+    sys.stdin.read()
+
+
+def rep(port):
+    """An original messaging.Response on tcp://*:PORT that echoes every
+    request, saying GOT <type> <message>."""
+    r = dividere.messaging.Response("tcp://*:" + port)
+
+    def serve():
+        while True:
+            m = r.recv()
+            say("GOT " + text(m))
+            r.send(m)
+
+    threading.Thread(target=serve, daemon=True).start()
+    say("READY")
+    sys.stdin.read()
+
+
+def req(endpoint, *names):
+    """An original messaging.Request to endpoint: sends ServiceLookupReq
+    for each name and says REPLY <type> <message>, and for an ack, what
+    its ok field says."""
+    r = dividere.messaging.Request(endpoint)
+    say("READY")
+    for n in names:
+        r.send(MsgLib.ServiceLookupReq(serviceName=n))
+        m = r.recv()
+        if m.DESCRIPTOR.name == "ack":
+            say("REPLY ack ok=%s" % m.ok)
+        else:
+            say("REPLY " + text(m))
+    sys.stdin.read()
+
+
 SCENARIOS = {
+    "sub": sub,
+    "rep": rep,
+    "req": req,
     "service": service,
     "nameservice": nameservice,
     "lb-server": lb_server,

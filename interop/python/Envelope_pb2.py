@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0e\x45nvelope.proto\x1a\x19google/protobuf/any.proto\"A\n\x0bmsgEnvelope\x12\x0f\n\x07msgName\x18\x01 \x01(\t\x12!\n\x03msg\x18\x02 \x01(\x0b\x32\x14.google.protobuf.AnyB(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0e\x45nvelope.proto\x1a\x19google/protobuf/any.proto\"]\n\x0bmsgEnvelope\x12\x0f\n\x07msgName\x18\x01 \x01(\t\x12!\n\x03msg\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x1a\n\x06header\x18\x03 \x01(\x0b\x32\n.msgHeader\"\xca\x01\n\tmsgHeader\x12\x12\n\ntimeout_us\x18\x01 \x01(\x04\x12\x13\n\x0btraceparent\x18\x02 \x01(\t\x12\x12\n\ntracestate\x18\x03 \x01(\t\x12*\n\x08metadata\x18\x04 \x03(\x0b\x32\x18.msgHeader.MetadataEntry\x12\x11\n\tpublisher\x18\x05 \x01(\t\x12\x10\n\x08sequence\x18\x06 \x01(\x04\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'Envelope_pb2', globals())
@@ -22,6 +22,12 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z&github.com/dividere-go/dividere/msglib'
+  _MSGHEADER_METADATAENTRY._options = None
+  _MSGHEADER_METADATAENTRY._serialized_options = b'8\001'
   _MSGENVELOPE._serialized_start=45
-  _MSGENVELOPE._serialized_end=110
+  _MSGENVELOPE._serialized_end=138
+  _MSGHEADER._serialized_start=141
+  _MSGHEADER._serialized_end=343
+  _MSGHEADER_METADATAENTRY._serialized_start=296
+  _MSGHEADER_METADATAENTRY._serialized_end=343
 # @@protoc_insertion_point(module_scope)

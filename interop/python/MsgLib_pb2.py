@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cMsgLib.proto\"\xfa\x01\n\x0fRegisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\r\n\x05ttlMs\x18\x05 \x01(\r\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x30\n\x08metadata\x18\x07 \x03(\x0b\x32\x1e.RegisterService.MetadataEntry\x12\x1d\n\x05stats\x18\x08 \x01(\x0b\x32\x0e.InstanceStats\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x11UnregisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\"\x11\n\x03\x61\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\"\x0f\n\rRediscoverReq\"\'\n\x10ServiceLookupReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"j\n\x10ServiceLookupRep\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\"\x0f\n\rShutdownEvent\")\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\r\"a\n\rInstanceStats\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x04\x12\x17\n\x0fprocessingNanos\x18\x03 \x01(\x04\x12\x15\n\rstartedUnixMs\x18\x04 \x01(\x03\"\xab\x02\n\x0fServiceInstance\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x30\n\x08metadata\x18\x06 \x03(\x0b\x32\x1e.ServiceInstance.MetadataEntry\x12\x1d\n\x05stats\x18\x07 \x01(\x0b\x32\x0e.InstanceStats\x12\x18\n\x10registeredUnixMs\x18\x08 \x01(\x03\x12\x15\n\rexpiresUnixMs\x18\t \x01(\x03\x12\r\n\x05owner\x18\n \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x0eServiceListReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"5\n\x0eServiceListRep\x12#\n\tinstances\x18\x01 \x03(\x0b\x32\x10.ServiceInstance\"\x9d\x01\n\x0cServiceEvent\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.ServiceEvent.Kind\x12\"\n\x08instance\x18\x02 \x01(\x0b\x32\x10.ServiceInstance\x12\x10\n\x08revision\x18\x03 \x01(\x04\"5\n\x04Kind\x12\x0e\n\nREGISTERED\x10\x00\x12\x10\n\x0cUNREGISTERED\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\"\x10\n\x0eServiceInfoReq\"4\n\x0eServiceInfoRep\x12\"\n\x08instance\x18\x01 \x01(\x0b\x32\x10.ServiceInstanceB(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cMsgLib.proto\"\xfa\x01\n\x0fRegisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\r\n\x05ttlMs\x18\x05 \x01(\r\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x30\n\x08metadata\x18\x07 \x03(\x0b\x32\x1e.RegisterService.MetadataEntry\x12\x1d\n\x05stats\x18\x08 \x01(\x0b\x32\x0e.InstanceStats\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Z\n\x11UnregisterService\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\"0\n\x03\x61\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0f\n\x07message\x18\x03 \x01(\t\"\x0f\n\rRediscoverReq\"\'\n\x10ServiceLookupReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"j\n\x10ServiceLookupRep\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\"\x0f\n\rShutdownEvent\")\n\tHeartbeat\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\r\"a\n\rInstanceStats\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x04\x12\x17\n\x0fprocessingNanos\x18\x03 \x01(\x04\x12\x15\n\rstartedUnixMs\x18\x04 \x01(\x03\"\xab\x02\n\x0fServiceInstance\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\x12\x0e\n\x06server\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\r\x12\x12\n\ninstanceId\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x30\n\x08metadata\x18\x06 \x03(\x0b\x32\x1e.ServiceInstance.MetadataEntry\x12\x1d\n\x05stats\x18\x07 \x01(\x0b\x32\x0e.InstanceStats\x12\x18\n\x10registeredUnixMs\x18\x08 \x01(\x03\x12\x15\n\rexpiresUnixMs\x18\t \x01(\x03\x12\r\n\x05owner\x18\n \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x0eServiceListReq\x12\x13\n\x0bserviceName\x18\x01 \x01(\t\"5\n\x0eServiceListRep\x12#\n\tinstances\x18\x01 \x03(\x0b\x32\x10.ServiceInstance\"\x9d\x01\n\x0cServiceEvent\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.ServiceEvent.Kind\x12\"\n\x08instance\x18\x02 \x01(\x0b\x32\x10.ServiceInstance\x12\x10\n\x08revision\x18\x03 \x01(\x04\"5\n\x04Kind\x12\x0e\n\nREGISTERED\x10\x00\x12\x10\n\x0cUNREGISTERED\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\"\x10\n\x0eServiceInfoReq\"4\n\x0eServiceInfoRep\x12\"\n\x08instance\x18\x01 \x01(\x0b\x32\x10.ServiceInstanceB(Z&github.com/dividere-go/dividere/msglibb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'MsgLib_pb2', globals())
@@ -32,33 +32,33 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _UNREGISTERSERVICE._serialized_start=269
   _UNREGISTERSERVICE._serialized_end=359
   _ACK._serialized_start=361
-  _ACK._serialized_end=378
-  _REDISCOVERREQ._serialized_start=380
-  _REDISCOVERREQ._serialized_end=395
-  _SERVICELOOKUPREQ._serialized_start=397
-  _SERVICELOOKUPREQ._serialized_end=436
-  _SERVICELOOKUPREP._serialized_start=438
-  _SERVICELOOKUPREP._serialized_end=544
-  _SHUTDOWNEVENT._serialized_start=546
-  _SHUTDOWNEVENT._serialized_end=561
-  _HEARTBEAT._serialized_start=563
-  _HEARTBEAT._serialized_end=604
-  _INSTANCESTATS._serialized_start=606
-  _INSTANCESTATS._serialized_end=703
-  _SERVICEINSTANCE._serialized_start=706
-  _SERVICEINSTANCE._serialized_end=1005
+  _ACK._serialized_end=409
+  _REDISCOVERREQ._serialized_start=411
+  _REDISCOVERREQ._serialized_end=426
+  _SERVICELOOKUPREQ._serialized_start=428
+  _SERVICELOOKUPREQ._serialized_end=467
+  _SERVICELOOKUPREP._serialized_start=469
+  _SERVICELOOKUPREP._serialized_end=575
+  _SHUTDOWNEVENT._serialized_start=577
+  _SHUTDOWNEVENT._serialized_end=592
+  _HEARTBEAT._serialized_start=594
+  _HEARTBEAT._serialized_end=635
+  _INSTANCESTATS._serialized_start=637
+  _INSTANCESTATS._serialized_end=734
+  _SERVICEINSTANCE._serialized_start=737
+  _SERVICEINSTANCE._serialized_end=1036
   _SERVICEINSTANCE_METADATAENTRY._serialized_start=220
   _SERVICEINSTANCE_METADATAENTRY._serialized_end=267
-  _SERVICELISTREQ._serialized_start=1007
-  _SERVICELISTREQ._serialized_end=1044
-  _SERVICELISTREP._serialized_start=1046
-  _SERVICELISTREP._serialized_end=1099
-  _SERVICEEVENT._serialized_start=1102
-  _SERVICEEVENT._serialized_end=1259
-  _SERVICEEVENT_KIND._serialized_start=1206
-  _SERVICEEVENT_KIND._serialized_end=1259
-  _SERVICEINFOREQ._serialized_start=1261
-  _SERVICEINFOREQ._serialized_end=1277
-  _SERVICEINFOREP._serialized_start=1279
-  _SERVICEINFOREP._serialized_end=1331
+  _SERVICELISTREQ._serialized_start=1038
+  _SERVICELISTREQ._serialized_end=1075
+  _SERVICELISTREP._serialized_start=1077
+  _SERVICELISTREP._serialized_end=1130
+  _SERVICEEVENT._serialized_start=1133
+  _SERVICEEVENT._serialized_end=1290
+  _SERVICEEVENT_KIND._serialized_start=1237
+  _SERVICEEVENT_KIND._serialized_end=1290
+  _SERVICEINFOREQ._serialized_start=1292
+  _SERVICEINFOREQ._serialized_end=1308
+  _SERVICEINFOREP._serialized_start=1310
+  _SERVICEINFOREP._serialized_end=1362
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,274 @@
+package messaging
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"log/slog"
+	"maps"
+	"math"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// The header travels only when there is something to say: an envelope
+// with no deadline, no metadata, no trace context and no sequence is byte
+// for byte v1.
+
+type outgoingKey struct{}
+type incomingKey struct{}
+
+// AppendMetadata returns a context whose requests and published messages
+// carry the key/value pairs kv (key, value, key, value, …) in their
+// header, added to any the context carried already. A handler reads them
+// with IncomingHeader(ctx).GetMetadata(). A trailing key with no value is
+// ignored.
+func AppendMetadata(ctx context.Context, kv ...string) context.Context {
+	old, _ := ctx.Value(outgoingKey{}).(map[string]string)
+	md := make(map[string]string, len(old)+len(kv)/2)
+	maps.Copy(md, old)
+	for i := 0; i+1 < len(kv); i += 2 {
+		md[kv[i]] = kv[i+1]
+	}
+	return context.WithValue(ctx, outgoingKey{}, md)
+}
+
+// OutgoingMetadata returns the metadata AppendMetadata put in ctx (nil
+// when none), for senders outside this package such as patterns'
+// MsgClient. The map must not be changed.
+func OutgoingMetadata(ctx context.Context) map[string]string {
+	md, _ := ctx.Value(outgoingKey{}).(map[string]string)
+	return md
+}
+
+// IncomingHeader returns the header of the message a handler is handling
+// (nil when it came without one, as from a v1 peer). Its getters are safe
+// on nil. Handlers must not change it.
+func IncomingHeader(ctx context.Context) *Header {
+	h, _ := ctx.Value(incomingKey{}).(*Header)
+	return h
+}
+
+// NewIncomingContext returns the context to handle a message with,
+// received at the given time with header h: it carries h (IncomingHeader)
+// and ends at the requester's deadline, h.timeout_us after received. The
+// Reactor and patterns' MsgWorker handle with it; so can a server loop of
+// one's own. A nil h gives ctx itself.
+func NewIncomingContext(ctx context.Context, h *Header, received time.Time) (context.Context, context.CancelFunc) {
+	if h == nil {
+		return ctx, func() {}
+	}
+	ctx = context.WithValue(ctx, incomingKey{}, h)
+	if d, ok := deadlineOf(h, received); ok {
+		return context.WithDeadline(ctx, d)
+	}
+	return ctx, func() {}
+}
+
+// deadlineOf is the requester's deadline for a message received at t.
+func deadlineOf(h *Header, t time.Time) (time.Time, bool) {
+	us := h.GetTimeoutUs()
+	if us == 0 {
+		return time.Time{}, false
+	}
+	return t.Add(time.Duration(min(us, uint64(math.MaxInt64/1000))) * time.Microsecond), true
+}
+
+// WithOutgoing calls f for every message the endpoint sends (except a
+// Reactor's replies), with the header about to travel: the hook through
+// which an integration such as OpenTelemetry injects trace context
+// (h.Traceparent, h.Tracestate) or adds metadata. f must not keep h.
+func WithOutgoing(f func(ctx context.Context, m proto.Message, h *Header)) Option {
+	return func(c *config) { c.outgoing = append(c.outgoing, f) }
+}
+
+// stamp says which header fields an endpoint's sends carry.
+type stamp uint8
+
+const (
+	stampNone     stamp = 0
+	stampDeadline stamp = 1 << iota // the context's remaining time (requests)
+	stampContext                    // metadata and the outgoing hooks
+)
+
+// appendHeader appends the serialized header of m sent with ctx to dst.
+func (c *core) appendHeader(dst []byte, ctx context.Context, m proto.Message, s stamp) []byte {
+	if s&stampDeadline != 0 {
+		if d, ok := ctx.Deadline(); ok {
+			us := time.Until(d).Microseconds()
+			dst = protowire.AppendTag(dst, 1, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(max(us, 1))) // 0 would mean "no deadline"
+		}
+	}
+	if s&stampContext == 0 {
+		return dst
+	}
+	md := OutgoingMetadata(ctx)
+	if md == nil && len(c.outgoing) == 0 {
+		return dst
+	}
+	h := &Header{Metadata: md}
+	for _, f := range c.outgoing {
+		f(ctx, m, h)
+	}
+	// Serialized messages concatenate as a merge, so the hand-written
+	// fields and these combine.
+	b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(dst, h)
+	if err != nil {
+		return dst // only invalid UTF-8 can fail: send without it rather than not at all
+	}
+	return b
+}
+
+// keepHeader reports whether a received header is worth parsing for the
+// handler: one that carries only a publisher's sequence (every published
+// message's) is not, so that pub/sub pays nothing for it. IncomingHeader
+// on a Subscriber's message therefore has no publisher or sequence.
+func keepHeader(hdr []byte) bool {
+	for len(hdr) > 0 {
+		num, typ, n := protowire.ConsumeTag(hdr)
+		if n < 0 {
+			return true // let the parser say what is wrong
+		}
+		if num != 5 && num != 6 {
+			return true
+		}
+		hdr = hdr[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, hdr); n < 0 {
+			return true
+		}
+		hdr = hdr[n:]
+	}
+	return false
+}
+
+// sequencer stamps a Publisher's messages with its id and a sequence
+// number per message type.
+type sequencer struct {
+	id   string
+	sem  chan struct{} // held from numbering to sending, so numbers go out in order
+	next map[string]uint64
+}
+
+func newSequencer() *sequencer {
+	var b [9]byte
+	rand.Read(b[:])
+	return &sequencer{id: base64.RawURLEncoding.EncodeToString(b[:]), sem: make(chan struct{}, 1), next: map[string]uint64{}}
+}
+
+func (s *sequencer) appendTo(dst []byte, seq uint64) []byte {
+	dst = protowire.AppendTag(dst, 5, protowire.BytesType)
+	dst = protowire.AppendString(dst, s.id)
+	dst = protowire.AppendTag(dst, 6, protowire.VarintType)
+	return protowire.AppendVarint(dst, seq)
+}
+
+// maxStreams bounds how many (publisher, type) sequences a Subscriber
+// follows, so that peers inventing publisher ids cannot grow its memory:
+// 4096 streams are about 400 KB.
+const maxStreams = 4096
+
+// gapTracker follows each (publisher, type) sequence a Subscriber sees
+// and counts the messages missing between them.
+type gapTracker struct {
+	mu        sync.Mutex
+	last      map[string]map[string]*uint64 // publisher → type → last sequence
+	lostBy    map[string]uint64             // publisher → messages lost
+	streams   int
+	lost      uint64
+	untracked uint64 // messages of streams beyond maxStreams
+}
+
+func newGapTracker() *gapTracker {
+	return &gapTracker{last: map[string]map[string]*uint64{}, lostBy: map[string]uint64{}}
+}
+
+// seqFields reads the publisher and sequence of a serialized header.
+func seqFields(hdr []byte) (pub []byte, seq uint64) {
+	for len(hdr) > 0 {
+		num, typ, n := protowire.ConsumeTag(hdr)
+		if n < 0 {
+			return nil, 0
+		}
+		hdr = hdr[n:]
+		switch {
+		case num == 5 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(hdr)
+			if n < 0 {
+				return nil, 0
+			}
+			pub, hdr = v, hdr[n:]
+		case num == 6 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(hdr)
+			if n < 0 {
+				return nil, 0
+			}
+			seq, hdr = v, hdr[n:]
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, hdr)
+			if n < 0 {
+				return nil, 0
+			}
+			hdr = hdr[n:]
+		}
+	}
+	return pub, seq
+}
+
+// see records one message; it returns how many were lost just before it
+// (0 when none, or when the stream is new: a publisher that started, or
+// that this subscriber began to hear, is a new sequence, not a loss).
+func (g *gapTracker) see(pub []byte, name string, seq uint64) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	types := g.last[string(pub)]
+	var last *uint64
+	if types != nil {
+		last = types[name]
+	}
+	if last == nil {
+		if g.streams >= maxStreams {
+			g.untracked++
+			return 0
+		}
+		if types == nil {
+			types = map[string]*uint64{}
+			g.last[string(pub)] = types
+		}
+		v := seq
+		types[name] = &v
+		g.streams++
+		return 0
+	}
+	prev := *last
+	*last = seq
+	if seq <= prev+1 {
+		return 0 // in order, or a duplicate or reordering (not a loss)
+	}
+	lost := seq - prev - 1
+	g.lost += lost
+	g.lostBy[string(pub)] += lost
+	return lost
+}
+
+func (g *gapTracker) stats() (lost uint64, by map[string]uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lost, maps.Clone(g.lostBy)
+}
+
+// track counts a received message's place in its sequence, logging a gap
+// (rate-limited).
+func (c *core) track(socket, name string, hdr []byte) {
+	pub, seq := seqFields(hdr)
+	if len(pub) == 0 || seq == 0 {
+		return
+	}
+	if lost := c.gaps.see(pub, name, seq); lost > 0 {
+		c.warn.Log(c.log, slog.LevelWarn, "messages lost between publisher and subscriber (a slow subscriber: see connection.WithSlowSubscriberWait)",
+			"socket", socket, "publisher", string(pub), "type", name, "lost", lost)
+	}
+}
