@@ -3,6 +3,8 @@ package patterns_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,5 +79,76 @@ func TestMsgWorkerAndClient(t *testing.T) {
 			t.Fatalf("broker lost a heartbeating worker: %+v", st)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A request queued at the broker whose client's deadline passes before a
+// worker is free is dropped there, counted, and never handed to one.
+func TestBrokerDropsLateRequests(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(time.Second, 0, 0)))(t)
+	closeAll(t, b, c)
+	ctx := tctx(t, 20*time.Second)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Call(short, &testpb.StringMsg{Value: "late"}); err == nil {
+		t.Fatal("answered with no worker")
+	}
+	var seen []string
+	var mu sync.Mutex
+	w := patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet))
+	messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		mu.Lock()
+		seen = append(seen, m.Value)
+		mu.Unlock()
+		return from.Reply(ctx, m)
+	})
+	runWorker(t, w)
+	if err := b.WaitWorkers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := patterns.Call[*testpb.StringMsg](ctx, c, &testpb.StringMsg{Value: "on time"}); err != nil || got.Value != "on time" {
+		t.Fatalf("on time: %v %v", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if st := b.Stats(); st.Late != 1 || st.Queued != 0 || len(seen) != 1 || seen[0] != "on time" {
+		t.Fatalf("worker saw %v; broker %+v", seen, st)
+	}
+}
+
+// Each retry carries the time that remains, not the time there was.
+func TestRetriesSendTheRemainingTime(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(300*time.Millisecond, 2, 0)))(t)
+	closeAll(t, b, c)
+	left := make(chan time.Duration, 4)
+	release := make(chan struct{})
+	var calls atomic.Int32
+	for range 2 {
+		w := patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet))
+		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+			d, _ := ctx.Deadline()
+			left <- time.Until(d)
+			if calls.Add(1) == 1 { // the first attempt goes unanswered until the test ends
+				<-release
+			}
+			return from.Reply(ctx, m)
+		})
+		runWorker(t, w)
+	}
+	ctx := tctx(t, 20*time.Second)
+	if err := b.WaitWorkers(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	call, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	defer close(release)
+	if _, err := c.Call(call, &testpb.StringMsg{Value: "retried"}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := <-left, <-left
+	if first > 5*time.Second || second > first-250*time.Millisecond {
+		t.Fatalf("time left at the first attempt %v, at the retry %v", first, second)
 	}
 }
