@@ -157,8 +157,12 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		}
 		ctx := context.Background()
 		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
-	case "msg":
-		pub, err := messaging.NewPublisher("@tcp://127.0.0.1:0")
+	case "msg", "msgv1":
+		var opts []messaging.Option
+		if role == "msgv1" {
+			opts = append(opts, messaging.WithoutSequence())
+		}
+		pub, err := messaging.NewPublisher("@tcp://127.0.0.1:0", opts...)
 		if err != nil {
 			return publisher{}, err
 		}
@@ -315,7 +319,7 @@ func runSub(role string, size, n int, endpoint string) error {
 				}
 			}
 		}
-	case "msg":
+	case "msg", "msgv1":
 		sub, err := messaging.NewSubscriber(endpoint, messaging.WithTypes(&wrapperspb.BytesValue{}))
 		if err != nil {
 			return err

@@ -41,6 +41,7 @@ const (
 	sysRaw    = "raw libzmq"
 	sysConn   = "dividere connection"
 	sysMsg    = "dividere messaging"
+	sysMsgV1  = "dividere messaging, no header" // WithoutSequence: what stamping sequences costs
 	sysNATS   = "NATS"
 	sysGRPC   = "gRPC"
 	sysPython = "Python (pyzmq)"
@@ -50,7 +51,7 @@ const (
 
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
-	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysNATS: "nats", sysGRPC: "grpc",
+	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysNATS: "nats", sysGRPC: "grpc",
 	sysBroker: "broker", sysQueue: "natsqg",
 }
 
@@ -62,6 +63,8 @@ func refsFor(names ...string) map[string]string {
 			m[n] = sysRaw
 		case sysMsg, sysGRPC, sysBroker:
 			m[n] = sysNATS
+		case sysMsgV1:
+			m[n] = sysMsg
 		}
 		if n == sysBroker {
 			m[n] = sysQueue
@@ -80,7 +83,7 @@ func workloads(o options, natsURL string) []workload {
 		}
 		name := fmt.Sprintf("pub/sub %s, %dk msgs", sizeName(size), n/1000)
 		w := workload{name: name}
-		for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS} {
+		for _, s := range []string{sysRaw, sysConn, sysMsg, sysMsgV1, sysNATS} {
 			w.systems = append(w.systems, system{s, pubsubRun(roles[s], size, n, natsURL)})
 		}
 		if o.python && pyErr == nil {

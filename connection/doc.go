@@ -1,5 +1,5 @@
 // Package connection is dividere's first layer: safe Go facades over
-// ZeroMQ sockets that carry bytes, exactly as they are (WIRE.md).
+// ZeroMQ sockets that carry bytes, exactly as they are (PROTOCOL.md).
 //
 // The facades are Publisher and Subscriber (topics are byte prefixes),
 // Request and Response (strict alternation, round-robin over several

@@ -208,7 +208,7 @@ func TestResponseRestart(t *testing.T) {
 }
 
 // Request and Dealer against a raw libzmq ROUTER: the frames on the wire
-// are what WIRE.md says.
+// are what PROTOCOL.md says.
 func TestAgainstRawRouter(t *testing.T) {
 	router, err := zmq.NewSocket(zmq.ROUTER)
 	if err != nil {

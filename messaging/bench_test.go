@@ -39,6 +39,41 @@ func BenchmarkCodec(b *testing.B) {
 			}
 		}
 	})
+	// With a header: a publisher's sequence, and a request's deadline,
+	// metadata and trace context.
+	seq := &messaging.Header{Publisher: "Zm9vYmFyYmF6cXV4", Sequence: 123456}
+	full := &messaging.Header{TimeoutUs: 250000, Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		Metadata: map[string]string{"tenant": "acme"}}
+	for _, h := range []struct {
+		name string
+		h    *messaging.Header
+	}{{"sequence", seq}, {"request", full}} {
+		henv, _ := (messaging.Codec{}).EncodeWithHeader(sample, h.h)
+		b.Run(fmt.Sprintf("encode+%s/%dB", h.name, len(henv)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := (messaging.Codec{}).EncodeWithHeader(sample, h.h); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("decode+%s/%dB", h.name, len(henv)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := messaging.Decode(henv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("decodewithheader+%s/%dB", h.name, len(henv)), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := (messaging.Codec{}).DecodeWithHeader(henv); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 func BenchmarkPubSub100B(b *testing.B) {

@@ -45,7 +45,7 @@ type Resolver interface {
 	FindMessageByURL(string) (protoreflect.MessageType, error)
 }
 
-// Codec encodes messages into WIRE.md envelopes and decodes them back.
+// Codec encodes messages into PROTOCOL.md envelopes and decodes them back.
 // The zero value uses protoregistry.GlobalTypes and is ready to use.
 type Codec struct {
 	Resolver Resolver

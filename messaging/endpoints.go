@@ -206,18 +206,16 @@ func (p *Publisher) Send(ctx context.Context, m proto.Message) error {
 	if p.seq == nil || m == nil {
 		return p.send(ctx, m, stampContext, nil, 0, func(b []byte) error { return p.pub.Send(ctx, b) })
 	}
-	select {
-	case p.seq.sem <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("publish: %w", ctx.Err())
+	if err := p.seq.lock(ctx); err != nil {
+		return fmt.Errorf("publish: %w", err)
 	}
-	defer func() { <-p.seq.sem }()
-	name := string(m.ProtoReflect().Descriptor().FullName())
-	n := p.seq.next[name] + 1
+	next := p.seq.counter(string(m.ProtoReflect().Descriptor().FullName()))
+	n := *next + 1
 	err := p.send(ctx, m, stampContext, p.seq, n, func(b []byte) error { return p.pub.Send(ctx, b) })
 	if err == nil { // a message not sent takes no number: it is no loss
-		p.seq.next[name] = n
+		*next = n
 	}
+	p.seq.mu.Unlock()
 	return err
 }
 

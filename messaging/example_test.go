@@ -83,3 +83,73 @@ func ExampleEncode() {
 	fmt.Printf("%s: % x...\n", m.ProtoReflect().Descriptor().FullName(), b[:10])
 	// Output: Int32Msg: 0a 08 49 6e 74 33 32 4d 73 67...
 }
+
+// A handler's error reaches the caller with its code, and a caller's
+// metadata reaches the handler.
+func ExampleErrorf() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	rep, err := messaging.NewResponse("tcp://*:0")
+	if err != nil {
+		panic(err)
+	}
+	defer rep.Close()
+	r := messaging.NewReactor([]messaging.Endpoint{rep})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		user := messaging.IncomingHeader(ctx).GetMetadata()["user"]
+		if user != "ann" {
+			return messaging.Errorf(messaging.PermissionDenied, "%q may not ask for %s", user, m.Value)
+		}
+		return from.Reply(ctx, &testpb.StringMsg{Value: m.Value + " for " + user})
+	})
+	go r.Run(ctx)
+	defer r.Shutdown(ctx)
+
+	req, err := messaging.NewRequest(rep.Endpoint())
+	if err != nil {
+		panic(err)
+	}
+	defer req.Close()
+	for _, user := range []string{"ann", "bob"} {
+		reply, err := messaging.Call[*testpb.StringMsg](messaging.AppendMetadata(ctx, "user", user), req, &testpb.StringMsg{Value: "the report"})
+		if messaging.CodeOf(err) == messaging.PermissionDenied {
+			fmt.Println("refused:", err)
+			continue
+		}
+		fmt.Println(reply.GetValue())
+	}
+	// Output:
+	// the report for ann
+	// refused: PERMISSION_DENIED: "bob" may not ask for the report
+}
+
+// A subscriber counts what it lost on the way from each publisher.
+func ExampleSubscriber_LostByPublisher() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	pub, err := messaging.NewPublisher("tcp://*:0")
+	if err != nil {
+		panic(err)
+	}
+	defer pub.Close()
+	sub, err := messaging.NewSubscriber(pub.Endpoint())
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	if err := pub.WaitSubscribers(ctx, &testpb.Int64Msg{}, 1); err != nil {
+		panic(err)
+	}
+	for i := range 3 {
+		pub.Send(ctx, &testpb.Int64Msg{Value: int64(i)})
+	}
+	for range 3 {
+		if _, err := sub.Recv(ctx); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println("lost:", sub.MessageStats().Lost, len(sub.LostByPublisher()))
+	// Output: lost: 0 0
+}

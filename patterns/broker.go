@@ -18,7 +18,7 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// Control signals of the byte-level protocol (WIRE.md).
+// Control signals of the byte-level protocol (PROTOCOL.md).
 const (
 	signalReady     byte = 0x01
 	signalHeartbeat byte = 0x02

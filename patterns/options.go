@@ -7,7 +7,7 @@ import (
 	"github.com/dividere-go/dividere/connection"
 )
 
-// Defaults of the load-balancing pattern (WIRE.md).
+// Defaults of the load-balancing pattern (PROTOCOL.md).
 const (
 	// DefaultHeartbeatInterval is how often a worker heartbeats; the
 	// broker answers each heartbeat in kind.

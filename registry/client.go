@@ -321,12 +321,21 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	// half the time, and the second goes out on a new socket, to the
 	// instances that are up. The requests are idempotent (an
 	// unregistration sent twice is answered NOT_FOUND the second time).
-	half, hcancel := context.WithTimeout(ctx, c.timeout()/2)
-	rep, err = c.req.Call(half, m)
-	hcancel()
-	if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
-		c.cfg.logger.Debug("name service did not answer; asking again", "err", err)
+	// Not so with the original's name service: it is slow, serves one
+	// request at a time, and answers even those given up on, so a second
+	// attempt only queues behind the first. With one address, then, only a
+	// name service known to be dividere's (Original, which a Service asks
+	// first) gets the second attempt.
+	if c.kind.Load() != kindGo && !strings.Contains(c.cfg.requests, ",") {
 		rep, err = c.req.Call(ctx, m)
+	} else {
+		half, hcancel := context.WithTimeout(ctx, c.timeout()/2)
+		rep, err = c.req.Call(half, m)
+		hcancel()
+		if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
+			c.cfg.logger.Debug("name service did not answer; asking again", "err", err)
+			rep, err = c.req.Call(ctx, m)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, connection.ErrTimeout) {

@@ -18,7 +18,7 @@ import (
 )
 
 // Default ports of the name service: requests and notices as in the
-// original (WIRE.md); change notices on a port of their own.
+// original (PROTOCOL.md); change notices on a port of their own.
 const (
 	DefaultRequestPort = 5000
 	DefaultNoticePort  = 5001
@@ -55,7 +55,7 @@ const MaxRequestSize = 64 << 10
 const requestHWM = 1000
 
 // Unavailable is the server name a lookup of an unknown service gets,
-// with port 0 (WIRE.md).
+// with port 0 (PROTOCOL.md).
 const Unavailable = "unavailable"
 
 // ServerOption configures a Server.
