@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ type config struct {
 	logger                  *slog.Logger
 	workers                 int
 	conn                    []connection.Option
+	reactor                 []messaging.ReactorOption
 }
 
 // WithName sets the service's name (default: the implementation's
@@ -98,6 +100,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithWorkers handles requests on n goroutines (see messaging.WithWorkers;
 // a REP socket still answers one request at a time).
 func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithReactorOptions passes options to the Reactor that serves the
+// service's requests: messaging.WithHandlerTimeout, WithHiddenErrors,
+// WithMiddleware (for tracing and metrics).
+func WithReactorOptions(opts ...messaging.ReactorOption) Option {
+	return func(c *config) { c.reactor = append(c.reactor, opts...) }
+}
 
 // NameOf returns v's qualified type name, "import/path.Type" (pointers
 // dereferenced): the default service name, like the original's
@@ -272,7 +281,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer w.Close()
 		go s.watchSelf(w)
 	}
-	reactor := messaging.NewReactor(endpoints, messaging.WithMux(s.mux),
+	reactor := messaging.NewReactor(endpoints, append(slices.Clone(s.cfg.reactor), messaging.WithMux(s.mux),
 		messaging.WithWorkers(s.cfg.workers), messaging.WithReactorLogger(s.cfg.logger),
 		messaging.WithObserver(func(typ protoreflect.FullName, took time.Duration, err error) {
 			if typ == "RediscoverReq" {
@@ -283,7 +292,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if err != nil {
 				s.errors.Add(1)
 			}
-		}))
+		}))...)
 	reactorDone := make(chan error, 1)
 	go func() { reactorDone <- reactor.Run(runCtx) }()
 	regDone := make(chan struct{})

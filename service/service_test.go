@@ -12,6 +12,7 @@ import (
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -261,4 +262,50 @@ func TestLocalHost(t *testing.T) {
 		}
 	}
 	t.Fatalf("%s is not an address of this machine (%v)", h, addrs)
+}
+
+// A Service's reactor takes the messaging options: here, hidden error
+// texts and a bound on every handler.
+func TestServiceReactorOptions(t *testing.T) {
+	_, c := newRegistry(t)
+	svc, err := service.New(nil, service.WithName("opts.Svc"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithAddress(c.Address())), service.WithLogger(quiet),
+		service.WithReactorOptions(messaging.WithHiddenErrors(), messaging.WithHandlerTimeout(50*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		if m.Value == "slow" {
+			<-ctx.Done() // the service's own limit ends it
+			return ctx.Err()
+		}
+		return errors.New("db password is hunter2")
+	})
+	ctx := testutil.Ctx(t, 20*time.Second)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); svc.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	if err := eventuallyRegistered(ctx, c, "opts.Svc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(ctx, c, "opts.Svc", "leak"); err == nil || err.Error() != "UNKNOWN: internal error" {
+		t.Fatalf("hidden: %v", err)
+	}
+	if _, err := call(ctx, c, "opts.Svc", "slow"); messaging.CodeOf(err) != messaging.DeadlineExceeded {
+		t.Fatalf("bounded: %v", err)
+	}
+}
+
+func eventuallyRegistered(ctx context.Context, c *registry.Client, name string) error {
+	for {
+		if _, err := c.Lookup(ctx, name); err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }

@@ -76,6 +76,9 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "echo " + m.Value})
 	})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Source) error {
+		return messaging.Errorf(messaging.NotFound, "nothing here")
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Run(ctx) }()
@@ -104,6 +107,9 @@ func TestRegistryLsLookupCall(t *testing.T) {
 		want string
 	}{
 		{[]string{"lookup", "-registry", addr, "nobody"}, exitFailure, "service not found"},
+		// A refusal is said as it came: "error: CODE: message", exit 1.
+		{[]string{"call", "-registry", addr, "cli.Echo", "BoolMsg", "{}"}, exitFailure, "error: NOT_FOUND: nothing here\n"},
+		{[]string{"call", "-registry", addr, "cli.Echo", "Int64Msg", "{}"}, exitFailure, "error: UNIMPLEMENTED: "},
 		{[]string{"call", "-registry", addr, "cli.Echo", "NoSuchType", "{}"}, exitUsage, "unknown message type"},
 		{[]string{"call", "-registry", addr, "cli.Echo", "StringMsg", "{not json"}, exitUsage, "invalid JSON"},
 		{[]string{"req", "-timeout", "200ms", "tcp://127.0.0.1:1", "StringMsg", "{}"}, exitFailure, "no reply from"},
