@@ -19,15 +19,20 @@ deps-test:
 deps-proto:
 	@scripts/deps.sh proto
 
+# The repository holds four modules: the core library (here), and beside
+# it registry/etcdstore (etcd), cmd/dividere (the command) and bench (the
+# comparison with NATS and gRPC), so that the core pulls in nothing heavy.
+NESTED := registry/etcdstore cmd/dividere
+
 ## demo: the main job, a tour of what dividere does, in one process.
 demo: deps
-	$(GO) run ./cmd/dividere demo
+	cd cmd/dividere && $(GO) run . demo
 
 ## test: every test, with the race detector, plus vet, gofmt and a short fuzz run.
 test: deps-test vet
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 100000x -fuzzminimizetime 100x ./messaging
 	$(GO) test -race -count=1 -timeout 9m ./...
-	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 5m ./...
+	for m in $(NESTED) bench; do (cd $$m && $(GO) test -race -count=1 -timeout 5m ./...) || exit 1; done
 
 ## fuzz: fuzz the envelope decoder for longer (FUZZTIME, default 2m).
 fuzz: deps
@@ -37,10 +42,12 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	for m in $(NESTED) bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 ## bench: every layer's Go benchmarks (raw libzmq side by side).
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+	cd registry/etcdstore && $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
 
 ## benchsuite: dividere against raw libzmq, NATS, gRPC and Python, each side in its own
 ## process; writes bench/results.{md,json,svg}. The suite is its own module (bench/).

@@ -3,7 +3,7 @@ module github.com/dividere-go/dividere/bench
 go 1.26.0
 
 require (
-	github.com/dividere-go/dividere v0.0.0
+	github.com/dividere-go/dividere v0.2.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pebbe/zmq4 v1.4.0

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -22,8 +22,8 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(original.dir)
 	}
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
+		if err := testutil.Leaks(); err != nil {
+			fmt.Fprintln(os.Stderr, "leak check:", err)
 			code = 1
 		}
 	}

@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/dividere-go/dividere/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 // tctx is testutil.Ctx.
 func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -16,8 +16,8 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binDir)
 	}
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
+		if err := testutil.Leaks(); err != nil {
+			fmt.Fprintln(os.Stderr, "leak check:", err)
 			code = 1
 		}
 	}

@@ -13,12 +13,12 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 	"github.com/dividere-go/dividere/service"
 )
 

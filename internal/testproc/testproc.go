@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // Helper runs in a helper process with the arguments Start was given; its
@@ -41,7 +41,7 @@ func Main(m *testing.M, helpers map[string]Helper) {
 		}
 		os.Exit(h(strings.Fields(os.Getenv(envArgs))))
 	}
-	goleak.VerifyTestMain(m)
+	testutil.VerifyNoLeaks(m)
 }
 
 // Proc is a running helper process.

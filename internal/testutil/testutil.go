@@ -4,7 +4,11 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,4 +84,57 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Leaks returns an error listing the goroutines, other than the
+// caller's, that run dividere code (the project's own, or its tests'),
+// once they have had five seconds to end. A test binary that calls it
+// after its tests have run fails on what they left behind: it is a leak
+// check with no dependency (goleak's would enter every user's module
+// graph).
+func Leaks() error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		leaked := running()
+		if len(leaked) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d goroutines left running:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+		}
+		time.Sleep(10 * time.Millisecond) // a goroutine on its way out: look again
+	}
+}
+
+// VerifyNoLeaks runs the tests, then Leaks, and exits: for TestMain.
+func VerifyNoLeaks(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := Leaks(); err != nil {
+			fmt.Fprintln(os.Stderr, "leak check:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// running returns the stacks of the goroutines, other than the caller's,
+// in which dividere code runs or which dividere code created.
+func running() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for i, g := range strings.Split(string(buf), "\n\n") {
+		if i > 0 && strings.Contains(g, "github.com/dividere-go/dividere") { // the first is the caller
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/internal/benchkit"
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // Lookups and registrations per second from 8 clients at once, in one

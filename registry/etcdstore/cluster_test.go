@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // startNameServices runs n name-service processes on the etcd cluster

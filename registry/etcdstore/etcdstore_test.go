@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 	"github.com/dividere-go/dividere/registry/storetest"
 	"github.com/dividere-go/dividere/service"
 )

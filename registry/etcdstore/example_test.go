@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // Two name-service instances share one etcd cluster, and a client uses

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // An etcd that speaks only TLS and requires a user: a store without the
