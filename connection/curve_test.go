@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -224,6 +225,7 @@ func TestCurveProxy(t *testing.T) {
 	server, client := keyPair(t), keyPair(t)
 	authenticator(t, client.Public)
 	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0", connection.WithCurveServer(server)))(t)
+	testutil.Serve(t, proxy)
 	closeAll(t, proxy)
 	cli := connection.WithCurveClient(server.Public, client)
 	rep := ok(connection.NewResponse(">"+proxy.Backend.Endpoint(), cli))(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // 50 client Dealers and 20 worker Dealers through a Proxy: each client
@@ -21,6 +22,7 @@ func TestDealerProxyDealer(t *testing.T) {
 		perClient = 100
 	}
 	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+	testutil.Serve(t, proxy)
 	closeAll(t, proxy)
 	ctx := tctx(t, 2*time.Minute)
 
@@ -340,6 +342,8 @@ func TestWaitConnectedTimeout(t *testing.T) {
 
 func TestProxyCloseWithoutPeers(t *testing.T) {
 	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+	served := make(chan error, 1)
+	go func() { served <- proxy.Serve(context.Background()) }()
 	req := ok(connection.NewRequest(proxy.Frontend.Endpoint()))(t)
 	defer req.Close()
 	// A request waiting in the proxy with no worker must not keep Close
@@ -349,8 +353,50 @@ func TestProxyCloseWithoutPeers(t *testing.T) {
 	if err := proxy.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := <-served; !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("Close took %v", el)
 	}
-	<-proxy.Done()
+}
+
+// The serving model: built, nothing runs; Serve once; Serve after
+// Shutdown or Close returns ErrServerClosed at once.
+func TestProxyServesOnce(t *testing.T) {
+	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+	ctx := tctx(t, 10*time.Second)
+	served := make(chan error, 1)
+	go func() { served <- proxy.Serve(ctx) }()
+	// A request goes through only once Serve runs.
+	worker := ok(connection.NewResponse(">" + proxy.Backend.Endpoint()))(t)
+	req := ok(connection.NewRequest(proxy.Frontend.Endpoint()))(t)
+	closeAll(t, worker, req)
+	go func() {
+		if m, err := worker.Recv(ctx); err == nil {
+			worker.Send(ctx, m.Payload())
+		}
+	}()
+	if rep, err := req.Call(ctx, []byte("through")); err != nil || string(rep.Payload()) != "through" {
+		t.Fatalf("through the proxy: %v %v", rep, err)
+	}
+	if err := proxy.Serve(ctx); err == nil || errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("a second Serve: %v", err)
+	}
+	if err := proxy.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if err := proxy.Serve(ctx); !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve of a closed proxy: %v", err)
+	}
+	never := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+	if err := never.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := never.Serve(ctx); !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve after Close: %v", err)
+	}
 }

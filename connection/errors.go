@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
 // Sentinel errors. Every error returned by this package wraps one of these
@@ -31,6 +33,11 @@ var (
 	ErrEndpoint = errors.New("dividere: bad endpoint")
 	// ErrEmpty is returned when asked to send a message with no frames.
 	ErrEmpty = errors.New("dividere: empty message")
+	// ErrServerClosed is what every dividere server's Serve returns after
+	// Shutdown or Close (a Proxy, a Reactor, a Service, the name service,
+	// a Broker, a Worker), and what Serve returns at once on a server
+	// that was closed.
+	ErrServerClosed = lifecycle.ErrServerClosed
 )
 
 // zmqErr maps a libzmq error to the package's sentinel errors, keeping the

@@ -81,6 +81,7 @@ func ExampleProxy() {
 	if err != nil {
 		panic(err)
 	}
+	go proxy.Serve(ctx)
 	defer proxy.Close()
 
 	worker, err := connection.NewDealer(proxy.Backend.Endpoint())

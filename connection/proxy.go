@@ -1,12 +1,16 @@
 package connection
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
 // Proxy forwards messages between a front end and a back end in libzmq's
@@ -16,29 +20,33 @@ import (
 // kind (XSUB front end for publishers, XPUB back end for subscribers).
 // Both ends bind by default.
 //
+// It follows the serving model of every dividere server: the constructor
+// binds and starts nothing, Serve forwards until stopped, Shutdown and
+// Close stop it (a proxy holds no work of its own, so both stop at once).
 // The loop is stopped through a control socket, never by closing sockets
-// under it (which crashes libzmq's proxy), so Close is prompt and safe.
+// under it (which crashes libzmq's proxy), so stopping is prompt and safe.
 type Proxy struct {
 	Frontend *Socket // where clients (or publishers) attach
 	Backend  *Socket // where workers (or subscribers) attach
 
-	ctl      *zmq.Socket // our end of the control pair; guarded by ctlMu
-	ctlMu    sync.Mutex
-	done     chan struct{}
-	err      error // why the loop ended, if not by Close
-	stopOnce sync.Once
+	name      string
+	log       *slog.Logger
+	ctl, peer *zmq.Socket // the control pair: ours, and the loop's
+	life      *lifecycle.State
+	release   sync.Once
+	err       error // a stuck loop, found by Serve
 }
 
 var proxySeq atomic.Uint64
 
-// NewProxy starts a ROUTER/DEALER proxy.
+// NewProxy makes a ROUTER/DEALER proxy, its ends bound; Serve runs it.
 func NewProxy(frontend, backend string, opts ...Option) (*Proxy, error) {
 	return newProxy(zmq.ROUTER, frontend, zmq.DEALER, backend, opts)
 }
 
-// NewPubSubProxy starts an XSUB/XPUB proxy: publishers connect to the
+// NewPubSubProxy makes an XSUB/XPUB proxy: publishers connect to the
 // front end, subscribers to the back end, and subscriptions travel
-// upstream.
+// upstream. Serve runs it.
 func NewPubSubProxy(frontend, backend string, opts ...Option) (*Proxy, error) {
 	return newProxy(zmq.XSUB, frontend, zmq.XPUB, backend, opts)
 }
@@ -86,54 +94,75 @@ func newProxy(ft zmq.Type, fe string, bt zmq.Type, be string, opts []Option) (*P
 		back.Close()
 		return nil, zmqErr("proxy control", err)
 	}
-	p := &Proxy{Frontend: front, Backend: back, ctl: ctl, done: make(chan struct{})}
+	return &Proxy{Frontend: front, Backend: back, name: name, log: cfg.logger, ctl: ctl, peer: peer, life: lifecycle.New()}, nil
+}
+
+// Serve forwards messages until ctx ends (returning ctx's error), or
+// Shutdown or Close is called (returning ErrServerClosed), or the loop
+// fails. It closes both ends when it returns. A proxy serves once.
+func (p *Proxy) Serve(ctx context.Context) error {
+	if err := p.life.Begin(); err != nil {
+		return err
+	}
+	defer p.life.End()
 	// The loop owns both sockets until it returns: hold their locks so no
 	// other goroutine can touch them meanwhile.
-	front.mu.Lock()
-	back.mu.Lock()
+	p.Frontend.mu.Lock()
+	p.Backend.mu.Lock()
+	loop := make(chan error, 1)
 	go func() {
-		defer close(p.done)
-		err := zmq.ProxySteerable(front.zs, back.zs, nil, peer)
-		front.mu.Unlock()
-		back.mu.Unlock()
-		peer.Close()
-		if err != nil {
-			p.err = zmqErr("proxy", err)
-			cfg.logger.Warn("proxy stopped", "proxy", name, "err", err)
-		}
+		err := zmq.ProxySteerable(p.Frontend.zs, p.Backend.zs, nil, p.peer)
+		p.Frontend.mu.Unlock()
+		p.Backend.mu.Unlock()
+		loop <- err
 	}()
-	return p, nil
-}
-
-// Done is closed when the proxy loop has ended.
-func (p *Proxy) Done() <-chan struct{} { return p.done }
-
-// Err tells why the loop ended on its own, or nil.
-func (p *Proxy) Err() error {
+	var err error
 	select {
-	case <-p.done:
-		return p.err
-	default:
-		return nil
+	case err = <-loop:
+		p.log.Warn("proxy stopped", "proxy", p.name, "err", err)
+		p.free()
+		return zmqErr("proxy", err)
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-p.life.ShuttingDown():
+		err = ErrServerClosed
 	}
+	p.ctl.SendBytes([]byte("TERMINATE"), zmq.DONTWAIT)
+	select {
+	case <-loop:
+	case <-time.After(5 * time.Second):
+		// Leave the sockets to the stuck loop rather than crash it.
+		return fmt.Errorf("proxy did not stop (a libzmq fault): %w", ErrTimeout)
+	}
+	p.free()
+	return err
 }
 
-// Close stops the loop and closes both sockets. It returns within a few
-// seconds even if the loop does not answer (which would be a libzmq bug).
-func (p *Proxy) Close() error {
-	p.stopOnce.Do(func() {
-		p.ctlMu.Lock()
-		p.ctl.SendBytes([]byte("TERMINATE"), zmq.DONTWAIT)
-		p.ctlMu.Unlock()
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			p.err = fmt.Errorf("proxy did not stop: %w", ErrTimeout)
-			return // leave the sockets to the stuck loop rather than crash it
-		}
+// free closes the control pair and both ends, once.
+func (p *Proxy) free() {
+	p.release.Do(func() {
 		p.ctl.Close()
+		p.peer.Close()
 		p.Frontend.Close()
 		p.Backend.Close()
 	})
-	return p.err
+}
+
+// Shutdown stops the proxy and waits until Serve has returned or ctx
+// ends. A proxy holds no work of its own: messages in its sockets' queues
+// are dropped.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	served, err := p.life.Shutdown(ctx)
+	if !served {
+		p.free()
+	}
+	return err
+}
+
+// Close stops the proxy at once; Serve returns ErrServerClosed.
+func (p *Proxy) Close() error {
+	if !p.life.Close() {
+		p.free()
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // pubSub makes a bound Publisher and a Subscriber connected to it, and
@@ -207,6 +208,7 @@ func TestPubSubMultipart(t *testing.T) {
 
 func TestPubSubProxy(t *testing.T) {
 	proxy := ok(connection.NewPubSubProxy("tcp://*:0", "tcp://*:0"))(t)
+	testutil.Serve(t, proxy)
 	closeAll(t, proxy)
 	pub := ok(connection.NewPublisher(">" + proxy.Frontend.Endpoint()))(t)
 	subs := make([]*connection.Subscriber, 3)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // serveEcho answers every request on rep with "<tag>:<request>" until the
@@ -99,6 +100,7 @@ func TestReqRoundRobin(t *testing.T) {
 
 func TestReqProxyRep(t *testing.T) {
 	proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+	testutil.Serve(t, proxy)
 	closeAll(t, proxy)
 	// The Response connects to the proxy's back end: ">" makes that explicit.
 	rep := ok(connection.NewResponse(">" + proxy.Backend.Endpoint()))(t)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -226,6 +227,7 @@ func TestRoundRobinAndProxy(t *testing.T) {
 		t.Run(fmt.Sprintf("%dx%d via proxy", shape[0], shape[1]), func(t *testing.T) {
 			clients, workers := shape[0], shape[1]
 			proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+			testutil.Serve(t, proxy)
 			closeAll(t, proxy)
 			for w := range workers {
 				rep := ok(messaging.NewResponse(">" + proxy.Backend.Endpoint()))(t)
@@ -276,6 +278,7 @@ func TestDealerPairs(t *testing.T) {
 	ctx := tctx(t, 10*time.Second)
 	t.Run("dealer-proxy-dealer", func(t *testing.T) {
 		proxy := ok(connection.NewProxy("tcp://*:0", "tcp://*:0"))(t)
+		testutil.Serve(t, proxy)
 		closeAll(t, proxy)
 		worker := ok(messaging.NewDealer(proxy.Backend.Endpoint()))(t)
 		client := ok(messaging.NewDealer(proxy.Frontend.Endpoint()))(t)

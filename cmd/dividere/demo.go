@@ -61,6 +61,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	go proxy.Serve(ctx)
 	defer proxy.Close()
 	for i := range 2 {
 		rep, err := connection.NewResponse(">" + proxy.Backend.Endpoint())

@@ -449,14 +449,11 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	defer p.Close()
 	fmt.Fprintf(e.out, "proxy: front end %s, back end %s (Ctrl-C stops)\n", p.Frontend.Endpoints(), p.Backend.Endpoints())
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-p.Done():
-		return p.Err()
+	if err := p.Serve(ctx); ctx.Err() == nil {
+		return err
 	}
+	return nil
 }
 
 func runBroker(ctx context.Context, e *env, args []string) error {

@@ -4,6 +4,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
 // Ctx is a context bounded by d and by the test's end.
@@ -137,4 +140,29 @@ func running() []string {
 		}
 	}
 	return out
+}
+
+// Server is what every dividere server is: built, then served.
+type Server interface {
+	Serve(context.Context) error
+	Close() error
+}
+
+// Serve runs s.Serve until the test ends, then closes s and checks that
+// Serve returned ErrServerClosed promptly.
+func Serve(t *testing.T, s Server) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		s.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, lifecycle.ErrServerClosed) {
+				t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return within 10 s of Close")
+		}
+	})
 }
