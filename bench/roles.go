@@ -626,6 +626,7 @@ func runBroker(workers int) error {
 	if err != nil {
 		return err
 	}
+	go b.Serve(context.Background())
 	say("READY %s %s", b.Frontend(), b.Backend())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -643,11 +644,14 @@ func runWorkers(role, endpoint string, n int) error {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		for range n {
-			w := patterns.NewMsgWorker(endpoint)
+			w, err := patterns.NewMsgWorker(endpoint)
+			if err != nil {
+				return err
+			}
 			messaging.Handle(w, func(ctx context.Context, m *wrapperspb.BytesValue, from messaging.Source) error {
 				return from.Reply(ctx, m)
 			})
-			go w.Run(ctx)
+			go w.Serve(ctx)
 		}
 		say("READY")
 	case "natsqg":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/patterns"
@@ -139,13 +140,13 @@ func TestGoWorkerBehindOriginalBroker(t *testing.T) {
 	be, _ := connection.FreePort("127.0.0.1")
 	br := startOriginal(t, "lb-broker", fmt.Sprint(fe), fmt.Sprint(be))
 	defer br.Stdin.Close()
-	w := patterns.NewMsgWorker(fmt.Sprintf("tcp://127.0.0.1:%d", be), patterns.WithLogger(quiet))
+	w, err := patterns.NewMsgWorker(fmt.Sprintf("tcp://127.0.0.1:%d", be), patterns.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
 	echoLookups(w)
 	ctx := tctx(t, 60*time.Second)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	testutil.Serve(t, w)
 	idle := time.NewTimer(13 * time.Second)
 	<-idle.C
 	if st := w.Stats(); st.Reconnects != 0 {
@@ -170,7 +171,7 @@ func goBroker(t *testing.T) *patterns.Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
+	testutil.Serve(t, b)
 	return b
 }
 

@@ -41,12 +41,13 @@ func BenchmarkBroker(b *testing.B) {
 			br, _ := patterns.NewBroker("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
 			defer br.Close()
 			ctx, cancel := context.WithCancel(context.Background())
+			go br.Serve(ctx)
 			var wg sync.WaitGroup
 			for range workers {
-				w := patterns.NewWorker(br.Backend(), func(_ context.Context, req []byte) ([]byte, error) { return req, nil },
+				w, _ := patterns.NewWorker(br.Backend(), func(_ context.Context, req []byte) ([]byte, error) { return req, nil },
 					patterns.WithCapacity(inflight))
 				wg.Add(1)
-				go func() { defer wg.Done(); w.Run(ctx) }()
+				go func() { defer wg.Done(); w.Serve(ctx) }()
 			}
 			defer func() { cancel(); wg.Wait() }()
 			if err := br.WaitWorkers(ctx, workers); err != nil {

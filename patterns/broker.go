@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
@@ -43,9 +44,8 @@ type Broker struct {
 	cfg         config
 	log         *slog.Logger
 	warn        *ratelog.Limiter
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
-	closeOnce   sync.Once
+	life        *lifecycle.State
+	freed       sync.Once
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -126,7 +126,7 @@ func queuedAt(msg connection.Message, now time.Time) queued {
 func (q queued) late(now time.Time) bool { return !q.deadline.IsZero() && !now.Before(q.deadline) }
 
 // NewBroker binds (or connects, see connection.ParseEndpoints) its front
-// end for clients and back end for workers and starts serving.
+// end for clients and back end for workers; Serve serves.
 func NewBroker(frontend, backend string, opts ...Option) (*Broker, error) {
 	cfg := newConfig(opts)
 	front, err := connection.NewRouter(frontend, append(cfg.conn, connection.WithName("broker-frontend"))...)
@@ -138,13 +138,95 @@ func NewBroker(frontend, backend string, opts ...Option) (*Broker, error) {
 		front.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broker{front: front, back: back, cfg: cfg, log: cfg.logger, warn: ratelog.Default(), cancel: cancel, workers: map[string]*worker{}}
-	b.wg.Add(3)
-	go func() { defer b.wg.Done(); b.serveFrontend(ctx) }()
-	go func() { defer b.wg.Done(); b.serveBackend(ctx) }()
-	go func() { defer b.wg.Done(); b.sweep(ctx) }()
-	return b, nil
+	return &Broker{front: front, back: back, cfg: cfg, log: cfg.logger, warn: ratelog.Default(),
+		life: lifecycle.New(), workers: map[string]*worker{}}, nil
+}
+
+// Serve hands requests to workers until ctx ends (returning ctx's
+// error), or Shutdown or Close is called (returning
+// connection.ErrServerClosed). It closes both ends when it returns. A
+// broker serves once.
+func (b *Broker) Serve(ctx context.Context) error {
+	if err := b.life.Begin(); err != nil {
+		return err
+	}
+	defer b.life.End()
+	defer b.free()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frontCtx, stopFront := context.WithCancel(ctx)
+	defer stopFront()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); b.serveFrontend(frontCtx) }()
+	go func() { defer wg.Done(); b.serveBackend(ctx) }()
+	go func() { defer wg.Done(); b.sweep(ctx) }()
+	defer func() { cancel(); wg.Wait() }() // before free: the loops use the sockets
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.life.Killed():
+		return connection.ErrServerClosed
+	case <-b.life.ShuttingDown():
+	}
+	// Shutdown: take no more requests; hand out those queued, and pass the
+	// replies back of those in hand, until there are none (or ctx ends,
+	// or Close).
+	stopFront()
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for !b.idle() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.life.Killed():
+			return connection.ErrServerClosed
+		case <-t.C:
+		}
+	}
+	return connection.ErrServerClosed
+}
+
+// idle reports whether the broker holds no request: none queued, none
+// given to a live worker and not yet answered.
+func (b *Broker) idle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.queue) > 0 {
+		return false
+	}
+	for _, w := range b.workers {
+		if w.busy > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Shutdown stops taking requests, lets those in hand be answered, and
+// waits until Serve has returned or ctx ends (then it closes at once).
+func (b *Broker) Shutdown(ctx context.Context) error {
+	served, err := b.life.Shutdown(ctx)
+	if !served {
+		b.free()
+	}
+	return err
+}
+
+// Close stops the broker at once; requests in its queue are dropped.
+func (b *Broker) Close() error {
+	if !b.life.Close() {
+		b.free()
+	}
+	return nil
+}
+
+// free closes both ends, once.
+func (b *Broker) free() {
+	b.freed.Do(func() {
+		b.front.Close()
+		b.back.Close()
+	})
 }
 
 // Frontend returns the endpoint clients connect to.
@@ -203,16 +285,6 @@ func (b *Broker) WaitWorkers(ctx context.Context, n int) error {
 	}
 }
 
-// Close stops the broker; requests in its queue are dropped.
-func (b *Broker) Close() error {
-	b.closeOnce.Do(func() {
-		b.cancel()
-		b.front.Close()
-		b.back.Close()
-		b.wg.Wait()
-	})
-	return nil
-}
 
 func (b *Broker) serveFrontend(ctx context.Context) {
 	for {

@@ -11,18 +11,20 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
 )
 
 func TestBrokerServesAndBalances(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	var served [3]atomic.Int64
 	for i := range served {
-		runWorker(t, patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+		runWorker(t, ok(patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 			served[i].Add(1)
 			return append([]byte(fmt.Sprintf("w%d:", i)), req...), nil
-		}, fastBeat))
+		}, fastBeat))(t))
 	}
 	ctx := tctx(t, 10*time.Second)
 	if err := b.WaitWorkers(ctx, 3); err != nil {
@@ -54,6 +56,7 @@ func TestBrokerServesAndBalances(t *testing.T) {
 // worker arrives and serves them.
 func TestBrokerQueuesUntilAWorkerArrives(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	c := ok(patterns.NewClient(b.Frontend(), patterns.WithRetry(10*time.Second, 0, 0)))(t)
 	closeAll(t, c)
@@ -79,7 +82,7 @@ func TestBrokerQueuesUntilAWorkerArrives(t *testing.T) {
 			t.Fatalf("queued %d of %d", b.Stats().Queued, n)
 		}
 	}
-	runWorker(t, patterns.NewWorker(b.Backend(), echo("late"), fastBeat))
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), echo("late"), fastBeat))(t))
 	for range n {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
@@ -99,6 +102,7 @@ func TestBrokerQueuesUntilAWorkerArrives(t *testing.T) {
 func TestBrokerQueueLimitAndExpiry(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithQueue(3, 100*time.Millisecond),
 		patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	raw := ok(connection.NewDealer(b.Frontend()))(t)
 	closeAll(t, raw)
@@ -127,15 +131,16 @@ func TestUnreliableWorkers(t *testing.T) {
 		clients, workers := shape[0], shape[1]
 		t.Run(fmt.Sprintf("%dx%d", clients, workers), func(t *testing.T) {
 			b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+			testutil.Serve(t, b)
 			closeAll(t, b)
 			for i := range workers {
 				var n atomic.Int64
-				runWorker(t, patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+				runWorker(t, ok(patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 					if n.Add(1)%2 == 0 {
 						return nil, patterns.ErrNoReply
 					}
 					return append([]byte(fmt.Sprintf("w%d:", i)), req...), nil
-				}, fastBeat, patterns.WithLogger(quiet)))
+				}, fastBeat, patterns.WithLogger(quiet)))(t))
 			}
 			ctx := tctx(t, 60*time.Second)
 			if err := b.WaitWorkers(ctx, workers); err != nil {
@@ -173,9 +178,10 @@ func TestUnreliableWorkers(t *testing.T) {
 // for a later one's.
 func TestClientRetriesAndLateReplies(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	release := make(chan struct{})
-	runWorker(t, patterns.NewWorker(b.Backend(), func(ctx context.Context, req []byte) ([]byte, error) {
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), func(ctx context.Context, req []byte) ([]byte, error) {
 		if string(req) == "slow" {
 			select {
 			case <-release:
@@ -183,7 +189,7 @@ func TestClientRetriesAndLateReplies(t *testing.T) {
 			}
 		}
 		return append([]byte("re:"), req...), nil
-	}, fastBeat, patterns.WithCapacity(4)))
+	}, fastBeat, patterns.WithCapacity(4)))(t))
 	ctx := tctx(t, 10*time.Second)
 	if err := b.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -214,8 +220,9 @@ func TestClientRetriesAndLateReplies(t *testing.T) {
 // Garbage on either side of the broker is counted and does not stop it.
 func TestBrokerMalformedInput(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
-	runWorker(t, patterns.NewWorker(b.Backend(), echo("ok"), fastBeat))
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), echo("ok"), fastBeat))(t))
 	bad := ok(connection.NewDealer(b.Backend()))(t)
 	closeAll(t, bad)
 	ctx := tctx(t, 10*time.Second)
@@ -231,5 +238,52 @@ func TestBrokerMalformedInput(t *testing.T) {
 	}
 	if st := b.Stats(); st.Malformed != 2 || st.Workers != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Shutdown finishes what is in hand: a request a worker is handling is
+// answered through the broker before either stops.
+func TestShutdownFinishesWorkInHand(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	w := ok(patterns.NewWorker(b.Backend(), func(ctx context.Context, req []byte) ([]byte, error) {
+		close(started)
+		<-release
+		return append([]byte("done "), req...), nil
+	}, fastBeat, patterns.WithLogger(quiet)))(t)
+	ctx := tctx(t, 20*time.Second)
+	brokerDone, workerDone := make(chan error, 1), make(chan error, 1)
+	go func() { brokerDone <- b.Serve(ctx) }()
+	go func() { workerDone <- w.Serve(ctx) }()
+	if err := b.WaitWorkers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithRetry(10*time.Second, 0, 0), patterns.WithLogger(quiet)))(t)
+	closeAll(t, c)
+	reply := make(chan string, 1)
+	go func() {
+		rep, err := c.Request(ctx, []byte("job"))
+		if err != nil {
+			rep = []byte(err.Error())
+		}
+		reply <- string(rep)
+	}()
+	<-started
+	shut := make(chan error, 2)
+	go func() { shut <- w.Shutdown(ctx) }()
+	go func() { shut <- b.Shutdown(ctx) }()
+	close(release)
+	if got := <-reply; got != "done job" {
+		t.Fatalf("the request in hand: %q", got)
+	}
+	for range 2 {
+		if err := <-shut; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	}
+	for _, done := range []chan error{brokerDone, workerDone} {
+		if err := <-done; !errors.Is(err, connection.ErrServerClosed) {
+			t.Fatalf("Serve after Shutdown: %v", err)
+		}
 	}
 }

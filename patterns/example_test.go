@@ -19,15 +19,18 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	go broker.Serve(ctx)
 	defer broker.Close()
 
-	worker := patterns.NewWorker(broker.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+	worker, err := patterns.NewWorker(broker.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 		return append([]byte("processed "), req...), nil
 	})
-	wctx, stop := context.WithCancel(ctx)
+	if err != nil {
+		panic(err)
+	}
 	done := make(chan struct{})
-	go func() { defer close(done); worker.Run(wctx) }()
-	defer func() { stop(); <-done }()
+	go func() { defer close(done); worker.Serve(ctx) }()
+	defer func() { worker.Close(); <-done }()
 
 	client, err := patterns.NewClient(broker.Frontend(), patterns.WithRetry(time.Second, 3, 0))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -18,6 +19,7 @@ import (
 // exactly one correct reply, from another worker.
 func TestWorkerKilledMidRequest(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	victim := testproc.Start(t, "worker", b.Backend())
 	ctx := tctx(t, 20*time.Second)
@@ -36,9 +38,9 @@ func TestWorkerKilledMidRequest(t *testing.T) {
 		res <- result{rep, err}
 	}()
 	victim.Expect(t, "GOT hang", 10*time.Second) // the victim holds the request
-	runWorker(t, patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 		return append([]byte("survivor:"), req...), nil
-	}, fastBeat))
+	}, fastBeat))(t))
 	victim.Kill()
 	r := <-res
 	if r.err != nil || string(r.rep) != "survivor:hang" {
@@ -63,8 +65,8 @@ func TestBrokerRestart(t *testing.T) {
 	bport, _ := connection.FreePort("127.0.0.1")
 	front, back := fmt.Sprintf("tcp://*:%d", fport), fmt.Sprintf("tcp://*:%d", bport)
 	broker := testproc.Start(t, "broker", front, back)
-	w := patterns.NewWorker(fmt.Sprintf("tcp://127.0.0.1:%d", bport), echo("w"), fastBeat,
-		patterns.WithReconnectBackoffMax(100*time.Millisecond), patterns.WithLogger(quiet))
+	w := ok(patterns.NewWorker(fmt.Sprintf("tcp://127.0.0.1:%d", bport), echo("w"), fastBeat,
+		patterns.WithReconnectBackoffMax(100*time.Millisecond), patterns.WithLogger(quiet)))(t)
 	runWorker(t, w)
 	c := ok(patterns.NewClient(fmt.Sprintf("tcp://127.0.0.1:%d", fport), patterns.WithRetry(200*time.Millisecond, 50, 0), patterns.WithLogger(quiet)))(t)
 	closeAll(t, c)
@@ -90,9 +92,10 @@ func TestBrokerRestart(t *testing.T) {
 func TestTenThousandRequestsWithFaults(t *testing.T) {
 	const total, clients = 10_000, 8
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	// One steady in-process worker and three worker processes that keep dying.
-	runWorker(t, patterns.NewWorker(b.Backend(), echo("w"), fastBeat, patterns.WithCapacity(4)))
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), echo("w"), fastBeat, patterns.WithCapacity(4)))(t))
 	ctx := tctx(t, 3*time.Minute)
 	var procs []*testproc.Proc
 	for range 3 {

@@ -75,7 +75,7 @@ func TestBrokerAnnouncementsCannotGrowIt(t *testing.T) {
 	}
 	// It still serves: a real worker answers a client (the fake holds at
 	// most InitialCredit requests, which the client sends again).
-	runWorker(t, patterns.NewWorker(back, echo("real"), fastBeat, patterns.WithLogger(quiet)))
+	runWorker(t, ok(patterns.NewWorker(back, echo("real"), fastBeat, patterns.WithLogger(quiet)))(t))
 	c := ok(patterns.NewClient(front, patterns.WithRetry(300*time.Millisecond, 10, 0), patterns.WithLogger(quiet)))(t)
 	closeAll(t, c)
 	for i := range 5 {
@@ -90,6 +90,7 @@ func TestBrokerAnnouncementsCannotGrowIt(t *testing.T) {
 // worker that has not answered yet may hold only InitialCredit requests.
 func TestBrokerAnnouncementReplaces(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	ctx := tctx(t, 10*time.Second)
 	fake := ok(connection.NewDealer(b.Backend(), connection.WithIdentity("fake-1")))(t)
@@ -117,6 +118,7 @@ func TestBrokerAnnouncementReplaces(t *testing.T) {
 func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet),
 		patterns.WithRetry(300*time.Millisecond, 0, 0)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	ctx := tctx(t, 30*time.Second)
 	fake := ok(connection.NewDealer(b.Backend()))(t)
@@ -154,7 +156,7 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 		}
 	}()
 	defer func() { stopFake(); wg.Wait() }()
-	runWorker(t, patterns.NewWorker(b.Backend(), echo("real"), fastBeat, patterns.WithLogger(quiet)))
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), echo("real"), fastBeat, patterns.WithLogger(quiet)))(t))
 	if err := b.WaitWorkers(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +187,7 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 // number: clients cannot make a broker with no free worker hold more.
 func TestBrokerQueueBoundedInBytes(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithLogger(quiet), patterns.WithQueueBytes(1<<20)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	ctx := tctx(t, 10*time.Second)
 	client := ok(connection.NewDealer(b.Frontend()))(t)

@@ -29,13 +29,14 @@ func brokerHelper(args []string) int {
 		return 1
 	}
 	fmt.Println("READY", b.Frontend(), b.Backend())
-	select {}
+	b.Serve(context.Background()) // until killed
+	return 0
 }
 
 // workerHelper serves the back end args[0]: "w:<request>", and holds
 // "hang" until killed.
 func workerHelper(args []string) int {
-	w := patterns.NewWorker(args[0], func(ctx context.Context, req []byte) ([]byte, error) {
+	w, err := patterns.NewWorker(args[0], func(ctx context.Context, req []byte) ([]byte, error) {
 		if string(req) == "hang" {
 			fmt.Println("GOT hang")
 			<-ctx.Done()
@@ -43,8 +44,12 @@ func workerHelper(args []string) int {
 		}
 		return append([]byte("w:"), req...), nil
 	}, fastBeat, patterns.WithCapacity(2))
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
 	fmt.Println("READY", w.ID())
-	w.Run(context.Background())
+	w.Serve(context.Background())
 	return 0
 }
 
@@ -57,13 +62,8 @@ func ok[T any](v T, err error) func(*testing.T) T { return testutil.OK(v, err) }
 // closeAll is testutil.CloseAll.
 func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }
 
-// runWorker runs w until the test ends.
-func runWorker(t *testing.T, w interface{ Run(context.Context) error }) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
+// runWorker serves w until the test ends.
+func runWorker(t *testing.T, w testutil.Server) { testutil.Serve(t, w) }
 
 // echo is a handler that answers "<tag>:<request>".
 func echo(tag string) patterns.Handler {

@@ -23,12 +23,14 @@ type MsgWorker struct {
 }
 
 // NewMsgWorker makes a MsgWorker for the broker back end at endpoint;
-// register handlers, then Run.
-func NewMsgWorker(endpoint string, opts ...Option) *MsgWorker {
+// register handlers, then Serve.
+func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 	w := &MsgWorker{mux: messaging.NewMux()}
-	w.engine.init(endpoint, newConfig(opts), nil, w.handleRequest)
+	if err := w.engine.init(endpoint, newConfig(opts), nil, w.handleRequest); err != nil {
+		return nil, err
+	}
 	w.engine.proto = envelopeProtocol{id: w.ID()} // the identity is known once init chose it
-	return w
+	return w, nil
 }
 
 // Mux returns the worker's handlers, for messaging.Handle.

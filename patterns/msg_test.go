@@ -11,15 +11,17 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/patterns"
 )
 
 func TestMsgWorkerAndClient(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
 	for i := range 2 {
-		w := patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithCapacity(2), patterns.WithLogger(quiet))
+		w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithCapacity(2), patterns.WithLogger(quiet)))(t)
 		messaging.Handle(w, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
 			return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: uint64(i)})
 		})
@@ -86,6 +88,7 @@ func TestMsgWorkerAndClient(t *testing.T) {
 // worker is free is dropped there, counted, and never handed to one.
 func TestBrokerDropsLateRequests(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(time.Second, 0, 0)))(t)
 	closeAll(t, b, c)
 	ctx := tctx(t, 20*time.Second)
@@ -96,7 +99,7 @@ func TestBrokerDropsLateRequests(t *testing.T) {
 	}
 	var seen []string
 	var mu sync.Mutex
-	w := patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet))
+	w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet)))(t)
 	messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		mu.Lock()
 		seen = append(seen, m.Value)
@@ -120,13 +123,14 @@ func TestBrokerDropsLateRequests(t *testing.T) {
 // Each retry carries the time that remains, not the time there was.
 func TestRetriesSendTheRemainingTime(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
 	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(300*time.Millisecond, 2, 0)))(t)
 	closeAll(t, b, c)
 	left := make(chan time.Duration, 4)
 	release := make(chan struct{})
 	var calls atomic.Int32
 	for range 2 {
-		w := patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet))
+		w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet)))(t)
 		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			d, _ := ctx.Deadline()
 			left <- time.Until(d)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -21,9 +22,10 @@ func TestCurveBroker(t *testing.T) {
 	auth.SetKeys(worker.Public, client.Public)
 	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat,
 		patterns.WithConnectionOptions(connection.WithCurveServer(broker))))(t)
+	testutil.Serve(t, b)
 	closeAll(t, b)
-	runWorker(t, patterns.NewWorker(b.Backend(), echo("sealed"), fastBeat,
-		patterns.WithConnectionOptions(connection.WithCurveClient(broker.Public, worker))))
+	runWorker(t, ok(patterns.NewWorker(b.Backend(), echo("sealed"), fastBeat,
+		patterns.WithConnectionOptions(connection.WithCurveClient(broker.Public, worker))))(t))
 	ctx := tctx(t, 10*time.Second)
 	if err := b.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)

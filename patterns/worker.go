@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
 // ErrNoReply may be returned by a Handler to send no reply at all (the
@@ -33,18 +34,21 @@ type WorkerStats struct {
 // Handler and replies along the request's route.
 type Worker struct{ engine }
 
-// NewWorker makes a Worker for the broker back end at endpoint; Run
-// starts it.
-func NewWorker(endpoint string, h Handler, opts ...Option) *Worker {
+// NewWorker makes a Worker for the broker back end at endpoint (it
+// connects there, see connection.ParseEndpoints); Serve serves.
+func NewWorker(endpoint string, h Handler, opts ...Option) (*Worker, error) {
 	w := &Worker{}
-	w.engine.init(endpoint, newConfig(opts), byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+	err := w.engine.init(endpoint, newConfig(opts), byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 		out, err := h(ctx, payload)
 		if err != nil {
 			return err
 		}
 		return reply(out)
 	})
-	return w
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // byteProtocol is the connection-level control protocol.
@@ -77,16 +81,20 @@ type engine struct {
 	proto    protocol
 	handle   handleFunc
 	log      *slog.Logger
-	running  atomic.Bool
+	life     *lifecycle.State
 
 	handled, failed, reconnects atomic.Uint64
 }
 
-func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) {
+func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) error {
+	if _, err := connection.ParseEndpoints(endpoint, connection.Connect); err != nil {
+		return err
+	}
 	if cfg.identity == "" {
 		cfg.identity = connection.UniqueIdentity()
 	}
-	*e = engine{endpoint: endpoint, cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity)}
+	*e = engine{endpoint: endpoint, cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity), life: lifecycle.New()}
+	return nil
 }
 
 // ID returns the worker's identity, as the broker knows it.
@@ -97,20 +105,41 @@ func (e *engine) Stats() WorkerStats {
 	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load()}
 }
 
-// Run serves until ctx ends, then returns ctx's error once the requests
-// in hand are answered. It reconnects on its own when the broker goes
-// silent, waiting one heartbeat interval, then twice that, up to
-// WithReconnectBackoffMax.
-func (e *engine) Run(ctx context.Context) error {
-	if !e.running.CompareAndSwap(false, true) {
-		return errors.New("patterns: worker already running")
+// Serve serves until ctx ends (returning ctx's error) or Shutdown or
+// Close is called (returning connection.ErrServerClosed). It reconnects on
+// its own when the broker goes silent, waiting one heartbeat interval,
+// then twice that, up to WithReconnectBackoffMax. A worker serves once.
+func (e *engine) Serve(ctx context.Context) error {
+	if err := e.life.Begin(); err != nil {
+		return err
 	}
-	defer e.running.Store(false)
+	defer e.life.End()
+	outer := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-e.life.Killed():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	stopped := func() error {
+		if outer.Err() != nil {
+			return outer.Err()
+		}
+		return connection.ErrServerClosed
+	}
 	backoff := e.cfg.interval
 	for {
 		healthy, err := e.session(ctx)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return stopped()
+		}
+		select {
+		case <-e.life.ShuttingDown():
+			return connection.ErrServerClosed
+		default:
 		}
 		if err != nil {
 			e.log.Warn("worker session ended", "err", err)
@@ -124,7 +153,10 @@ func (e *engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return stopped()
+		case <-e.life.ShuttingDown():
+			t.Stop()
+			return connection.ErrServerClosed
 		case <-t.C:
 		}
 		backoff = min(2*backoff, max(e.cfg.reconnectMax, e.cfg.interval))
@@ -158,14 +190,17 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 	var heard atomic.Bool
 	// capacity goroutines receive and serve: a request is handled on the
 	// goroutine that received it, with no hand-off, and no more than
-	// capacity are in hand at once.
+	// capacity are in hand at once. At Shutdown they stop receiving, and
+	// finish the requests in hand.
+	rctx, stopReceiving := context.WithCancel(sctx)
+	defer stopReceiving()
 	var receivers sync.WaitGroup
 	for range e.cfg.capacity {
 		receivers.Add(1)
 		go func() {
 			defer receivers.Done()
 			for {
-				msg, err := d.Recv(sctx)
+				msg, err := d.Recv(rctx)
 				if err != nil {
 					return
 				}
@@ -198,6 +233,10 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 		select {
 		case <-ctx.Done():
 			return heard.Load(), nil
+		case <-e.life.ShuttingDown():
+			stopReceiving()
+			receivers.Wait()
+			return heard.Load(), nil
 		case <-t.C:
 		}
 		if silent := time.Since(time.Unix(0, lastHeard.Load())); silent > e.cfg.deadAfter() {
@@ -207,6 +246,21 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 			heartbeat()
 		}
 	}
+}
+
+// Shutdown stops taking requests, finishes those in hand, and waits until
+// Serve has returned or ctx ends (then it stops at once). Requests the
+// broker sent that were not yet taken are left to the clients' retries.
+func (e *engine) Shutdown(ctx context.Context) error {
+	_, err := e.life.Shutdown(ctx)
+	return err
+}
+
+// Close stops the worker at once: the contexts of the requests in hand
+// end.
+func (e *engine) Close() error {
+	e.life.Close()
+	return nil
 }
 
 // serve handles one request [route..., payload].

@@ -218,26 +218,23 @@ func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
 	if err != nil {
 		return err
 	}
-	defer b.Close()
 	var wg sync.WaitGroup
-	wctx, stopWorkers := context.WithCancel(ctx)
-	defer func() { stopWorkers(); wg.Wait() }()
-	stopFirst := make(chan struct{})
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); b.Serve(ctx) }()
+	defer b.Close()
+	var workers []*patterns.Worker
 	for i := range 2 {
-		w := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+		w, err := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 			return fmt.Appendf(nil, "worker %d did %s", i, req), nil
 		}, patterns.WithHeartbeat(100*time.Millisecond, 3))
+		if err != nil {
+			return err
+		}
+		workers = append(workers, w)
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := wctx
-			if i == 0 {
-				var cancel context.CancelFunc
-				c, cancel = context.WithCancel(wctx)
-				go func() { <-stopFirst; cancel() }()
-			}
-			w.Run(c)
-		}()
+		go func() { defer wg.Done(); w.Serve(ctx) }()
+		defer w.Close()
 	}
 	if err := b.WaitWorkers(ctx, 2); err != nil {
 		return err
@@ -249,7 +246,7 @@ func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
 	defer client.Close()
 	for i := range 2 * n {
 		if i == n {
-			close(stopFirst)
+			workers[0].Close()
 			say("  (worker 0 leaves; the broker notices when its heartbeats stop)")
 		}
 		rep, err := client.Request(ctx, fmt.Appendf(nil, "job %d", i))

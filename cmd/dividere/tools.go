@@ -479,10 +479,12 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	defer b.Close()
 	fmt.Fprintf(e.out, "broker: clients on %s, workers on %s (Ctrl-C stops)\n", b.Frontend(), b.Backend())
-	<-ctx.Done()
+	err = b.Serve(ctx)
 	fmt.Fprintf(e.out, "stopped: %+v\n", b.Stats())
+	if ctx.Err() == nil {
+		return err
+	}
 	return nil
 }
 

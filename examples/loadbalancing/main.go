@@ -29,21 +29,26 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // every server has returned
+	wg.Add(1)
+	go func() { defer wg.Done(); b.Serve(ctx) }()
 	defer b.Close()
 
-	wctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); wg.Wait() }()
 	for i := range 3 {
 		var n atomic.Int64
-		w := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+		w, err := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 			if i == 2 && n.Add(1)%2 == 0 {
 				return nil, patterns.ErrNoReply // the unreliable one drops every other request
 			}
 			return fmt.Appendf(nil, "%s done by worker %d", req, i), nil
 		}, beat)
+		if err != nil {
+			return err
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); w.Run(wctx) }()
+		go func() { defer wg.Done(); w.Serve(ctx) }()
+		defer w.Close()
 	}
 	if err := b.WaitWorkers(ctx, 3); err != nil {
 		return err
