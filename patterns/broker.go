@@ -285,7 +285,6 @@ func (b *Broker) WaitWorkers(ctx context.Context, n int) error {
 	}
 }
 
-
 func (b *Broker) serveFrontend(ctx context.Context) {
 	for {
 		msg, err := b.front.Recv(ctx)
