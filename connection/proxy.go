@@ -159,10 +159,12 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close stops the proxy at once; Serve returns ErrServerClosed.
+// Close stops the proxy at once; Serve returns ErrServerClosed. It
+// returns once Serve has, its sockets closed (their ports free again).
 func (p *Proxy) Close() error {
 	if !p.life.Close() {
 		p.free()
 	}
+	<-p.life.Done()
 	return nil
 }

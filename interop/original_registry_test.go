@@ -27,6 +27,7 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the original's services need the name service on ports 5000 and 5001 (and its changes go to 5002): %v", err)
 		}
+		go s.Serve(context.Background())
 		return s
 	}
 	ns := start()
@@ -165,7 +166,7 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 		svcs = append(svcs, svc)
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); svc.Run(runCtx) }()
+		go func() { defer close(done); svc.Serve(runCtx) }()
 		defer func() { stop(); <-done }()
 	}
 	start := time.Now()

@@ -116,7 +116,7 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 		ctx := tctx(t, 30*time.Second)
 		errc := make(chan error, 1)
 		rctx, stop := context.WithCancel(ctx)
-		go func() { errc <- r.Run(rctx) }()
+		go func() { errc <- r.Serve(rctx) }()
 		defer func() { stop(); <-errc }()
 		req := startOriginal(t, "req", resp.Endpoint(), "nobody", "somebody")
 		defer req.Stdin.Close()

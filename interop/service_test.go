@@ -10,6 +10,7 @@ import (
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 func nameService(t *testing.T) (*registry.Server, *registry.Client) {
@@ -18,7 +19,7 @@ func nameService(t *testing.T) (*registry.Server, *registry.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	testutil.Serve(t, s)
 	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()))
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +71,7 @@ func TestGoServicePythonClient(t *testing.T) {
 	ctx := tctx(t, 20*time.Second)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(runCtx) }()
+	go func() { defer close(done); svc.Serve(runCtx) }()
 	defer func() { cancel(); <-done }()
 	for svc.Registrations() == 0 {
 		select {

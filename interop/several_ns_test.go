@@ -23,7 +23,7 @@ func TestPythonListsSeveralNameServices(t *testing.T) {
 	var reqs []string
 	for range 2 {
 		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st)))(t)
-		t.Cleanup(func() { s.Close() })
+		testutil.Serve(t, s)
 		servers, reqs = append(servers, s), append(reqs, s.RequestEndpoint())
 	}
 	both := strings.Join(reqs, ",")

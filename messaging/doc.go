@@ -26,7 +26,7 @@
 //	messaging.Handle(r, func(ctx context.Context, m *pb.Order, from messaging.Source) error {
 //		return from.Reply(ctx, &pb.OrderAck{Id: m.Id})
 //	})
-//	err := r.Run(ctx)
+//	err := r.Serve(ctx)
 //
 // A handler that fails or panics is logged and counted; the reactor keeps
 // serving. WithWorkers spreads handlers over goroutines to use every core.

@@ -55,7 +55,7 @@ func ExampleReactor() {
 	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + m.Value})
 	})
-	go r.Run(ctx)
+	go r.Serve(ctx)
 	defer r.Shutdown(ctx)
 
 	req, err := messaging.NewRequest(rep.Endpoint())
@@ -103,7 +103,7 @@ func ExampleErrorf() {
 		}
 		return from.Reply(ctx, &testpb.StringMsg{Value: m.Value + " for " + user})
 	})
-	go r.Run(ctx)
+	go r.Serve(ctx)
 	defer r.Shutdown(ctx)
 
 	req, err := messaging.NewRequest(rep.Endpoint())

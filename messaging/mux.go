@@ -37,7 +37,7 @@ func (m *Mux) Mux() *Mux { return m }
 
 // Handle registers h for messages of type T on r (a *Mux or a *Reactor).
 // A later registration for the same type replaces an earlier one. On a
-// Reactor it panics once Run has started.
+// Reactor it panics once Serve has started.
 func Handle[T proto.Message](r Registry, h func(ctx context.Context, m T, from Source) error) {
 	var zero T
 	name := zero.ProtoReflect().Descriptor().FullName()

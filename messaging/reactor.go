@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -139,16 +140,14 @@ type Reactor struct {
 	// reactor from, by their cores (unique per endpoint).
 	shutdownFrom []*core
 
-	mu      sync.Mutex // guards the fields above once Run may have started
+	mu      sync.Mutex // guards the fields above once Serve may have started
 	running bool
+	life    *lifecycle.State
 	// serial is held while a handler or the idle hook runs when there is
 	// one worker: receivers then run handlers themselves, one at a time,
 	// with no hand-off between goroutines on the way.
 	serial     sync.Mutex
 	lastActive atomic.Int64 // UnixNano of the last handler call
-	stop       chan struct{}
-	stopped    sync.Once
-	done       chan struct{}
 
 	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored, expired atomic.Uint64
 }
@@ -222,14 +221,13 @@ func WithMux(m *Mux) ReactorOption { return func(r *Reactor) { r.handlers = m } 
 func WithReactorLogger(l *slog.Logger) ReactorOption { return func(r *Reactor) { r.log = l } }
 
 // NewReactor creates a Reactor listening on endpoints; Add adds more and
-// Handle registers handlers, before Run.
+// Handle registers handlers, before Serve.
 func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
 	r := &Reactor{
 		log:      slog.Default(),
 		workers:  1,
 		handlers: NewMux(),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		life:     lifecycle.New(),
 		warn:     ratelog.Default(),
 	}
 	for _, o := range opts {
@@ -239,7 +237,7 @@ func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
 	return r
 }
 
-// Add listens on more endpoints. It panics once Run has started.
+// Add listens on more endpoints. It panics once Serve has started.
 func (r *Reactor) Add(endpoints ...Endpoint) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -253,11 +251,11 @@ func (r *Reactor) Add(endpoints ...Endpoint) {
 
 func (r *Reactor) mustNotRun(what string) {
 	if r.running {
-		panic("messaging: Reactor." + what + " after Run")
+		panic("messaging: Reactor." + what + " after Serve")
 	}
 }
 
-// Mux returns the reactor's handlers, for Handle; it panics once Run has
+// Mux returns the reactor's handlers, for Handle; it panics once Serve has
 // started.
 func (r *Reactor) Mux() *Mux {
 	r.mu.Lock()
@@ -330,66 +328,67 @@ func (s *source) Reply(ctx context.Context, m proto.Message) error {
 
 var shutdownName = (&msglib.ShutdownEvent{}).ProtoReflect().Descriptor().FullName()
 
-// Run listens and dispatches until ctx ends, Stop is called, a
-// ShutdownEvent arrives on an endpoint named by WithShutdownFrom (after
-// its handler, if any, has run), or an endpoint is closed under it. It
-// returns when every handler has returned: with nil after Stop or a
-// ShutdownEvent, ctx's error when ctx ended, and an error wrapping
-// connection.ErrClosed and naming the endpoint when one was closed. A
-// Reactor runs once. The endpoints stay open: they belong to the caller.
-func (r *Reactor) Run(ctx context.Context) error {
-	r.mu.Lock()
-	if r.running {
-		r.mu.Unlock()
-		return errors.New("messaging: Reactor.Run called twice")
+// Serve listens and dispatches until ctx ends (returning ctx's error),
+// Shutdown or Close is called, or a ShutdownEvent arrives on an endpoint
+// named by WithShutdownFrom (returning connection.ErrServerClosed), or an
+// endpoint is closed under it (returning an error wrapping
+// connection.ErrClosed that names the endpoint). It returns when every
+// handler has returned. A Reactor serves once. The endpoints stay open:
+// they belong to the caller.
+func (r *Reactor) Serve(ctx context.Context) error {
+	if err := r.life.Begin(); err != nil {
+		return err
 	}
+	defer r.life.End()
+	r.mu.Lock()
 	r.running = true
 	r.buildChain()
 	r.mu.Unlock()
-	defer close(r.done)
 
+	// Handlers run under runCtx, which Close and ctx end; receivers and
+	// the idle hook under recvCtx, which Shutdown ends too.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	recvCtx, stopReceiving := context.WithCancel(runCtx)
+	defer stopReceiving()
+	go func() {
+		select {
+		case <-r.life.Killed():
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
 	r.lastActive.Store(time.Now().UnixNano())
 
 	var q *queues // only with several workers
-	var wg sync.WaitGroup
+	var working, receiving sync.WaitGroup
 	if r.workers > 1 {
 		q = &queues{shared: make(chan job, 1024), lanes: make([]chan job, r.workers)}
 		for i := range r.workers {
 			lane := make(chan job, 64)
 			q.lanes[i] = lane
-			wg.Add(1)
+			working.Add(1)
 			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case j := <-q.shared:
-						r.handle(runCtx, j)
-					case j := <-lane:
-						r.handle(runCtx, j)
-					case <-runCtx.Done():
-						return
-					}
-				}
+				defer working.Done()
+				r.work(runCtx, q.shared, lane)
 			}()
 		}
 	}
 	lost := make(chan error, len(r.sources))
 	for i := range r.sources {
-		wg.Add(1)
+		receiving.Add(1)
 		go func(ep *endpointSource) {
-			defer wg.Done()
-			if err := r.receive(runCtx, ep, q); err != nil {
+			defer receiving.Done()
+			if err := r.receive(recvCtx, runCtx, ep, q); err != nil {
 				lost <- err
 			}
 		}(&r.sources[i])
 	}
 	if r.idle > 0 && r.idleFn != nil {
-		wg.Add(1)
+		receiving.Add(1)
 		go func() {
-			defer wg.Done()
-			r.idleLoop(runCtx)
+			defer receiving.Done()
+			r.idleLoop(recvCtx)
 		}()
 	}
 
@@ -397,20 +396,51 @@ func (r *Reactor) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		err = ctx.Err()
-	case <-r.stop:
+	case <-r.life.ShuttingDown(): // Close too
+		err = connection.ErrServerClosed
 	case err = <-lost:
 		r.log.Error("reactor stopped: an endpoint was closed under it", "err", err)
+		cancel()
 	}
-	cancel()
-	wg.Wait()
+	stopReceiving()
+	receiving.Wait()
 	if q != nil {
+		// The receivers are gone: the workers finish what is queued
+		// (unless Close or ctx ends their context first) and return.
 		for _, ch := range append(q.lanes, q.shared) {
-			for len(ch) > 0 {
-				r.drop(<-ch)
+			close(ch)
+		}
+		working.Wait()
+		for _, ch := range append(q.lanes, q.shared) {
+			for j := range ch {
+				r.drop(j)
 			}
 		}
 	}
 	return err
+}
+
+// work is one worker: it handles jobs from shared and from its lane until
+// both are closed and empty, or ctx ends.
+func (r *Reactor) work(ctx context.Context, shared, lane chan job) {
+	for shared != nil || lane != nil {
+		select {
+		case j, ok := <-shared:
+			if !ok {
+				shared = nil
+				continue
+			}
+			r.handle(ctx, j)
+		case j, ok := <-lane:
+			if !ok {
+				lane = nil
+				continue
+			}
+			r.handle(ctx, j)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // queues hand jobs to the workers: any worker takes from shared; a
@@ -440,8 +470,9 @@ func (r *Reactor) drop(j job) {
 }
 
 // receive is one endpoint's receiver. It returns nil when ctx ends, and
-// an error when its endpoint was closed under it.
-func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) error {
+// an error when its endpoint was closed under it. Handlers and replies
+// run under hctx, which outlives ctx at Shutdown.
+func (r *Reactor) receive(ctx, hctx context.Context, ep *endpointSource, q *queues) error {
 	for {
 		raw, peer, err := ep.recv(ctx)
 		if err != nil {
@@ -459,7 +490,7 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) er
 			if ep.answers { // and a REP must, before it can receive again
 				r.refused.Add(1)
 				r.observeRefused("", err)
-				ep.reply(ctx, Route(raw.Route()), AckFor(err))
+				ep.reply(hctx, Route(raw.Route()), AckFor(err))
 			}
 			continue
 		}
@@ -476,7 +507,7 @@ func (r *Reactor) receive(ctx context.Context, ep *endpointSource, q *queues) er
 		}
 		if q == nil {
 			r.serial.Lock()
-			r.handle(ctx, j)
+			r.handle(hctx, j)
 			r.serial.Unlock()
 			continue
 		}
@@ -582,7 +613,7 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 		j.src.Reply(ctx, AckFor(err))
 	}
 	if shutdown && j.src.ep.shutdown {
-		r.Stop()
+		r.life.Stop()
 	}
 }
 
@@ -651,24 +682,18 @@ func (r *Reactor) idleLoop(ctx context.Context) {
 	}
 }
 
-// Stop makes Run return once the handlers in progress have returned. It
-// does not wait; Shutdown does.
-func (r *Reactor) Stop() { r.stopped.Do(func() { close(r.stop) }) }
-
-// Shutdown stops the reactor and waits until Run has returned or ctx
-// ends.
+// Shutdown stops receiving, lets the handlers in progress and the
+// messages already queued for them finish, and waits until Serve has
+// returned or ctx ends (then it closes at once and returns ctx's error).
 func (r *Reactor) Shutdown(ctx context.Context) error {
-	r.Stop()
-	r.mu.Lock()
-	running := r.running
-	r.mu.Unlock()
-	if !running {
-		return nil
-	}
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	_, err := r.life.Shutdown(ctx)
+	return err
+}
+
+// Close stops the reactor at once: the handlers' contexts end, queued
+// messages are dropped (counted in Dropped), and Serve returns when the
+// handlers have.
+func (r *Reactor) Close() error {
+	r.life.Close()
+	return nil
 }

@@ -24,20 +24,20 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func runReactor(t *testing.T, r *messaging.Reactor) {
 	t.Helper()
 	errc := make(chan error, 1)
-	go func() { errc <- r.Run(context.Background()) }()
+	go func() { errc <- r.Serve(context.Background()) }()
 	t.Cleanup(func() {
 		start := time.Now()
-		r.Stop()
+		r.Close()
 		select {
 		case err := <-errc:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+			if !errors.Is(err, connection.ErrServerClosed) {
+				t.Errorf("Serve: %v, want ErrServerClosed", err)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("Reactor did not stop")
 		}
 		if el := time.Since(start); el > time.Second {
-			t.Errorf("Stop took %v", el)
+			t.Errorf("Close took %v", el)
 		}
 	})
 }
@@ -189,7 +189,7 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 		return from.Reply(ctx, m)
 	})
 	errc := make(chan error, 1)
-	go func() { errc <- r.Run(context.Background()) }()
+	go func() { errc <- r.Serve(context.Background()) }()
 	ctx := tctx(t, 10*time.Second)
 	select {
 	case <-idles:
@@ -211,8 +211,8 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	peer.Send(ctx, &msglib.ShutdownEvent{})
 	select {
 	case err := <-errc:
-		if err != nil {
-			t.Fatal(err)
+		if !errors.Is(err, connection.ErrServerClosed) {
+			t.Fatalf("Serve after a ShutdownEvent: %v", err)
 		}
 	case <-ctx.Done():
 		t.Fatal("ShutdownEvent did not stop the reactor")
@@ -220,8 +220,8 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	if st := r.Stats(); st.Unhandled != 1 || st.Received != 6 || st.ShutdownsIgnored != 3 || st.Refused != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	if err := r.Run(ctx); err == nil {
-		t.Fatal("second Run accepted")
+	if err := r.Serve(ctx); !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve of a stopped reactor: %v", err)
 	}
 }
 
@@ -231,7 +231,7 @@ func TestReactorContextCancel(t *testing.T) {
 	r := messaging.NewReactor([]messaging.Endpoint{sub})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- r.Run(ctx) }()
+	go func() { errc <- r.Serve(ctx) }()
 	cancel()
 	select {
 	case err := <-errc:
@@ -239,7 +239,7 @@ func TestReactorContextCancel(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("Run ignored cancellation")
+		t.Fatal("Serve ignored cancellation")
 	}
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -361,5 +361,56 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 	}
 	if overtaken.Load() {
 		t.Fatal("the second request was handled while the first was still running")
+	}
+}
+
+// Shutdown lets the handler in progress, and the messages queued behind
+// it, finish; Close does not wait.
+func TestReactorShutdownFinishesWorkInHand(t *testing.T) {
+	router := ok(messaging.NewRouter("tcp://127.0.0.1:0", messaging.AnswerEveryRequest()))(t)
+	d := ok(messaging.NewDealer(router.Endpoint()))(t)
+	closeAll(t, router, d)
+	started, release := make(chan struct{}, 3), make(chan struct{})
+	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(2), messaging.WithReactorLogger(quiet))
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		started <- struct{}{}
+		<-release
+		return from.Reply(ctx, m)
+	})
+	ctx := tctx(t, 10*time.Second)
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ctx) }()
+	for _, v := range []string{"one", "two", "three"} { // one peer: handled in turn
+		if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-started
+	// "two" and "three" are queued behind "one" once the receiver has
+	// them; Shutdown must finish all three.
+	for r.Stats().Received < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the reactor did not receive the three requests")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- r.Shutdown(ctx) }()
+	close(release)
+	for _, want := range []string{"one", "two", "three"} {
+		m, _, err := d.Recv(ctx)
+		if got, isStr := m.(*testpb.StringMsg); err != nil || !isStr || got.Value != want {
+			t.Fatalf("reply %v %v, want %s", m, err, want)
+		}
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if st := r.Stats(); st.Handled != 3 || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

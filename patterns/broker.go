@@ -213,11 +213,13 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close stops the broker at once; requests in its queue are dropped.
+// Close stops the broker at once; requests in its queue are dropped. It
+// returns once Serve has, its sockets closed (their ports free again).
 func (b *Broker) Close() error {
 	if !b.life.Close() {
 		b.free()
 	}
+	<-b.life.Done()
 	return nil
 }
 

@@ -26,6 +26,7 @@ func BenchmarkNameService(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			go s.Serve(context.Background())
 			defer s.Close()
 			cs := make([]*registry.Client, clients)
 			for i := range cs {
@@ -57,6 +58,7 @@ func BenchmarkRediscovery(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			go first.Serve(context.Background())
 			reqEP, noticeEP := first.RequestEndpoint(), first.NoticeEndpoint()
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
@@ -68,7 +70,7 @@ func BenchmarkRediscovery(b *testing.B) {
 					b.Fatal(err)
 				}
 				wg.Add(1)
-				go func() { defer wg.Done(); svc.Run(ctx) }()
+				go func() { defer wg.Done(); svc.Serve(ctx) }()
 			}
 			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithTimeout(100*time.Millisecond), registry.WithClientLogger(quiet))
 			all := func() bool { l, err := c.List(ctx, ""); return err == nil && len(l) == n }
@@ -88,6 +90,7 @@ func BenchmarkRediscovery(b *testing.B) {
 					// retry the bind until the ports are free.
 					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP), registry.WithServerLogger(quiet))
 					if err == nil {
+						go cur.Serve(context.Background())
 						break
 					}
 					time.Sleep(time.Millisecond)

@@ -17,6 +17,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	go srv.Serve(context.Background())
 	defer srv.Close()
 
 	c, err := registry.NewClient(registry.WithAddress(srv.RequestEndpoint()))

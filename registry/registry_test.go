@@ -33,7 +33,7 @@ func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	testutil.Serve(t, s)
 	return s, newClient(t, s)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -153,9 +154,9 @@ type Server struct {
 	reactor *messaging.Reactor
 	store   Store
 	log     *slog.Logger
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	once    sync.Once
+	sweepEv time.Duration
+	life    *lifecycle.State
+	freed   sync.Once
 
 	dir directory
 
@@ -168,7 +169,7 @@ type Server struct {
 	registrations, lookups, notFound atomic.Uint64
 }
 
-// NewServer binds the request and notice endpoints and starts serving.
+// NewServer binds the request, notice and watch endpoints; Serve serves.
 // Its first notice is RediscoverReq, and it publishes it again to every
 // subscriber that joins, so the services of a restarted name service
 // register again at once.
@@ -218,7 +219,8 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		pub.Close()
 		return nil, err
 	}
-	s := &Server{rep: rep, pub: pub, watch: watch, store: cfg.store, log: cfg.logger, dir: directory{store: cfg.store, defaultTTL: cfg.defaultTTL},
+	s := &Server{rep: rep, pub: pub, watch: watch, store: cfg.store, log: cfg.logger, sweepEv: cfg.sweep, life: lifecycle.New(),
+		dir:        directory{store: cfg.store, defaultTTL: cfg.defaultTTL},
 		registrars: keySet(cfg.registrars), lookupKeys: keySet(cfg.lookupKeys), owners: map[string]string{}}
 	for k := range s.registrars {
 		if s.lookupKeys != nil {
@@ -230,23 +232,86 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	messaging.Handle(s.reactor, s.unregister)
 	messaging.Handle(s.reactor, s.lookup)
 	messaging.Handle(s.reactor, s.list)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
+	return s, nil
+}
+
+// Serve answers requests and publishes notices until ctx ends (returning
+// ctx's error), or Shutdown or Close is called (returning
+// connection.ErrServerClosed). It closes the server's sockets when it
+// returns; the store is the caller's. A server serves once.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.life.Begin(); err != nil {
+		return err
+	}
+	defer s.life.End()
+	defer s.free()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
 	// Watch before serving, so that no change made through this instance
 	// goes unannounced; a store that cannot be reached yet is watched as
 	// soon as it can.
 	watching := make(chan struct{})
-	s.wg.Add(4)
-	go func() { defer s.wg.Done(); s.publishChanges(ctx, watching) }()
+	wg.Add(3)
+	go func() { defer wg.Done(); s.publishChanges(ctx, watching) }()
 	select {
 	case <-watching:
 	case <-time.After(2 * time.Second):
 		s.log.Warn("the registry store cannot be watched yet; serving meanwhile")
 	}
-	go func() { defer s.wg.Done(); s.reactor.Run(ctx) }()
-	go func() { defer s.wg.Done(); s.rediscover(ctx) }()
-	go func() { defer s.wg.Done(); s.sweep(ctx, cfg.sweep) }()
-	return s, nil
+	go func() { defer wg.Done(); s.rediscover(ctx) }()
+	go func() { defer wg.Done(); s.sweep(ctx, s.sweepEv) }()
+	served := make(chan error, 1)
+	go func() { served <- s.reactor.Serve(ctx) }()
+	select {
+	case err := <-served: // an endpoint closed under it, or ctx ended
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	case <-s.life.Killed():
+		s.reactor.Close()
+	case <-s.life.ShuttingDown():
+		// The requests in hand are answered; Close cuts that short.
+		go s.reactor.Shutdown(ctx)
+		select {
+		case <-s.life.Killed():
+			s.reactor.Close()
+		case <-served:
+			return connection.ErrServerClosed
+		}
+	}
+	<-served
+	return connection.ErrServerClosed
+}
+
+// Shutdown stops taking requests, answers those in hand, and waits until
+// Serve has returned or ctx ends (then it closes at once).
+func (s *Server) Shutdown(ctx context.Context) error {
+	served, err := s.life.Shutdown(ctx)
+	if !served {
+		s.free()
+	}
+	return err
+}
+
+// Close stops the server at once, and returns once Serve has, its
+// sockets closed (so that their ports are free again).
+func (s *Server) Close() error {
+	if !s.life.Close() {
+		s.free()
+	}
+	<-s.life.Done()
+	return nil
+}
+
+// free closes the sockets, once.
+func (s *Server) free() {
+	s.freed.Do(func() {
+		s.rep.Close()
+		s.pub.Close()
+		s.watch.Close()
+	})
 }
 
 // RequestEndpoint is where clients connect for requests.
@@ -299,18 +364,6 @@ type ServerStats struct {
 func (s *Server) Stats() ServerStats {
 	return ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load(),
 		Refused: s.refused.Load()}
-}
-
-// Close stops the server.
-func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.cancel()
-		s.wg.Wait()
-		s.rep.Close()
-		s.pub.Close()
-		s.watch.Close()
-	})
-	return nil
 }
 
 func keySet(keys []string) map[string]bool {

@@ -8,7 +8,7 @@
 //	messaging.Handle(svc, func(ctx context.Context, m *pb.PlaceOrder, from messaging.Source) error {
 //		return from.Reply(ctx, &pb.OrderPlaced{Id: m.Id})
 //	})
-//	err = svc.Run(ctx) // registers, renews, re-registers, serves; stops gracefully when ctx ends
+//	err = svc.Serve(ctx) // registers, renews, re-registers, serves; stops gracefully when ctx ends
 //
 // A registration lives for a TTL (DefaultTTL) and is renewed every third
 // of it, so a service that dies vanishes from lookups; when the name

@@ -29,6 +29,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
+	go ns.Serve(ctx)
 	defer ns.Close()
 	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
 
@@ -38,7 +39,7 @@ func Example() {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(runCtx) }()
+	go func() { defer close(done); svc.Serve(runCtx) }()
 	defer func() { stop(); <-done }()
 
 	// A client finds the service by name and calls it.

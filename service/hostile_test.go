@@ -94,7 +94,7 @@ func TestServiceUnregistersWhenServingEnds(t *testing.T) {
 	}
 	ctx := tctx(t, 10*time.Second)
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	go func() { done <- svc.Serve(ctx) }()
 	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
 	service.CloseSocket(svc)
 	select {

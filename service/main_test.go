@@ -34,7 +34,8 @@ func registryHelper(args []string) int {
 		return 1
 	}
 	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
-	select {}
+	s.Serve(context.Background()) // until killed
+	return 0
 }
 
 // serviceHelper runs an Echo service; args: registry-address
@@ -52,7 +53,7 @@ func serviceHelper(args []string) int {
 		return 1
 	}
 	fmt.Println("READY", svc.Port())
-	svc.Run(context.Background())
+	svc.Serve(context.Background())
 	return 0
 }
 
@@ -83,7 +84,7 @@ func newEcho(registryAddr, noticeAddr, name string, ttl time.Duration, logger *s
 func runService(t *testing.T, svc *service.Service) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
+	go func() { defer close(done); svc.Serve(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 }
 

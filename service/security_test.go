@@ -8,6 +8,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
@@ -36,7 +37,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ns.Close()
+	testutil.Serve(t, ns)
 	asClient := func(who string) registry.ClientOption {
 		return registry.WithClientConnectionOptions(connection.WithCurveClient(keys["registry"].Public, keys[who]))
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -142,11 +143,8 @@ type Service struct {
 
 	requests, errors, nanos atomic.Uint64
 
-	mu       sync.Mutex
-	running  bool
-	stop     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	mu       sync.Mutex // guards started
+	life     *lifecycle.State
 	kick     chan struct{} // register now
 	regs     atomic.Uint64 // successful registrations
 }
@@ -157,7 +155,8 @@ type Registrar interface {
 	Register(m *messaging.Mux)
 }
 
-// New binds the service's socket and prepares it; Run serves. impl names
+// New binds the service's socket (so that Port and Endpoint are known)
+// and prepares it; Serve serves. impl names
 // the service by default (NameOf) and, if it is a Registrar, registers its
 // handlers; it may be nil when WithName is given.
 func New(impl any, opts ...Option) (*Service, error) {
@@ -188,7 +187,7 @@ func New(impl any, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, impl: impl, rep: rep, reg: reg, mux: messaging.NewMux(), port: rep.Port(),
-		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
+		life: lifecycle.New(), kick: make(chan struct{}, 1)}
 	if s.cfg.id == "" {
 		s.cfg.id = net.JoinHostPort(cfg.host, fmt.Sprint(s.port))
 	}
@@ -237,22 +236,22 @@ func (s *Service) info(ctx context.Context, _ *msglib.ServiceInfoReq, from messa
 		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}})
 }
 
-// Run registers the service and serves until ctx ends or Shutdown is
-// called; when ctx ends it stops gracefully within 5 seconds. It keeps
-// trying to register while the name service is unreachable, so a service
-// may start before its name service. No message stops it (a ShutdownEvent
+// Serve registers the service and serves until ctx ends (returning
+// ctx's error, after stopping gracefully within 5 seconds), or Shutdown or
+// Close is called (returning connection.ErrServerClosed). It keeps trying
+// to register while the name service is unreachable, so a service may
+// start before its name service. No message stops it (a ShutdownEvent
 // from a peer is refused and counted). Should serving end by itself (its
-// socket closed under it), it unregisters and returns why.
-func (s *Service) Run(ctx context.Context) error {
-	s.mu.Lock()
-	if s.running {
-		s.mu.Unlock()
-		return errors.New("service: Run called twice")
+// socket closed under it), it unregisters and returns why. A service
+// serves once.
+func (s *Service) Serve(ctx context.Context) error {
+	if err := s.life.Begin(); err != nil {
+		return err
 	}
-	s.running = true
+	defer s.life.End()
+	s.mu.Lock()
 	s.started = time.Now()
 	s.mu.Unlock()
-	defer close(s.done)
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -294,7 +293,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}))...)
 	reactorDone := make(chan error, 1)
-	go func() { reactorDone <- reactor.Run(runCtx) }()
+	go func() { reactorDone <- reactor.Serve(context.Background()) }() // Shutdown and Close stop it
 	regDone := make(chan struct{})
 	go func() { defer close(regDone); s.registerLoop(runCtx) }()
 
@@ -305,7 +304,9 @@ func (s *Service) Run(ctx context.Context) error {
 		var c context.CancelFunc
 		graceful, c = context.WithTimeout(context.Background(), 5*time.Second)
 		defer c()
-	case <-s.stop:
+	case <-s.life.Killed():
+		graceful = nil
+	case <-s.life.ShuttingDown():
 	case served = <-reactorDone:
 		// Nothing the service's peers send stops its reactor, so this is
 		// a fault (its socket closed under it): a registration pointing
@@ -318,44 +319,60 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	cancel()
 	<-regDone
-	// Unregister first, so that lookups stop pointing here, then let the
-	// requests in hand finish.
-	uctx, ucancel := context.WithTimeout(graceful, 500*time.Millisecond)
-	if err := s.reg.Unregister(uctx, s.cfg.name, s.cfg.host, s.port, s.cfg.id); err != nil {
-		s.log.Debug("unregister", "err", err)
+	if graceful == nil { // Close: at once, the registration left to expire
+		reactor.Close()
+	} else {
+		// Unregister first, so that lookups stop pointing here, then let
+		// the requests in hand finish (Close cuts that short).
+		uctx, ucancel := context.WithTimeout(graceful, 500*time.Millisecond)
+		if err := s.reg.Unregister(uctx, s.cfg.name, s.cfg.host, s.port, s.cfg.id); err != nil {
+			s.log.Debug("unregister", "err", err)
+		}
+		ucancel()
+		go func() {
+			select {
+			case <-s.life.Killed():
+				reactor.Close()
+			case <-graceful.Done():
+				reactor.Close()
+			case <-s.life.Done():
+			}
+		}()
+		reactor.Shutdown(graceful)
 	}
-	ucancel()
-	reactor.Shutdown(graceful)
 	<-reactorDone
 	s.rep.Close()
 	s.reg.Close()
-	if served != nil {
+	switch {
+	case served != nil:
 		return served
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return ctx.Err()
 	}
-	return nil
+	return connection.ErrServerClosed
 }
 
-// Shutdown stops the service gracefully: no new requests, those in hand
-// finished, unregistered; it returns when Run has returned or ctx ends.
+// Shutdown stops the service gracefully: unregistered, no new requests,
+// those in hand finished. It returns when Serve has returned, or when ctx
+// ends (then it closes at once and returns ctx's error).
 func (s *Service) Shutdown(ctx context.Context) error {
-	s.stopOnce.Do(func() { close(s.stop) })
-	s.mu.Lock()
-	running := s.running
-	s.mu.Unlock()
-	if !running {
+	served, err := s.life.Shutdown(ctx)
+	if !served {
 		s.rep.Close()
 		s.reg.Close()
-		return nil
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	return err
+}
+
+// Close stops the service at once: the contexts of the requests in hand
+// end, and its registration is left to expire (within its TTL) rather
+// than withdrawn. Serve returns connection.ErrServerClosed.
+func (s *Service) Close() error {
+	if !s.life.Close() {
+		s.rep.Close()
+		s.reg.Close()
 	}
+	return nil
 }
 
 // watchSelf registers again when the store reports this instance gone

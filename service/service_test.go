@@ -27,7 +27,7 @@ func newRegistry(t *testing.T) (*registry.Server, *registry.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	testutil.Serve(t, s)
 	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestServiceStartsBeforeNameService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	testutil.Serve(t, s)
 	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithClientLogger(quiet))
 	defer c.Close()
 	ctx := tctx(t, 10*time.Second)
@@ -220,7 +220,7 @@ func TestGracefulShutdown(t *testing.T) {
 		return from.Reply(ctx, m)
 	})
 	done := make(chan error, 1)
-	go func() { done <- svc.Run(context.Background()) }()
+	go func() { done <- svc.Serve(context.Background()) }()
 	ctx := tctx(t, 10*time.Second)
 	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
 	req, _ := messaging.NewRequest(svc.Endpoint())
@@ -241,8 +241,46 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
+	if err := <-done; !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+	if err := svc.Serve(ctx); !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("Serve of a stopped service: %v", err)
+	}
+}
+
+// Close stops a service at once: the handler in hand sees its context
+// end.
+func TestCloseStopsAtOnce(t *testing.T) {
+	s, _ := newRegistry(t)
+	svc, err := service.New(nil, service.WithName("closing"), service.WithHost("127.0.0.1"),
+		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+	if err != nil {
 		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(context.Background()) }()
+	ctx := tctx(t, 10*time.Second)
+	req, _ := messaging.NewRequest(svc.Endpoint())
+	defer req.Close()
+	go req.Call(ctx, &testpb.StringMsg{Value: "in hand"})
+	<-started
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, connection.ErrServerClosed) {
+			t.Fatalf("Serve after Close: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Serve did not return after Close")
 	}
 }
 
@@ -284,7 +322,7 @@ func TestServiceReactorOptions(t *testing.T) {
 	ctx := testutil.Ctx(t, 20*time.Second)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(runCtx) }()
+	go func() { defer close(done); svc.Serve(runCtx) }()
 	defer func() { stop(); <-done }()
 	if err := eventuallyRegistered(ctx, c, "opts.Svc"); err != nil {
 		t.Fatal(err)

@@ -182,7 +182,7 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 		seen <- m.ServiceName
 		return nil
 	})
-	go r.Run(ctx)
+	go r.Serve(ctx)
 	defer r.Shutdown(ctx)
 	req, err := messaging.NewRequest(rep.Endpoint())
 	if err != nil {
@@ -268,6 +268,7 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 	if err != nil {
 		return err
 	}
+	go ns.Serve(ctx)
 	defer ns.Close()
 	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
 	var wg sync.WaitGroup
@@ -284,7 +285,7 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 		})
 		svcs = append(svcs, svc)
 		wg.Add(1)
-		go func() { defer wg.Done(); svc.Run(sctx) }()
+		go func() { defer wg.Done(); svc.Serve(sctx) }()
 	}
 	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
 	if err != nil {

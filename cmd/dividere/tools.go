@@ -181,9 +181,10 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer s.Close()
 	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s, changes on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
-	<-ctx.Done()
+	if err := s.Serve(ctx); ctx.Err() == nil {
+		return err
+	}
 	st := s.Stats()
 	fmt.Fprintf(e.out, "stopped after %d registrations and %d lookups\n", st.Registrations, st.Lookups)
 	return nil

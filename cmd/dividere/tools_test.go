@@ -81,7 +81,7 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
+	go func() { defer close(done); svc.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
 	for svc.Registrations() == 0 && time.Now().Before(deadline) {
@@ -259,7 +259,7 @@ func TestEtcdRegistry(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
+	go func() { defer close(done); svc.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	testutil.Eventually(t, 10*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
 

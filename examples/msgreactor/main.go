@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
+	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -51,7 +53,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return nil
 	})
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }() // returns on the ShutdownEvent below
+	go func() { done <- r.Serve(ctx) }() // returns on the ShutdownEvent below
 
 	req, err := messaging.NewRequest(rep.Endpoint())
 	if err != nil {
@@ -70,7 +72,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	pub.Send(ctx, &msglib.Heartbeat{Id: "worker-1"})
 	pub.Send(ctx, &msglib.ShutdownEvent{}) // the reactor stops itself
-	if err := <-done; err != nil {
+	if err := <-done; !errors.Is(err, connection.ErrServerClosed) {
 		return err
 	}
 	fmt.Fprintln(out, "reactor stopped:", r.Stats().Handled, "messages handled")

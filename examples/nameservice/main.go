@@ -42,6 +42,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	go ns.Serve(ctx)
 	defer ns.Close()
 	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
 
@@ -51,7 +52,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(sctx) }()
+	go func() { defer close(done); svc.Serve(sctx) }()
 	defer func() { stop(); <-done }()
 
 	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))

@@ -81,6 +81,7 @@ func (s *State) Shutdown(ctx context.Context) (served bool, err error) {
 	s.mu.Unlock()
 	s.sdOnce.Do(func() { close(s.shutdown) })
 	if !served {
+		s.doneOnce.Do(func() { close(s.done) })
 		return false, nil
 	}
 	select {
@@ -92,13 +93,25 @@ func (s *State) Shutdown(ctx context.Context) (served bool, err error) {
 	}
 }
 
+// Stop asks Serve to stop gracefully, without waiting: what a server does
+// to itself from within its own work.
+func (s *State) Stop() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.sdOnce.Do(func() { close(s.shutdown) })
+}
+
 // Close tells Serve to stop at once, without waiting. served tells
-// whether a Serve began (see Shutdown).
+// whether a Serve began (see Shutdown); if none did, Done is closed now.
 func (s *State) Close() (served bool) {
 	s.mu.Lock()
 	s.closed = true
 	served = s.serving
 	s.mu.Unlock()
+	if !served {
+		s.doneOnce.Do(func() { close(s.done) })
+	}
 	s.sdOnce.Do(func() { close(s.shutdown) })
 	s.killOnce.Do(func() { close(s.kill) })
 	return served

@@ -30,6 +30,7 @@ func BenchmarkStores(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		go s.Serve(context.Background())
 		b.Cleanup(func() { s.Close() })
 		return newClients(b, clients, registry.WithAddress(s.RequestEndpoint()))
 	}

@@ -45,7 +45,8 @@ func nameServiceHelper(args []string) int {
 		return 1
 	}
 	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
-	select {}
+	s.Serve(context.Background()) // until killed
+	return 0
 }
 
 // serviceHelper runs a service; args: name, TTL, then either an etcd://
@@ -65,7 +66,7 @@ func serviceHelper(args []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	go svc.Run(context.Background())
+	go svc.Serve(context.Background())
 	fmt.Println("READY", svc.Port())
 	for svc.Registrations() == 0 {
 		time.Sleep(10 * time.Millisecond) // a helper process, polling its own state
@@ -152,7 +153,8 @@ func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Se
 	st := testutil.OK(etcdstore.Open(url, opts...))(t)
 	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
 		registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
-	t.Cleanup(func() { s.Close(); st.Close() })
+	t.Cleanup(func() { st.Close() })
+	testutil.Serve(t, s)
 	return s
 }
 
@@ -285,7 +287,7 @@ func TestRediscoverFromOneOfSeveral(t *testing.T) {
 		service.WithRegistry(registry.WithAddress(reqs), registry.WithNoticeAddress(nots)), service.WithLogger(quiet)))(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
+	go func() { defer close(done); svc.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	// Both instances' first RediscoverReq make it register again at
 	// start: wait until that has settled (no registration for 300 ms).
@@ -301,6 +303,7 @@ func TestRediscoverFromOneOfSeveral(t *testing.T) {
 	a.Close()
 	st := testutil.OK(etcdstore.Open(url))(t)
 	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA), registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
+	go again.Serve(t.Context())
 	defer func() { again.Close(); st.Close() }()
 	// Its TTL is a minute (renewals every 20 s): registering again this
 	// soon is the answer to the restarted instance's RediscoverReq.
@@ -322,7 +325,8 @@ func TestRegistrarsAcrossInstances(t *testing.T) {
 		st := testutil.OK(etcdstore.Open(url))(t)
 		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st),
 			registry.WithServerLogger(quiet), curve, registry.WithRegistrars(alice.Public, mallory.Public)))(t)
-		t.Cleanup(func() { s.Close(); st.Close() })
+		t.Cleanup(func() { st.Close() })
+		testutil.Serve(t, s)
 		as = append(as, func(k connection.KeyPair) *registry.Client {
 			return client(t, registry.WithAddress(s.RequestEndpoint()),
 				registry.WithClientConnectionOptions(connection.WithCurveClient(server.Public, k)))
@@ -360,7 +364,7 @@ func TestEnvEtcd(t *testing.T) {
 	svc := testutil.OK(service.New(nil, service.WithName("from-env"), service.WithHost("127.0.0.1"), service.WithLogger(quiet)))(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); svc.Run(ctx) }()
+	go func() { defer close(done); svc.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	c := client(t) // from the environment too
 	testutil.Eventually(t, 10*time.Second, "registered on etcd", func() bool {

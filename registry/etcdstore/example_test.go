@@ -37,6 +37,7 @@ func Example() {
 			fmt.Println(err)
 			return
 		}
+		go ns.Serve(context.Background())
 		defer ns.Close()
 		addrs = append(addrs, ns.RequestEndpoint())
 	}
