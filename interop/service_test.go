@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
-	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 func nameService(t *testing.T) (*registry.Server, *registry.Client) {

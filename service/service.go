@@ -143,10 +143,10 @@ type Service struct {
 
 	requests, errors, nanos atomic.Uint64
 
-	mu       sync.Mutex // guards started
-	life     *lifecycle.State
-	kick     chan struct{} // register now
-	regs     atomic.Uint64 // successful registrations
+	mu   sync.Mutex // guards started
+	life *lifecycle.State
+	kick chan struct{} // register now
+	regs atomic.Uint64 // successful registrations
 }
 
 // Registrar is implemented by a service implementation that registers its
