@@ -648,8 +648,8 @@ func runWorkers(role, endpoint string, n int) error {
 			if err != nil {
 				return err
 			}
-			messaging.Handle(w, func(ctx context.Context, m *wrapperspb.BytesValue, from messaging.Source) error {
-				return from.Reply(ctx, m)
+			messaging.Handle(w, func(ctx context.Context, m *wrapperspb.BytesValue, _ messaging.Peer) (*wrapperspb.BytesValue, error) {
+				return m, nil
 			})
 			go w.Serve(ctx)
 		}

@@ -107,7 +107,7 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 		}
 		defer resp.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithReactorLogger(quiet))
-		messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
 			if strings.HasPrefix(m.ServiceName, "nobody") {
 				return messaging.Errorf(messaging.NotFound, "no %s here", m.ServiceName)
 			}

@@ -65,7 +65,7 @@ func TestGoServicePythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "go-service got " + m.Value})
 	})
 	ctx := tctx(t, 20*time.Second)

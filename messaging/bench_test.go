@@ -160,7 +160,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 		rep, _ := messaging.NewResponse("@tcp://127.0.0.1:0")
 		defer rep.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{rep})
-		messaging.Handle(r, echo)
+		messaging.HandleMessage(r, echo)
 		go r.Serve(ctx)
 		defer r.Shutdown(ctx)
 		req, _ := messaging.NewRequest(rep.Endpoint())
@@ -177,7 +177,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 		router, _ := messaging.NewRouter("@tcp://127.0.0.1:0")
 		defer router.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{router})
-		messaging.Handle(r, echo)
+		messaging.HandleMessage(r, echo)
 		go r.Serve(ctx)
 		defer r.Shutdown(ctx)
 		d, _ := messaging.NewDealer(router.Endpoint())
@@ -199,7 +199,7 @@ func BenchmarkReactorCPU(b *testing.B) {
 			router, _ := messaging.NewRouter("@tcp://127.0.0.1:0")
 			defer router.Close()
 			r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(workers))
-			messaging.Handle(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
+			messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
 				return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))})
 			})
 			go r.Serve(ctx)

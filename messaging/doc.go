@@ -23,8 +23,8 @@
 // names:
 //
 //	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
-//	messaging.Handle(r, func(ctx context.Context, m *pb.Order, from messaging.Source) error {
-//		return from.Reply(ctx, &pb.OrderAck{Id: m.Id})
+//	messaging.Handle(r, func(ctx context.Context, m *pb.Order, _ messaging.Peer) (*pb.OrderAck, error) {
+//		return &pb.OrderAck{Id: m.Id}, nil // the reply; an error would travel as a refusal with a code
 //	})
 //	err := r.Serve(ctx)
 //

@@ -52,7 +52,7 @@ func ExampleReactor() {
 	defer rep.Close()
 
 	r := messaging.NewReactor([]messaging.Endpoint{rep})
-	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + m.Value})
 	})
 	go r.Serve(ctx)
@@ -96,7 +96,7 @@ func ExampleErrorf() {
 	}
 	defer rep.Close()
 	r := messaging.NewReactor([]messaging.Endpoint{rep})
-	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		user := messaging.IncomingHeader(ctx).GetMetadata()["user"]
 		if user != "ann" {
 			return messaging.Errorf(messaging.PermissionDenied, "%q may not ask for %s", user, m.Value)

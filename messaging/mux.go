@@ -27,34 +27,81 @@ type Mux struct {
 // NewMux returns an empty Mux.
 func NewMux() *Mux { return &Mux{handlers: map[protoreflect.FullName]HandlerFunc{}} }
 
-// Registry is what Handle and HandleDefault register on: a *Mux, a
-// *Reactor, or anything that has a Mux (such as the load-balancing
-// workers).
-type Registry interface{ Mux() *Mux }
+// Handlers is what Handle, HandleMessage and HandleDefault register on: a
+// *Mux, a *Reactor, or anything that has a Mux (a Service, the
+// load-balancing MsgWorker).
+type Handlers interface{ Mux() *Mux }
 
-// Mux returns m itself, so that a Mux is a Registry.
+// Mux returns m itself, so that a Mux is Handlers.
 func (m *Mux) Mux() *Mux { return m }
 
-// Handle registers h for messages of type T on r (a *Mux or a *Reactor).
+// Handle registers h to answer requests of type Req with a Res: the
+// framework sends what h returns as the reply, once, and a failure (h's
+// error, a panic) as a refusal with its code (see AckFor), which the
+// caller receives as an *Error. The reply type is checked when the program
+// compiles:
+//
+//	messaging.Handle(r, func(ctx context.Context, q *pb.QuoteReq, _ messaging.Peer) (*pb.Quote, error) {
+//		return &pb.Quote{Symbol: q.Symbol, Price: 42}, nil
+//	})
+//
 // A later registration for the same type replaces an earlier one. On a
-// Reactor it panics once Serve has started.
-func Handle[T proto.Message](r Registry, h func(ctx context.Context, m T, from Source) error) {
-	var zero T
-	name := zero.ProtoReflect().Descriptor().FullName()
-	m := r.Mux()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.handlers[name] = func(ctx context.Context, msg proto.Message, from Source) error {
+// Reactor it panics once Serve has started. A message of type Req that
+// arrives where there is no one to answer (a Subscriber) is handled, and
+// the reply dropped.
+func Handle[Req, Res proto.Message](r Handlers, h func(ctx context.Context, req Req, from Peer) (Res, error)) {
+	register(r, func(ctx context.Context, msg proto.Message, from Source) error {
+		req, ok := msg.(Req)
+		if !ok { // same name, other Go type: a dynamic message from a custom resolver
+			var zero Req
+			return fmt.Errorf("%w: %T for %s", ErrWrongType, msg, zero.ProtoReflect().Descriptor().FullName())
+		}
+		res, err := h(ctx, req, from)
+		if err != nil {
+			return err
+		}
+		if any(res) == nil || !res.ProtoReflect().IsValid() { // nil, or a nil *T
+			return Errorf(Internal, "the handler of %s returned no reply", msg.ProtoReflect().Descriptor().FullName())
+		}
+		if err := from.Reply(ctx, res); err != nil && !errors.Is(err, ErrNoReply) {
+			return err
+		}
+		return nil
+	}, nameOf[Req]())
+}
+
+// HandleMessage registers h for messages of type T on r, with nothing to
+// return but an error: for published messages, and for conversations on
+// Dealer and Router endpoints, where from.Reply sends any number of
+// messages back. A request on a Response or a Router made with
+// AnswerEveryRequest that h does not answer gets a refusal. A later
+// registration for the same type replaces an earlier one. On a Reactor
+// it panics once Serve has started.
+func HandleMessage[T proto.Message](r Handlers, h func(ctx context.Context, m T, from Source) error) {
+	name := nameOf[T]()
+	register(r, func(ctx context.Context, msg proto.Message, from Source) error {
 		t, ok := msg.(T)
 		if !ok { // same name, other Go type: a dynamic message from a custom resolver
 			return fmt.Errorf("%w: %T for %s", ErrWrongType, msg, name)
 		}
 		return h(ctx, t, from)
-	}
+	}, name)
+}
+
+func nameOf[T proto.Message]() protoreflect.FullName {
+	var zero T
+	return zero.ProtoReflect().Descriptor().FullName()
+}
+
+func register(r Handlers, h HandlerFunc, name protoreflect.FullName) {
+	m := r.Mux()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.handlers[name] = h
 }
 
 // HandleDefault registers h for messages no typed handler takes.
-func HandleDefault(r Registry, h HandlerFunc) {
+func HandleDefault(r Handlers, h HandlerFunc) {
 	m := r.Mux()
 	m.mu.Lock()
 	defer m.mu.Unlock()

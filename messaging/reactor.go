@@ -16,6 +16,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/lifecycle"
+	"github.com/dividere-go/dividere/internal/msgserve"
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -25,20 +26,26 @@ import (
 // Response.
 var ErrNoReply = errors.New("dividere: cannot reply here")
 
-// Source is where a message handled by a Reactor came from, and the way
-// to answer it.
-type Source interface {
+// Peer is who sent the message a handler is handling, and by which
+// endpoint.
+type Peer interface {
 	// Endpoint names the endpoint (its socket's Name).
 	Endpoint() string
 	// Route is the message's route (nil for plain messages).
 	Route() Route
-	// Reply answers the message: on a Response, the reply to the request
-	// (once); on a Router or Dealer, a message sent back along the route.
+	// Key is the public key the sender was authenticated with (a Response
+	// or Router made WithConnectionOptions(connection.WithUserID()) behind a
+	// CURVE server); "" when unknown.
+	Key() string
+}
+
+// Source is a Peer that can be answered: what HandleMessage's handlers
+// get. On a Router or Dealer, Reply sends a message back along the route,
+// as many times as a conversation needs; on a Response, Reply answers the
+// request, once; on a Subscriber it fails with ErrNoReply.
+type Source interface {
+	Peer
 	Reply(ctx context.Context, m proto.Message) error
-	// Peer is the public key the sender was authenticated with (a
-	// Response or Router made WithConnectionOptions(connection.WithUserID()) behind
-	// a CURVE server); "" when unknown.
-	Peer() string
 }
 
 // Endpoint is a messaging endpoint a Reactor can listen on: Subscriber,
@@ -131,11 +138,15 @@ type Reactor struct {
 	observe  func(protoreflect.FullName, time.Duration, error)
 	handlers *Mux
 	mw       []Middleware
-	dispatch HandlerFunc   // the middleware and the Mux, built at Run
-	limit    time.Duration // WithHandlerTimeout
-	hide     bool          // WithHiddenErrors
-	sources  []endpointSource
-	warn     *ratelog.Limiter
+	dispatch HandlerFunc // the middleware and the Mux, built at Serve
+	// For patterns' MsgWorker (answer): the chain built once, and the
+	// codec and counters of the requests it hands over.
+	bridge     sync.Once
+	bridgeCore core
+	limit      time.Duration // WithHandlerTimeout
+	hide       bool          // WithHiddenErrors
+	sources    []endpointSource
+	warn       *ratelog.Limiter
 	// shutdownFrom are the endpoints a ShutdownEvent may stop the
 	// reactor from, by their cores (unique per endpoint).
 	shutdownFrom []*core
@@ -314,7 +325,7 @@ type source struct {
 }
 
 func (s *source) Endpoint() string { return s.ep.name }
-func (s *source) Peer() string     { return s.peer }
+func (s *source) Key() string      { return s.peer }
 func (s *source) Route() Route     { return s.route }
 func (s *source) Reply(ctx context.Context, m proto.Message) error {
 	if s.ep.reply == nil {
@@ -495,16 +506,7 @@ func (r *Reactor) receive(ctx, hctx context.Context, ep *endpointSource, q *queu
 			continue
 		}
 		r.received.Add(1)
-		j := job{msg: m, src: &source{ep: ep, route: Route(raw.Route()), peer: peer}}
-		if keepHeader(hdrBytes) {
-			// parseHeader cannot fail here: decode parsed the envelope,
-			// and a header that is not a message is caught below.
-			if j.hdr, err = parseHeader(hdrBytes); err != nil {
-				r.warn.Warn(r.log, "header not understood: ignored", "endpoint", ep.name, "err", err)
-			} else {
-				j.deadline, _ = deadlineOf(j.hdr, time.Now())
-			}
-		}
+		j := r.jobOf(ep, m, hdrBytes, Route(raw.Route()), peer)
 		if q == nil {
 			r.serial.Lock()
 			r.handle(hctx, j)
@@ -530,14 +532,67 @@ func (r *Reactor) receive(ctx, hctx context.Context, ep *endpointSource, q *queu
 	}
 }
 
+// jobOf is the job of message m received on ep with the header hdrBytes.
+func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, route Route, peer string) job {
+	j := job{msg: m, src: &source{ep: ep, route: route, peer: peer}}
+	if keepHeader(hdrBytes) {
+		var err error
+		if j.hdr, err = parseHeader(hdrBytes); err != nil {
+			r.warn.Warn(r.log, "header not understood: ignored", "endpoint", ep.name, "err", err)
+		} else {
+			j.deadline, _ = deadlineOf(j.hdr, time.Now())
+		}
+	}
+	return j
+}
+
+// answer handles one request that came by other means than a reactor
+// endpoint (patterns' MsgWorker, through internal/msgserve), by the same
+// rules.
+func (r *Reactor) answer(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+	r.bridge.Do(func() {
+		r.mu.Lock()
+		r.buildChain()
+		r.mu.Unlock()
+		r.bridgeCore = newCore(config{logger: r.log})
+	})
+	ep := &endpointSource{name: "broker", core: &r.bridgeCore, answers: true,
+		reply: func(_ context.Context, _ Route, m proto.Message) error {
+			b, err := r.bridgeCore.codec.Encode(m)
+			if err != nil {
+				return err
+			}
+			return reply(b)
+		}}
+	m, hdrBytes, err := ep.core.decode(ep.name, payload)
+	if err != nil {
+		r.refused.Add(1)
+		r.observeRefused("", err)
+		if rerr := ep.reply(ctx, route, AckFor(err)); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	r.received.Add(1)
+	return r.handle(ctx, r.jobOf(ep, m, hdrBytes, route, ""))
+}
+
+func init() {
+	msgserve.Answer = func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error {
+		return reactor.(*Reactor).answer(ctx, route, payload, reply)
+	}
+}
+
 // handle runs the handler for one job; panics are recovered and counted.
-func (r *Reactor) handle(ctx context.Context, j job) {
+// It returns the handler's error (or the refusal's, when it could not be
+// sent).
+func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 	if j.done != nil {
 		defer close(j.done)
 	}
 	if ctx.Err() != nil { // stopping: queued messages are not handled
 		r.dropped.Add(1)
-		return
+		return ctx.Err()
 	}
 	defer r.lastActive.Store(time.Now().UnixNano())
 	name := j.msg.ProtoReflect().Descriptor().FullName()
@@ -546,8 +601,11 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 		r.expired.Add(1)
 		r.refused.Add(1)
 		r.observeRefused(name, context.DeadlineExceeded)
-		j.src.Reply(ctx, AckFor(Errorf(DeadlineExceeded, "the requester's deadline passed before a handler was free")))
-		return
+		late := Errorf(DeadlineExceeded, "the requester's deadline passed before a handler was free")
+		if err := j.src.Reply(ctx, AckFor(late)); err != nil {
+			return errors.Join(late, err)
+		}
+		return late
 	}
 	hctx := ctx
 	if j.hdr != nil {
@@ -607,14 +665,18 @@ func (r *Reactor) handle(ctx context.Context, j job) {
 		if !handled {
 			r.observeRefused(name, err)
 		}
+		refusal := err
 		if r.hide {
-			err = hideText(err)
+			refusal = hideText(err)
 		}
-		j.src.Reply(ctx, AckFor(err))
+		if rerr := j.src.Reply(ctx, AckFor(refusal)); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
 	}
 	if shutdown && j.src.ep.shutdown {
 		r.life.Stop()
 	}
+	return err
 }
 
 // errNoHandler is what the innermost handler returns for a type nobody

@@ -52,10 +52,10 @@ func TestReactorGuideExample(t *testing.T) {
 
 	events := make(chan string, 10)
 	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
-	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "answer to " + m.Value})
 	})
-	messaging.Handle(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Source) error {
 		events <- fmt.Sprintf("event %d from %s", m.Value, from.Endpoint())
 		return nil
 	})
@@ -115,7 +115,7 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 
 func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.ReactorOption) {
 	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithReactorLogger(quiet))...)
-	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
 		switch m.Value {
 		case 1:
 			return errors.New("handler error")
@@ -185,7 +185,7 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	idles := make(chan struct{}, 100)
 	r := messaging.NewReactor([]messaging.Endpoint{d, rep}, messaging.WithReactorLogger(quiet), messaging.WithShutdownFrom(d),
 		messaging.WithIdle(20*time.Millisecond, func(context.Context) { idles <- struct{}{} }))
-	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, m)
 	})
 	errc := make(chan error, 1)
@@ -253,7 +253,7 @@ func TestReactorWorkersRouteReplies(t *testing.T) {
 	rep := ok(messaging.NewResponse("tcp://*:0"))(t)
 	closeAll(t, router, rep)
 	r := messaging.NewReactor([]messaging.Endpoint{router, rep}, messaging.WithWorkers(4))
-	messaging.Handle(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))})
 	})
 	runReactor(t, r)
@@ -333,7 +333,7 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(4), messaging.WithReactorLogger(quiet))
 	second := make(chan struct{})
 	var overtaken atomic.Bool
-	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
 		switch m.Value {
 		case 1: // slow: the second request must wait for it
 			select {
@@ -372,7 +372,7 @@ func TestReactorShutdownFinishesWorkInHand(t *testing.T) {
 	closeAll(t, router, d)
 	started, release := make(chan struct{}, 3), make(chan struct{})
 	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(2), messaging.WithReactorLogger(quiet))
-	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		started <- struct{}{}
 		<-release
 		return from.Reply(ctx, m)

@@ -125,7 +125,7 @@ func TestDeadlinesCrossHops(t *testing.T) {
 	}
 	seenc := make(chan seen, 10)
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			d, has := ctx.Deadline()
 			seenc <- seen{time.Until(d), has}
 			if m.Value == "wait" {
@@ -166,7 +166,7 @@ func TestExpiredRequestsAreNotHandled(t *testing.T) {
 	var mu sync.Mutex
 	var handled []string
 	r := reactorOn(t, []messaging.Endpoint{router}, func(r *messaging.Reactor) {
-		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			mu.Lock()
 			handled = append(handled, m.Value)
 			mu.Unlock()
@@ -236,7 +236,7 @@ func TestMetadataTraceAndMiddleware(t *testing.T) {
 		}
 	}
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			return from.Reply(ctx, &testpb.StringMsg{Value: "hello " + messaging.IncomingHeader(ctx).GetMetadata()["user"]})
 		})
 	}, messaging.WithMiddleware(mark("outer"), mark("inner")))
@@ -262,7 +262,7 @@ func TestHiddenErrors(t *testing.T) {
 	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
 	closeAll(t, rep, req)
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			if m.Value == "mine" {
 				return messaging.Errorf(messaging.FailedPrecondition, "say this")
 			}

@@ -2,31 +2,34 @@ package patterns
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dividere-go/dividere/internal/msgserve"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
 
 // MsgWorker is the Protobuf-level Worker: it heartbeats with Heartbeat
-// envelopes and hands each request to the handler registered for its type
-// on its Mux (messaging.Handle(w, ...), as on a Reactor). A handler answers
-// with from.Reply; a request it does not answer, or whose handler fails,
-// gets ack{ok: false}, so its client is not left to retry in vain.
+// envelopes and answers each request by the handler registered for its
+// type (messaging.Handle(w, ...), as on a Reactor), by a Reactor's very
+// rules: the request's deadline and metadata reach the handler, the reply
+// is sent once, and a request that fails, or that no handler answers, is
+// refused with its code, so that its client is not left to retry in vain.
 type MsgWorker struct {
 	engine
-	mux   *messaging.Mux
-	codec messaging.Codec
+	reactor *messaging.Reactor // serves no endpoint: the worker hands it each request
 }
 
 // NewMsgWorker makes a MsgWorker for the broker back end at endpoint;
 // register handlers, then Serve.
 func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
-	w := &MsgWorker{mux: messaging.NewMux()}
-	if err := w.engine.init(endpoint, newConfig(opts), nil, w.handleRequest); err != nil {
+	cfg := newConfig(opts)
+	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.ReactorOption{messaging.WithReactorLogger(cfg.logger)}, cfg.reactor...)...)}
+	if err := w.engine.init(endpoint, cfg, nil, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+		return msgserve.Answer(ctx, w.reactor, route, payload, reply)
+	}); err != nil {
 		return nil, err
 	}
 	w.engine.proto = envelopeProtocol{id: w.ID()} // the identity is known once init chose it
@@ -34,66 +37,11 @@ func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 }
 
 // Mux returns the worker's handlers, for messaging.Handle.
-func (w *MsgWorker) Mux() *messaging.Mux { return w.mux }
+func (w *MsgWorker) Mux() *messaging.Mux { return w.reactor.Mux() }
 
-func (w *MsgWorker) handleRequest(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
-	received := time.Now()
-	m, h, err := w.codec.DecodeWithHeader(payload)
-	if err != nil {
-		w.log.Warn("undecodable request", "err", err)
-		return w.replyWith(reply, messaging.AckFor(err), err)
-	}
-	hctx, cancel := messaging.NewIncomingContext(ctx, h, received)
-	defer cancel()
-	src := &workerSource{route: route, reply: reply, codec: w.codec}
-	handled, err := w.mux.Dispatch(hctx, m, src)
-	if !handled && err == nil {
-		err = fmt.Errorf("%w: %s", messaging.ErrUnhandled, m.ProtoReflect().Descriptor().FullName())
-	}
-	if src.replied {
-		return err
-	}
-	cause := err
-	if cause == nil {
-		cause = fmt.Errorf("handler for %s did not reply", m.ProtoReflect().Descriptor().FullName())
-	}
-	return w.replyWith(reply, messaging.AckFor(err), cause)
-}
-
-// replyWith sends m and reports cause (the request still counts as failed).
-func (w *MsgWorker) replyWith(reply func([]byte) error, m proto.Message, cause error) error {
-	b, err := w.codec.Encode(m)
-	if err == nil {
-		err = reply(b)
-	}
-	if err != nil {
-		return fmt.Errorf("%w (and the refusal was not sent: %v)", cause, err)
-	}
-	return cause
-}
-
-// workerSource is the messaging.Source of a request a MsgWorker handles.
-type workerSource struct {
-	route   [][]byte
-	reply   func([]byte) error
-	codec   messaging.Codec
-	replied bool
-}
-
-func (s *workerSource) Endpoint() string       { return "broker" }
-func (s *workerSource) Route() messaging.Route { return s.route }
-func (s *workerSource) Peer() string           { return "" } // the broker's back end carries no client key
-func (s *workerSource) Reply(ctx context.Context, m proto.Message) error {
-	if s.replied {
-		return fmt.Errorf("%w: already replied to this request", messaging.ErrNoReply)
-	}
-	b, err := s.codec.Encode(m)
-	if err != nil {
-		return err
-	}
-	s.replied = true
-	return s.reply(b)
-}
+// HandlerStats counts what the worker's handlers did (see
+// messaging.ReactorStats).
+func (w *MsgWorker) HandlerStats() messaging.ReactorStats { return w.reactor.Stats() }
 
 // envelopeProtocol is the messaging-level control protocol.
 type envelopeProtocol struct{ id string }

@@ -22,10 +22,10 @@ func TestMsgWorkerAndClient(t *testing.T) {
 	closeAll(t, b)
 	for i := range 2 {
 		w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithCapacity(2), patterns.WithLogger(quiet)))(t)
-		messaging.Handle(w, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
-			return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: uint64(i)})
+		messaging.Handle(w, func(ctx context.Context, m *testpb.Work, _ messaging.Peer) (*testpb.WorkDone, error) {
+			return &testpb.WorkDone{Seq: m.Seq, Digest: uint64(i)}, nil
 		})
-		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			switch m.Value {
 			case "panic":
 				panic("handler panic")
@@ -100,7 +100,7 @@ func TestBrokerDropsLateRequests(t *testing.T) {
 	var seen []string
 	var mu sync.Mutex
 	w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet)))(t)
-	messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		mu.Lock()
 		seen = append(seen, m.Value)
 		mu.Unlock()
@@ -131,7 +131,7 @@ func TestRetriesSendTheRemainingTime(t *testing.T) {
 	var calls atomic.Int32
 	for range 2 {
 		w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet)))(t)
-		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 			d, _ := ctx.Deadline()
 			left <- time.Until(d)
 			if calls.Add(1) == 1 { // the first attempt goes unanswered until the test ends

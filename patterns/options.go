@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
 )
 
 // Defaults of the load-balancing pattern (PROTOCOL.md).
@@ -53,6 +54,7 @@ type config struct {
 	logger       *slog.Logger
 	conn         []connection.Option
 	reconnectMax time.Duration
+	reactor      []messaging.ReactorOption
 }
 
 func newConfig(opts []Option) config {
@@ -123,6 +125,13 @@ func WithCapacity(n int) Option {
 // gets no more until it answers (default DefaultRequestTimeout).
 func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
 	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff }
+}
+
+// WithReactorOptions passes options to the Reactor rules a MsgWorker
+// answers requests by: messaging.WithHandlerTimeout, WithHiddenErrors,
+// WithMiddleware, WithObserver. Other kinds ignore them.
+func WithReactorOptions(opts ...messaging.ReactorOption) Option {
+	return func(c *config) { c.reactor = append(c.reactor, opts...) }
 }
 
 // WithIdentity sets a Worker's or Client's routing identity (unique by

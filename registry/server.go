@@ -383,11 +383,11 @@ func keySet(keys []string) map[string]bool {
 // name-service instance sharing it agrees) and, while this server runs,
 // to the key that took it first here.
 // It returns nil, or the refusal the request is answered with.
-func (s *Server) mayChange(ctx context.Context, name string, from messaging.Source) error {
+func (s *Server) mayChange(ctx context.Context, name string, from messaging.Peer) error {
 	if s.registrars == nil {
 		return nil
 	}
-	key := from.Peer()
+	key := from.Key()
 	if !s.registrars[key] {
 		return s.refuse(messaging.PermissionDenied, "not a registrar", name, key)
 	}
@@ -410,11 +410,11 @@ func (s *Server) mayChange(ctx context.Context, name string, from messaging.Sour
 	return nil
 }
 
-func (s *Server) mayLook(name string, from messaging.Source) bool {
-	if s.lookupKeys == nil || s.lookupKeys[from.Peer()] {
+func (s *Server) mayLook(name string, from messaging.Peer) bool {
+	if s.lookupKeys == nil || s.lookupKeys[from.Key()] {
 		return true
 	}
-	s.refuse(messaging.PermissionDenied, "lookups are restricted", name, from.Peer())
+	s.refuse(messaging.PermissionDenied, "lookups are restricted", name, from.Key())
 	return false
 }
 
@@ -431,46 +431,46 @@ func instanceID(id, server string, port uint32) string {
 	return net.JoinHostPort(server, strconv.Itoa(int(port)))
 }
 
-func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
+func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from messaging.Peer) (*msglib.Ack, error) {
 	s.registrations.Add(1)
 	switch {
 	case m.ServiceName == "":
-		return messaging.Errorf(messaging.InvalidArgument, "a registration needs a service name")
+		return nil, messaging.Errorf(messaging.InvalidArgument, "a registration needs a service name")
 	case m.ServiceName == ProbeName:
-		return messaging.Errorf(messaging.InvalidArgument, "%q is reserved", ProbeName)
+		return nil, messaging.Errorf(messaging.InvalidArgument, "%q is reserved", ProbeName)
 	}
 	if err := s.mayChange(ctx, m.ServiceName, from); err != nil {
-		return err
+		return nil, err
 	}
 	var owner string
 	if s.registrars != nil {
-		owner = from.Peer()
+		owner = from.Key()
 	}
 	if _, err := s.dir.register(ctx, m, owner); err != nil {
 		s.log.Error("registry store", "err", err)
-		return messaging.Errorf(messaging.Unavailable, "the registry store failed")
+		return nil, messaging.Errorf(messaging.Unavailable, "the registry store failed")
 	}
-	return from.Reply(ctx, &msglib.Ack{Ok: true})
+	return &msglib.Ack{Ok: true}, nil
 }
 
-func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Source) error {
+func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, from messaging.Peer) (*msglib.Ack, error) {
 	if err := s.mayChange(ctx, m.ServiceName, from); err != nil {
-		return err
+		return nil, err
 	}
 	gone, err := s.dir.unregister(ctx, m)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
-		return messaging.Errorf(messaging.Unavailable, "the registry store failed")
+		return nil, messaging.Errorf(messaging.Unavailable, "the registry store failed")
 	}
 	if gone == nil { // answered, not fatal (it killed the original)
-		return messaging.Errorf(messaging.NotFound, "no such instance of %q", m.ServiceName)
+		return nil, messaging.Errorf(messaging.NotFound, "no such instance of %q", m.ServiceName)
 	}
-	return from.Reply(ctx, &msglib.Ack{Ok: true})
+	return &msglib.Ack{Ok: true}, nil
 }
 
-func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Peer) (*msglib.ServiceLookupRep, error) {
 	if m.ServiceName == ProbeName {
-		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: ProbeName, Server: probeServer, Port: probeVersion})
+		return &msglib.ServiceLookupRep{ServiceName: ProbeName, Server: probeServer, Port: probeVersion}, nil
 	}
 	s.lookups.Add(1)
 	var inst *msglib.ServiceInstance
@@ -482,21 +482,21 @@ func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from me
 	}
 	if inst == nil {
 		s.notFound.Add(1)
-		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable})
+		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable}, nil
 	}
-	return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
-		InstanceId: inst.InstanceId, Version: inst.Version})
+	return &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
+		InstanceId: inst.InstanceId, Version: inst.Version}, nil
 }
 
-func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messaging.Source) error {
+func (s *Server) list(ctx context.Context, m *msglib.ServiceListReq, from messaging.Peer) (*msglib.ServiceListRep, error) {
 	if !s.mayLook(m.ServiceName, from) {
-		return from.Reply(ctx, &msglib.ServiceListRep{})
+		return &msglib.ServiceListRep{}, nil
 	}
 	insts, err := s.dir.list(ctx, m.ServiceName)
 	if err != nil {
 		s.log.Error("registry store", "err", err)
 	}
-	return from.Reply(ctx, &msglib.ServiceListRep{Instances: insts})
+	return &msglib.ServiceListRep{Instances: insts}, nil
 }
 
 // publishChanges publishes the store's changes as ServiceEvent notices:

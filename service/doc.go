@@ -5,8 +5,8 @@
 // messaging.Reactor.
 //
 //	svc, err := service.New(&Orders{}, service.WithVersion("1.2.0"))
-//	messaging.Handle(svc, func(ctx context.Context, m *pb.PlaceOrder, from messaging.Source) error {
-//		return from.Reply(ctx, &pb.OrderPlaced{Id: m.Id})
+//	messaging.Handle(svc, func(ctx context.Context, m *pb.PlaceOrder, _ messaging.Peer) (*pb.OrderPlaced, error) {
+//		return &pb.OrderPlaced{Id: m.Id}, nil
 //	})
 //	err = svc.Serve(ctx) // registers, renews, re-registers, serves; stops gracefully when ctx ends
 //

@@ -17,7 +17,7 @@ type Greeter struct{}
 
 // Register implements service.Registrar.
 func (Greeter) Register(m *messaging.Mux) {
-	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + req.Value})
 	})
 }

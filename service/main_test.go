@@ -62,7 +62,7 @@ type Echo struct{ port int }
 
 // Register implements service.Registrar.
 func (e *Echo) Register(m *messaging.Mux) {
-	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: fmt.Sprintf("%s from %d", req.Value, e.port)})
 	})
 }

@@ -229,11 +229,11 @@ func (s *Service) stats() *msglib.InstanceStats {
 // Stats returns the service's counters.
 func (s *Service) Stats() *msglib.InstanceStats { return s.stats() }
 
-func (s *Service) info(ctx context.Context, _ *msglib.ServiceInfoReq, from messaging.Source) error {
+func (s *Service) info(context.Context, *msglib.ServiceInfoReq, messaging.Peer) (*msglib.ServiceInfoRep, error) {
 	i := s.Instance()
-	return from.Reply(ctx, &msglib.ServiceInfoRep{Instance: &msglib.ServiceInstance{
+	return &msglib.ServiceInfoRep{Instance: &msglib.ServiceInstance{
 		ServiceName: i.Service, Server: i.Server, Port: uint32(i.Port), InstanceId: i.ID,
-		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}})
+		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}}, nil
 }
 
 // Serve registers the service and serves until ctx ends (returning
@@ -264,7 +264,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		}
 		defer notices.Close()
 		endpoints = append(endpoints, notices)
-		messaging.Handle(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
+		messaging.HandleMessage(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
 			s.log.Debug("name service asks to register again")
 			s.kickRegister()
 			return nil

@@ -214,7 +214,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		close(started)
 		<-release
 		return from.Reply(ctx, m)
@@ -259,7 +259,7 @@ func TestCloseStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
@@ -312,7 +312,7 @@ func TestServiceReactorOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		if m.Value == "slow" {
 			<-ctx.Done() // the service's own limit ends it
 			return ctx.Err()

@@ -174,11 +174,11 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 	}
 	defer events.Close()
 	r := messaging.NewReactor([]messaging.Endpoint{rep, events})
-	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
-		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "unavailable"})
+	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
+		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "unavailable"}, nil
 	})
 	seen := make(chan string, n)
-	messaging.Handle(r, func(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
 		seen <- m.ServiceName
 		return nil
 	})
@@ -280,8 +280,8 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 		if err != nil {
 			return err
 		}
-		messaging.Handle(svc, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
-			return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: name + " says hi"})
+		messaging.Handle(svc, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
+			return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: name + " says hi"}, nil
 		})
 		svcs = append(svcs, svc)
 		wg.Add(1)

@@ -73,10 +73,10 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "echo " + m.Value})
 	})
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Source) error {
 		return messaging.Errorf(messaging.NotFound, "nothing here")
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -254,7 +254,7 @@ func TestEtcdRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, &testpb.StringMsg{Value: "etcd " + m.Value})
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -45,10 +45,10 @@ func run(ctx context.Context, out io.Writer) error {
 	// Only this process publishes to sub, so a ShutdownEvent on it may
 	// stop the reactor; one sent to rep by any peer is ignored.
 	r := messaging.NewReactor([]messaging.Endpoint{rep, sub}, messaging.WithShutdownFrom(sub))
-	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
-		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "localhost", Port: 6000})
+	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
+		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "localhost", Port: 6000}, nil
 	})
-	messaging.Handle(r, func(ctx context.Context, m *msglib.Heartbeat, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.Heartbeat, from messaging.Source) error {
 		fmt.Fprintln(out, "event: heartbeat from", m.Id)
 		return nil
 	})

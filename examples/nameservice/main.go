@@ -21,8 +21,8 @@ type Directory struct{}
 
 // Register implements service.Registrar.
 func (Directory) Register(m *messaging.Mux) {
-	messaging.Handle(m, func(ctx context.Context, q *msglib.ServiceLookupReq, from messaging.Source) error {
-		return from.Reply(ctx, &msglib.ServiceLookupRep{ServiceName: q.ServiceName, Server: "desk 42"})
+	messaging.Handle(m, func(ctx context.Context, q *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
+		return &msglib.ServiceLookupRep{ServiceName: q.ServiceName, Server: "desk 42"}, nil
 	})
 }
 

@@ -1,0 +1,14 @@
+// Package msgserve lets patterns' MsgWorker answer a request by the very
+// rules a messaging Reactor answers by (the header's deadline and
+// metadata, middleware, one reply or a refusal with its code) without
+// package messaging exporting its plumbing. Package messaging sets Answer
+// when it is initialised.
+package msgserve
+
+import "context"
+
+// Answer handles one request with reactor (a *messaging.Reactor that
+// serves no endpoint of its own): payload is the envelope, route the
+// request's route frames, and reply sends an encoded envelope back. It
+// returns the handler's error, or why no answer could be sent.
+var Answer func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error

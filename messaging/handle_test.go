@@ -1,0 +1,65 @@
+package messaging_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/msglib"
+)
+
+// Handle's reply is what the handler returns, typed; its error is the
+// refusal; and the reply goes out once, whatever the endpoint.
+func TestTypedHandle(t *testing.T) {
+	rep := ok(messaging.NewResponse("tcp://127.0.0.1:0"))(t)
+	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	pub := ok(messaging.NewPublisher("tcp://127.0.0.1:0"))(t)
+	sub := ok(messaging.NewSubscriber(pub.Endpoint()))(t)
+	closeAll(t, rep, req, pub, sub)
+	published := make(chan string, 1)
+	reactorOn(t, []messaging.Endpoint{rep, sub}, func(r *messaging.Reactor) {
+		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) (*testpb.Int64Msg, error) {
+			switch m.Value {
+			case "nil":
+				return nil, nil
+			case "missing":
+				return nil, messaging.Errorf(messaging.NotFound, "no %s", m.Value)
+			}
+			if from.Endpoint() == sub.Name() {
+				published <- m.Value
+			}
+			return &testpb.Int64Msg{Value: int64(len(m.Value))}, nil
+		})
+	})
+	ctx := tctx(t, 10*time.Second)
+	got, err := messaging.Call[*testpb.Int64Msg](ctx, req, &testpb.StringMsg{Value: "four"})
+	if err != nil || got.Value != 4 {
+		t.Fatalf("typed reply: %v %v", got, err)
+	}
+	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "missing"}); messaging.CodeOf(err) != messaging.NotFound {
+		t.Fatalf("typed refusal: %v", err)
+	}
+	var e *messaging.Error
+	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "nil"}); !errors.As(err, &e) || e.Code != messaging.Internal {
+		t.Fatalf("nil reply: %v", err)
+	}
+	// Published, the same handler runs and its reply is dropped.
+	if err := pub.WaitSubscribers(ctx, &testpb.StringMsg{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	pub.Send(ctx, &testpb.StringMsg{Value: "event"})
+	select {
+	case v := <-published:
+		if v != "event" {
+			t.Fatalf("published: %q", v)
+		}
+	case <-ctx.Done():
+		t.Fatal("the handler did not see the published message")
+	}
+	if _, err := messaging.Call[*msglib.Ack](ctx, req, &testpb.BoolMsg{}); messaging.CodeOf(err) != messaging.Unimplemented {
+		t.Fatalf("no handler: %v", err)
+	}
+}
