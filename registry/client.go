@@ -140,6 +140,7 @@ type Client struct {
 	req      *messaging.Request // nil when direct
 	dir      *directory         // non-nil when direct
 	owned    bool               // the client opened dir's store from its address: Close closes it
+	calls    callPool           // connections to service instances, for Call
 }
 
 // NewClient makes a client; it connects lazily, so the name service need
@@ -499,6 +500,7 @@ func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 // Close closes the client, and the store it opened from an address (not
 // one given with WithDirectStore).
 func (c *Client) Close() error {
+	c.calls.close()
 	if c.owned {
 		if cl, ok := c.dir.store.(io.Closer); ok {
 			return cl.Close()

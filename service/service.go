@@ -147,6 +147,9 @@ type Service struct {
 	life *lifecycle.State
 	kick chan struct{} // register now
 	regs atomic.Uint64 // successful registrations
+	// registered is closed at the first successful registration.
+	registered chan struct{}
+	regOnce    sync.Once
 }
 
 // Registrar is implemented by a service implementation that registers its
@@ -187,7 +190,7 @@ func New(impl any, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, impl: impl, rep: rep, reg: reg, mux: messaging.NewMux(), port: rep.Port(),
-		life: lifecycle.New(), kick: make(chan struct{}, 1)}
+		life: lifecycle.New(), kick: make(chan struct{}, 1), registered: make(chan struct{})}
 	if s.cfg.id == "" {
 		s.cfg.id = net.JoinHostPort(cfg.host, fmt.Sprint(s.port))
 	}
@@ -215,6 +218,26 @@ func (s *Service) Endpoint() string { return s.rep.Endpoint() }
 func (s *Service) Instance() registry.Instance {
 	return registry.Instance{Service: s.cfg.name, Server: s.cfg.host, Port: s.port, ID: s.cfg.id,
 		Version: s.cfg.version, Metadata: s.cfg.metadata, Stats: s.stats()}
+}
+
+// WaitRegistered waits until the service has registered (Serve
+// registers it), so that a lookup finds it: the step between starting a
+// service and calling it by name. It returns ctx's error if ctx ends
+// first, and connection.ErrServerClosed if the service stopped first.
+func (s *Service) WaitRegistered(ctx context.Context) error {
+	select {
+	case <-s.registered:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.life.Done():
+		select {
+		case <-s.registered:
+			return nil
+		default:
+			return connection.ErrServerClosed
+		}
+	}
 }
 
 // Registrations returns how many times the service registered
@@ -441,6 +464,7 @@ func (s *Service) registerLoop(ctx context.Context) {
 			}
 			failing, retry = false, firstRetry
 			s.regs.Add(1)
+			s.regOnce.Do(func() { close(s.registered) })
 		case ctx.Err() != nil:
 			return
 		default:

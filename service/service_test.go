@@ -347,3 +347,56 @@ func eventuallyRegistered(ctx context.Context, c *registry.Client, name string) 
 		}
 	}
 }
+
+// The newcomer's path: start a service, wait until it is registered, and
+// call it by name; an instance that answers UNAVAILABLE is left for
+// another, and any other refusal comes back as it is.
+func TestCallByName(t *testing.T) {
+	_, c := newRegistry(t)
+	ctx := testutil.Ctx(t, 20*time.Second)
+	var svcs []*service.Service
+	for _, busy := range []bool{true, false} {
+		svc, err := service.New(nil, service.WithName("greeter"), service.WithHost("127.0.0.1"),
+			service.WithRegistry(registry.WithAddress(c.Address())), service.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+			switch {
+			case m.Value == "nobody":
+				return nil, messaging.Errorf(messaging.NotFound, "no %s", m.Value)
+			case busy:
+				return nil, messaging.Errorf(messaging.Unavailable, "too busy")
+			}
+			return &testpb.StringMsg{Value: "hello " + m.Value}, nil
+		})
+		testutil.Serve(t, svc)
+		if err := svc.WaitRegistered(ctx); err != nil {
+			t.Fatal(err)
+		}
+		svcs = append(svcs, svc)
+	}
+	// Lookups go round-robin, so half the first attempts meet the busy
+	// instance: every call still succeeds.
+	for range 6 {
+		got, err := registry.Call[*testpb.StringMsg](ctx, c, "greeter", &testpb.StringMsg{Value: "ann"})
+		if err != nil || got.Value != "hello ann" {
+			t.Fatalf("call by name: %v %v", got, err)
+		}
+	}
+	if _, err := registry.Call[*testpb.StringMsg](ctx, c, "greeter", &testpb.StringMsg{Value: "nobody"}); messaging.CodeOf(err) != messaging.NotFound {
+		t.Fatalf("a refusal: %v", err)
+	}
+	if _, err := registry.Call[*testpb.StringMsg](ctx, c, "nobody-registered", &testpb.StringMsg{}); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("an unknown service: %v", err)
+	}
+	// A service that stopped before it registered says so.
+	never, err := service.New(nil, service.WithName("never"), service.WithRegistry(registry.WithAddress(c.Address())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	never.Close()
+	if err := never.WaitRegistered(ctx); !errors.Is(err, connection.ErrServerClosed) {
+		t.Fatalf("WaitRegistered of a closed service: %v", err)
+	}
+}
