@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,14 +142,15 @@ type Authenticator struct {
 	allowed, refused atomic.Uint64
 }
 
-// StartAuthenticator starts the process's authenticator; until keys are
-// allowed, every CURVE client is refused.
-func StartAuthenticator(logger *slog.Logger) (*Authenticator, error) {
+// StartAuthenticator starts the authenticator of dividere's libzmq
+// context (of another, WithContext); until keys are allowed, every CURVE
+// client is refused.
+func StartAuthenticator(logger *slog.Logger, opts ...Option) (*Authenticator, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rep, err := newSocket(zmq.REP, "@inproc://zeromq.zap.01", Bind, newConfig([]Option{WithoutMonitor(), WithLinger(0),
-		WithName("zap-handler")}), nil)
+	rep, err := newSocket(zmq.REP, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
+		WithName("zap-handler"))), nil)
 	if err != nil {
 		return nil, fmt.Errorf("authenticator (is another one running?): %w", err)
 	}

@@ -101,6 +101,7 @@ type config struct {
 	curveServer, curveClient  *KeyPair
 	curveServerKey            string
 	userID                    bool
+	zctx                      *zmq.Context // WithContext; nil: dividere's own
 	immediate                 bool
 }
 

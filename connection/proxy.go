@@ -72,14 +72,16 @@ func newProxy(ft zmq.Type, fe string, bt zmq.Type, be string, opts []Option) (*P
 		return nil, err
 	}
 	addr := fmt.Sprintf("inproc://dividere-%s-control", name)
-	setupContext()
-	ctl, err := zmq.NewSocket(zmq.PAIR)
+	zc, err := zmqContext(cfg) // the control pair meets over inproc: in the ends' context
+	var ctl, peer *zmq.Socket
+	if err == nil {
+		ctl, err = zc.NewSocket(zmq.PAIR)
+	}
 	if err == nil {
 		err = ctl.Bind(addr)
 	}
-	var peer *zmq.Socket
 	if err == nil {
-		peer, err = zmq.NewSocket(zmq.PAIR)
+		peer, err = zc.NewSocket(zmq.PAIR)
 	}
 	if err == nil {
 		err = peer.Connect(addr)

@@ -140,8 +140,11 @@ func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(
 
 // openSocket creates and configures a socket without attaching it.
 func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
-	setupContext()
-	zs, err := zmq.NewSocket(typ)
+	zc, err := zmqContext(cfg)
+	if err != nil {
+		return nil, zmqErr("libzmq context", err)
+	}
+	zs, err := zc.NewSocket(typ)
 	if err != nil {
 		return nil, zmqErr("new socket", err)
 	}

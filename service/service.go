@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"reflect"
 	"slices"
 	"sync"
@@ -21,10 +20,6 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 )
-
-// EnvHost names the environment variable that sets the host a service
-// advertises (see WithHost).
-const EnvHost = "DIVIDERE_HOST"
 
 // DefaultTTL is how long a registration lives unless renewed; a service
 // renews it every third of it, so a service that dies vanishes from
@@ -65,10 +60,12 @@ func WithMetadata(kv map[string]string) Option {
 	}
 }
 
-// WithHost sets the host address the service advertises (default:
-// $DIVIDERE_HOST, else the first non-loopback IPv4 address of an
-// interface that is up, else 127.0.0.1; found from the interface list,
-// never by contacting another machine).
+// WithHost sets the host address the service advertises (default: the
+// first non-loopback IPv4 address of an interface that is up, else
+// 127.0.0.1; found from the interface list, never by contacting another
+// machine). A service reads no environment variable: a program that
+// wants the host from its environment passes
+// WithHost(os.Getenv("MY_HOST")).
 func WithHost(h string) Option { return func(c *config) { c.host = h } }
 
 // WithInstanceID sets the instance id (default: host:port).
@@ -163,7 +160,7 @@ type Registrar interface {
 // the service by default (NameOf) and, if it is a Registrar, registers its
 // handlers; it may be nil when WithName is given.
 func New(impl any, opts ...Option) (*Service, error) {
-	cfg := config{ttl: DefaultTTL, endpoint: "tcp://*:0", host: os.Getenv(EnvHost), workers: 1}
+	cfg := config{ttl: DefaultTTL, endpoint: "tcp://*:0", workers: 1}
 	for _, o := range opts {
 		o(&cfg)
 	}
