@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// ErrHandlerPanic wraps a panic in a handler, turned into an error by
-// Mux.Dispatch.
+// ErrHandlerPanic wraps a handler's panic, recovered: a requester is
+// answered INTERNAL, and the stack goes to the log.
 var ErrHandlerPanic = errors.New("dividere: handler panicked")
 
 // Mux maps message types to handlers, like http.ServeMux maps paths. A
@@ -108,11 +108,11 @@ func HandleDefault(r Handlers, h HandlerFunc) {
 	m.fallback = h
 }
 
-// Dispatch runs the handler for msg's type, or the default handler.
+// dispatch runs the handler for msg's type, or the default handler.
 // handled is false when there is neither. A panic in the handler is
 // recovered and returned as an error wrapping ErrHandlerPanic, with the
 // stack.
-func (m *Mux) Dispatch(ctx context.Context, msg proto.Message, from Source) (handled bool, err error) {
+func (m *Mux) dispatch(ctx context.Context, msg proto.Message, from Source) (handled bool, err error) {
 	m.mu.RLock()
 	h := m.handlers[msg.ProtoReflect().Descriptor().FullName()]
 	if h == nil {

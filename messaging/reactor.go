@@ -686,7 +686,7 @@ var errNoHandler = fmt.Errorf("%w", ErrUnhandled)
 // buildChain composes the middleware around the Mux, once, at Run.
 func (r *Reactor) buildChain() {
 	h := HandlerFunc(func(ctx context.Context, msg proto.Message, from Source) error {
-		handled, err := r.handlers.Dispatch(ctx, msg, from)
+		handled, err := r.handlers.dispatch(ctx, msg, from)
 		if !handled {
 			return fmt.Errorf("%w: %s", errNoHandler, msg.ProtoReflect().Descriptor().FullName())
 		}

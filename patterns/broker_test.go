@@ -137,7 +137,7 @@ func TestUnreliableWorkers(t *testing.T) {
 				var n atomic.Int64
 				runWorker(t, ok(patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 					if n.Add(1)%2 == 0 {
-						return nil, patterns.ErrNoReply
+						return nil, patterns.ErrDrop
 					}
 					return append([]byte(fmt.Sprintf("w%d:", i)), req...), nil
 				}, fastBeat, patterns.WithLogger(quiet)))(t))

@@ -21,10 +21,12 @@
 //   - messaging level: a Heartbeat{id, capacity} envelope, both for ready
 //     and heartbeat.
 //
-// The broker answers each heartbeat in kind. A worker silent for
-// liveness × interval (default 2 × 3 s) is dead and gets no more
-// requests; a worker that hears nothing from its broker as long
-// reconnects with backoff and announces itself again.
+// The broker heartbeats a worker silent for the interval and answers no
+// heartbeat; a worker answers every heartbeat and sends its own after
+// 1.5 intervals of sending nothing (the original's rules). A worker
+// silent for the timeout (WithHeartbeat; default 2 × 3 s) is dead and
+// gets no more requests; a worker that hears nothing from its broker as
+// long reconnects with backoff and announces itself again.
 //
 // A Client talks to the front end through a DEALER and puts a request id
 // frame before the payload: [id, payload]. Workers echo the route, so the

@@ -14,7 +14,7 @@ import (
 )
 
 // Short heartbeats keep fault tests fast: a peer is dead after 150 ms.
-var fastBeat = patterns.WithHeartbeat(50*time.Millisecond, 3)
+var fastBeat = patterns.WithHeartbeat(50*time.Millisecond, 150*time.Millisecond)
 
 // TestMain doubles as the helper processes the fault tests kill.
 func TestMain(m *testing.M) {

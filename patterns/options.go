@@ -32,7 +32,7 @@ const (
 	// sending the request again.
 	DefaultRequestTimeout = 2500 * time.Millisecond
 	// DefaultRetries is how many times a Client sends a request again
-	// before giving up with ErrNoReply.
+	// before giving up with ErrRetriesExhausted.
 	DefaultRetries = 3
 )
 
@@ -42,7 +42,7 @@ type Option func(*config)
 
 type config struct {
 	interval     time.Duration
-	liveness     int
+	dead         time.Duration // silence that makes a peer dead; 0: DefaultLiveness intervals
 	queueLimit   int
 	queueTimeout time.Duration
 	queueBytes   int64
@@ -60,7 +60,6 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		interval:     DefaultHeartbeatInterval,
-		liveness:     DefaultLiveness,
 		queueLimit:   DefaultQueueLimit,
 		queueTimeout: DefaultQueueTimeout,
 		queueBytes:   DefaultQueueBytes,
@@ -81,17 +80,24 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-func (c *config) deadAfter() time.Duration { return time.Duration(c.liveness) * c.interval }
+func (c *config) deadAfter() time.Duration {
+	if c.dead > 0 {
+		return c.dead
+	}
+	return DefaultLiveness * c.interval
+}
 
-// WithHeartbeat sets the heartbeat interval and how many silent intervals
-// make a peer dead (Broker and Worker; both sides should agree).
-func WithHeartbeat(interval time.Duration, liveness int) Option {
+// WithHeartbeat sets the heartbeat interval, and the timeout: how long a
+// silent peer is given before it counts as dead (0: DefaultLiveness
+// intervals). The Broker and its Workers should agree. The parameters
+// are connection.WithHeartbeat's: the same thing, one level up.
+func WithHeartbeat(interval, timeout time.Duration) Option {
 	return func(c *config) {
 		if interval > 0 {
 			c.interval = interval
 		}
-		if liveness > 0 {
-			c.liveness = liveness
+		if timeout > 0 {
+			c.dead = timeout
 		}
 	}
 }

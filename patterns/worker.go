@@ -14,9 +14,10 @@ import (
 	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
-// ErrNoReply may be returned by a Handler to send no reply at all (the
-// client's retry decides what happens next).
-var ErrNoReply = errors.New("dividere: no reply")
+// ErrDrop may be returned by a Handler to drop the request: no reply at
+// all, and no log line (the client's retry decides what happens next).
+// (messaging.ErrNoReply is another thing: a reply that cannot be sent.)
+var ErrDrop = errors.New("dividere: request dropped")
 
 // Handler answers one request at the byte level. Returning an error sends
 // no reply; the error is logged and counted.
@@ -270,7 +271,7 @@ func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection
 	reply := func(out []byte) error { replied = true; return d.Send(ctx, msg.Reply(out)...) }
 	if err := e.handle(ctx, route, msg.Payload(), reply); err != nil {
 		e.failed.Add(1)
-		if !errors.Is(err, ErrNoReply) {
+		if !errors.Is(err, ErrDrop) {
 			e.log.Warn("handler failed", "err", err)
 		}
 		if !replied && ctx.Err() == nil {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/regbridge"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -183,8 +184,8 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		return nil, err
 	}
 	cfg.requests = req
-	r, err := messaging.NewRequest(ConnectAll(req), messaging.WithLogger(cfg.logger),
-		messaging.WithConnectionOptions(append(append(ControlPlane(), connection.WithName("registry-client")), cfg.conn...)...))
+	r, err := messaging.NewRequest(connectAll(req), messaging.WithLogger(cfg.logger),
+		messaging.WithConnectionOptions(append(append(controlPlane(), connection.WithName("registry-client")), cfg.conn...)...))
 	if err != nil {
 		return nil, err
 	}
@@ -256,13 +257,13 @@ func nextPorts(list string) string {
 var zmqTransports = map[string]bool{"tcp": true, "ipc": true, "inproc": true, "pgm": true, "epgm": true,
 	"ws": true, "wss": true, "udp": true, "vmci": true}
 
-// ControlPlane returns the connection options of sockets that talk to the
+// controlPlane returns the connection options of sockets that talk to the
 // name service: no linger (a registration that could not be sent is
 // stale anyway), reconnects every 50 ms backing off only to 250 ms, so
 // that a restarted name service is found again well within a second (a
 // connect attempt to a dead port costs next to nothing), and requests only
 // to instances that are up (WithImmediate), for failover.
-func ControlPlane() []connection.Option {
+func controlPlane() []connection.Option {
 	return []connection.Option{connection.WithLinger(0), connection.WithReconnectInterval(50*time.Millisecond, 250*time.Millisecond),
 		connection.WithImmediate()}
 }
@@ -280,15 +281,22 @@ func endpoints(list string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-// ConnectAll marks every endpoint of a comma-separated list as one to
+// connectAll marks every endpoint of a comma-separated list as one to
 // connect to.
-func ConnectAll(list string) string {
+func connectAll(list string) string {
 	return ">" + strings.ReplaceAll(list, ",", ",>")
 }
 
-// ConnectionOptions returns the options the client's sockets use beyond
-// the defaults, for other sockets that talk to the same name service.
-func (c *Client) ConnectionOptions() []connection.Option { return c.cfg.conn }
+func init() {
+	regbridge.NoticeSubscriber = func(client any, log *slog.Logger) (*messaging.Subscriber, error) {
+		c := client.(*Client)
+		if c.NoticeAddress() == "" {
+			return nil, nil
+		}
+		return messaging.NewSubscriber(connectAll(c.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
+			messaging.WithLogger(log), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...))
+	}
+}
 
 // Address returns the name service's request endpoints, or with
 // WithDirectStore the store's description (its String method, if any).
@@ -551,8 +559,8 @@ func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 			return Event{Kind: ch.Kind, Instance: fromProto(ch.Instance), Revision: ch.Revision}, true
 		}
 	} else {
-		sub, err := messaging.NewSubscriber(ConnectAll(c.cfg.watch), messaging.WithTypes(&msglib.ServiceEvent{}),
-			messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(ControlPlane(), c.cfg.conn...)...))
+		sub, err := messaging.NewSubscriber(connectAll(c.cfg.watch), messaging.WithTypes(&msglib.ServiceEvent{}),
+			messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...))
 		if err != nil {
 			cancel()
 			return nil, err

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dividere-go/dividere/internal/storekit"
 	"github.com/dividere-go/dividere/msglib"
 )
 
@@ -148,25 +148,7 @@ func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]
 			}
 		}
 	}
-	return LiveSorted(out, now), nil
-}
-
-// LiveSorted drops the instances whose time is up at now (in place) and
-// orders the rest as Store.List must: by service name, then instance id.
-func LiveSorted(insts []*msglib.ServiceInstance, now time.Time) []*msglib.ServiceInstance {
-	out := insts[:0]
-	for _, inst := range insts {
-		if live(inst, now) {
-			out = append(out, inst)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].ServiceName != out[j].ServiceName {
-			return out[i].ServiceName < out[j].ServiceName
-		}
-		return out[i].InstanceId < out[j].InstanceId
-	})
-	return out
+	return storekit.LiveSorted(out, now), nil
 }
 
 // Expire implements Store.
@@ -176,7 +158,7 @@ func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.Servic
 	var gone []*msglib.ServiceInstance
 	for name, byID := range m.services {
 		for id, inst := range byID {
-			if !live(inst, now) {
+			if !storekit.Live(inst, now) {
 				gone = append(gone, inst)
 				delete(byID, id)
 				m.emitLocked(msglib.ServiceEvent_EXPIRED, inst)
@@ -187,10 +169,6 @@ func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.Servic
 		}
 	}
 	return gone, nil
-}
-
-func live(inst *msglib.ServiceInstance, now time.Time) bool {
-	return inst.ExpiresUnixMs == 0 || now.UnixMilli() < inst.ExpiresUnixMs
 }
 
 // Watch implements Store. A slow watcher holds up no one: its changes

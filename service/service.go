@@ -16,6 +16,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/lifecycle"
+	"github.com/dividere-go/dividere/internal/regbridge"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -277,8 +278,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	defer cancel()
 	endpoints := []messaging.Endpoint{s.rep}
 	if s.reg.NoticeAddress() != "" {
-		notices, err := messaging.NewSubscriber(registry.ConnectAll(s.reg.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
-			messaging.WithLogger(s.cfg.logger), messaging.WithConnectionOptions(append(registry.ControlPlane(), s.reg.ConnectionOptions()...)...))
+		notices, err := regbridge.NoticeSubscriber(s.reg, s.cfg.logger)
 		if err != nil {
 			return err
 		}

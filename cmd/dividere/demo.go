@@ -214,7 +214,7 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 // a retrying client, a worker dropping out in the middle.
 func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
 	say("\n== load balancing: a broker, two heartbeating workers, a retrying client ==")
-	b, err := patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithHeartbeat(100*time.Millisecond, 3))
+	b, err := patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithHeartbeat(100*time.Millisecond, 300*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
 	for i := range 2 {
 		w, err := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 			return fmt.Appendf(nil, "worker %d did %s", i, req), nil
-		}, patterns.WithHeartbeat(100*time.Millisecond, 3))
+		}, patterns.WithHeartbeat(100*time.Millisecond, 300*time.Millisecond))
 		if err != nil {
 			return err
 		}

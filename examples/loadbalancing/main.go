@@ -24,7 +24,7 @@ func main() {
 func run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	beat := patterns.WithHeartbeat(200*time.Millisecond, 3)
+	beat := patterns.WithHeartbeat(200*time.Millisecond, 600*time.Millisecond)
 	b, err := patterns.NewBroker("tcp://*:0", "tcp://*:0", beat)
 	if err != nil {
 		return err
@@ -39,7 +39,7 @@ func run(ctx context.Context, out io.Writer) error {
 		var n atomic.Int64
 		w, err := patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
 			if i == 2 && n.Add(1)%2 == 0 {
-				return nil, patterns.ErrNoReply // the unreliable one drops every other request
+				return nil, patterns.ErrDrop // the unreliable one drops every other request
 			}
 			return fmt.Appendf(nil, "%s done by worker %d", req, i), nil
 		}, beat)

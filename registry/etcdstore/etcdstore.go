@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/dividere-go/dividere/internal/storekit"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 )
@@ -329,7 +330,7 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
 	if s.cache != nil {
 		if insts, ok := s.cache.list(service); ok {
-			return registry.LiveSorted(insts, now), nil
+			return storekit.LiveSorted(insts, now), nil
 		}
 	}
 	ctx, cancel := s.op(ctx)
@@ -348,7 +349,7 @@ func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msg
 			out = append(out, inst)
 		}
 	}
-	return registry.LiveSorted(out, now), nil
+	return storekit.LiveSorted(out, now), nil
 }
 
 // Expire implements registry.Store. etcd expires leases itself, so there
