@@ -13,7 +13,7 @@ import (
 // ParseEndpoints) and has a unique routing identity unless WithIdentity
 // sets one.
 type Dealer struct {
-	*Socket
+	*sock
 }
 
 // NewDealer creates a Dealer on the endpoint list.
@@ -26,7 +26,7 @@ func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dealer{Socket: s}, nil
+	return &Dealer{sock: s}, nil
 }
 
 // Identity returns the Dealer's routing identity.
@@ -57,7 +57,7 @@ func (d *Dealer) Wait(timeout time.Duration) bool { return d.waitFor(timeout) }
 // being dropped silently, and a peer that reconnects with the same
 // identity takes over its old route.
 type Router struct {
-	*Socket
+	*sock
 }
 
 // NewRouter creates a Router on the endpoint list.
@@ -66,7 +66,7 @@ func NewRouter(endpoints string, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Router{Socket: s}, nil
+	return &Router{sock: s}, nil
 }
 
 func routerSetup(zs *zmq.Socket) error {

@@ -18,7 +18,7 @@ import (
 // peer works with it; XPUB also tells the publisher who subscribed to
 // what, which is what WaitSubscribers waits for.
 type Publisher struct {
-	*Socket
+	*sock
 	subMu sync.Mutex
 	subs  map[string]int // subscription prefix -> number of subscriptions
 	joins uint64         // subscribe notices seen so far; guarded by subMu
@@ -54,7 +54,7 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{Socket: s, subs: map[string]int{}}
+	p := &Publisher{sock: s, subs: map[string]int{}}
 	p.beforeSendFn = p.beforeSend
 	s.sendWait, s.sendStuck, s.sendWaits = cfg.slowWait, p.stuck, &p.waits
 	if s.mon != nil {
@@ -238,7 +238,7 @@ func (p *Publisher) Joins() uint64 {
 // Subscriber receives the messages whose first frame starts with one of
 // its topics. It connects by default (see ParseEndpoints).
 type Subscriber struct {
-	*Socket
+	*sock
 }
 
 // WithTopics subscribes a Subscriber to topics before it connects. A
@@ -266,7 +266,7 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Subscriber{Socket: s}, nil
+	return &Subscriber{sock: s}, nil
 }
 
 // Subscribe adds topics (byte prefixes; "" is everything).

@@ -41,8 +41,8 @@ func (r *Request) open() (*Socket, error) {
 	return newSocket(zmq.REQ, r.endpoints, Connect, r.cfg, nil)
 }
 
-// Socket returns the current underlying socket (it changes on Reset).
-func (r *Request) Socket() *Socket { return r.cur.Load() }
+// Name returns the name of the Request's socket (see WithName).
+func (r *Request) Name() string { return r.cur.Load().Name() }
 
 // Send sends a request. Sending twice without receiving the reply in
 // between is ErrState.
@@ -141,7 +141,7 @@ func (r *Request) Close() error {
 // and connects for others, so it can also sit behind a Proxy's back end
 // (see ParseEndpoints).
 type Response struct {
-	*Socket
+	*sock
 }
 
 // NewResponse creates a Response on the endpoint list.
@@ -150,7 +150,7 @@ func NewResponse(endpoints string, opts ...Option) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Response{Socket: s}, nil
+	return &Response{sock: s}, nil
 }
 
 // Recv receives the next request.

@@ -30,6 +30,11 @@ import (
 // socket's ZMQ_FD in Go's network poller. That keeps an idle socket at
 // zero CPU, lets one goroutine send while another waits to receive, and
 // lets Close wake every waiter at once.
+// sock is Socket under a name of its own, so that the facades embed it
+// (and offer its methods) without a public field: a facade is its small
+// method set, not a Socket one can reach into.
+type sock = Socket
+
 type Socket struct {
 	mu     sync.Mutex // guards every use of zs
 	zs     *zmq.Socket

@@ -169,6 +169,20 @@ func (c *core) decodeMsg(name string, payload []byte) (proto.Message, error) {
 	return m, err
 }
 
+// socket is the method set every endpoint shares with the
+// connection-layer socket underneath: where it is, what it counted, and
+// Close.
+type socket interface {
+	Close() error
+	Endpoint() string
+	Endpoints() []string
+	Name() string
+	Port() int
+	Stats() connection.Stats
+	WaitConnected(ctx context.Context) error
+	WaitPeers(ctx context.Context, n int) error
+}
+
 // Route is the identity frames a message crossed ROUTER sockets with; a
 // reply sent with the same route goes back to the sender.
 type Route [][]byte
@@ -176,7 +190,7 @@ type Route [][]byte
 // Publisher publishes Protobuf messages in envelopes; subscribers can
 // select them by type.
 type Publisher struct {
-	*connection.Socket
+	socket
 	core
 	pub *connection.Publisher
 	seq *sequencer // nil WithoutSequence
@@ -190,7 +204,7 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	pb := &Publisher{Socket: p.Socket, core: newCore(c), pub: p}
+	pb := &Publisher{socket: p, core: newCore(c), pub: p}
 	if !c.noSeq {
 		pb.seq = newSequencer()
 	}
@@ -244,7 +258,7 @@ func (p *Publisher) PublisherStats() connection.PublisherStats { return p.pub.Pu
 
 // Subscriber receives the Protobuf messages of the types it subscribed to.
 type Subscriber struct {
-	*connection.Socket
+	socket
 	core
 	sub *connection.Subscriber
 }
@@ -265,7 +279,7 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb := &Subscriber{Socket: s.Socket, core: newCore(c), sub: s}
+	sb := &Subscriber{socket: s, core: newCore(c), sub: s}
 	sb.gaps = newGapTracker()
 	return sb, nil
 }
@@ -347,7 +361,7 @@ func (r *Request) Recv(ctx context.Context) (proto.Message, error) {
 }
 
 func (r *Request) reply(payload []byte) (proto.Message, error) {
-	m, err := r.decodeMsg(r.req.Socket().Name(), payload)
+	m, err := r.decodeMsg(r.req.Name(), payload)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +397,7 @@ func (r *Request) Conn() *connection.Request { return r.req }
 
 // Response receives Protobuf requests and sends replies in alternation.
 type Response struct {
-	*connection.Socket
+	socket
 	core
 	rep *connection.Response
 }
@@ -395,7 +409,7 @@ func NewResponse(endpoints string, opts ...Option) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Response{Socket: r.Socket, core: newCore(c), rep: r}, nil
+	return &Response{socket: r, core: newCore(c), rep: r}, nil
 }
 
 // Recv receives the next request. A request that cannot be decoded is
@@ -430,7 +444,7 @@ func (r *Response) Conn() *connection.Response { return r.rep }
 
 // Dealer sends and receives Protobuf messages asynchronously.
 type Dealer struct {
-	*connection.Socket
+	socket
 	core
 	d *connection.Dealer
 }
@@ -442,7 +456,7 @@ func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dealer{Socket: d.Socket, core: newCore(c), d: d}, nil
+	return &Dealer{socket: d, core: newCore(c), d: d}, nil
 }
 
 // Send sends m as a plain message (one frame).
@@ -493,7 +507,7 @@ func (d *Dealer) Conn() *connection.Dealer { return d.d }
 // Router receives Protobuf messages with their sender's route and sends
 // replies along it.
 type Router struct {
-	*connection.Socket
+	socket
 	core
 	r         *connection.Router
 	answerAll bool
@@ -506,7 +520,7 @@ func NewRouter(endpoints string, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Router{Socket: r.Socket, core: newCore(c), r: r, answerAll: c.answerAll}, nil
+	return &Router{socket: r, core: newCore(c), r: r, answerAll: c.answerAll}, nil
 }
 
 // Recv receives the next message and its route (the sender's identity,

@@ -65,7 +65,7 @@ var imports = map[string]string{
 	"proto":      "proto.Marshal",
 	"connection": "connection.ErrClosed",
 	"messaging":  "messaging.ErrNotEnvelope",
-	"patterns":   "patterns.ErrNoReply",
+	"patterns":   "patterns.ErrDrop",
 	"registry":   "registry.ErrNotFound",
 	"service":    "service.DefaultTTL",
 	"etcdstore":  "etcdstore.Open",
