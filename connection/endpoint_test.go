@@ -117,3 +117,35 @@ func TestRebindRightAfterClose(t *testing.T) {
 		a.Close()
 	}
 }
+
+// An option that does not apply to a socket is an error, not a setting
+// silently ignored.
+func TestOptionThatDoesNotApply(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func() error
+	}{
+		{"topics on a publisher", func() error {
+			_, err := connection.NewPublisher("tcp://127.0.0.1:0", connection.WithTopics("x"))
+			return err
+		}},
+		{"slow-subscriber wait on a subscriber", func() error {
+			_, err := connection.NewSubscriber("tcp://127.0.0.1:1", connection.WithSlowSubscriberWait(time.Second))
+			return err
+		}},
+		{"user id on a dealer", func() error { _, err := connection.NewDealer("tcp://127.0.0.1:1", connection.WithUserID()); return err }},
+		{"identity on a publisher", func() error {
+			_, err := connection.NewPublisher("tcp://127.0.0.1:0", connection.WithIdentity("me"))
+			return err
+		}},
+	} {
+		if err := tc.make(); !errors.Is(err, connection.ErrOption) {
+			t.Errorf("%s: %v, want ErrOption", tc.name, err)
+		}
+	}
+	d, err := connection.NewDealer("tcp://127.0.0.1:1", connection.WithIdentity("me"))
+	if err != nil {
+		t.Fatalf("an option that applies: %v", err)
+	}
+	d.Close()
+}

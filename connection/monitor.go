@@ -102,6 +102,8 @@ func startMonitor(s *Socket) (*monitor, error) {
 	cfg.heartbeat = 0
 	cfg.events = nil
 	cfg.curveServer, cfg.curveClient = nil, nil
+	// Nothing of the owner's kind: no identity, topics, peer keys.
+	cfg.marked, cfg.identity, cfg.topics, cfg.topicsSet, cfg.userID, cfg.slowWait = nil, "", nil, false, false, 0
 	cfg.name = s.name + "-monitor"
 	pair, err := newSocket(zmq.PAIR, ">"+addr, Connect, cfg, nil)
 	if err != nil {

@@ -1,7 +1,10 @@
 package connection
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -102,6 +105,7 @@ type config struct {
 	curveServerKey            string
 	userID                    bool
 	zctx                      *zmq.Context // WithContext; nil: dividere's own
+	marked                    []string     // the options that apply to some socket kinds only
 	immediate                 bool
 }
 
@@ -169,7 +173,9 @@ func WithMaxMessageSize(n int64) Option {
 // for it (see DefaultSlowSubscriberWait); 0 never waits (libzmq's PUB),
 // Lossless waits as long as Send's context allows. Other sockets ignore
 // it.
-func WithSlowSubscriberWait(d time.Duration) Option { return func(c *config) { c.slowWait = d } }
+func WithSlowSubscriberWait(d time.Duration) Option {
+	return func(c *config) { c.slowWait = d; c.mark("WithSlowSubscriberWait") }
+}
 
 // WithBacklog sets the listen backlog of the socket's bound TCP endpoints
 // (see DefaultBacklog).
@@ -177,7 +183,9 @@ func WithBacklog(n int) Option { return func(c *config) { c.backlog = n } }
 
 // WithIdentity sets the routing identity a ROUTER peer sees for this
 // socket. Dealers get a unique one by default.
-func WithIdentity(id string) Option { return func(c *config) { c.identity = id } }
+func WithIdentity(id string) Option {
+	return func(c *config) { c.identity = id; c.mark("WithIdentity") }
+}
 
 // WithLogger sets the logger for socket events (debug level) and problems
 // (warn level). The default is slog.Default().
@@ -198,7 +206,7 @@ func WithImmediate() Option { return func(c *config) { c.immediate = true } }
 // WithUserID makes RecvUser report, with each message, the identity its
 // sender was authenticated as: the Z85 public key of a CURVE client (see
 // Authenticator). It costs a lookup per message, so it is off by default.
-func WithUserID() Option { return func(c *config) { c.userID = true } }
+func WithUserID() Option { return func(c *config) { c.userID = true; c.mark("WithUserID") } }
 
 // WithoutMonitor turns off event monitoring, which saves a goroutine and an
 // inproc socket per socket. WaitConnected then returns ErrNoMonitor.
@@ -230,6 +238,31 @@ func (c *config) apply(s *zmq.Socket) error {
 	for _, err := range set {
 		if err != nil {
 			return zmqErr("set option", err)
+		}
+	}
+	return nil
+}
+
+// ErrOption is returned by a constructor given an option that does not
+// apply to what it makes (WithTopics for a Publisher, say): an option
+// silently ignored would be a setting the program believes it has.
+var ErrOption = errors.New("dividere: option does not apply")
+
+// appliesTo lists the socket kinds each kind-specific option applies to.
+var appliesTo = map[string][]zmq.Type{
+	"WithTopics":             {zmq.SUB},
+	"WithSlowSubscriberWait": {zmq.PUB, zmq.XPUB},
+	"WithIdentity":           {zmq.DEALER, zmq.ROUTER, zmq.REQ},
+	"WithUserID":             {zmq.REP, zmq.ROUTER},
+}
+
+func (c *config) mark(option string) { c.marked = append(c.marked, option) }
+
+// check fails with ErrOption when an option does not apply to typ.
+func (c *config) check(typ zmq.Type) error {
+	for _, o := range c.marked {
+		if !slices.Contains(appliesTo[o], typ) {
+			return fmt.Errorf("%w: %s to a %v socket", ErrOption, o, typ)
 		}
 	}
 	return nil

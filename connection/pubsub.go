@@ -245,7 +245,7 @@ type Subscriber struct {
 // Subscriber created without it receives everything (topic ""). Other
 // sockets ignore it.
 func WithTopics(topics ...string) Option {
-	return func(c *config) { c.topics = append(c.topics, topics...); c.topicsSet = true }
+	return func(c *config) { c.topics = append(c.topics, topics...); c.topicsSet = true; c.mark("WithTopics") }
 }
 
 // NewSubscriber creates a Subscriber on the endpoint list.

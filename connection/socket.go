@@ -124,6 +124,9 @@ var socketSeq atomic.Uint64
 // kind-specific options, which must precede bind/connect), starts the
 // monitor and attaches every endpoint.
 func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
+	if err := cfg.check(typ); err != nil {
+		return nil, err
+	}
 	eps, err := ParseEndpoints(endpoints, def)
 	if err != nil {
 		return nil, err

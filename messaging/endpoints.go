@@ -27,6 +27,20 @@ type config struct {
 	answerAll bool
 	outgoing  []func(context.Context, proto.Message, *Header)
 	noSeq     bool
+	marked    []string // options that apply to one kind of endpoint only
+}
+
+// appliesTo names the one endpoint kind each kind-specific option is for.
+var appliesTo = map[string]string{"WithTypes": "Subscriber", "AnswerEveryRequest": "Router", "WithoutSequence": "Publisher"}
+
+// check fails with connection.ErrOption when an option is not for kind.
+func (c config) check(kind string) error {
+	for _, o := range c.marked {
+		if appliesTo[o] != kind {
+			return fmt.Errorf("%w: messaging.%s to a %s", connection.ErrOption, o, kind)
+		}
+	}
+	return nil
 }
 
 func newConfig(opts []Option) config {
@@ -58,7 +72,9 @@ func WithResolver(r Resolver) Option { return func(c *config) { c.codec.Resolver
 // false}, a handler can reply once, so that a REQ peer never waits in
 // vain, and each peer's requests are handled in the order they came (with
 // WithWorkers, each peer's go to one worker). Other endpoints ignore it.
-func AnswerEveryRequest() Option { return func(c *config) { c.answerAll = true } }
+func AnswerEveryRequest() Option {
+	return func(c *config) { c.answerAll = true; c.marked = append(c.marked, "AnswerEveryRequest") }
+}
 
 // WithLogger sets the logger for bad input (warn) and socket events
 // (debug). The default is slog.Default().
@@ -69,14 +85,20 @@ func WithLogger(l *slog.Logger) Option {
 // WithTypes subscribes a Subscriber to exactly these message types from
 // the start. A Subscriber created without it receives every type.
 func WithTypes(msgs ...proto.Message) Option {
-	return func(c *config) { c.types = append(c.types, msgs...); c.typesSet = true }
+	return func(c *config) {
+		c.types = append(c.types, msgs...)
+		c.typesSet = true
+		c.marked = append(c.marked, "WithTypes")
+	}
 }
 
 // WithoutSequence makes a Publisher send without the v2 header's
 // publisher id and sequence number: its envelopes are then byte for byte
 // v1, and its subscribers cannot count what they lost. Other endpoints
 // ignore it.
-func WithoutSequence() Option { return func(c *config) { c.noSeq = true } }
+func WithoutSequence() Option {
+	return func(c *config) { c.noSeq = true; c.marked = append(c.marked, "WithoutSequence") }
+}
 
 // Stats counts what a messaging endpoint sent and received, and the
 // messages it could not decode (which it dropped, logged and reported as
@@ -200,6 +222,9 @@ type Publisher struct {
 // endpoint rules).
 func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	c := newConfig(opts)
+	if err := c.check("Publisher"); err != nil {
+		return nil, err
+	}
 	p, err := connection.NewPublisher(endpoints, c.conn...)
 	if err != nil {
 		return nil, err
@@ -267,6 +292,9 @@ type Subscriber struct {
 // and without it every message arrives.
 func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	c := newConfig(opts)
+	if err := c.check("Subscriber"); err != nil {
+		return nil, err
+	}
 	conn := c.conn
 	if c.typesSet {
 		topics := make([]string, len(c.types))
@@ -336,6 +364,9 @@ type Request struct {
 // NewRequest creates a Request (see connection.NewRequest).
 func NewRequest(endpoints string, opts ...Option) (*Request, error) {
 	c := newConfig(opts)
+	if err := c.check("Request"); err != nil {
+		return nil, err
+	}
 	r, err := connection.NewRequest(endpoints, c.conn...)
 	if err != nil {
 		return nil, err
@@ -405,6 +436,9 @@ type Response struct {
 // NewResponse creates a Response (see connection.NewResponse).
 func NewResponse(endpoints string, opts ...Option) (*Response, error) {
 	c := newConfig(opts)
+	if err := c.check("Response"); err != nil {
+		return nil, err
+	}
 	r, err := connection.NewResponse(endpoints, c.conn...)
 	if err != nil {
 		return nil, err
@@ -452,6 +486,9 @@ type Dealer struct {
 // NewDealer creates a Dealer (see connection.NewDealer).
 func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 	c := newConfig(opts)
+	if err := c.check("Dealer"); err != nil {
+		return nil, err
+	}
 	d, err := connection.NewDealer(endpoints, c.conn...)
 	if err != nil {
 		return nil, err
@@ -516,6 +553,9 @@ type Router struct {
 // NewRouter creates a Router (see connection.NewRouter).
 func NewRouter(endpoints string, opts ...Option) (*Router, error) {
 	c := newConfig(opts)
+	if err := c.check("Router"); err != nil {
+		return nil, err
+	}
 	r, err := connection.NewRouter(endpoints, c.conn...)
 	if err != nil {
 		return nil, err

@@ -364,3 +364,15 @@ func TestDealerPairs(t *testing.T) {
 		}
 	})
 }
+
+func TestMessagingOptionThatDoesNotApply(t *testing.T) {
+	if _, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithTypes(&testpb.Int64Msg{})); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithTypes on a Publisher: %v", err)
+	}
+	if _, err := messaging.NewResponse("tcp://127.0.0.1:0", messaging.AnswerEveryRequest()); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("AnswerEveryRequest on a Response: %v", err)
+	}
+	if _, err := messaging.NewSubscriber("tcp://127.0.0.1:1", messaging.WithoutSequence()); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithoutSequence on a Subscriber: %v", err)
+	}
+}

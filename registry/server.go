@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,13 +196,14 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		}
 	}
 	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
+	ropts := mopts // the request socket's: it alone needs the peers' keys
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
-		mopts = append(mopts, messaging.WithConnectionOptions(connection.WithUserID()))
+		ropts = append(slices.Clone(mopts), messaging.WithConnectionOptions(connection.WithUserID()))
 	}
 	// Requests to a name service are small; a larger frame is refused by
 	// libzmq before it allocates it (the caller's options may override).
 	rep, err := messaging.NewRouter(cfg.requests, append([]messaging.Option{messaging.WithConnectionOptions(connection.WithMaxMessageSize(MaxRequestSize), connection.WithRecvHWM(requestHWM))},
-		append(mopts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)...)
+		append(ropts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)...)
 	if err != nil {
 		return nil, err
 	}
