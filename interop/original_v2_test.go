@@ -106,7 +106,7 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Close()
-		r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithReactorLogger(quiet))
+		r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(quiet))
 		messaging.HandleMessage(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
 			if strings.HasPrefix(m.ServiceName, "nobody") {
 				return messaging.Errorf(messaging.NotFound, "no %s here", m.ServiceName)

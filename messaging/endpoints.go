@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,10 @@ import (
 	"github.com/dividere-go/dividere/internal/ratelog"
 )
 
-// Option configures a messaging endpoint or Reactor.
+// Option configures a messaging endpoint or a Reactor: one vocabulary for
+// both. An option given to what it does not apply to (WithTypes to a
+// Publisher, WithWorkers to an endpoint) is an error wrapping
+// connection.ErrOption.
 type Option func(*config)
 
 type config struct {
@@ -27,16 +31,30 @@ type config struct {
 	answerAll bool
 	outgoing  []func(context.Context, proto.Message, *Header)
 	noSeq     bool
-	marked    []string // options that apply to one kind of endpoint only
+	marked    []string // options that apply to some kinds only
+	reactor   []func(*Reactor)
 }
 
-// appliesTo names the one endpoint kind each kind-specific option is for.
-var appliesTo = map[string]string{"WithTypes": "Subscriber", "AnswerEveryRequest": "Router", "WithoutSequence": "Publisher"}
+// endpointKinds are the kinds of endpoint (the Reactor is the other kind
+// of thing options configure).
+var endpointKinds = []string{"Publisher", "Subscriber", "Request", "Response", "Dealer", "Router"}
+
+// appliesTo names the kinds each kind-specific option is for; the
+// Reactor's own options (reactorOption) are for "Reactor". WithLogger is
+// for everything.
+var appliesTo = map[string][]string{
+	"WithTypes": {"Subscriber"}, "AnswerEveryRequest": {"Router"}, "WithoutSequence": {"Publisher"},
+	"WithConnectionOptions": endpointKinds, "WithResolver": endpointKinds, "WithOutgoing": endpointKinds,
+}
 
 // check fails with connection.ErrOption when an option is not for kind.
 func (c config) check(kind string) error {
 	for _, o := range c.marked {
-		if appliesTo[o] != kind {
+		kinds, ok := appliesTo[o]
+		if !ok {
+			kinds = []string{"Reactor"}
+		}
+		if !slices.Contains(kinds, kind) {
 			return fmt.Errorf("%w: messaging.%s to a %s", connection.ErrOption, o, kind)
 		}
 	}
@@ -59,12 +77,17 @@ func newConfig(opts []Option) config {
 // WithConnectionOptions passes options to the underlying connection-layer
 // socket (high-water marks, heartbeats, events, …).
 func WithConnectionOptions(opts ...connection.Option) Option {
-	return func(c *config) { c.conn = append(c.conn, opts...) }
+	return func(c *config) {
+		c.conn = append(c.conn, opts...)
+		c.marked = append(c.marked, "WithConnectionOptions")
+	}
 }
 
 // WithResolver decodes with r instead of protoregistry.GlobalTypes, e.g.
 // for types known only from a descriptor set.
-func WithResolver(r Resolver) Option { return func(c *config) { c.codec.Resolver = r } }
+func WithResolver(r Resolver) Option {
+	return func(c *config) { c.codec.Resolver = r; c.marked = append(c.marked, "WithResolver") }
+}
 
 // AnswerEveryRequest makes a Router serve its messages as a Response
 // serves requests, but several peers' at once: in a Reactor, a message it

@@ -376,3 +376,17 @@ func TestMessagingOptionThatDoesNotApply(t *testing.T) {
 		t.Errorf("WithoutSequence on a Subscriber: %v", err)
 	}
 }
+
+// One vocabulary for endpoints and reactors; each option where it
+// applies only.
+func TestReactorAndEndpointOptions(t *testing.T) {
+	if _, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithWorkers(4)); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithWorkers on a Publisher: %v", err)
+	}
+	r := messaging.NewReactor(nil, messaging.WithTypes(&testpb.Int64Msg{}), messaging.WithWorkers(2))
+	if err := r.Serve(t.Context()); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithTypes on a Reactor: %v", err)
+	}
+	pub := ok(messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithLogger(quiet)))(t) // WithLogger: for everything
+	closeAll(t, pub)
+}

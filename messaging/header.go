@@ -82,7 +82,7 @@ func deadlineOf(h *Header, t time.Time) (time.Time, bool) {
 // which an integration such as OpenTelemetry injects trace context
 // (h.Traceparent, h.Tracestate) or adds metadata. f must not keep h.
 func WithOutgoing(f func(ctx context.Context, m proto.Message, h *Header)) Option {
-	return func(c *config) { c.outgoing = append(c.outgoing, f) }
+	return func(c *config) { c.outgoing = append(c.outgoing, f); c.marked = append(c.marked, "WithOutgoing") }
 }
 
 // stamp says which header fields an endpoint's sends carry.

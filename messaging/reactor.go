@@ -151,6 +151,8 @@ type Reactor struct {
 	// reactor from, by their cores (unique per endpoint).
 	shutdownFrom []*core
 
+	optErr error // an option given that is not a reactor's
+
 	mu      sync.Mutex // guards the fields above once Serve may have started
 	running bool
 	life    *lifecycle.State
@@ -163,25 +165,31 @@ type Reactor struct {
 	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored, expired atomic.Uint64
 }
 
-// ReactorOption configures a Reactor.
-type ReactorOption func(*Reactor)
+// reactorOption is an Option for a Reactor only: the Reactor applies it,
+// and an endpoint given it fails with connection.ErrOption.
+func reactorOption(name string, f func(*Reactor)) Option {
+	return func(c *config) {
+		c.reactor = append(c.reactor, f)
+		c.marked = append(c.marked, name)
+	}
+}
 
 // WithWorkers runs handlers on n goroutines (default 1). With more than
 // one, handlers must be safe to run concurrently and messages may be
 // handled out of order.
-func WithWorkers(n int) ReactorOption {
-	return func(r *Reactor) {
+func WithWorkers(n int) Option {
+	return reactorOption("WithWorkers", func(r *Reactor) {
 		if n > 0 {
 			r.workers = n
 		}
-	}
+	})
 }
 
 // WithIdle calls f whenever interval passes with no message handled (the
 // original's idle()); with one worker, never at the same time as a
 // handler.
-func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
-	return func(r *Reactor) { r.idle, r.idleFn = interval, f }
+func WithIdle(interval time.Duration, f func(context.Context)) Option {
+	return reactorOption("WithIdle", func(r *Reactor) { r.idle, r.idleFn = interval, f })
 }
 
 // WithObserver calls f after every handler call with the message type,
@@ -189,8 +197,8 @@ func WithIdle(interval time.Duration, f func(context.Context)) ReactorOption {
 // called for a request refused before any handler ran, with an empty
 // type for one that could not be decoded and ErrUnhandled for one of a
 // type nobody handles, and a zero duration.
-func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) ReactorOption {
-	return func(r *Reactor) { r.observe = f }
+func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) Option {
+	return reactorOption("WithObserver", func(r *Reactor) { r.observe = f })
 }
 
 // WithShutdownFrom lets a ShutdownEvent that arrives on ep stop the
@@ -202,46 +210,49 @@ func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err erro
 // (rate-limited), counted in ReactorStats.ShutdownsIgnored and, on an
 // endpoint that answers requests, refused with ack{ok: false}. Without
 // this option nothing a peer sends can stop a reactor.
-func WithShutdownFrom(ep Endpoint) ReactorOption {
-	return func(r *Reactor) { r.shutdownFrom = append(r.shutdownFrom, ep.reactorSource().core) }
+func WithShutdownFrom(ep Endpoint) Option {
+	return reactorOption("WithShutdownFrom", func(r *Reactor) { r.shutdownFrom = append(r.shutdownFrom, ep.reactorSource().core) })
 }
 
 // WithMiddleware wraps every handler call in mw, the first outermost.
-func WithMiddleware(mw ...Middleware) ReactorOption {
-	return func(r *Reactor) { r.mw = append(r.mw, mw...) }
+func WithMiddleware(mw ...Middleware) Option {
+	return reactorOption("WithMiddleware", func(r *Reactor) { r.mw = append(r.mw, mw...) })
 }
 
 // WithHandlerTimeout bounds every handler call: its context ends after d,
 // or at the requester's deadline (header.timeout_us) if that comes first.
 // Without it only the requester's deadline bounds a handler.
-func WithHandlerTimeout(d time.Duration) ReactorOption {
-	return func(r *Reactor) { r.limit = d }
+func WithHandlerTimeout(d time.Duration) Option {
+	return reactorOption("WithHandlerTimeout", func(r *Reactor) { r.limit = d })
 }
 
 // WithHiddenErrors answers a request whose handler failed with a plain
 // error (not an *Error) with "internal error" instead of the error's
 // text, which may tell a caller about the server's insides. The code
 // stays UNKNOWN, and the full error is logged.
-func WithHiddenErrors() ReactorOption { return func(r *Reactor) { r.hide = true } }
+func WithHiddenErrors() Option {
+	return reactorOption("WithHiddenErrors", func(r *Reactor) { r.hide = true })
+}
 
 // WithMux makes the reactor dispatch through m, whose handlers may have
 // been registered before the reactor existed.
-func WithMux(m *Mux) ReactorOption { return func(r *Reactor) { r.handlers = m } }
-
-// WithReactorLogger sets the logger (default slog.Default()).
-func WithReactorLogger(l *slog.Logger) ReactorOption { return func(r *Reactor) { r.log = l } }
+func WithMux(m *Mux) Option { return reactorOption("WithMux", func(r *Reactor) { r.handlers = m }) }
 
 // NewReactor creates a Reactor listening on endpoints; Add adds more and
-// Handle registers handlers, before Serve.
-func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
+// Handle registers handlers, before Serve. It takes the reactor's options
+// (WithWorkers, WithMiddleware, …) and WithLogger; an endpoint's option
+// given here makes Serve fail with connection.ErrOption.
+func NewReactor(endpoints []Endpoint, opts ...Option) *Reactor {
+	c := newConfig(opts)
 	r := &Reactor{
-		log:      slog.Default(),
+		log:      c.logger,
 		workers:  1,
 		handlers: NewMux(),
 		life:     lifecycle.New(),
 		warn:     ratelog.Default(),
+		optErr:   c.check("Reactor"),
 	}
-	for _, o := range opts {
+	for _, o := range c.reactor {
 		o(r)
 	}
 	r.Add(endpoints...)
@@ -347,6 +358,9 @@ var shutdownName = (&msglib.ShutdownEvent{}).ProtoReflect().Descriptor().FullNam
 // handler has returned. A Reactor serves once. The endpoints stay open:
 // they belong to the caller.
 func (r *Reactor) Serve(ctx context.Context) error {
+	if r.optErr != nil {
+		return r.optErr
+	}
 	if err := r.life.Begin(); err != nil {
 		return err
 	}
@@ -581,6 +595,7 @@ func init() {
 	msgserve.Answer = func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error {
 		return reactor.(*Reactor).answer(ctx, route, payload, reply)
 	}
+	msgserve.Check = func(reactor any) error { return reactor.(*Reactor).optErr }
 }
 
 // handle runs the handler for one job; panics are recovered and counted.

@@ -113,8 +113,8 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 	})
 }
 
-func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.ReactorOption) {
-	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithReactorLogger(quiet))...)
+func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.Option) {
+	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithLogger(quiet))...)
 	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
 		switch m.Value {
 		case 1:
@@ -183,7 +183,7 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	req := ok(messaging.NewRequest("inproc://reactor-idle-rep"))(t)
 	closeAll(t, d, peer, rep, req)
 	idles := make(chan struct{}, 100)
-	r := messaging.NewReactor([]messaging.Endpoint{d, rep}, messaging.WithReactorLogger(quiet), messaging.WithShutdownFrom(d),
+	r := messaging.NewReactor([]messaging.Endpoint{d, rep}, messaging.WithLogger(quiet), messaging.WithShutdownFrom(d),
 		messaging.WithIdle(20*time.Millisecond, func(context.Context) { idles <- struct{}{} }))
 	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		return from.Reply(ctx, m)
@@ -330,7 +330,7 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 	router := ok(messaging.NewRouter("tcp://*:0", messaging.WithLogger(quiet), messaging.AnswerEveryRequest()))(t)
 	d := ok(messaging.NewDealer(router.Endpoint(), messaging.WithLogger(quiet)))(t)
 	closeAll(t, router, d)
-	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(4), messaging.WithReactorLogger(quiet))
+	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(4), messaging.WithLogger(quiet))
 	second := make(chan struct{})
 	var overtaken atomic.Bool
 	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
@@ -371,7 +371,7 @@ func TestReactorShutdownFinishesWorkInHand(t *testing.T) {
 	d := ok(messaging.NewDealer(router.Endpoint()))(t)
 	closeAll(t, router, d)
 	started, release := make(chan struct{}, 3), make(chan struct{})
-	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(2), messaging.WithReactorLogger(quiet))
+	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(2), messaging.WithLogger(quiet))
 	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
 		started <- struct{}{}
 		<-release

@@ -104,9 +104,9 @@ func TestHeaderEncoding(t *testing.T) {
 }
 
 // reactorOn serves rep with handlers registered by reg, for the test.
-func reactorOn(t *testing.T, eps []messaging.Endpoint, reg func(r *messaging.Reactor), opts ...messaging.ReactorOption) *messaging.Reactor {
+func reactorOn(t *testing.T, eps []messaging.Endpoint, reg func(r *messaging.Reactor), opts ...messaging.Option) *messaging.Reactor {
 	t.Helper()
-	r := messaging.NewReactor(eps, append(opts, messaging.WithReactorLogger(quiet))...)
+	r := messaging.NewReactor(eps, append(opts, messaging.WithLogger(quiet))...)
 	reg(r)
 	runReactor(t, r)
 	return r

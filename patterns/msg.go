@@ -26,7 +26,10 @@ type MsgWorker struct {
 // register handlers, then Serve.
 func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 	cfg := newConfig(opts)
-	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.ReactorOption{messaging.WithReactorLogger(cfg.logger)}, cfg.reactor...)...)}
+	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.Option{messaging.WithLogger(cfg.logger)}, cfg.reactor...)...)}
+	if err := msgserve.Check(w.reactor); err != nil {
+		return nil, err
+	}
 	if err := w.engine.init(endpoint, cfg, nil, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 		return msgserve.Answer(ctx, w.reactor, route, payload, reply)
 	}); err != nil {

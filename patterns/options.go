@@ -54,7 +54,7 @@ type config struct {
 	logger       *slog.Logger
 	conn         []connection.Option
 	reconnectMax time.Duration
-	reactor      []messaging.ReactorOption
+	reactor      []messaging.Option
 }
 
 func newConfig(opts []Option) config {
@@ -136,7 +136,7 @@ func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option
 // WithReactorOptions passes options to the Reactor rules a MsgWorker
 // answers requests by: messaging.WithHandlerTimeout, WithHiddenErrors,
 // WithMiddleware, WithObserver. Other kinds ignore them.
-func WithReactorOptions(opts ...messaging.ReactorOption) Option {
+func WithReactorOptions(opts ...messaging.Option) Option {
 	return func(c *config) { c.reactor = append(c.reactor, opts...) }
 }
 

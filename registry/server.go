@@ -229,7 +229,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 			s.lookupKeys[k] = true
 		}
 	}
-	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithReactorLogger(cfg.logger), messaging.WithWorkers(cfg.workers))
+	s.reactor = messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithLogger(cfg.logger), messaging.WithWorkers(cfg.workers))
 	messaging.Handle(s.reactor, s.register)
 	messaging.Handle(s.reactor, s.unregister)
 	messaging.Handle(s.reactor, s.lookup)

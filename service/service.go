@@ -39,7 +39,7 @@ type config struct {
 	logger                  *slog.Logger
 	workers                 int
 	conn                    []connection.Option
-	reactor                 []messaging.ReactorOption
+	reactor                 []messaging.Option
 }
 
 // WithName sets the service's name (default: the implementation's
@@ -103,7 +103,7 @@ func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 // WithReactorOptions passes options to the Reactor that serves the
 // service's requests: messaging.WithHandlerTimeout, WithHiddenErrors,
 // WithMiddleware (for tracing and metrics).
-func WithReactorOptions(opts ...messaging.ReactorOption) Option {
+func WithReactorOptions(opts ...messaging.Option) Option {
 	return func(c *config) { c.reactor = append(c.reactor, opts...) }
 }
 
@@ -301,7 +301,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		go s.watchSelf(w)
 	}
 	reactor := messaging.NewReactor(endpoints, append(slices.Clone(s.cfg.reactor), messaging.WithMux(s.mux),
-		messaging.WithWorkers(s.cfg.workers), messaging.WithReactorLogger(s.cfg.logger),
+		messaging.WithWorkers(s.cfg.workers), messaging.WithLogger(s.cfg.logger),
 		messaging.WithObserver(func(typ protoreflect.FullName, took time.Duration, err error) {
 			if typ == "RediscoverReq" {
 				return

@@ -12,3 +12,7 @@ import "context"
 // request's route frames, and reply sends an encoded envelope back. It
 // returns the handler's error, or why no answer could be sent.
 var Answer func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error
+
+// Check returns the error of an option given to reactor that is not a
+// reactor's (what its Serve would return).
+var Check func(reactor any) error
