@@ -23,7 +23,7 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 	start := func() *registry.Server {
 		t.Helper()
 		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001"),
-			registry.WithServerLogger(quiet)) // changes on 5002
+			registry.WithLogger(quiet)) // changes on 5002
 		if err != nil {
 			t.Fatalf("the original's services need the name service on ports 5000 and 5001 (and its changes go to 5002): %v", err)
 		}
@@ -40,7 +40,7 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 		names = append(names, p.Endpoint)
 	}
 	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithWatchAddress(ns.WatchEndpoint()),
-		registry.WithClientLogger(quiet), registry.WithTimeout(3*time.Second))
+		registry.WithLogger(quiet), registry.WithTimeout(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestGoClientOfOriginalNameService(t *testing.T) {
 	ns := startOriginal(t, "nameservice")
 	defer ns.Stdin.Close()
 	ctx := tctx(t, 60*time.Second)
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithClientLogger(quiet), registry.WithTimeout(5*time.Second))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 		}
 	}
 	t.Logf("3 services registered with the original's name service within %v", time.Since(start).Round(100*time.Millisecond))
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithClientLogger(quiet), registry.WithTimeout(10*time.Second))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

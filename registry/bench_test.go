@@ -22,7 +22,7 @@ func BenchmarkNameService(b *testing.B) {
 	for _, workers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-				registry.WithServerLogger(quiet), registry.WithWorkers(workers))
+				registry.WithLogger(quiet), registry.WithWorkers(workers))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -30,7 +30,7 @@ func BenchmarkNameService(b *testing.B) {
 			defer s.Close()
 			cs := make([]*registry.Client, clients)
 			for i := range cs {
-				cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
+				cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet))
 				defer cs[i].Close()
 			}
 			ctx := context.Background()
@@ -54,7 +54,7 @@ func BenchmarkNameService(b *testing.B) {
 func BenchmarkRediscovery(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			first, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet))
+			first, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func BenchmarkRediscovery(b *testing.B) {
 				wg.Add(1)
 				go func() { defer wg.Done(); svc.Serve(ctx) }()
 			}
-			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithTimeout(100*time.Millisecond), registry.WithClientLogger(quiet))
+			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithTimeout(100*time.Millisecond), registry.WithLogger(quiet))
 			all := func() bool { l, err := c.List(ctx, ""); return err == nil && len(l) == n }
 			for !all() {
 				time.Sleep(5 * time.Millisecond)
@@ -88,7 +88,7 @@ func BenchmarkRediscovery(b *testing.B) {
 				for {
 					// The old server's sockets close in the background:
 					// retry the bind until the ports are free.
-					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP), registry.WithServerLogger(quiet))
+					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP), registry.WithLogger(quiet))
 					if err == nil {
 						go cur.Serve(context.Background())
 						break

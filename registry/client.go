@@ -67,8 +67,53 @@ func fromProto(p *msglib.ServiceInstance) Instance {
 	return in
 }
 
-// ClientOption configures a Client.
-type ClientOption func(*clientConfig)
+// Option configures a Server or a Client: one vocabulary for both.
+// WithLogger and WithConnectionOptions apply to both; the others to one,
+// and given to the other they are an error wrapping connection.ErrOption.
+type Option func(*settings)
+
+// settings is what options set, for whichever they configure.
+type settings struct {
+	server serverConfig
+	client clientConfig
+	marked []string // "Server" or "Client": the options given for one only
+}
+
+func forServer(f func(*serverConfig)) Option {
+	return func(s *settings) { f(&s.server); s.marked = append(s.marked, "Server") }
+}
+
+func forClient(f func(*clientConfig)) Option {
+	return func(s *settings) { f(&s.client); s.marked = append(s.marked, "Client") }
+}
+
+// apply applies opts, failing if one is not for kind.
+func (s *settings) apply(opts []Option, kind string) error {
+	for i, o := range opts {
+		n := len(s.marked)
+		o(s)
+		if len(s.marked) > n && s.marked[n] != kind {
+			return fmt.Errorf("%w: registry option %d of %d is not for a %s", connection.ErrOption, i+1, len(opts), kind)
+		}
+	}
+	return nil
+}
+
+// WithLogger sets the logger of a Server or a Client (default
+// slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) { s.server.logger, s.client.logger = l, l }
+}
+
+// WithConnectionOptions passes options to the sockets of a Server (such
+// as connection.WithCurveServer) or a Client (connection.WithCurveClient
+// for a name service that requires CURVE).
+func WithConnectionOptions(opts ...connection.Option) Option {
+	return func(s *settings) {
+		s.server.conn = append(s.server.conn, opts...)
+		s.client.conn = append(s.client.conn, opts...)
+	}
+}
 
 type clientConfig struct {
 	requests, notices, watch string
@@ -88,16 +133,18 @@ type clientConfig struct {
 // A store URL such as "etcd://host:2379,host:2379" makes the client use
 // that store directly, as WithDirectStore does, when its package is
 // linked in (RegisterStore; import registry/etcdstore for etcd).
-func WithAddress(addr string) ClientOption { return func(c *clientConfig) { c.requests = addr } }
+func WithAddress(addr string) Option { return forClient(func(c *clientConfig) { c.requests = addr }) }
 
 // WithNoticeAddress sets where the name service publishes notices
 // (RediscoverReq); the change notices Watch hears are then expected on
 // its port+1 unless WithWatchAddress says otherwise.
-func WithNoticeAddress(addr string) ClientOption { return func(c *clientConfig) { c.notices = addr } }
+func WithNoticeAddress(addr string) Option {
+	return forClient(func(c *clientConfig) { c.notices = addr })
+}
 
 // WithWatchAddress sets where the name service publishes the change
 // notices (ServiceEvent) that Watch hears.
-func WithWatchAddress(addr string) ClientOption { return func(c *clientConfig) { c.watch = addr } }
+func WithWatchAddress(addr string) Option { return forClient(func(c *clientConfig) { c.watch = addr }) }
 
 // WithTimeout bounds each call (default 2 s); a context with an earlier
 // deadline ends the call earlier. After a call timed out, the next ones
@@ -106,14 +153,7 @@ func WithWatchAddress(addr string) ClientOption { return func(c *clientConfig) {
 // to the back of a slow name service's queue (the original's answers
 // about one request a second), so giving up sooner would starve the
 // caller.
-func WithTimeout(d time.Duration) ClientOption { return func(c *clientConfig) { c.timeout = d } }
-
-// WithClientConnectionOptions passes options to the client's sockets,
-// such as connection.WithCurveClient for a name service that requires
-// CURVE.
-func WithClientConnectionOptions(opts ...connection.Option) ClientOption {
-	return func(c *clientConfig) { c.conn = append(c.conn, opts...) }
-}
+func WithTimeout(d time.Duration) Option { return forClient(func(c *clientConfig) { c.timeout = d }) }
 
 // WithDirectStore makes the client keep the registrations in s itself,
 // with no name-service process: a Go service and client that share one
@@ -123,10 +163,7 @@ func WithClientConnectionOptions(opts ...connection.Option) ClientOption {
 // service.Service on a direct client instead watches for its own
 // registration going away), and WithRegistrars/WithLookupKeys do not
 // apply: protect the store itself (etcd's authentication and TLS).
-func WithDirectStore(s Store) ClientOption { return func(c *clientConfig) { c.store = s } }
-
-// WithClientLogger sets the logger (default slog.Default()).
-func WithClientLogger(l *slog.Logger) ClientOption { return func(c *clientConfig) { c.logger = l } }
+func WithDirectStore(s Store) Option { return forClient(func(c *clientConfig) { c.store = s }) }
 
 // Client talks to the name service, or with WithDirectStore to the store
 // itself. It is safe for concurrent use (calls take turns on one REQ
@@ -146,11 +183,12 @@ type Client struct {
 
 // NewClient makes a client; it connects lazily, so the name service need
 // not be up yet.
-func NewClient(opts ...ClientOption) (*Client, error) {
-	cfg := clientConfig{requests: os.Getenv(EnvRegistry), timeout: 2 * time.Second}
-	for _, o := range opts {
-		o(&cfg)
+func NewClient(opts ...Option) (*Client, error) {
+	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), timeout: 2 * time.Second}}
+	if err := o.apply(opts, "Client"); err != nil {
+		return nil, err
 	}
+	cfg := o.client
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

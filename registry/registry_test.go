@@ -26,10 +26,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
 // newServer starts a name service on free ports and a client for it.
-func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *registry.Client) {
+func newServer(t *testing.T, opts ...registry.Option) (*registry.Server, *registry.Client) {
 	t.Helper()
-	s, err := registry.NewServer(append([]registry.ServerOption{
-		registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet)}, opts...)...)
+	s, err := registry.NewServer(append([]registry.Option{
+		registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func newClient(t *testing.T, s *registry.Server) *registry.Client {
 	t.Helper()
 	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithNoticeAddress(s.NoticeEndpoint()),
 		registry.WithWatchAddress(s.WatchEndpoint()),
-		registry.WithClientLogger(quiet))
+		registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestWatch(t *testing.T) {
 
 // A call that times out leaves the client usable.
 func TestClientTimeoutThenRecovers(t *testing.T) {
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithTimeout(50*time.Millisecond), registry.WithClientLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithTimeout(50*time.Millisecond), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +272,20 @@ func TestBadRequestsAnswered(t *testing.T) {
 			t.Fatalf("workers=%d, after bad input: %v", workers, err)
 		}
 	}
+}
+
+// One option vocabulary for the Server and the Client; an option for one
+// given to the other is an error.
+func TestOptionsForServerOrClient(t *testing.T) {
+	if _, err := registry.NewServer(registry.WithAddress("localhost:5000")); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("a client's option to NewServer: %v", err)
+	}
+	if _, err := registry.NewClient(registry.WithStore(registry.NewMemoryStore())); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("a server's option to NewClient: %v", err)
+	}
+	c, err := registry.NewClient(registry.WithLogger(quiet), registry.WithConnectionOptions(connection.WithLinger(0)))
+	if err != nil {
+		t.Fatalf("options for both: %v", err)
+	}
+	c.Close()
 }

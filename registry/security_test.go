@@ -22,11 +22,11 @@ func TestRegistrarsAndLookupKeys(t *testing.T) {
 	}
 	defer auth.Close()
 	auth.SetKeys(k["alice"].Public, k["mallory"].Public, k["client"].Public, k["stranger"].Public)
-	s, _ := newServer(t, registry.WithServerConnectionOptions(connection.WithCurveServer(k["server"])),
+	s, _ := newServer(t, registry.WithConnectionOptions(connection.WithCurveServer(k["server"])),
 		registry.WithRegistrars(k["alice"].Public, k["mallory"].Public), registry.WithLookupKeys(k["client"].Public))
 	as := func(who string) *registry.Client {
-		c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet),
-			registry.WithClientConnectionOptions(connection.WithCurveClient(k["server"].Public, k[who])))
+		c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet),
+			registry.WithConnectionOptions(connection.WithCurveClient(k["server"].Public, k[who])))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,7 +46,7 @@ const (
 )
 
 // MaxRequestSize is the largest request frame a name service accepts by
-// default (WithServerConnectionOptions(connection.WithMaxMessageSize(n))
+// default (WithConnectionOptions(connection.WithMaxMessageSize(n))
 // changes it). A registration with its metadata is a few hundred bytes;
 // a peer sending more than this is disconnected before libzmq allocates
 // the frame.
@@ -59,9 +59,6 @@ const requestHWM = 1000
 // Unavailable is the server name a lookup of an unknown service gets,
 // with port 0 (PROTOCOL.md).
 const Unavailable = "unavailable"
-
-// ServerOption configures a Server.
-type ServerOption func(*serverConfig)
 
 type serverConfig struct {
 	requests, notices, watch string
@@ -77,32 +74,33 @@ type serverConfig struct {
 
 // WithEndpoints sets where the server answers requests (REP) and
 // publishes notices (PUB); defaults tcp://*:5000 and tcp://*:5001.
-func WithEndpoints(requests, notices string) ServerOption {
-	return func(c *serverConfig) { c.requests, c.notices = requests, notices }
+func WithEndpoints(requests, notices string) Option {
+	return forServer(func(c *serverConfig) { c.requests, c.notices = requests, notices })
 }
 
 // WithWatchEndpoint sets where the server publishes ServiceEvent change
 // notices (Client.Watch). The default is the notice endpoint's port+1
 // (tcp://*:5002 by default), and a port the OS picks when the notice
 // endpoint's is one.
-func WithWatchEndpoint(ep string) ServerOption { return func(c *serverConfig) { c.watch = ep } }
+func WithWatchEndpoint(ep string) Option { return forServer(func(c *serverConfig) { c.watch = ep }) }
 
 // WithStore keeps the state in s instead of in memory.
-func WithStore(s Store) ServerOption { return func(c *serverConfig) { c.store = s } }
-
-// WithServerLogger sets the logger (default slog.Default()).
-func WithServerLogger(l *slog.Logger) ServerOption { return func(c *serverConfig) { c.logger = l } }
+func WithStore(s Store) Option { return forServer(func(c *serverConfig) { c.store = s }) }
 
 // WithSweepInterval sets how often expired registrations are removed
 // (default 100 ms); lookups never return an expired one meanwhile.
-func WithSweepInterval(d time.Duration) ServerOption { return func(c *serverConfig) { c.sweep = d } }
+func WithSweepInterval(d time.Duration) Option {
+	return forServer(func(c *serverConfig) { c.sweep = d })
+}
 
 // WithDefaultTTL gives registrations that carry no TTL (what the
 // original's services send) one, so that a crashed service of any kind
 // vanishes in the end; such services then stay registered only while they
 // register again (on RediscoverReq, or on their own). The default, 0,
 // keeps them until they unregister, as the original does.
-func WithDefaultTTL(d time.Duration) ServerOption { return func(c *serverConfig) { c.defaultTTL = d } }
+func WithDefaultTTL(d time.Duration) Option {
+	return forServer(func(c *serverConfig) { c.defaultTTL = d })
+}
 
 // DefaultWorkers is how many requests a name service on a store other
 // than the in-memory one serves at once by default.
@@ -114,7 +112,7 @@ const DefaultWorkers = 8
 // several clients share etcd's disk syncs (DefaultWorkers, the default).
 // The in-memory store never waits, so by default its server serves one
 // at a time, which saves handing requests between goroutines.
-func WithWorkers(n int) ServerOption { return func(c *serverConfig) { c.workers = n } }
+func WithWorkers(n int) Option { return forServer(func(c *serverConfig) { c.workers = n }) }
 
 // WithRegistrars requires authenticated registrations: only these CURVE
 // client keys (Z85) may register, renew or unregister, and a name belongs
@@ -127,20 +125,15 @@ func WithWorkers(n int) ServerOption { return func(c *serverConfig) { c.workers 
 // in-memory name service, the first to register a name again owns it,
 // which RediscoverReq makes its rightful services.
 // The name service's sockets must be CURVE servers
-// (WithServerConnectionOptions(connection.WithCurveServer(...))).
-func WithRegistrars(keys ...string) ServerOption {
-	return func(c *serverConfig) { c.registrars = append(c.registrars, keys...) }
+// (WithConnectionOptions(connection.WithCurveServer(...))).
+func WithRegistrars(keys ...string) Option {
+	return forServer(func(c *serverConfig) { c.registrars = append(c.registrars, keys...) })
 }
 
 // WithLookupKeys restricts lookups and lists to these CURVE client keys
 // (registrars may always look up); by default lookups are open.
-func WithLookupKeys(keys ...string) ServerOption {
-	return func(c *serverConfig) { c.lookupKeys = append(c.lookupKeys, keys...) }
-}
-
-// WithServerConnectionOptions passes options to the server's sockets.
-func WithServerConnectionOptions(opts ...connection.Option) ServerOption {
-	return func(c *serverConfig) { c.conn = append(c.conn, opts...) }
+func WithLookupKeys(keys ...string) Option {
+	return forServer(func(c *serverConfig) { c.lookupKeys = append(c.lookupKeys, keys...) })
 }
 
 // Server is the name service: services register, renew and unregister
@@ -174,15 +167,16 @@ type Server struct {
 // Its first notice is RediscoverReq, and it publishes it again to every
 // subscriber that joins, so the services of a restarted name service
 // register again at once.
-func NewServer(opts ...ServerOption) (*Server, error) {
-	cfg := serverConfig{
+func NewServer(opts ...Option) (*Server, error) {
+	o := settings{server: serverConfig{
 		requests: fmt.Sprintf("tcp://*:%d", DefaultRequestPort),
 		notices:  fmt.Sprintf("tcp://*:%d", DefaultNoticePort),
 		sweep:    100 * time.Millisecond,
+	}}
+	if err := o.apply(opts, "Server"); err != nil {
+		return nil, err
 	}
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := o.server
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

@@ -27,7 +27,7 @@ func TestShutdownEventStopsNothing(t *testing.T) {
 	svc := testproc.Start(t, "service", regAddr, noticeAddr, "hostile.Echo", "2s")
 	port, _ := strconv.Atoi(svc.Fields[0])
 	ctx := tctx(t, 20*time.Second)
-	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithClientLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestHostileFramesLeaveNoMemory(t *testing.T) {
 	regAddr, noticeAddr := reg.Fields[0], reg.Fields[1]
 	svc := testproc.Start(t, "service", regAddr, noticeAddr, "memory.Echo", "2s")
 	ctx := tctx(t, 60*time.Second)
-	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithClientLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress(regAddr), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

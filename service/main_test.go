@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // (notices).
 func registryHelper(args []string) int {
 	s, err := registry.NewServer(registry.WithEndpoints(args[0], args[1]), registry.WithSweepInterval(20*time.Millisecond),
-		registry.WithServerLogger(quiet))
+		registry.WithLogger(quiet))
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1

@@ -32,14 +32,14 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	defer auth.Close()
 	auth.SetKeys(keys["service"].Public, keys["client"].Public)
 
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithServerLogger(quiet),
-		registry.WithServerConnectionOptions(connection.WithCurveServer(keys["registry"])))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet),
+		registry.WithConnectionOptions(connection.WithCurveServer(keys["registry"])))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, ns)
-	asClient := func(who string) registry.ClientOption {
-		return registry.WithClientConnectionOptions(connection.WithCurveClient(keys["registry"].Public, keys[who]))
+	asClient := func(who string) registry.Option {
+		return registry.WithConnectionOptions(connection.WithCurveClient(keys["registry"].Public, keys[who]))
 	}
 	svc, err := service.New(&Echo{}, service.WithName("secure.Echo"), service.WithHost("127.0.0.1"), service.WithLogger(quiet),
 		service.WithConnectionOptions(connection.WithCurveServer(keys["service"])),
@@ -51,7 +51,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	ctx := tctx(t, 20*time.Second)
 	eventually(t, 10*time.Second, "the service registers over CURVE", func() bool { return svc.Registrations() > 0 })
 
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("client"), registry.WithClientLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("client"), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	}
 	// A stranger's key gets nothing from either.
 	sc, _ := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("stranger"),
-		registry.WithTimeout(300*time.Millisecond), registry.WithClientLogger(quiet))
+		registry.WithTimeout(300*time.Millisecond), registry.WithLogger(quiet))
 	defer sc.Close()
 	if _, err := sc.Lookup(ctx, "secure.Echo"); !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("stranger's lookup: %v", err)

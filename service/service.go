@@ -35,7 +35,7 @@ type config struct {
 	metadata                map[string]string
 	ttl                     time.Duration
 	endpoint                string
-	registry                []registry.ClientOption
+	registry                []registry.Option
 	logger                  *slog.Logger
 	workers                 int
 	conn                    []connection.Option
@@ -82,7 +82,7 @@ func WithEndpoint(ep string) Option { return func(c *config) { c.endpoint = ep }
 // WithRegistry passes options to the service's name-service client
 // (address or addresses, timeout; registry.WithDirectStore to register in
 // etcd directly, with no name-service process).
-func WithRegistry(opts ...registry.ClientOption) Option {
+func WithRegistry(opts ...registry.Option) Option {
 	return func(c *config) { c.registry = append(c.registry, opts...) }
 }
 
@@ -182,7 +182,7 @@ func New(impl any, opts ...Option) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.NewClient(append([]registry.ClientOption{registry.WithClientLogger(cfg.logger)}, cfg.registry...)...)
+	reg, err := registry.NewClient(append([]registry.Option{registry.WithLogger(cfg.logger)}, cfg.registry...)...)
 	if err != nil {
 		rep.Close()
 		return nil, err

@@ -23,12 +23,12 @@ import (
 func newRegistry(t *testing.T) (*registry.Server, *registry.Client) {
 	t.Helper()
 	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-		registry.WithSweepInterval(20*time.Millisecond), registry.WithServerLogger(quiet))
+		registry.WithSweepInterval(20*time.Millisecond), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, s)
-	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithClientLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +108,12 @@ func TestServiceStartsBeforeNameService(t *testing.T) {
 	runService(t, svc)
 	<-time.After(2 * time.Second) // the scenario: two seconds with no name service
 	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)),
-		registry.WithServerLogger(quiet))
+		registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, s)
-	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithClientLogger(quiet))
+	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithLogger(quiet))
 	defer c.Close()
 	ctx := tctx(t, 10*time.Second)
 	took := eventually(t, 3*time.Second, "registered after the name service came up", func() bool {
@@ -143,7 +143,7 @@ func TestNameServiceRestart(t *testing.T) {
 		}
 		runService(t, svc)
 	}
-	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithTimeout(200*time.Millisecond), registry.WithClientLogger(quiet))
+	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithTimeout(200*time.Millisecond), registry.WithLogger(quiet))
 	defer c.Close()
 	ctx := tctx(t, 20*time.Second)
 	all := func() bool {

@@ -106,7 +106,7 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []registry.ClientOption{registry.WithClientConnectionOptions(conn...), registry.WithClientLogger(e.log)}
+	opts := []registry.Option{registry.WithConnectionOptions(conn...), registry.WithLogger(e.log)}
 	if *f.registry != "" {
 		opts = append(opts, registry.WithAddress(*f.registry))
 	}
@@ -153,11 +153,11 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	opts := []registry.ServerOption{registry.WithEndpoints(*requests, *notices), registry.WithWatchEndpoint(*watch), registry.WithServerLogger(e.log),
-		registry.WithDefaultTTL(*ttl), registry.WithServerConnectionOptions(conn...)}
+	opts := []registry.Option{registry.WithEndpoints(*requests, *notices), registry.WithWatchEndpoint(*watch), registry.WithLogger(e.log),
+		registry.WithDefaultTTL(*ttl), registry.WithConnectionOptions(conn...)}
 	for _, kf := range []struct {
 		list string
-		opt  func(...string) registry.ServerOption
+		opt  func(...string) registry.Option
 	}{{*registrars, registry.WithRegistrars}, {*lookupKeys, registry.WithLookupKeys}} {
 		if kf.list == "" {
 			continue

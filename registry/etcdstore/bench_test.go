@@ -24,9 +24,9 @@ func BenchmarkStores(b *testing.B) {
 	const clients = 8
 	url := etcdtest.Start(b)
 	ctx := context.Background()
-	nameService := func(b *testing.B, opts ...registry.ServerOption) []*registry.Client {
-		s, err := registry.NewServer(append([]registry.ServerOption{registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-			registry.WithServerLogger(quiet)}, opts...)...)
+	nameService := func(b *testing.B, opts ...registry.Option) []*registry.Client {
+		s, err := registry.NewServer(append([]registry.Option{registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+			registry.WithLogger(quiet)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,10 +76,10 @@ func BenchmarkStores(b *testing.B) {
 	}
 }
 
-func newClients(b *testing.B, n int, opts ...registry.ClientOption) []*registry.Client {
+func newClients(b *testing.B, n int, opts ...registry.Option) []*registry.Client {
 	cs := make([]*registry.Client, n)
 	for i := range cs {
-		c, err := registry.NewClient(append(opts, registry.WithClientLogger(quiet))...)
+		c, err := registry.NewClient(append(opts, registry.WithLogger(quiet))...)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -39,7 +39,7 @@ func nameServiceHelper(args []string) int {
 		return 1
 	}
 	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-		registry.WithStore(st), registry.WithServerLogger(quiet))
+		registry.WithStore(st), registry.WithLogger(quiet))
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
@@ -56,7 +56,7 @@ func nameServiceHelper(args []string) int {
 func serviceHelper(args []string) int {
 	ttl, _ := time.ParseDuration(args[1])
 	// An etcd:// address makes the service use etcd directly.
-	ropts := []registry.ClientOption{registry.WithTimeout(300 * time.Millisecond), registry.WithAddress(args[2])}
+	ropts := []registry.Option{registry.WithTimeout(300 * time.Millisecond), registry.WithAddress(args[2])}
 	if !strings.HasPrefix(args[2], "etcd://") {
 		ropts = append(ropts, registry.WithNoticeAddress(args[3]))
 	}
@@ -152,15 +152,15 @@ func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Se
 	t.Helper()
 	st := testutil.OK(etcdstore.Open(url, opts...))(t)
 	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-		registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
+		registry.WithStore(st), registry.WithLogger(quiet)))(t)
 	t.Cleanup(func() { st.Close() })
 	testutil.Serve(t, s)
 	return s
 }
 
-func client(t *testing.T, opts ...registry.ClientOption) *registry.Client {
+func client(t *testing.T, opts ...registry.Option) *registry.Client {
 	t.Helper()
-	c := testutil.OK(registry.NewClient(append([]registry.ClientOption{registry.WithClientLogger(quiet)}, opts...)...))(t)
+	c := testutil.OK(registry.NewClient(append([]registry.Option{registry.WithLogger(quiet)}, opts...)...))(t)
 	testutil.CloseAll(t, c)
 	return c
 }
@@ -302,7 +302,7 @@ func TestRediscoverFromOneOfSeveral(t *testing.T) {
 	reqA, notA := a.RequestEndpoint(), a.NoticeEndpoint()
 	a.Close()
 	st := testutil.OK(etcdstore.Open(url))(t)
-	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA), registry.WithStore(st), registry.WithServerLogger(quiet)))(t)
+	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA), registry.WithStore(st), registry.WithLogger(quiet)))(t)
 	go again.Serve(t.Context())
 	defer func() { again.Close(); st.Close() }()
 	// Its TTL is a minute (renewals every 20 s): registering again this
@@ -319,17 +319,17 @@ func TestRegistrarsAcrossInstances(t *testing.T) {
 	auth := testutil.OK(connection.StartAuthenticator(quiet))(t)
 	defer auth.Close()
 	auth.SetKeys(alice.Public, mallory.Public)
-	curve := registry.WithServerConnectionOptions(connection.WithCurveServer(server))
+	curve := registry.WithConnectionOptions(connection.WithCurveServer(server))
 	var as []func(connection.KeyPair) *registry.Client
 	for range 2 {
 		st := testutil.OK(etcdstore.Open(url))(t)
 		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st),
-			registry.WithServerLogger(quiet), curve, registry.WithRegistrars(alice.Public, mallory.Public)))(t)
+			registry.WithLogger(quiet), curve, registry.WithRegistrars(alice.Public, mallory.Public)))(t)
 		t.Cleanup(func() { st.Close() })
 		testutil.Serve(t, s)
 		as = append(as, func(k connection.KeyPair) *registry.Client {
 			return client(t, registry.WithAddress(s.RequestEndpoint()),
-				registry.WithClientConnectionOptions(connection.WithCurveClient(server.Public, k)))
+				registry.WithConnectionOptions(connection.WithCurveClient(server.Public, k)))
 		})
 	}
 	ctx := testutil.Ctx(t, 20*time.Second)

@@ -32,7 +32,7 @@ func Example() {
 		st, _ := etcdstore.Open(url, etcdstore.WithCache())
 		defer st.Close()
 		ns, err := registry.NewServer(registry.WithStore(st), registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
-			registry.WithServerLogger(quiet))
+			registry.WithLogger(quiet))
 		if err != nil {
 			fmt.Println(err)
 			return
