@@ -129,6 +129,9 @@ func (q queued) late(now time.Time) bool { return !q.deadline.IsZero() && !now.B
 // end for clients and back end for workers; Serve serves.
 func NewBroker(frontend, backend string, opts ...Option) (*Broker, error) {
 	cfg := newConfig(opts)
+	if err := cfg.check("Broker"); err != nil {
+		return nil, err
+	}
 	front, err := connection.NewRouter(frontend, append(cfg.conn, connection.WithName("broker-frontend"))...)
 	if err != nil {
 		return nil, err

@@ -287,3 +287,16 @@ func TestShutdownFinishesWorkInHand(t *testing.T) {
 		}
 	}
 }
+
+// An option for another kind is an error, not a setting ignored.
+func TestPatternsOptionThatDoesNotApply(t *testing.T) {
+	if _, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithCapacity(4)); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithCapacity to a Broker: %v", err)
+	}
+	if _, err := patterns.NewClient("tcp://127.0.0.1:1", patterns.WithQueue(10, time.Second)); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithQueue to a Client: %v", err)
+	}
+	if _, err := patterns.NewWorker("tcp://127.0.0.1:1", echo("w"), patterns.WithReactorOptions()); !errors.Is(err, connection.ErrOption) {
+		t.Errorf("WithReactorOptions to a byte Worker: %v", err)
+	}
+}

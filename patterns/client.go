@@ -40,6 +40,9 @@ type Client struct {
 // brokers are used round-robin).
 func NewClient(endpoints string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
+	if err := cfg.check("Client"); err != nil {
+		return nil, err
+	}
 	conn := cfg.conn
 	if cfg.identity != "" {
 		conn = append(conn, connection.WithIdentity(cfg.identity))

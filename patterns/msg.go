@@ -26,6 +26,9 @@ type MsgWorker struct {
 // register handlers, then Serve.
 func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 	cfg := newConfig(opts)
+	if err := cfg.check("MsgWorker"); err != nil {
+		return nil, err
+	}
 	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.Option{messaging.WithLogger(cfg.logger)}, cfg.reactor...)...)}
 	if err := msgserve.Check(w.reactor); err != nil {
 		return nil, err

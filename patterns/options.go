@@ -1,7 +1,9 @@
 package patterns
 
 import (
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
@@ -55,6 +57,33 @@ type config struct {
 	conn         []connection.Option
 	reconnectMax time.Duration
 	reactor      []messaging.Option
+	marked       []string // the options that apply to some kinds only
+}
+
+// appliesTo names the kinds each kind-specific option is for. WithRetry
+// is the broker's too: it gives the clients' timeout, past which a worker
+// that answered nothing counts as stalled.
+var appliesTo = map[string][]string{
+	"WithHeartbeat":           {"Broker", "Worker", "MsgWorker"},
+	"WithQueue":               {"Broker"},
+	"WithQueueBytes":          {"Broker"},
+	"WithCapacity":            {"Worker", "MsgWorker"},
+	"WithRetry":               {"Client", "MsgClient", "Broker"},
+	"WithReactorOptions":      {"MsgWorker"},
+	"WithIdentity":            {"Worker", "MsgWorker", "Client", "MsgClient"},
+	"WithReconnectBackoffMax": {"Worker", "MsgWorker"},
+}
+
+func (c *config) mark(option string) { c.marked = append(c.marked, option) }
+
+// check fails with connection.ErrOption when an option is not for kind.
+func (c config) check(kind string) error {
+	for _, o := range c.marked {
+		if !slices.Contains(appliesTo[o], kind) {
+			return fmt.Errorf("%w: patterns.%s to a %s", connection.ErrOption, o, kind)
+		}
+	}
+	return nil
 }
 
 func newConfig(opts []Option) config {
@@ -93,6 +122,7 @@ func (c *config) deadAfter() time.Duration {
 // are connection.WithHeartbeat's: the same thing, one level up.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return func(c *config) {
+		c.mark("WithHeartbeat")
 		if interval > 0 {
 			c.interval = interval
 		}
@@ -105,19 +135,22 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // WithQueue bounds the broker's queue of requests waiting for a worker:
 // at most limit requests, each for at most timeout.
 func WithQueue(limit int, timeout time.Duration) Option {
-	return func(c *config) { c.queueLimit, c.queueTimeout = limit, timeout }
+	return func(c *config) { c.queueLimit, c.queueTimeout = limit, timeout; c.mark("WithQueue") }
 }
 
 // WithQueueBytes bounds the broker's queue in bytes as well (default
 // DefaultQueueBytes); a request that would take it past n is dropped and
 // counted.
-func WithQueueBytes(n int64) Option { return func(c *config) { c.queueBytes = n } }
+func WithQueueBytes(n int64) Option {
+	return func(c *config) { c.queueBytes = n; c.mark("WithQueueBytes") }
+}
 
 // WithCapacity lets a Worker take n requests at once, handled on n
 // goroutines (default 1). The broker learns it from the worker's ready
 // and heartbeat messages.
 func WithCapacity(n int) Option {
 	return func(c *config) {
+		c.mark("WithCapacity")
 		if n > 0 {
 			c.capacity = n
 		}
@@ -130,20 +163,22 @@ func WithCapacity(n int) Option {
 // worker that has answered none of the requests it holds for that long
 // gets no more until it answers (default DefaultRequestTimeout).
 func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
-	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff }
+	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff; c.mark("WithRetry") }
 }
 
 // WithReactorOptions passes options to the Reactor rules a MsgWorker
 // answers requests by: messaging.WithHandlerTimeout, WithHiddenErrors,
 // WithMiddleware, WithObserver. Other kinds ignore them.
 func WithReactorOptions(opts ...messaging.Option) Option {
-	return func(c *config) { c.reactor = append(c.reactor, opts...) }
+	return func(c *config) { c.reactor = append(c.reactor, opts...); c.mark("WithReactorOptions") }
 }
 
 // WithIdentity sets a Worker's or Client's routing identity (unique by
 // default). A worker keeps it across reconnects, so the broker knows it
 // again.
-func WithIdentity(id string) Option { return func(c *config) { c.identity = id } }
+func WithIdentity(id string) Option {
+	return func(c *config) { c.identity = id; c.mark("WithIdentity") }
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
@@ -156,4 +191,6 @@ func WithConnectionOptions(opts ...connection.Option) Option {
 // WithReconnectBackoffMax caps a worker's wait between attempts to reach
 // a broker it lost (default 32 s; the first wait is one heartbeat
 // interval, doubling).
-func WithReconnectBackoffMax(d time.Duration) Option { return func(c *config) { c.reconnectMax = d } }
+func WithReconnectBackoffMax(d time.Duration) Option {
+	return func(c *config) { c.reconnectMax = d; c.mark("WithReconnectBackoffMax") }
+}

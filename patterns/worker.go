@@ -39,7 +39,11 @@ type Worker struct{ engine }
 // connects there, see connection.ParseEndpoints); Serve serves.
 func NewWorker(endpoint string, h Handler, opts ...Option) (*Worker, error) {
 	w := &Worker{}
-	err := w.engine.init(endpoint, newConfig(opts), byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+	cfg := newConfig(opts)
+	if err := cfg.check("Worker"); err != nil {
+		return nil, err
+	}
+	err := w.engine.init(endpoint, cfg, byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 		out, err := h(ctx, payload)
 		if err != nil {
 			return err
