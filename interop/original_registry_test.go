@@ -138,7 +138,7 @@ func TestGoClientOfOriginalNameService(t *testing.T) {
 	if _, err := c.List(ctx, ""); !errors.Is(err, registry.ErrOriginalNameService) {
 		t.Fatalf("List on the original's name service: %v", err)
 	}
-	if err := c.Register(ctx, registry.Registration{Instance: registry.Instance{Service: "go.Svc", Server: "127.0.0.1", Port: 7100}}); err != nil {
+	if err := c.Register(ctx, registry.Instance{Service: "go.Svc", Server: "127.0.0.1", Port: 7100}); err != nil {
 		t.Fatal(err)
 	}
 	if in, err := c.Lookup(ctx, "go.Svc"); err != nil || in.Port != 7100 {

@@ -50,7 +50,10 @@ type Instance struct {
 	Version  string
 	Metadata map[string]string
 	Stats    *msglib.InstanceStats // as last reported by the instance
-	Expires  time.Time             // zero: never
+	// TTL is how long a registration lives unless renewed (0: forever);
+	// Register sends it, and a lookup reports what the instance registered with.
+	TTL     time.Duration
+	Expires time.Time // zero: never
 }
 
 // Endpoint is where to connect to the instance.
@@ -63,6 +66,9 @@ func fromProto(p *msglib.ServiceInstance) Instance {
 		Version: p.Version, Metadata: p.Metadata, Stats: p.Stats}
 	if p.ExpiresUnixMs != 0 {
 		in.Expires = time.UnixMilli(p.ExpiresUnixMs)
+		if p.RegisteredUnixMs != 0 {
+			in.TTL = time.Duration(p.ExpiresUnixMs-p.RegisteredUnixMs) * time.Millisecond
+		}
 	}
 	return in
 }
@@ -396,14 +402,8 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	return rep, nil
 }
 
-// Registration is what a service registers.
-type Registration struct {
-	Instance
-	TTL time.Duration // expire unless registered again within; 0: never
-}
-
-// Register registers (or renews) an instance.
-func (c *Client) Register(ctx context.Context, r Registration) error {
+// Register registers (or renews) an instance, for its TTL.
+func (c *Client) Register(ctx context.Context, r Instance) error {
 	m := &msglib.RegisterService{ServiceName: r.Service, Server: r.Server, Port: uint32(r.Port),
 		InstanceId: r.ID, TtlMs: uint32(r.TTL / time.Millisecond), Version: r.Version,
 		Metadata: r.Metadata, Stats: r.Stats}

@@ -27,10 +27,8 @@ func Example() {
 	defer c.Close()
 
 	for _, port := range []int{7001, 7002} {
-		c.Register(ctx, registry.Registration{
-			Instance: registry.Instance{Service: "pricing", Server: "10.0.0.5", Port: port, Version: "1.4"},
-			TTL:      5 * time.Second, // renew within 5 s or vanish
-		})
+		c.Register(ctx, registry.Instance{Service: "pricing", Server: "10.0.0.5", Port: port, Version: "1.4",
+			TTL: 5 * time.Second}) // renew within 5 s or vanish
 	}
 	for range 3 {
 		in, err := c.Lookup(ctx, "pricing")

@@ -49,8 +49,8 @@ func newClient(t *testing.T, s *registry.Server) *registry.Client {
 	return c
 }
 
-func reg(service, server string, port int, ttl time.Duration) registry.Registration {
-	return registry.Registration{Instance: registry.Instance{Service: service, Server: server, Port: port}, TTL: ttl}
+func reg(service, server string, port int, ttl time.Duration) registry.Instance {
+	return registry.Instance{Service: service, Server: server, Port: port, TTL: ttl}
 }
 
 func TestRegisterLookupUnregister(t *testing.T) {
@@ -288,4 +288,29 @@ func TestOptionsForServerOrClient(t *testing.T) {
 		t.Fatalf("options for both: %v", err)
 	}
 	c.Close()
+}
+
+// What a service registers is what a lookup gives back: one Instance
+// type, its TTL included.
+func TestInstanceRoundTrip(t *testing.T) {
+	_, c := newServer(t)
+	ctx := testutil.Ctx(t, 10*time.Second)
+	want := registry.Instance{Service: "round", Server: "10.1.2.3", Port: 4567, ID: "one", Version: "2.1",
+		Metadata: map[string]string{"zone": "b"}, TTL: 30 * time.Second}
+	if err := c.Register(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup(ctx, "round")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.List(ctx, "round")
+	if err != nil || len(all) != 1 {
+		t.Fatalf("list: %v %v", all, err)
+	}
+	in := all[0]
+	if got.Endpoint() != "tcp://10.1.2.3:4567" || in.ID != "one" || in.Version != "2.1" || in.Metadata["zone"] != "b" ||
+		in.TTL != want.TTL || in.Expires.IsZero() {
+		t.Fatalf("registered %+v, listed %+v", want, in)
+	}
 }

@@ -215,7 +215,7 @@ func (s *Service) Endpoint() string { return s.rep.Endpoint() }
 // Instance returns what the service registers.
 func (s *Service) Instance() registry.Instance {
 	return registry.Instance{Service: s.cfg.name, Server: s.cfg.host, Port: s.port, ID: s.cfg.id,
-		Version: s.cfg.version, Metadata: s.cfg.metadata, Stats: s.stats()}
+		Version: s.cfg.version, Metadata: s.cfg.metadata, Stats: s.stats(), TTL: s.cfg.ttl}
 }
 
 // WaitRegistered waits until the service has registered (Serve
@@ -451,7 +451,7 @@ func (s *Service) registerLoop(ctx context.Context) {
 			}
 		}
 		if err == nil {
-			err = s.reg.Register(ctx, registry.Registration{Instance: s.Instance(), TTL: s.cfg.ttl})
+			err = s.reg.Register(ctx, s.Instance())
 		}
 		next := renew
 		switch {

@@ -172,8 +172,8 @@ func direct(t *testing.T, url string) *registry.Client {
 	return client(t, registry.WithAddress(url))
 }
 
-func inst(service, server string, port int, ttl time.Duration) registry.Registration {
-	return registry.Registration{Instance: registry.Instance{Service: service, Server: server, Port: port}, TTL: ttl}
+func inst(service, server string, port int, ttl time.Duration) registry.Instance {
+	return registry.Instance{Service: service, Server: server, Port: port, TTL: ttl}
 }
 
 // Two name-service instances on one etcd: a service registered through

@@ -47,8 +47,7 @@ func Example() {
 	defer st.Close()
 	direct, _ := registry.NewClient(registry.WithDirectStore(st))
 	defer direct.Close()
-	direct.Register(ctx, registry.Registration{Instance: registry.Instance{Service: "orders", Server: "10.0.0.7", Port: 7000},
-		TTL: 10 * time.Second})
+	direct.Register(ctx, registry.Instance{Service: "orders", Server: "10.0.0.7", Port: 7000, TTL: 10 * time.Second})
 
 	// A client lists both name-service instances and fails over between them.
 	c, _ := registry.NewClient(registry.WithAddress(addrs[0] + "," + addrs[1]))
