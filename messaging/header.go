@@ -52,22 +52,6 @@ func IncomingHeader(ctx context.Context) *Header {
 	return h
 }
 
-// NewIncomingContext returns the context to handle a message with,
-// received at the given time with header h: it carries h (IncomingHeader)
-// and ends at the requester's deadline, h.timeout_us after received. The
-// Reactor and patterns' MsgWorker handle with it; so can a server loop of
-// one's own. A nil h gives ctx itself.
-func NewIncomingContext(ctx context.Context, h *Header, received time.Time) (context.Context, context.CancelFunc) {
-	if h == nil {
-		return ctx, func() {}
-	}
-	ctx = context.WithValue(ctx, incomingKey{}, h)
-	if d, ok := deadlineOf(h, received); ok {
-		return context.WithDeadline(ctx, d)
-	}
-	return ctx, func() {}
-}
-
 // deadlineOf is the requester's deadline for a message received at t.
 func deadlineOf(h *Header, t time.Time) (time.Time, bool) {
 	us := h.GetTimeoutUs()
