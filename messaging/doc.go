@@ -3,7 +3,7 @@
 // PROTOCOL.md, and a Reactor that dispatches each message to the handler for
 // its type.
 //
-// Every message travels as a msgEnvelope{msgName, Any}. Encode and Decode
+// Every message travels as a msgEnvelope{msgName, Any, header}. Encode and Decode
 // work on their own; the endpoints (Publisher, Subscriber, Request,
 // Response, Dealer, Router) use them for you, and they are byte for byte
 // what other-language peers send, so Go and the Python original
@@ -19,6 +19,14 @@
 // A Response answers an undecodable request with ack{ok: false} so that
 // neither side is left waiting.
 //
+// The envelope's v2 header carries what travels beside a message: a
+// request's deadline (the caller's context's), metadata (AppendMetadata,
+// IncomingHeader), trace context (the WithOutgoing hook and
+// WithMiddleware), and a publisher's sequence numbers, from which a
+// Subscriber counts what it lost (Stats.Lost). A failed request is
+// answered with a code (google.rpc.Code numbering) and a message, and
+// the caller gets an *Error (CodeOf). A v1 peer ignores all of it.
+//
 // Handlers are registered per type with generics, with no reflection on
 // names:
 //
@@ -30,4 +38,6 @@
 //
 // A handler that fails or panics is logged and counted; the reactor keeps
 // serving. WithWorkers spreads handlers over goroutines to use every core.
+// The Reactor serves as every dividere server does: Serve, Shutdown
+// (graceful), Close.
 package messaging

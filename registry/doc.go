@@ -30,5 +30,8 @@
 // several instances, and the client fails over between them. With
 // WithDirectStore it uses a Store itself, with no name-service process.
 // Its calls take a context and time out (default 2 s), and a call that
-// timed out leaves it usable.
+// timed out leaves it usable. Call looks a service up and calls it.
+//
+// A Server serves as every dividere server does: NewServer binds, Serve
+// serves, Shutdown and Close stop it.
 package registry
