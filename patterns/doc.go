@@ -34,4 +34,14 @@
 // request; a late reply to a request that was already answered or given
 // up is dropped, never taken for another request's answer. A plain REQ
 // client works too (its route is its identity and the empty delimiter).
+//
+// The Broker and the Workers serve as every dividere server does: the
+// constructor starts nothing, Serve serves, Shutdown finishes the requests
+// in hand (the broker passes their replies back), Close stops at once:
+//
+//	b, _ := patterns.NewBroker("tcp://*:5555", "tcp://*:5556")
+//	go b.Serve(ctx)
+//	w, _ := patterns.NewMsgWorker("tcp://localhost:5556")
+//	messaging.Handle(w, func(ctx context.Context, q *pb.Quote, _ messaging.Peer) (*pb.Price, error) { … })
+//	go w.Serve(ctx)
 package patterns
