@@ -40,7 +40,7 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 		names = append(names, p.Endpoint)
 	}
 	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithWatchAddress(ns.WatchEndpoint()),
-		registry.WithLogger(quiet), registry.WithTimeout(3*time.Second))
+		registry.WithLogger(quiet), registry.WithRetry(1500*time.Millisecond, 1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestGoClientOfOriginalNameService(t *testing.T) {
 	ns := startOriginal(t, "nameservice")
 	defer ns.Stdin.Close()
 	ctx := tctx(t, 60*time.Second)
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithTimeout(5*time.Second))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithRetry(2500*time.Millisecond, 1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 		}
 	}
 	t.Logf("3 services registered with the original's name service within %v", time.Since(start).Round(100*time.Millisecond))
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithTimeout(10*time.Second))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet), registry.WithRetry(5*time.Second, 1, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,13 +85,7 @@ func (c *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 
 // budget is how long a request may take in all: every attempt's timeout
 // and every backoff between them.
-func (c *Client) budget() time.Duration {
-	d := time.Duration(c.cfg.retries+1) * c.cfg.timeout
-	for i, b := 0, c.cfg.backoff; i < c.cfg.retries && b > 0; i, b = i+1, 2*b {
-		d += b
-	}
-	return d
-}
+func (c *Client) budget() time.Duration { return c.cfg.policy().Budget() }
 
 // request is Request with the payload made for each attempt by encode,
 // given the request's deadline (ctx's, else the end of the budget), so
@@ -115,7 +109,6 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 	idFrame := binary.BigEndian.AppendUint64(nil, id)
 	t := time.NewTimer(c.cfg.timeout)
 	defer t.Stop()
-	backoff := c.cfg.backoff
 	for attempt := 0; ; attempt++ {
 		// With no broker connected a DEALER cannot even send; that too
 		// is an attempt that timed out.
@@ -151,7 +144,7 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 			return nil, fmt.Errorf("request after %d attempts of %v: %w: %w", attempt+1, c.cfg.timeout, ErrRetriesExhausted, connection.ErrTimeout)
 		}
 		c.log.Debug("no reply in time: resending", "attempt", attempt+2)
-		if backoff > 0 {
+		if backoff := c.cfg.policy().Wait(attempt + 1); backoff > 0 {
 			t.Reset(backoff)
 			select {
 			case rep := <-ch: // the late reply still answers this request
@@ -160,7 +153,6 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 				return nil, fmt.Errorf("request: %w", ctx.Err())
 			case <-t.C:
 			}
-			backoff *= 2
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/retry"
 	"github.com/dividere-go/dividere/messaging"
 )
 
@@ -155,6 +156,12 @@ func WithCapacity(n int) Option {
 			c.capacity = n
 		}
 	}
+}
+
+// policy is the retry scheme WithRetry sets (internal/retry, which the
+// name-service client retries by too).
+func (c config) policy() retry.Policy {
+	return retry.Policy{Timeout: c.timeout, Retries: c.retries, Backoff: c.backoff}
 }
 
 // WithRetry sets a Client's per-attempt timeout, how many times it sends

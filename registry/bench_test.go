@@ -65,14 +65,14 @@ func BenchmarkRediscovery(b *testing.B) {
 			for i := range n {
 				svc, err := service.New(nil, service.WithName(fmt.Sprintf("svc-%d", i)), service.WithHost("127.0.0.1"),
 					service.WithTTL(time.Hour), service.WithLogger(quiet),
-					service.WithRegistry(registry.WithAddress(reqEP), registry.WithNoticeAddress(noticeEP), registry.WithTimeout(200*time.Millisecond)))
+					service.WithRegistry(registry.WithAddress(reqEP), registry.WithNoticeAddress(noticeEP), registry.WithRetry(100*time.Millisecond, 1, 0)))
 				if err != nil {
 					b.Fatal(err)
 				}
 				wg.Add(1)
 				go func() { defer wg.Done(); svc.Serve(ctx) }()
 			}
-			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithTimeout(100*time.Millisecond), registry.WithLogger(quiet))
+			c, _ := registry.NewClient(registry.WithAddress(reqEP), registry.WithRetry(50*time.Millisecond, 1, 0), registry.WithLogger(quiet))
 			all := func() bool { l, err := c.List(ctx, ""); return err == nil && len(l) == n }
 			for !all() {
 				time.Sleep(5 * time.Millisecond)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/regbridge"
+	"github.com/dividere-go/dividere/internal/retry"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -123,7 +124,7 @@ func WithConnectionOptions(opts ...connection.Option) Option {
 
 type clientConfig struct {
 	requests, notices, watch string
-	timeout                  time.Duration
+	retry                    retry.Policy
 	logger                   *slog.Logger
 	conn                     []connection.Option
 	store                    Store // direct: no name-service process
@@ -152,14 +153,27 @@ func WithNoticeAddress(addr string) Option {
 // notices (ServiceEvent) that Watch hears.
 func WithWatchAddress(addr string) Option { return forClient(func(c *clientConfig) { c.watch = addr }) }
 
-// WithTimeout bounds each call (default 2 s); a context with an earlier
-// deadline ends the call earlier. After a call timed out, the next ones
-// may take twice as long, up to 8 times the timeout, until a dividere
-// name service answers again: a request given up on and sent again goes
-// to the back of a slow name service's queue (the original's answers
-// about one request a second), so giving up sooner would starve the
-// caller.
-func WithTimeout(d time.Duration) Option { return forClient(func(c *clientConfig) { c.timeout = d }) }
+// WithRetry sets how the client retries a request to the name service,
+// by the scheme patterns.WithRetry sets for the load-balancing Client:
+// each attempt waits timeout; up to retries more follow on a fresh socket,
+// the first after backoff and each next after twice the wait before.
+// The default, 1 s, 1 and 0, bounds a call to 2 s; a context with an
+// earlier deadline ends it earlier. A request that went to a name-service
+// instance as it died (or restarted, before the socket saw the
+// connection go) is lost, and the next attempt reaches the instances that
+// are up; the requests are idempotent (an unregistration sent twice is
+// answered NOT_FOUND the second time).
+//
+// The original's name service is slow (about a request a second), serves
+// one at a time and answers even the requests given up on, so a second
+// attempt would only queue behind the first: with one address, only a name
+// service known to be dividere's (Original, which a Service asks first)
+// gets retries, and another gets one attempt for the whole budget. After a
+// call timed out, the next ones take twice as long, up to 8 times, until a
+// dividere name service answers again.
+func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
+	return forClient(func(c *clientConfig) { c.retry = retry.Policy{Timeout: timeout, Retries: retries, Backoff: backoff} })
+}
 
 // WithDirectStore makes the client keep the registrations in s itself,
 // with no name-service process: a Go service and client that share one
@@ -190,7 +204,7 @@ type Client struct {
 // NewClient makes a client; it connects lazily, so the name service need
 // not be up yet.
 func NewClient(opts ...Option) (*Client, error) {
-	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), timeout: 2 * time.Second}}
+	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), retry: retry.Policy{Timeout: time.Second, Retries: 1}}}
 	if err := o.apply(opts, "Client"); err != nil {
 		return nil, err
 	}
@@ -369,26 +383,19 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	defer c.mu.Unlock()
 	var rep proto.Message
 	var err error
-	// A request that went to an instance as it died (or restarted, before
-	// the socket saw the connection go) is lost, so the first attempt gets
-	// half the time, and the second goes out on a new socket, to the
-	// instances that are up. The requests are idempotent (an
-	// unregistration sent twice is answered NOT_FOUND the second time).
-	// Not so with the original's name service: it is slow, serves one
-	// request at a time, and answers even those given up on, so a second
-	// attempt only queues behind the first. With one address, then, only a
-	// name service known to be dividere's (Original, which a Service asks
-	// first) gets the second attempt.
+	// Retries on a fresh socket (connection.Request.Call resets itself
+	// when its context ends), but not to a name service that may be the
+	// original's (see WithRetry).
 	if c.kind.Load() != kindGo && !strings.Contains(c.cfg.requests, ",") {
 		rep, err = c.req.Call(ctx, m)
 	} else {
-		half, hcancel := context.WithTimeout(ctx, c.timeout()/2)
-		rep, err = c.req.Call(half, m)
-		hcancel()
-		if errors.Is(err, connection.ErrTimeout) && ctx.Err() == nil {
+		err = c.policy().Do(ctx, func(actx context.Context) (err error) {
+			rep, err = c.req.Call(actx, m)
+			return err
+		}, func(err error) bool {
 			c.cfg.logger.Debug("name service did not answer; asking again", "err", err)
-			rep, err = c.req.Call(ctx, m)
-		}
+			return errors.Is(err, connection.ErrTimeout)
+		})
 	}
 	if err != nil {
 		if errors.Is(err, connection.ErrTimeout) {
@@ -429,18 +436,20 @@ func (c *Client) Unregister(ctx context.Context, service, server string, port in
 	return c.ack(ctx, m)
 }
 
-// bound applies the client's timeout (an earlier deadline of ctx wins).
+// bound applies the client's retry budget (an earlier deadline of ctx
+// wins).
 func (c *Client) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.timeout())
+	return context.WithTimeout(ctx, c.policy().Budget())
 }
 
-// timeout is the current bound of a call: the configured one, stretched
-// after a call timed out (see WithTimeout).
-func (c *Client) timeout() time.Duration {
-	if p := time.Duration(c.patience.Load()); p > c.cfg.timeout {
-		return p
+// policy is the client's retry policy, its per-attempt timeout stretched
+// after a call timed out (see WithRetry).
+func (c *Client) policy() retry.Policy {
+	p := c.cfg.retry
+	if t := time.Duration(c.patience.Load()); t > p.Timeout {
+		p.Timeout = t
 	}
-	return c.cfg.timeout
+	return p
 }
 
 // maxPatience bounds how far a slow name service stretches the timeout.
@@ -451,7 +460,7 @@ const maxPatience = 8
 // sent again, goes to the back of its queue, so giving up sooner only
 // starves the caller.
 func (c *Client) tookTooLong() {
-	c.patience.Store(int64(min(2*c.timeout(), maxPatience*c.cfg.timeout)))
+	c.patience.Store(int64(min(2*c.policy().Timeout, maxPatience*c.cfg.retry.Timeout)))
 }
 
 // directErr is what a direct store call returns: the store's error, said

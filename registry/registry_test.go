@@ -199,7 +199,7 @@ func TestWatch(t *testing.T) {
 
 // A call that times out leaves the client usable.
 func TestClientTimeoutThenRecovers(t *testing.T) {
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithTimeout(50*time.Millisecond), registry.WithLogger(quiet))
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithRetry(25*time.Millisecond, 1, 0), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

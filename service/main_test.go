@@ -71,7 +71,7 @@ func newEcho(registryAddr, noticeAddr, name string, ttl time.Duration, logger *s
 	e := &Echo{}
 	svc, err := service.New(e, service.WithName(name), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
 		service.WithRegistry(registry.WithAddress(registryAddr), registry.WithNoticeAddress(noticeAddr),
-			registry.WithTimeout(300*time.Millisecond)),
+			registry.WithRetry(150*time.Millisecond, 1, 0)),
 		service.WithLogger(logger))
 	if err != nil {
 		return nil, err

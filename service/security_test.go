@@ -70,7 +70,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	}
 	// A stranger's key gets nothing from either.
 	sc, _ := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("stranger"),
-		registry.WithTimeout(300*time.Millisecond), registry.WithLogger(quiet))
+		registry.WithRetry(150*time.Millisecond, 1, 0), registry.WithLogger(quiet))
 	defer sc.Close()
 	if _, err := sc.Lookup(ctx, "secure.Echo"); !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("stranger's lookup: %v", err)

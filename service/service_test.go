@@ -101,7 +101,7 @@ func TestServiceStartsBeforeNameService(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", rport)
 	svc, err := service.New(&Echo{}, service.WithName("early"), service.WithHost("127.0.0.1"),
 		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress(fmt.Sprintf("127.0.0.1:%d", nport)),
-			registry.WithTimeout(200*time.Millisecond)), service.WithLogger(quiet))
+			registry.WithRetry(100*time.Millisecond, 1, 0)), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestNameServiceRestart(t *testing.T) {
 		}
 		runService(t, svc)
 	}
-	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithTimeout(200*time.Millisecond), registry.WithLogger(quiet))
+	c, _ := registry.NewClient(registry.WithAddress(addr), registry.WithRetry(100*time.Millisecond, 1, 0), registry.WithLogger(quiet))
 	defer c.Close()
 	ctx := tctx(t, 20*time.Second)
 	all := func() bool {

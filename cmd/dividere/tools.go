@@ -111,7 +111,7 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 		opts = append(opts, registry.WithAddress(*f.registry))
 	}
 	if f.timeout != nil {
-		opts = append(opts, registry.WithTimeout(*f.timeout))
+		opts = append(opts, registry.WithRetry(*f.timeout/2, 1, 0))
 	}
 	c, err := registry.NewClient(opts...)
 	if err != nil {

@@ -43,7 +43,7 @@ func TestNameServiceInstanceKilled(t *testing.T) {
 			return err == nil && strconv.Itoa(in.Port) == svc.Fields[0]
 		})
 	}
-	c := client(t, registry.WithAddress(reqs), registry.WithNoticeAddress(nots), registry.WithWatchAddress(wats), registry.WithTimeout(500*time.Millisecond))
+	c := client(t, registry.WithAddress(reqs), registry.WithNoticeAddress(nots), registry.WithWatchAddress(wats), registry.WithRetry(250*time.Millisecond, 1, 0))
 	w := testutil.OK(c.Watch(ctx))(t)
 	defer w.Close()
 	// Wait until both instances deliver notices to the watcher: a change
@@ -84,7 +84,7 @@ func TestEtcdMemberKilled(t *testing.T) {
 	ctx := testutil.Ctx(t, 120*time.Second)
 	c := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
 		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()+","+b.WatchEndpoint()),
-		registry.WithTimeout(3*time.Second))
+		registry.WithRetry(1500*time.Millisecond, 1, 0))
 	const n = 20
 	for i := range n {
 		if err := c.Register(ctx, inst("stock", "10.0.0.1", 7000+i, time.Minute)); err != nil {

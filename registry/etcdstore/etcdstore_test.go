@@ -56,7 +56,7 @@ func nameServiceHelper(args []string) int {
 func serviceHelper(args []string) int {
 	ttl, _ := time.ParseDuration(args[1])
 	// An etcd:// address makes the service use etcd directly.
-	ropts := []registry.Option{registry.WithTimeout(300 * time.Millisecond), registry.WithAddress(args[2])}
+	ropts := []registry.Option{registry.WithRetry(150*time.Millisecond, 1, 0), registry.WithAddress(args[2])}
 	if !strings.HasPrefix(args[2], "etcd://") {
 		ropts = append(ropts, registry.WithNoticeAddress(args[3]))
 	}
