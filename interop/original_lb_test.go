@@ -179,7 +179,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // echoLookups makes w answer ServiceLookupReq with itself.
 func echoLookups(w *patterns.MsgWorker) {
-	messaging.HandleMessage(w, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
-		return from.Reply(ctx, m)
+	messaging.Handle(w, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupReq, error) {
+		return m, nil
 	})
 }

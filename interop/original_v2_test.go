@@ -107,11 +107,11 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 		}
 		defer resp.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(quiet))
-		messaging.HandleMessage(r, func(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Source) error {
+		messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupReq, error) {
 			if strings.HasPrefix(m.ServiceName, "nobody") {
-				return messaging.Errorf(messaging.NotFound, "no %s here", m.ServiceName)
+				return nil, messaging.Errorf(messaging.NotFound, "no %s here", m.ServiceName)
 			}
-			return from.Reply(ctx, m)
+			return m, nil
 		})
 		ctx := tctx(t, 30*time.Second)
 		errc := make(chan error, 1)

@@ -65,8 +65,8 @@ func TestGoServicePythonClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "go-service got " + m.Value})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "go-service got " + m.Value}, nil
 	})
 	ctx := tctx(t, 20*time.Second)
 	runCtx, cancel := context.WithCancel(ctx)

@@ -155,12 +155,12 @@ func BenchmarkReqRep100B(b *testing.B) {
 // round-trips/s is the figure to read.
 func BenchmarkReactorEcho(b *testing.B) {
 	ctx := context.Background()
-	echo := func(ctx context.Context, m *testpb.Echo, from messaging.Source) error { return from.Reply(ctx, m) }
+	echo := func(ctx context.Context, m *testpb.Echo, _ messaging.Peer) (*testpb.Echo, error) { return m, nil }
 	b.Run("request", func(b *testing.B) {
 		rep, _ := messaging.NewResponse("@tcp://127.0.0.1:0")
 		defer rep.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{rep})
-		messaging.HandleMessage(r, echo)
+		messaging.Handle(r, echo)
 		go r.Serve(ctx)
 		defer r.Shutdown(ctx)
 		req, _ := messaging.NewRequest(rep.Endpoint())
@@ -177,7 +177,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 		router, _ := messaging.NewRouter("@tcp://127.0.0.1:0")
 		defer router.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{router})
-		messaging.HandleMessage(r, echo)
+		messaging.Handle(r, echo)
 		go r.Serve(ctx)
 		defer r.Shutdown(ctx)
 		d, _ := messaging.NewDealer(router.Endpoint())
@@ -199,8 +199,8 @@ func BenchmarkReactorCPU(b *testing.B) {
 			router, _ := messaging.NewRouter("@tcp://127.0.0.1:0")
 			defer router.Close()
 			r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(workers))
-			messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
-				return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))})
+			messaging.Handle(r, func(ctx context.Context, m *testpb.Work, _ messaging.Peer) (*testpb.WorkDone, error) {
+				return &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))}, nil
 			})
 			go r.Serve(ctx)
 			defer r.Shutdown(ctx)

@@ -52,8 +52,8 @@ func ExampleReactor() {
 	defer rep.Close()
 
 	r := messaging.NewReactor([]messaging.Endpoint{rep})
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + m.Value})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "hello, " + m.Value}, nil
 	})
 	go r.Serve(ctx)
 	defer r.Shutdown(ctx)
@@ -96,12 +96,12 @@ func ExampleErrorf() {
 	}
 	defer rep.Close()
 	r := messaging.NewReactor([]messaging.Endpoint{rep})
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		user := messaging.IncomingHeader(ctx).GetMetadata()["user"]
 		if user != "ann" {
-			return messaging.Errorf(messaging.PermissionDenied, "%q may not ask for %s", user, m.Value)
+			return nil, messaging.Errorf(messaging.PermissionDenied, "%q may not ask for %s", user, m.Value)
 		}
-		return from.Reply(ctx, &testpb.StringMsg{Value: m.Value + " for " + user})
+		return &testpb.StringMsg{Value: m.Value + " for " + user}, nil
 	})
 	go r.Serve(ctx)
 	defer r.Shutdown(ctx)

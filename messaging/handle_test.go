@@ -63,3 +63,40 @@ func TestTypedHandle(t *testing.T) {
 		t.Fatalf("no handler: %v", err)
 	}
 }
+
+// Reply is for conversations: refused on a Response (a request there is
+// answered by what a Handle handler returns), once per request on a
+// Router that answers every request, as often as wanted on a Dealer.
+func TestReplyOnlyInConversations(t *testing.T) {
+	rep := ok(messaging.NewResponse("tcp://127.0.0.1:0"))(t)
+	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	router := ok(messaging.NewRouter("tcp://127.0.0.1:0", messaging.AnswerEveryRequest()))(t)
+	d := ok(messaging.NewDealer(router.Endpoint()))(t)
+	closeAll(t, rep, req, router, d)
+	replyErrs := make(chan error, 4)
+	reactorOn(t, []messaging.Endpoint{rep, router}, func(r *messaging.Reactor) {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+			replyErrs <- from.Reply(ctx, m)
+			if from.Endpoint() == router.Name() {
+				replyErrs <- from.Reply(ctx, m) // a second reply to one request
+			}
+			return nil
+		})
+	})
+	ctx := tctx(t, 10*time.Second)
+	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "rep"}); messaging.CodeOf(err) != messaging.Internal {
+		t.Fatalf("a Response's request a HandleMessage handler could not answer: %v", err)
+	}
+	if err := <-replyErrs; !errors.Is(err, messaging.ErrNoReply) {
+		t.Fatalf("Reply on a Response: %v", err)
+	}
+	if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: "router"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _, err := d.Recv(ctx); err != nil || m.(*testpb.StringMsg).Value != "router" {
+		t.Fatalf("the Router's reply: %v %v", m, err)
+	}
+	if first, second := <-replyErrs, <-replyErrs; first != nil || !errors.Is(second, messaging.ErrNoReply) {
+		t.Fatalf("replies on a Router that answers every request: %v, %v", first, second)
+	}
+}

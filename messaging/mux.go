@@ -63,18 +63,29 @@ func Handle[Req, Res proto.Message](r Handlers, h func(ctx context.Context, req 
 		if any(res) == nil || !res.ProtoReflect().IsValid() { // nil, or a nil *T
 			return Errorf(Internal, "the handler of %s returned no reply", msg.ProtoReflect().Descriptor().FullName())
 		}
-		if err := from.Reply(ctx, res); err != nil && !errors.Is(err, ErrNoReply) {
+		if err := answer(ctx, from, res); err != nil && !errors.Is(err, ErrNoReply) {
 			return err
 		}
 		return nil
 	}, nameOf[Req]())
 }
 
+// answer sends a request's one reply: through the reactor's own source,
+// which a Response's Reply refuses to handlers.
+func answer(ctx context.Context, from Source, m proto.Message) error {
+	if s, ok := from.(*source); ok {
+		return s.answer(ctx, m)
+	}
+	return from.Reply(ctx, m)
+}
+
 // HandleMessage registers h for messages of type T on r, with nothing to
 // return but an error: for published messages, and for conversations on
 // Dealer and Router endpoints, where from.Reply sends any number of
-// messages back. A request on a Response or a Router made with
-// AnswerEveryRequest that h does not answer gets a refusal. A later
+// messages back. On a Response, Reply fails with ErrNoReply: a request
+// there is answered by what a Handle handler returns, and one that h
+// handles gets a refusal. A request on a Router made with
+// AnswerEveryRequest that h does not answer gets a refusal too. A later
 // registration for the same type replaces an earlier one. On a Reactor
 // it panics once Serve has started.
 func HandleMessage[T proto.Message](r Handlers, h func(ctx context.Context, m T, from Source) error) {
@@ -100,12 +111,23 @@ func register(r Handlers, h HandlerFunc, name protoreflect.FullName) {
 	m.handlers[name] = h
 }
 
-// HandleDefault registers h for messages no typed handler takes.
-func HandleDefault(r Handlers, h HandlerFunc) {
+// HandleDefault registers h for messages no typed handler takes. What h
+// returns is the reply to a request (nil: none, and a request is then
+// refused), as with Handle.
+func HandleDefault(r Handlers, h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) {
 	m := r.Mux()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.fallback = h
+	m.fallback = func(ctx context.Context, msg proto.Message, from Source) error {
+		res, err := h(ctx, msg, from)
+		if err != nil || res == nil {
+			return err
+		}
+		if err := answer(ctx, from, res); err != nil && !errors.Is(err, ErrNoReply) {
+			return err
+		}
+		return nil
+	}
 }
 
 // dispatch runs the handler for msg's type, or the default handler.

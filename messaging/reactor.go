@@ -41,8 +41,10 @@ type Peer interface {
 
 // Source is a Peer that can be answered: what HandleMessage's handlers
 // get. On a Router or Dealer, Reply sends a message back along the route,
-// as many times as a conversation needs; on a Response, Reply answers the
-// request, once; on a Subscriber it fails with ErrNoReply.
+// as many times as a conversation needs (once to a request on a Router
+// made with AnswerEveryRequest). On a Response and a Subscriber it fails
+// with ErrNoReply: a request is answered with what a Handle handler
+// returns.
 type Source interface {
 	Peer
 	Reply(ctx context.Context, m proto.Message) error
@@ -339,6 +341,15 @@ func (s *source) Endpoint() string { return s.ep.name }
 func (s *source) Key() string      { return s.peer }
 func (s *source) Route() Route     { return s.route }
 func (s *source) Reply(ctx context.Context, m proto.Message) error {
+	if s.ep.strict {
+		return fmt.Errorf("%s: %w: a Response answers a request with what its Handle handler returns", s.ep.name, ErrNoReply)
+	}
+	return s.answer(ctx, m)
+}
+
+// answer sends m back: the one reply to a request (what Handle's
+// handlers return, and refusals), or one more message of a conversation.
+func (s *source) answer(ctx context.Context, m proto.Message) error {
 	if s.ep.reply == nil {
 		return fmt.Errorf("%s: %w (a subscriber has no one to answer)", s.ep.name, ErrNoReply)
 	}
@@ -617,7 +628,7 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 		r.refused.Add(1)
 		r.observeRefused(name, context.DeadlineExceeded)
 		late := Errorf(DeadlineExceeded, "the requester's deadline passed before a handler was free")
-		if err := j.src.Reply(ctx, AckFor(late)); err != nil {
+		if err := j.src.answer(ctx, AckFor(late)); err != nil {
 			return errors.Join(late, err)
 		}
 		return late
@@ -684,7 +695,7 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 		if r.hide {
 			refusal = hideText(err)
 		}
-		if rerr := j.src.Reply(ctx, AckFor(refusal)); rerr != nil {
+		if rerr := j.src.answer(ctx, AckFor(refusal)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}

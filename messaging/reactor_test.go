@@ -52,8 +52,8 @@ func TestReactorGuideExample(t *testing.T) {
 
 	events := make(chan string, 10)
 	r := messaging.NewReactor([]messaging.Endpoint{rep, sub})
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "answer to " + m.Value})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "answer to " + m.Value}, nil
 	})
 	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Source) error {
 		events <- fmt.Sprintf("event %d from %s", m.Value, from.Endpoint())
@@ -115,22 +115,21 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 
 func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.Option) {
 	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithLogger(quiet))...)
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, _ messaging.Peer) (*testpb.Int32Msg, error) {
 		switch m.Value {
 		case 1:
-			return errors.New("handler error")
+			return nil, errors.New("handler error")
 		case 2:
 			panic("handler panic")
 		case 3:
-			from.Reply(ctx, m)
-			return from.Reply(ctx, m) // a second reply is refused
+			return nil, nil // no reply: refused for it
 		}
-		return from.Reply(ctx, m)
+		return m, nil
 	})
 	var unhandled atomic.Int32
-	messaging.HandleDefault(r, func(ctx context.Context, m proto.Message, from messaging.Source) error {
+	messaging.HandleDefault(r, func(ctx context.Context, m proto.Message, from messaging.Peer) (proto.Message, error) {
 		unhandled.Add(1)
-		return from.Reply(ctx, &msglib.Ack{Ok: true})
+		return &msglib.Ack{Ok: true}, nil
 	})
 	runReactor(t, r)
 
@@ -146,7 +145,7 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 	}{
 		{in: &testpb.Int32Msg{Value: 1}, code: messaging.Unknown, text: "handler error"},
 		{in: &testpb.Int32Msg{Value: 2}, code: messaging.Internal, text: "handler panicked"},
-		{in: &testpb.Int32Msg{Value: 3}, want: &testpb.Int32Msg{Value: 3}},
+		{in: &testpb.Int32Msg{Value: 3}, code: messaging.Internal, text: "the handler of Int32Msg returned no reply"},
 		{in: &testpb.Int32Msg{Value: 4}, want: &testpb.Int32Msg{Value: 4}},
 		{in: &testpb.StringMsg{Value: "no typed handler"}, want: &msglib.Ack{Ok: true}},
 	} {
@@ -171,7 +170,7 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 		t.Fatalf("after garbage: %v %v", got, err)
 	}
 	st := r.Stats()
-	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 2 || st.Refused != 3 || unhandled.Load() != 1 || stats().DecodeErrors != 1 {
+	if st.Failed != 3 || st.Panics != 1 || st.Unanswered != 3 || st.Refused != 4 || unhandled.Load() != 1 || stats().DecodeErrors != 1 {
 		t.Fatalf("stats %+v, unhandled %d, endpoint %+v", st, unhandled.Load(), stats())
 	}
 }
@@ -185,8 +184,8 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	idles := make(chan struct{}, 100)
 	r := messaging.NewReactor([]messaging.Endpoint{d, rep}, messaging.WithLogger(quiet), messaging.WithShutdownFrom(d),
 		messaging.WithIdle(20*time.Millisecond, func(context.Context) { idles <- struct{}{} }))
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, m)
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return m, nil
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- r.Serve(context.Background()) }()
@@ -253,8 +252,8 @@ func TestReactorWorkersRouteReplies(t *testing.T) {
 	rep := ok(messaging.NewResponse("tcp://*:0"))(t)
 	closeAll(t, router, rep)
 	r := messaging.NewReactor([]messaging.Endpoint{router, rep}, messaging.WithWorkers(4))
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Work, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))})
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Work, _ messaging.Peer) (*testpb.WorkDone, error) {
+		return &testpb.WorkDone{Seq: m.Seq, Digest: burn(int(m.Rounds))}, nil
 	})
 	runReactor(t, r)
 	ctx := tctx(t, 30*time.Second)
@@ -333,7 +332,7 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(4), messaging.WithLogger(quiet))
 	second := make(chan struct{})
 	var overtaken atomic.Bool
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int32Msg, from messaging.Source) error {
+	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, _ messaging.Peer) (*testpb.Int32Msg, error) {
 		switch m.Value {
 		case 1: // slow: the second request must wait for it
 			select {
@@ -344,7 +343,7 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 		case 2:
 			close(second)
 		}
-		return from.Reply(ctx, m)
+		return m, nil
 	})
 	runReactor(t, r)
 	ctx := tctx(t, 10*time.Second)
@@ -372,10 +371,10 @@ func TestReactorShutdownFinishesWorkInHand(t *testing.T) {
 	closeAll(t, router, d)
 	started, release := make(chan struct{}, 3), make(chan struct{})
 	r := messaging.NewReactor([]messaging.Endpoint{router}, messaging.WithWorkers(2), messaging.WithLogger(quiet))
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		started <- struct{}{}
 		<-release
-		return from.Reply(ctx, m)
+		return m, nil
 	})
 	ctx := tctx(t, 10*time.Second)
 	served := make(chan error, 1)

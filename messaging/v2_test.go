@@ -125,14 +125,14 @@ func TestDeadlinesCrossHops(t *testing.T) {
 	}
 	seenc := make(chan seen, 10)
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 			d, has := ctx.Deadline()
 			seenc <- seen{time.Until(d), has}
 			if m.Value == "wait" {
 				<-ctx.Done()
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
-			return from.Reply(ctx, m)
+			return m, nil
 		})
 	}, messaging.WithHandlerTimeout(300*time.Millisecond))
 	ctx := tctx(t, 10*time.Second)
@@ -166,14 +166,14 @@ func TestExpiredRequestsAreNotHandled(t *testing.T) {
 	var mu sync.Mutex
 	var handled []string
 	r := reactorOn(t, []messaging.Endpoint{router}, func(r *messaging.Reactor) {
-		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 			mu.Lock()
 			handled = append(handled, m.Value)
 			mu.Unlock()
 			if m.Value == "block" {
 				<-release
 			}
-			return from.Reply(ctx, m)
+			return m, nil
 		})
 	}, messaging.WithWorkers(2))
 	ctx := tctx(t, 10*time.Second)
@@ -236,8 +236,8 @@ func TestMetadataTraceAndMiddleware(t *testing.T) {
 		}
 	}
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-			return from.Reply(ctx, &testpb.StringMsg{Value: "hello " + messaging.IncomingHeader(ctx).GetMetadata()["user"]})
+		messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+			return &testpb.StringMsg{Value: "hello " + messaging.IncomingHeader(ctx).GetMetadata()["user"]}, nil
 		})
 	}, messaging.WithMiddleware(mark("outer"), mark("inner")))
 	ctx := tctx(t, 10*time.Second)

@@ -150,13 +150,13 @@ func TestRetriesSendTheRemainingTime(t *testing.T) {
 	var calls atomic.Int32
 	for range 2 {
 		w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithLogger(quiet)))(t)
-		messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.Handle(w, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 			d, _ := ctx.Deadline()
 			left <- time.Until(d)
 			if calls.Add(1) == 1 { // the first attempt goes unanswered until the test ends
 				<-release
 			}
-			return from.Reply(ctx, m)
+			return m, nil
 		})
 		runWorker(t, w)
 	}

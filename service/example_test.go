@@ -17,8 +17,8 @@ type Greeter struct{}
 
 // Register implements service.Registrar.
 func (Greeter) Register(m *messaging.Mux) {
-	messaging.HandleMessage(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "hello, " + req.Value})
+	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "hello, " + req.Value}, nil
 	})
 }
 

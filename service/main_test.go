@@ -62,8 +62,8 @@ type Echo struct{ port int }
 
 // Register implements service.Registrar.
 func (e *Echo) Register(m *messaging.Mux) {
-	messaging.HandleMessage(m, func(ctx context.Context, req *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: fmt.Sprintf("%s from %d", req.Value, e.port)})
+	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: fmt.Sprintf("%s from %d", req.Value, e.port)}, nil
 	})
 }
 

@@ -214,10 +214,10 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		close(started)
 		<-release
-		return from.Reply(ctx, m)
+		return m, nil
 	})
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(context.Background()) }()

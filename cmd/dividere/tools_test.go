@@ -73,8 +73,8 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "echo " + m.Value})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "echo " + m.Value}, nil
 	})
 	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Source) error {
 		return messaging.Errorf(messaging.NotFound, "nothing here")
@@ -254,8 +254,8 @@ func TestEtcdRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
-		return from.Reply(ctx, &testpb.StringMsg{Value: "etcd " + m.Value})
+	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
+		return &testpb.StringMsg{Value: "etcd " + m.Value}, nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
