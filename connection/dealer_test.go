@@ -149,7 +149,7 @@ func TestRouterUnreachable(t *testing.T) {
 // Sending where no peer will ever take the message blocks only until the
 // context's deadline, then fails with ErrTimeout.
 func TestSendNoPeerTimesOut(t *testing.T) {
-	port, _ := connection.FreePort("127.0.0.1")
+	port := testutil.Port(t)
 	d := ok(connection.NewDealer(fmt.Sprintf("tcp://127.0.0.1:%d", port), connection.WithSendHWM(5)))(t)
 	closeAll(t, d)
 	ctx := tctx(t, 200*time.Millisecond)
@@ -326,7 +326,7 @@ func TestEventsAndWaitConnected(t *testing.T) {
 }
 
 func TestWaitConnectedTimeout(t *testing.T) {
-	port, _ := connection.FreePort("127.0.0.1")
+	port := testutil.Port(t)
 	d := ok(connection.NewDealer(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)
 	closeAll(t, d)
 	err := d.WaitConnected(tctx(t, 50*time.Millisecond))

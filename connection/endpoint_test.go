@@ -149,3 +149,15 @@ func TestOptionThatDoesNotApply(t *testing.T) {
 	}
 	d.Close()
 }
+
+func TestFreePort(t *testing.T) {
+	port, err := connection.FreePort("127.0.0.1")
+	if err != nil || port <= 0 {
+		t.Fatalf("FreePort: %d %v", port, err)
+	}
+	rep := ok(connection.NewResponse(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)
+	closeAll(t, rep)
+	if rep.Port() != port {
+		t.Fatalf("bound %d, want %d", rep.Port(), port)
+	}
+}

@@ -72,10 +72,7 @@ func TestPubSubOrdered(t *testing.T) {
 func TestPubSubManyPorts(t *testing.T) {
 	ctx := tctx(t, 20*time.Second)
 	for i := range 20 {
-		port, err := connection.FreePort("127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
+		port := testutil.Port(t)
 		pub := ok(connection.NewPublisher(fmt.Sprintf("@tcp://127.0.0.1:%d", port)))(t)
 		if pub.Port() != port {
 			t.Fatalf("bound port %d, asked %d", pub.Port(), port)

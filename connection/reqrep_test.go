@@ -172,10 +172,7 @@ func TestRequestTimeoutThenRecover(t *testing.T) {
 // A Response process killed and restarted on the same port: the Request
 // side recovers (its Call times out, resets, and the retry succeeds).
 func TestResponseRestart(t *testing.T) {
-	port, err := connection.FreePort("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testutil.Port(t)
 	ep := fmt.Sprintf("tcp://*:%d", port)
 	h := testproc.Start(t, "echo-response", ep)
 	req := ok(connection.NewRequest(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)

@@ -136,8 +136,8 @@ func TestOriginalConnectionWorkerBehindGoBroker(t *testing.T) {
 // nothing for 1.5 intervals, answers the broker's, and stays connected.
 func TestGoWorkerBehindOriginalBroker(t *testing.T) {
 	t.Parallel()
-	fe, _ := connection.FreePort("127.0.0.1")
-	be, _ := connection.FreePort("127.0.0.1")
+	fe := testutil.Port(t)
+	be := testutil.Port(t)
 	br := startOriginal(t, "lb-broker", fmt.Sprint(fe), fmt.Sprint(be))
 	defer br.Stdin.Close()
 	w, err := patterns.NewMsgWorker(fmt.Sprintf("tcp://127.0.0.1:%d", be), patterns.WithLogger(quiet))

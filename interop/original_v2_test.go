@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -81,10 +82,7 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 	})
 
 	t.Run("Go requests with a deadline, the original answers", func(t *testing.T) {
-		port, err := connection.FreePort("127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
+		port := testutil.Port(t)
 		rep := startOriginal(t, "rep", strconv.Itoa(port))
 		defer rep.Stdin.Close()
 		req, err := messaging.NewRequest("tcp://127.0.0.1:"+strconv.Itoa(port), messaging.WithOutgoing(traceHook))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -282,10 +283,7 @@ func TestHiddenErrors(t *testing.T) {
 // Sequences are per (publisher, type): a subscriber that filters types
 // sees no false gap, and a restarted publisher is a new sequence.
 func TestSequencesHaveNoFalseGaps(t *testing.T) {
-	port, err := connection.FreePort("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testutil.Port(t)
 	ep := "tcp://127.0.0.1:" + strconv.Itoa(port)
 	sub := ok(messaging.NewSubscriber(ep, messaging.WithTypes(&testpb.Int64Msg{})))(t)
 	closeAll(t, sub)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/patterns"
@@ -61,8 +60,8 @@ func TestWorkerKilledMidRequest(t *testing.T) {
 // The broker process killed and restarted on the same ports: workers
 // announce themselves again, clients' requests complete.
 func TestBrokerRestart(t *testing.T) {
-	fport, _ := connection.FreePort("127.0.0.1")
-	bport, _ := connection.FreePort("127.0.0.1")
+	fport := testutil.Port(t)
+	bport := testutil.Port(t)
 	front, back := fmt.Sprintf("tcp://*:%d", fport), fmt.Sprintf("tcp://*:%d", bport)
 	broker := testproc.Start(t, "broker", front, back)
 	w := ok(patterns.NewWorker(fmt.Sprintf("tcp://127.0.0.1:%d", bport), echo("w"), fastBeat,

@@ -96,8 +96,8 @@ func TestNoNameIsAnError(t *testing.T) {
 // A service started 2 s before its name service registers as soon as the
 // name service is up.
 func TestServiceStartsBeforeNameService(t *testing.T) {
-	rport, _ := connection.FreePort("127.0.0.1")
-	nport, _ := connection.FreePort("127.0.0.1")
+	rport := testutil.Port(t)
+	nport := testutil.Port(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", rport)
 	svc, err := service.New(&Echo{}, service.WithName("early"), service.WithHost("127.0.0.1"),
 		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress(fmt.Sprintf("127.0.0.1:%d", nport)),
@@ -129,8 +129,8 @@ func TestServiceStartsBeforeNameService(t *testing.T) {
 // The name service killed and restarted as a real process: every living
 // service is found again within 1 s of the restart.
 func TestNameServiceRestart(t *testing.T) {
-	rport, _ := connection.FreePort("127.0.0.1")
-	nport, _ := connection.FreePort("127.0.0.1")
+	rport := testutil.Port(t)
+	nport := testutil.Port(t)
 	eps := []string{fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)}
 	addr := fmt.Sprintf("127.0.0.1:%d", rport)
 	ns := testproc.Start(t, "registry", eps...)

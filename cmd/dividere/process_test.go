@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // The real binary, built once for the tests that run it as a process.
@@ -98,10 +98,7 @@ func runBin(t *testing.T, args ...string) (code int, out, errOut string) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	port, err := connection.FreePort("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := testutil.Port(t)
 	return "127.0.0.1:" + itoa(port)
 }
 

@@ -62,8 +62,8 @@ func waitOutput(t *testing.T, b *syncBuffer, want string) {
 }
 
 func TestRegistryLsLookupCall(t *testing.T) {
-	rport, _ := connection.FreePort("127.0.0.1")
-	nport, _ := connection.FreePort("127.0.0.1")
+	rport := testutil.Port(t)
+	nport := testutil.Port(t)
 	addr := "127.0.0.1:" + itoa(rport)
 	out := background(t, "registry", "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0")
 	waitOutput(t, out, "name service: requests on")
@@ -124,7 +124,7 @@ func TestRegistryLsLookupCall(t *testing.T) {
 }
 
 func TestPubSub(t *testing.T) {
-	port, _ := connection.FreePort("127.0.0.1")
+	port := testutil.Port(t)
 	ep := "tcp://127.0.0.1:" + itoa(port)
 	var o, e syncBuffer
 	done := make(chan int, 1)
@@ -184,8 +184,8 @@ func TestDescriptorSet(t *testing.T) {
 }
 
 func TestProxyBrokerMonitor(t *testing.T) {
-	p1, _ := connection.FreePort("127.0.0.1")
-	p2, _ := connection.FreePort("127.0.0.1")
+	p1 := testutil.Port(t)
+	p2 := testutil.Port(t)
 	proxy := background(t, "proxy", "@tcp://127.0.0.1:"+itoa(p1), "@tcp://127.0.0.1:"+itoa(p2))
 	waitOutput(t, proxy, "proxy: front end")
 	b := background(t, "broker", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
@@ -207,8 +207,8 @@ func TestCurveFlags(t *testing.T) {
 	if info, err := os.Stat(server); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode: %v %v", info, err)
 	}
-	rport, _ := connection.FreePort("127.0.0.1")
-	nport, _ := connection.FreePort("127.0.0.1")
+	rport := testutil.Port(t)
+	nport := testutil.Port(t)
 	addr := "127.0.0.1:" + itoa(rport)
 	out := background(t, "registry", "-requests", "@tcp://"+addr, "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0",
 		"-curve-server", server, "-curve-allow", client)
@@ -238,8 +238,8 @@ func TestEtcdRegistry(t *testing.T) {
 	url := etcdtest.Start(t)
 	var addrs []string
 	for range 2 {
-		rport, _ := connection.FreePort("127.0.0.1")
-		nport, _ := connection.FreePort("127.0.0.1")
+		rport := testutil.Port(t)
+		nport := testutil.Port(t)
 		out := background(t, "registry", "-store", url, "-requests", "@tcp://127.0.0.1:"+itoa(rport), "-notices", "@tcp://127.0.0.1:"+itoa(nport), "-watch", "tcp://127.0.0.1:0")
 		waitOutput(t, out, "name service: requests on")
 		addrs = append(addrs, "127.0.0.1:"+itoa(rport))

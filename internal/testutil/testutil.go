@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -165,4 +168,32 @@ func Serve(t *testing.T, s Server) {
 			t.Errorf("Serve did not return within 10 s of Close")
 		}
 	})
+}
+
+// Port returns a free TCP port on 127.0.0.1 below the kernel's ephemeral
+// range, for a test that names a port before anything binds it (a
+// client started before its server, a server restarted on its port): a
+// port from the ephemeral range (connection.FreePort's) may be handed to
+// any socket that binds port 0 meanwhile.
+func Port(t *testing.T) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 20000
+	for range 1000 {
+		p := from + rand.IntN(max(low-from, 1))
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
