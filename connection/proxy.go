@@ -154,19 +154,9 @@ func (p *Proxy) free() {
 // ends. A proxy holds no work of its own: messages in its sockets' queues
 // are dropped.
 func (p *Proxy) Shutdown(ctx context.Context) error {
-	served, err := p.life.Shutdown(ctx)
-	if !served {
-		p.free()
-	}
-	return err
+	return lifecycle.WithRelease(p.life, p.free).ShutdownFree(ctx)
 }
 
 // Close stops the proxy at once; Serve returns ErrServerClosed. It
 // returns once Serve has, its sockets closed (their ports free again).
-func (p *Proxy) Close() error {
-	if !p.life.Close() {
-		p.free()
-	}
-	<-p.life.Done()
-	return nil
-}
+func (p *Proxy) Close() error { return lifecycle.WithRelease(p.life, p.free).CloseFree(true) }

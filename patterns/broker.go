@@ -209,22 +209,12 @@ func (b *Broker) idle() bool {
 // Shutdown stops taking requests, lets those in hand be answered, and
 // waits until Serve has returned or ctx ends (then it closes at once).
 func (b *Broker) Shutdown(ctx context.Context) error {
-	served, err := b.life.Shutdown(ctx)
-	if !served {
-		b.free()
-	}
-	return err
+	return lifecycle.WithRelease(b.life, b.free).ShutdownFree(ctx)
 }
 
 // Close stops the broker at once; requests in its queue are dropped. It
 // returns once Serve has, its sockets closed (their ports free again).
-func (b *Broker) Close() error {
-	if !b.life.Close() {
-		b.free()
-	}
-	<-b.life.Done()
-	return nil
-}
+func (b *Broker) Close() error { return lifecycle.WithRelease(b.life, b.free).CloseFree(true) }
 
 // free closes both ends, once.
 func (b *Broker) free() {

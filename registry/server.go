@@ -284,22 +284,12 @@ func (s *Server) Serve(ctx context.Context) error {
 // Shutdown stops taking requests, answers those in hand, and waits until
 // Serve has returned or ctx ends (then it closes at once).
 func (s *Server) Shutdown(ctx context.Context) error {
-	served, err := s.life.Shutdown(ctx)
-	if !served {
-		s.free()
-	}
-	return err
+	return lifecycle.WithRelease(s.life, s.free).ShutdownFree(ctx)
 }
 
 // Close stops the server at once, and returns once Serve has, its
 // sockets closed (so that their ports are free again).
-func (s *Server) Close() error {
-	if !s.life.Close() {
-		s.free()
-	}
-	<-s.life.Done()
-	return nil
-}
+func (s *Server) Close() error { return lifecycle.WithRelease(s.life, s.free).CloseFree(true) }
 
 // free closes the sockets, once.
 func (s *Server) free() {

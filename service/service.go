@@ -376,24 +376,20 @@ func (s *Service) Serve(ctx context.Context) error {
 // those in hand finished. It returns when Serve has returned, or when ctx
 // ends (then it closes at once and returns ctx's error).
 func (s *Service) Shutdown(ctx context.Context) error {
-	served, err := s.life.Shutdown(ctx)
-	if !served {
-		s.rep.Close()
-		s.reg.Close()
-	}
-	return err
+	return lifecycle.WithRelease(s.life, s.free).ShutdownFree(ctx)
+}
+
+// free closes the sockets of a service that never served (Serve closes
+// them when it returns).
+func (s *Service) free() {
+	s.rep.Close()
+	s.reg.Close()
 }
 
 // Close stops the service at once: the contexts of the requests in hand
 // end, and its registration is left to expire (within its TTL) rather
 // than withdrawn. Serve returns connection.ErrServerClosed.
-func (s *Service) Close() error {
-	if !s.life.Close() {
-		s.rep.Close()
-		s.reg.Close()
-	}
-	return nil
-}
+func (s *Service) Close() error { return lifecycle.WithRelease(s.life, s.free).CloseFree(false) }
 
 // watchSelf registers again when the store reports this instance gone
 // while the service still runs.

@@ -116,3 +116,35 @@ func (s *State) Close() (served bool) {
 	s.killOnce.Do(func() { close(s.kill) })
 	return served
 }
+
+// Release is Shutdown and Close for a server that holds sockets, which
+// its Serve closes when it returns: free closes them itself when no Serve
+// began. Such a server's Shutdown is ShutdownFree, its Close CloseFree.
+type Release struct {
+	*State
+	free func() // idempotent
+}
+
+// WithRelease pairs s with the function that closes what the server holds.
+func WithRelease(s *State, free func()) Release { return Release{s, free} }
+
+// ShutdownFree is Shutdown, then free if no Serve began.
+func (r Release) ShutdownFree(ctx context.Context) error {
+	served, err := r.Shutdown(ctx)
+	if !served {
+		r.free()
+	}
+	return err
+}
+
+// CloseFree is Close, then free if no Serve began; with wait it returns
+// only once Serve has (its sockets closed, their ports free again).
+func (r Release) CloseFree(wait bool) error {
+	if !r.Close() {
+		r.free()
+	}
+	if wait {
+		<-r.Done()
+	}
+	return nil
+}
