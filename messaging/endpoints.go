@@ -155,7 +155,7 @@ func newCore(c config) core {
 func (c *core) MessageStats() Stats {
 	s := Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
 	if c.gaps != nil {
-		s.Lost, _ = c.gaps.stats()
+		s.Lost = c.gaps.total()
 	}
 	return s
 }
@@ -338,8 +338,7 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 // LostByPublisher returns, for each publisher id that lost messages on
 // the way to this Subscriber, how many (Stats.Lost is their sum).
 func (s *Subscriber) LostByPublisher() map[string]uint64 {
-	_, by := s.gaps.stats()
-	return by
+	return s.gaps.byPublisher()
 }
 
 // Subscribe adds message types. A Subscriber created without WithTypes

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"maps"
-	"math"
 	"sync"
 	"time"
 
@@ -50,15 +49,6 @@ func OutgoingMetadata(ctx context.Context) map[string]string {
 func IncomingHeader(ctx context.Context) *Header {
 	h, _ := ctx.Value(incomingKey{}).(*Header)
 	return h
-}
-
-// deadlineOf is the requester's deadline for a message received at t.
-func deadlineOf(h *Header, t time.Time) (time.Time, bool) {
-	us := h.GetTimeoutUs()
-	if us == 0 {
-		return time.Time{}, false
-	}
-	return t.Add(time.Duration(min(us, uint64(math.MaxInt64/1000))) * time.Microsecond), true
 }
 
 // WithOutgoing calls f for every message the endpoint sends (except a
@@ -195,12 +185,11 @@ const maxStreams = 4096
 // gapTracker follows each (publisher, type) sequence a Subscriber sees
 // and counts the messages missing between them.
 type gapTracker struct {
-	mu        sync.Mutex
-	last      map[string]map[string]*uint64 // publisher → type → last sequence
-	lostBy    map[string]uint64             // publisher → messages lost
-	streams   int
-	lost      uint64
-	untracked uint64 // messages of streams beyond maxStreams
+	mu      sync.Mutex
+	last    map[string]map[string]*uint64 // publisher → type → last sequence
+	lostBy  map[string]uint64             // publisher → messages lost
+	streams int
+	lost    uint64
 	// The stream of the last message.
 	cached                *uint64
 	cachedName, cachedPub string
@@ -262,8 +251,7 @@ func (g *gapTracker) see(pub []byte, name string, seq uint64) uint64 {
 	}
 	if last == nil {
 		if g.streams >= maxStreams {
-			g.untracked++
-			return 0
+			return 0 // not followed: its losses go uncounted
 		}
 		if types == nil {
 			types = map[string]*uint64{}
@@ -285,10 +273,16 @@ func (g *gapTracker) see(pub []byte, name string, seq uint64) uint64 {
 	return lost
 }
 
-func (g *gapTracker) stats() (lost uint64, by map[string]uint64) {
+func (g *gapTracker) total() uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.lost, maps.Clone(g.lostBy)
+	return g.lost
+}
+
+func (g *gapTracker) byPublisher() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.lostBy)
 }
 
 // track counts a received message's place in its sequence, logging a gap

@@ -565,7 +565,7 @@ func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, ro
 		if j.hdr, err = parseHeader(hdrBytes); err != nil {
 			r.warn.Warn(r.log, "header not understood: ignored", "endpoint", ep.name, "err", err)
 		} else {
-			j.deadline, _ = deadlineOf(j.hdr, time.Now())
+			j.deadline, _ = msgserve.Deadline(j.hdr, time.Now())
 		}
 	}
 	return j

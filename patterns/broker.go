@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/lifecycle"
+	"github.com/dividere-go/dividere/internal/msgserve"
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
@@ -117,8 +117,8 @@ type queued struct {
 // has passed: no worker would be thanked for it.
 func queuedAt(msg connection.Message, now time.Time) queued {
 	q := queued{msg: msg, at: now}
-	if h, err := messaging.DecodeHeader(msg.Payload()); err == nil && h.GetTimeoutUs() > 0 {
-		q.deadline = now.Add(time.Duration(min(h.GetTimeoutUs(), uint64(math.MaxInt64/1000))) * time.Microsecond)
+	if h, err := messaging.DecodeHeader(msg.Payload()); err == nil {
+		q.deadline, _ = msgserve.Deadline(h, now)
 	}
 	return q
 }
@@ -398,7 +398,7 @@ func (b *Broker) dispatchQueuedLocked(now time.Time) []dispatch {
 	var out []dispatch
 	for len(b.queue) > 0 {
 		if b.queue[0].late(now) {
-			b.dropLateLocked(1)
+			b.dropLateLocked()
 			continue
 		}
 		w := b.takeLocked(now)
@@ -413,15 +413,13 @@ func (b *Broker) dispatchQueuedLocked(now time.Time) []dispatch {
 	return out
 }
 
-// dropLateLocked drops the first n queued requests, which are late.
-func (b *Broker) dropLateLocked(n int) {
-	for _, q := range b.queue[:n] {
-		b.qbytes -= size(q.msg)
-	}
-	clear(b.queue[:n])
-	b.queue = b.queue[n:]
-	b.late.Add(uint64(n))
-	b.warn.Warn(b.log, "broker: a queued request's client deadline passed: dropped", "count", n)
+// dropLateLocked drops the first queued request, which is late.
+func (b *Broker) dropLateLocked() {
+	b.qbytes -= size(b.queue[0].msg)
+	b.queue[0] = queued{}
+	b.queue = b.queue[1:]
+	b.late.Add(1)
+	b.warn.Warn(b.log, "broker: a queued request's client deadline passed: dropped")
 }
 
 type dispatch struct {

@@ -5,7 +5,13 @@
 // when it is initialised.
 package msgserve
 
-import "context"
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/dividere-go/dividere/msglib"
+)
 
 // Answer handles one request with reactor (a *messaging.Reactor that
 // serves no endpoint of its own): payload is the envelope, route the
@@ -16,3 +22,14 @@ var Answer func(ctx context.Context, reactor any, route [][]byte, payload []byte
 // Check returns the error of an option given to reactor that is not a
 // reactor's (what its Serve would return).
 var Check func(reactor any) error
+
+// Deadline is the requester's deadline for a message received at t with
+// header h (false when it carries none): what the Reactor ends a handler
+// at, and what the broker drops a queued request at.
+func Deadline(h *msglib.MsgHeader, t time.Time) (time.Time, bool) {
+	us := h.GetTimeoutUs()
+	if us == 0 {
+		return time.Time{}, false
+	}
+	return t.Add(time.Duration(min(us, uint64(math.MaxInt64/1000))) * time.Microsecond), true
+}
