@@ -34,7 +34,7 @@ func TestSuiteRuns(t *testing.T) {
 	for _, want := range []string{
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
-		"| dividere broker |", "| NATS queue group |", "vs raw libzmq", "vs NATS",
+		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)

@@ -140,6 +140,11 @@ func (r *results) markdown(work []workload) string {
 					ratio += "; " + ratioText(raw) + " vs " + sysRaw
 				}
 			}
+			if s.name == sysBroker {
+				if raw := r.ratios(w, s.name, sysRawLB); len(raw) > 0 {
+					ratio += "; " + ratioText(raw) + " vs " + sysRawLB
+				}
+			}
 			lostCell := ""
 			if !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load") {
 				lostCell = fmt.Sprint(lost)
@@ -172,7 +177,7 @@ func (r *results) svg(work []workload) string {
 	const rowH, barMax, left = 18, 360, 190
 	var rows []string
 	y := 30
-	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c"}
+	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888"}
 	for _, w := range work {
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {

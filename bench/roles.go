@@ -72,6 +72,8 @@ func child(args []string) int {
 		err = runReq(args[1], args[2], atoi(args[3]), atoi(args[4]), atoi(args[5]), d)
 	case "broker":
 		err = runBroker(atoi(args[1]))
+	case "rawbroker":
+		err = runRawBroker(atoi(args[1]))
 	case "workers":
 		err = runWorkers(args[1], args[2], atoi(args[3]))
 	default:
@@ -654,6 +656,8 @@ func runWorkers(role, endpoint string, n int) error {
 			go w.Serve(ctx)
 		}
 		say("READY")
+	case "rawbroker":
+		return runRawWorkers(endpoint, n)
 	case "natsqg":
 		for range n {
 			nc, err := nats.Connect(endpoint)

@@ -46,13 +46,14 @@ const (
 	sysGRPC   = "gRPC"
 	sysPython = "Python (pyzmq)"
 	sysBroker = "dividere broker"
+	sysRawLB  = "raw libzmq broker" // the ZeroMQ guide's load-balancing broker, on pebbe
 	sysQueue  = "NATS queue group"
 )
 
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysNATS: "nats", sysGRPC: "grpc",
-	sysBroker: "broker", sysQueue: "natsqg",
+	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker",
 }
 
 func refsFor(names ...string) map[string]string {
@@ -61,12 +62,12 @@ func refsFor(names ...string) map[string]string {
 		switch n {
 		case sysConn, sysPython:
 			m[n] = sysRaw
-		case sysMsg, sysGRPC, sysBroker:
+		case sysMsg, sysGRPC, sysBroker, sysRawLB:
 			m[n] = sysNATS
 		case sysMsgV1:
 			m[n] = sysMsg
 		}
-		if n == sysBroker {
+		if n == sysBroker || n == sysRawLB {
 			m[n] = sysQueue
 		}
 	}
@@ -106,7 +107,8 @@ func workloads(o options, natsURL string) []workload {
 	ws = append(ws, eight)
 	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
 	lb.systems = []system{
-		{sysBroker, brokerRun(100, o.duration)},
+		{sysRawLB, brokerRun("rawbroker", 100, o.duration)},
+		{sysBroker, brokerRun("broker", 100, o.duration)},
 		{sysQueue, queueGroupRun(natsURL, 100, o.duration)},
 	}
 	ws = append(ws, lb)
@@ -223,16 +225,18 @@ func requester(ctx context.Context, args []string) (measurement, error) {
 	return measurement{Rate: r.Rate, P50: r.P50, P99: r.P99, Received: r.Received}, nil
 }
 
-// brokerRun: a dividere broker process, a process of 8 workers and a
-// process of 8 clients, each making one request at a time.
-func brokerRun(size int, d interface{ String() string }) func(context.Context) (measurement, error) {
+// brokerRun: a broker process (role broker: dividere's; rawbroker: the
+// guide's on raw pebbe, the reference for what libzmq itself costs), a
+// process of 8 workers and a process of 8 clients, each making one
+// request at a time.
+func brokerRun(role string, size int, d interface{ String() string }) func(context.Context) (measurement, error) {
 	return func(ctx context.Context) (measurement, error) {
-		b, err := spawn(ctx, "broker", "8")
+		b, err := spawn(ctx, role, "8")
 		if err != nil {
 			return measurement{}, err
 		}
 		defer b.kill()
-		w, err := spawn(ctx, "workers", "broker", b.ready[1], "8")
+		w, err := spawn(ctx, "workers", role, b.ready[1], "8")
 		if err != nil {
 			return measurement{}, err
 		}
@@ -240,7 +244,11 @@ func brokerRun(size int, d interface{ String() string }) func(context.Context) (
 		if _, err := b.expect(ctx, "WORKERS"); err != nil {
 			return measurement{}, err
 		}
-		return requester(ctx, []string{"req", "broker", b.ready[0], itoa(size), "0", "8", d.String()})
+		client := role
+		if role == "rawbroker" {
+			client = "raw" // a REQ socket, as the guide's clients
+		}
+		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()})
 	}
 }
 
