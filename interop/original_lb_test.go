@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
@@ -181,5 +183,109 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func echoLookups(w *patterns.MsgWorker) {
 	messaging.Handle(w, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupReq, error) {
 		return m, nil
+	})
+}
+
+// The original's messaging-level lazy-pirate Client through a Go broker
+// to Go workers: one that answers everything, and one that drops every
+// other request (as the original's own unreliable test server does), so
+// that the original's retries must do the rest.
+func TestOriginalClientThroughGoBroker(t *testing.T) {
+	t.Parallel()
+	for _, unreliable := range []bool{false, true} {
+		name := map[bool]string{false: "reliable worker", true: "unreliable worker"}[unreliable]
+		t.Run(name, func(t *testing.T) {
+			b := goBroker(t)
+			var n atomic.Int32
+			var w testutil.Server
+			if !unreliable {
+				mw, err := patterns.NewMsgWorker(b.Backend(), patterns.WithLogger(quiet))
+				if err != nil {
+					t.Fatal(err)
+				}
+				messaging.Handle(mw, func(_ context.Context, m *testpb.TestMsg01, _ messaging.Peer) (*testpb.TestMsg01, error) {
+					n.Add(1)
+					return m, nil
+				})
+				w = mw
+			} else {
+				// A MsgWorker refuses what fails, with a code; a worker
+				// that does not answer at all is a byte-level one, here
+				// sending every other envelope back as it came.
+				bw, err := patterns.NewWorker(b.Backend(), func(_ context.Context, env []byte) ([]byte, error) {
+					if n.Add(1)%2 == 1 {
+						return nil, patterns.ErrDrop
+					}
+					return env, nil
+				}, patterns.WithLogger(quiet))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = bw
+			}
+			testutil.Serve(t, w)
+			ctx := tctx(t, 60*time.Second)
+			if err := b.WaitWorkers(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			c := startOriginal(t, "lb-client", b.Frontend(), "4", "1000")
+			defer c.Stdin.Close()
+			c.expectAll(t, ctx, "OK 0", "OK 1", "OK 2", "OK 3")
+			if unreliable && n.Load() < 8 {
+				t.Fatalf("the worker saw %d requests: the retries did not come through the broker", n.Load())
+			}
+		})
+	}
+}
+
+// The original's connection-level LoadBalancingPattern: its Client (REQ
+// bytes, retrying) through a Go broker to a Go worker; and a Go Client
+// through its Broker to a Go worker (the original's own worker dies of
+// any request: TestOriginalConnectionWorkerBehindGoBroker).
+func TestOriginalConnectionLevelPattern(t *testing.T) {
+	t.Parallel()
+	echo := func(_ context.Context, req []byte) ([]byte, error) { return append([]byte("echo "), req...), nil }
+	t.Run("the original's Client, a Go broker and worker", func(t *testing.T) {
+		b := goBroker(t)
+		w, err := patterns.NewWorker(b.Backend(), echo, patterns.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Serve(t, w)
+		ctx := tctx(t, 60*time.Second)
+		if err := b.WaitWorkers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		c := startOriginal(t, "conn-client", b.Frontend(), "3")
+		defer c.Stdin.Close()
+		c.expectAll(t, ctx, "REPLY b'echo req-0'", "REPLY b'echo req-1'", "REPLY b'echo req-2'")
+	})
+	t.Run("a Go Client and worker on the original's Broker", func(t *testing.T) {
+		fe, be := testutil.Port(t), testutil.Port(t)
+		br := startOriginal(t, "conn-broker", fmt.Sprint(fe), fmt.Sprint(be))
+		defer br.Stdin.Close()
+		w, err := patterns.NewWorker(fmt.Sprintf("tcp://127.0.0.1:%d", be), echo, patterns.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.Serve(t, w)
+		// The original's broker dies of a request that finds no worker
+		// (NOTES.md): wait until it knows ours, which its first heartbeat
+		// to the worker shows, 3 s after the worker announced itself.
+		testutil.Eventually(t, 15*time.Second, "a heartbeat from the original's broker", func() bool { return w.Stats().Heartbeats > 0 })
+		c, err := patterns.NewClient(fmt.Sprintf("tcp://127.0.0.1:%d", fe), patterns.WithRetry(2*time.Second, 3, 0), patterns.WithLogger(quiet))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx := tctx(t, 60*time.Second)
+		// One request: that broker takes a worker off its list for a
+		// request and puts it back only on a heartbeat or a registration,
+		// not on the reply (its own workers fare the same), and a second
+		// request finding none would kill it.
+		rep, err := c.Request(ctx, []byte("go-0"))
+		if err != nil || string(rep) != "echo go-0" {
+			t.Fatalf("a request through the original's connection-level broker: %q %v", rep, err)
+		}
 	})
 }

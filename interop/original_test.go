@@ -60,11 +60,23 @@ func prepareOriginal() {
 	for _, c := range [][]string{
 		{"--proto_path=" + src, "--python_out=" + pkg, filepath.Join(src, "MsgLib.proto")},
 		{"--proto_path=" + filepath.Join(src, "tests"), "--python_out=" + dir, filepath.Join(src, "tests", "TestMsg.proto")},
+		{"--proto_path=original", "--python_out=" + dir, filepath.Join("original", "Filter8.proto")},
 	} {
 		if out, err := exec.Command("protoc", c...).CombinedOutput(); err != nil {
 			original.err = fmt.Errorf("protoc %v: %v: %s", c, err, out)
 			return
 		}
+	}
+	// The guide's examples import clientMsgs_pb2, whose schema the
+	// examples' Makefile writes: run its recipe in the scratch directory.
+	mk := exec.Command("make", "-s", "-f", filepath.Join(src, "examples", "Makefile"), "-C", dir, "clientMsgs.proto")
+	if out, err := mk.CombinedOutput(); err != nil {
+		original.err = fmt.Errorf("the examples' clientMsgs.proto: %v: %s", err, out)
+		return
+	}
+	if out, err := exec.Command("protoc", "--proto_path="+dir, "--python_out="+dir, filepath.Join(dir, "clientMsgs.proto")).CombinedOutput(); err != nil {
+		original.err = fmt.Errorf("protoc clientMsgs.proto: %v: %s", err, out)
+		return
 	}
 }
 

@@ -28,6 +28,7 @@ type WorkerStats struct {
 	Handled    uint64 // requests answered
 	Failed     uint64 // requests whose handler failed (no reply sent)
 	Reconnects uint64 // times the worker gave its broker up for dead and reconnected
+	Heartbeats uint64 // heartbeats heard from the broker (it sends them to a worker silent for the interval)
 }
 
 // Worker serves requests from a Broker's back end at the byte level:
@@ -88,7 +89,7 @@ type engine struct {
 	log      *slog.Logger
 	life     *lifecycle.State
 
-	handled, failed, reconnects atomic.Uint64
+	handled, failed, reconnects, heartbeats atomic.Uint64
 }
 
 func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) error {
@@ -107,7 +108,7 @@ func (e *engine) ID() string { return e.cfg.identity }
 
 // Stats returns the worker's counters.
 func (e *engine) Stats() WorkerStats {
-	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load()}
+	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load(), Heartbeats: e.heartbeats.Load()}
 }
 
 // Serve serves until ctx ends (returning ctx's error) or Shutdown or
@@ -214,6 +215,7 @@ func (e *engine) session(ctx context.Context) (healthy bool, err error) {
 				if len(msg) == 1 {
 					// The broker's heartbeat: it asks whether we are alive
 					// (it heartbeats only a worker silent for the interval).
+					e.heartbeats.Add(1)
 					heartbeat()
 					continue
 				}

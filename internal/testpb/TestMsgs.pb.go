@@ -898,7 +898,8 @@ func (x *A) GetN() int32 {
 
 type Msg01 struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	N             int32                  `protobuf:"varint,1,opt,name=n,proto3" json:"n,omitempty"`
+	Content       string                 `protobuf:"bytes,1,opt,name=content,proto3" json:"content,omitempty"`
+	N             int32                  `protobuf:"varint,2,opt,name=n,proto3" json:"n,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -931,6 +932,13 @@ func (x *Msg01) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Msg01.ProtoReflect.Descriptor instead.
 func (*Msg01) Descriptor() ([]byte, []int) {
 	return file_TestMsgs_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Msg01) GetContent() string {
+	if x != nil {
+		return x.Content
+	}
+	return ""
 }
 
 func (x *Msg01) GetN() int32 {
@@ -1278,9 +1286,10 @@ const file_TestMsgs_proto_rawDesc = "" +
 	"\x05items\x18\x02 \x03(\v2\a.MiddleR\x05items\x12\x14\n" +
 	"\x05label\x18\x03 \x01(\tR\x05label\"\x11\n" +
 	"\x01A\x12\f\n" +
-	"\x01n\x18\x01 \x01(\x05R\x01n\"\x15\n" +
-	"\x05Msg01\x12\f\n" +
-	"\x01n\x18\x01 \x01(\x05R\x01n\"\x16\n" +
+	"\x01n\x18\x01 \x01(\x05R\x01n\"/\n" +
+	"\x05Msg01\x12\x18\n" +
+	"\acontent\x18\x01 \x01(\tR\acontent\x12\f\n" +
+	"\x01n\x18\x02 \x01(\x05R\x01n\"\x16\n" +
 	"\x06Msg012\x12\f\n" +
 	"\x01n\x18\x01 \x01(\x05R\x01n\"\x1a\n" +
 	"\n" +

@@ -11,8 +11,10 @@ address by contacting a public DNS server.
 Usage: runner.py SCENARIO ARGS...   (see the functions below)
 It prints READY once set up, then runs until its standard input closes.
 """
+import importlib
 import sys
 import threading
+import time
 
 import google.protobuf.message_factory as message_factory
 from google.protobuf import symbol_database, text_format
@@ -20,11 +22,62 @@ from google.protobuf import symbol_database, text_format
 if not hasattr(message_factory, "GetMessageClass"):
     message_factory.GetMessageClass = lambda desc: symbol_database.Default().GetPrototype(desc)
 
+import zmq  # noqa: E402
+from google.protobuf.descriptor import FieldDescriptor as FD  # noqa: E402
+
 import dividere  # noqa: E402
 from dividere import MsgLib  # noqa: E402
-import TestMsg_pb2  # noqa: E402,F401  (its types join the descriptor pool)
 
 dividere.registry.ServiceRegistry.Client.getLocalIp = lambda self: "127.0.0.1"
+
+
+# The schemas a scenario's types come from: importing one puts its types in
+# the descriptor pool the original's decoder looks in. The guide's
+# clientMsgs and the tests' TestMsg both define Msg01, so a scenario loads
+# one or the other, never both.
+SCHEMAS = []
+
+
+def schema(*names):
+    for n in names:
+        SCHEMAS.append(importlib.import_module(n))
+
+
+def find(name):
+    for m in SCHEMAS + [MsgLib]:
+        if hasattr(m, name):
+            return getattr(m, name)
+    raise KeyError(name)
+
+
+def test_types():
+    """Every message type of the original's tests/TestMsg.proto."""
+    m = find("testMsg01")
+    mod = sys.modules[m.__module__]
+    return [getattr(mod, n) for n in mod.DESCRIPTOR.message_types_by_name]
+
+
+def fill(m, i):
+    """Sets every field of m to a value made from i, nested ones too."""
+    for f in m.DESCRIPTOR.fields:
+        if f.message_type is not None:
+            fill(getattr(m, f.name), i)
+            continue
+        c = f.cpp_type
+        if c in (FD.CPPTYPE_DOUBLE, FD.CPPTYPE_FLOAT):
+            v = i + 0.5
+        elif c in (FD.CPPTYPE_INT32, FD.CPPTYPE_INT64):
+            v = -(i + 1) * 7919
+        elif c in (FD.CPPTYPE_UINT32, FD.CPPTYPE_UINT64):
+            v = (i + 1) * 7919
+        elif c == FD.CPPTYPE_BOOL:
+            v = i % 2 == 0
+        elif f.type == FD.TYPE_BYTES:
+            v = bytes([i % 256, 0, 255])
+        else:
+            v = "s%d-\u00e9" % i
+        setattr(m, f.name, v)
+    return m
 
 
 def say(line):
@@ -124,10 +177,12 @@ def sub(endpoint, count):
     sys.stdin.read()
 
 
-def rep(port):
-    """An original messaging.Response on tcp://*:PORT that echoes every
-    request, saying GOT <type> <message>."""
-    r = dividere.messaging.Response("tcp://*:" + port)
+def rep(where):
+    """An original messaging.Response that echoes every request, saying
+    GOT <type> <message>: bound on tcp://*:WHERE for a port, else
+    connected to the endpoint WHERE."""
+    schema("TestMsg_pb2")
+    r = dividere.messaging.Response("tcp://*:" + where if where.isdigit() else where)
 
     def serve():
         while True:
@@ -156,7 +211,234 @@ def req(endpoint, *names):
     sys.stdin.read()
 
 
+def req_all(endpoint, rounds):
+    """An original messaging.Request sending ROUNDS messages of every
+    TestMsg type, each checked against its echo: says OK <type> or BAD
+    <type> <what came back>, then DONE."""
+    schema("TestMsg_pb2")
+    r = dividere.messaging.Request(endpoint)
+    say("READY")
+    for cls in test_types():
+        bad = None
+        for i in range(int(rounds)):
+            m = fill(cls(), i)
+            r.send(m)
+            got = r.recv()
+            if got != m:
+                bad = got
+                break
+        say("OK " + cls.__name__ if bad is None else "BAD %s %s" % (cls.__name__, text(bad)))
+    say("DONE")
+    sys.stdin.read()
+
+
+def sub_echo(endpoint, port):
+    """An original Subscriber of every type on ENDPOINT, and an original
+    Publisher on tcp://*:PORT publishing again whatever comes."""
+    schema("TestMsg_pb2")
+    s = dividere.messaging.Subscriber(endpoint)
+    p = dividere.messaging.Publisher("tcp://*:" + port)
+    say("READY")
+
+    def loop():
+        while True:
+            p.send(s.recv())
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+
+
+def sub_types(endpoint, count, *types):
+    """An original Subscriber of the named types only (its own filter):
+    says GOT <type> <message> for the first COUNT messages."""
+    schema("Filter8_pb2", "TestMsg_pb2")
+    s = dividere.messaging.Subscriber(endpoint, [find(t)() for t in types])
+    say("READY")
+    for _ in range(int(count)):
+        say("GOT " + text(s.recv()))
+    sys.stdin.read()
+
+
+def pub_tick(port, *types):
+    """An original Publisher on tcp://*:PORT publishing a message of each
+    named type every 20 ms, numbered, until standard input closes."""
+    schema("Filter8_pb2", "TestMsg_pb2")
+    p = dividere.messaging.Publisher("tcp://*:" + port)
+    say("READY")
+    stop = threading.Event()
+
+    def loop():
+        i = 0
+        while not stop.is_set():
+            for t in types:
+                p.send(fill(find(t)(), i))
+            i += 1
+            time.sleep(0.02)  # a pace, not a synchronisation
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+    stop.set()
+
+
+def dealer_echo(endpoint):
+    """An original messaging.Dealer that sends back whatever it gets
+    (routed, as (id, message), behind a proxy or router; else as is)."""
+    schema("TestMsg_pb2")
+    d = dividere.messaging.Dealer(endpoint)
+    say("READY")
+
+    def loop():
+        while True:
+            if d.wait(100):
+                m = d.recv()
+                d.send(m)
+                say("GOT " + (m[1] if isinstance(m, tuple) else m).DESCRIPTOR.name)
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+
+
+def dealer_call(endpoint, n, empty=""):
+    """An original messaging.Dealer sending N messages of every TestMsg
+    type in turn and checking each echo: OK <type> or BAD <type>, then
+    DONE. With "empty" it sends as a REQ would (sendWithEmptyFrame), for a
+    Response, and the reply comes as (delimiter, message)."""
+    schema("TestMsg_pb2")
+    d = dividere.messaging.Dealer(endpoint)
+    say("READY")
+    types = test_types()
+    for i in range(int(n)):
+        cls = types[i % len(types)]
+        m = fill(cls(), i)
+        if empty:
+            d.sendWithEmptyFrame(m)
+        else:
+            d.send(m)
+        if not d.wait(10000):
+            say("TIMEOUT " + cls.__name__)
+            break
+        got = d.recv()
+        if isinstance(got, tuple):
+            got = got[1]
+        say("OK " + cls.__name__ if got == m else "BAD " + cls.__name__)
+    say("DONE")
+    sys.stdin.read()
+
+
+def proxy(fe_port, be_port):
+    """The original's connection-level Proxy (ROUTER front, DEALER back)."""
+    p = dividere.connection.Proxy(int(fe_port), int(be_port))
+    say("READY")
+    sys.stdin.read()
+    p.stop()
+
+
+def guide_reactor(kind, rep_port, sub_endpoint):
+    """The guide's reactor example (examples/msgReactor.py) with its
+    client side left to Go: an MtMsgReactor or MpMsgReactor on a
+    Response (tcp://*:REP_PORT) and a Subscriber (SUB_ENDPOINT), answering
+    Msg01 with its field1 reversed and saying GOT Msg02 <field1>."""
+    schema("clientMsgs_pb2")
+    base = dividere.messaging.MtMsgReactor if kind == "mt" else dividere.messaging.MpMsgReactor
+
+    class Reactor(base):
+        def handleMsg01(self, obj, msg):
+            msg.field1 = msg.field1[::-1]
+            obj.send(msg)
+
+        def handleMsg02(self, obj, msg):
+            say("GOT Msg02 " + msg.field1)
+
+        def initThread(self):
+            pass
+
+    rep_ep = "tcp://*:%s" % rep_port
+    if kind == "mt":
+        r = Reactor([dividere.messaging.Response(rep_ep), dividere.messaging.Subscriber(sub_endpoint)])
+    else:
+        r = Reactor(["Response('%s')" % rep_ep, "Subscriber('%s')" % sub_endpoint])
+    say("READY")
+    sys.stdin.read()
+    r.stop()
+
+
+def guide_pub(port):
+    """The guide's first example (examples/simplePubSub.py), publisher
+    side: Msg01 with field1 "abcd", again every 50 ms (where the example
+    sleeps for the late joiner) until standard input closes."""
+    schema("clientMsgs_pb2")
+    p = dividere.messaging.Publisher("tcp://*:" + port)
+    say("READY")
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            p.send(find("Msg01")(field1="abcd"))
+            time.sleep(0.05)  # a pace, not a synchronisation
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+    stop.set()
+
+
+def guide_sub(endpoint):
+    """The guide's first example, subscriber side: says GOT <message>."""
+    schema("clientMsgs_pb2")
+    s = dividere.messaging.Subscriber(endpoint)
+    say("READY")
+    say("GOT " + text(s.recv()))
+    sys.stdin.read()
+
+
+def lb_client(endpoint, n, timeout_ms):
+    """The original's messaging LoadBalancingPattern.Client (lazy pirate:
+    5 retries of TIMEOUT_MS) sending N testMsg01: says OK or BAD per
+    reply."""
+    schema("TestMsg_pb2")
+    c = dividere.messaging.LoadBalancingPattern.Client(endpoint, 5, int(timeout_ms))
+    say("READY")
+    for i in range(int(n)):
+        m = find("testMsg01")(field1="client-%d" % i, field2=i)
+        c.send(m)
+        got = c.recv()
+        say("OK %d" % i if got == m else "BAD %d %s" % (i, got))
+    sys.stdin.read()
+
+
+def conn_broker(fe_port, be_port):
+    """The original's connection-level LoadBalancingPattern.Broker."""
+    b = dividere.connection.LoadBalancingPattern.Broker(zmq.ROUTER, int(fe_port), zmq.ROUTER, int(be_port))
+    say("READY")
+    sys.stdin.read()
+    b.stop()
+
+
+def conn_client(endpoint, n):
+    """The original's connection-level LoadBalancingPattern.Client
+    sending N byte strings: says REPLY <bytes> per reply (None: no reply
+    after its retries)."""
+    c = dividere.connection.LoadBalancingPattern.Client(endpoint)
+    say("READY")
+    for i in range(int(n)):
+        c.send(b"req-%d" % i)
+        say("REPLY %r" % c.recv(5000))
+    sys.stdin.read()
+
+
 SCENARIOS = {
+    "req-all": req_all,
+    "sub-echo": sub_echo,
+    "sub-types": sub_types,
+    "pub-tick": pub_tick,
+    "dealer-echo": dealer_echo,
+    "dealer-call": dealer_call,
+    "proxy": proxy,
+    "guide-reactor": guide_reactor,
+    "guide-pub": guide_pub,
+    "guide-sub": guide_sub,
+    "lb-client": lb_client,
+    "conn-broker": conn_broker,
+    "conn-client": conn_client,
     "sub": sub,
     "rep": rep,
     "req": req,
@@ -169,7 +451,13 @@ SCENARIOS = {
 
 if __name__ == "__main__":
     try:
+        if not sys.argv[1].startswith("guide-"):
+            schema("TestMsg_pb2")
         SCENARIOS[sys.argv[1]](*sys.argv[2:])
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        sys.stderr.flush()
     finally:
         # The original's threads do not all end on stop(): leave at once.
         sys.stdout.flush()

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0eTestMsgs.proto\"\x1a\n\tDoubleMsg\x12\r\n\x05value\x18\x01 \x01(\x01\"\x19\n\x08\x46loatMsg\x12\r\n\x05value\x18\x01 \x01(\x02\"\x19\n\x08Int32Msg\x12\r\n\x05value\x18\x01 \x01(\x05\"\x19\n\x08Int64Msg\x12\r\n\x05value\x18\x01 \x01(\x03\"\x1a\n\tUint32Msg\x12\r\n\x05value\x18\x01 \x01(\r\"\x1a\n\tUint64Msg\x12\r\n\x05value\x18\x01 \x01(\x04\"\x1a\n\tSint32Msg\x12\r\n\x05value\x18\x01 \x01(\x11\"\x1a\n\tSint64Msg\x12\r\n\x05value\x18\x01 \x01(\x12\"\x1b\n\nFixed32Msg\x12\r\n\x05value\x18\x01 \x01(\x07\"\x1b\n\nFixed64Msg\x12\r\n\x05value\x18\x01 \x01(\x06\"\x1c\n\x0bSfixed32Msg\x12\r\n\x05value\x18\x01 \x01(\x0f\"\x1c\n\x0bSfixed64Msg\x12\r\n\x05value\x18\x01 \x01(\x10\"\x18\n\x07\x42oolMsg\x12\r\n\x05value\x18\x01 \x01(\x08\"\x1a\n\tStringMsg\x12\r\n\x05value\x18\x01 \x01(\t\"\x19\n\x08\x42ytesMsg\x12\r\n\x05value\x18\x01 \x01(\x0c\"%\n\x05Inner\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x05\"/\n\x06Middle\x12\x15\n\x05inner\x18\x01 \x01(\x0b\x32\x06.Inner\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"G\n\x05Outer\x12\x17\n\x06middle\x18\x01 \x01(\x0b\x32\x07.Middle\x12\x16\n\x05items\x18\x02 \x03(\x0b\x32\x07.Middle\x12\r\n\x05label\x18\x03 \x01(\t\"\x0e\n\x01\x41\x12\t\n\x01n\x18\x01 \x01(\x05\"\x12\n\x05Msg01\x12\t\n\x01n\x18\x01 \x01(\x05\"\x13\n\x06Msg012\x12\t\n\x01n\x18\x01 \x01(\x05\"\x17\n\nMsg0123456\x12\t\n\x01n\x18\x01 \x01(\x05\"\x91\x01\n\x83\x01\x41MessageNameLongerThanOneHundredTwentySevenCharactersSoThatItsLengthTakesTwoBytesOfVarintInTheEnvelopePrefixXXXXXXXXXXXXXXXXXXXXXXX\x12\t\n\x01n\x18\x01 \x01(\x05\"!\n\x04\x45\x63ho\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03seq\x18\x02 \x01(\x03\"#\n\x04Work\x12\x0e\n\x06rounds\x18\x01 \x01(\x05\x12\x0b\n\x03seq\x18\x02 \x01(\x03\"\'\n\x08WorkDone\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x42\x31Z/github.com/dividere-go/dividere/internal/testpbb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0eTestMsgs.proto\"\x1a\n\tDoubleMsg\x12\r\n\x05value\x18\x01 \x01(\x01\"\x19\n\x08\x46loatMsg\x12\r\n\x05value\x18\x01 \x01(\x02\"\x19\n\x08Int32Msg\x12\r\n\x05value\x18\x01 \x01(\x05\"\x19\n\x08Int64Msg\x12\r\n\x05value\x18\x01 \x01(\x03\"\x1a\n\tUint32Msg\x12\r\n\x05value\x18\x01 \x01(\r\"\x1a\n\tUint64Msg\x12\r\n\x05value\x18\x01 \x01(\x04\"\x1a\n\tSint32Msg\x12\r\n\x05value\x18\x01 \x01(\x11\"\x1a\n\tSint64Msg\x12\r\n\x05value\x18\x01 \x01(\x12\"\x1b\n\nFixed32Msg\x12\r\n\x05value\x18\x01 \x01(\x07\"\x1b\n\nFixed64Msg\x12\r\n\x05value\x18\x01 \x01(\x06\"\x1c\n\x0bSfixed32Msg\x12\r\n\x05value\x18\x01 \x01(\x0f\"\x1c\n\x0bSfixed64Msg\x12\r\n\x05value\x18\x01 \x01(\x10\"\x18\n\x07\x42oolMsg\x12\r\n\x05value\x18\x01 \x01(\x08\"\x1a\n\tStringMsg\x12\r\n\x05value\x18\x01 \x01(\t\"\x19\n\x08\x42ytesMsg\x12\r\n\x05value\x18\x01 \x01(\x0c\"%\n\x05Inner\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x05\"/\n\x06Middle\x12\x15\n\x05inner\x18\x01 \x01(\x0b\x32\x06.Inner\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"G\n\x05Outer\x12\x17\n\x06middle\x18\x01 \x01(\x0b\x32\x07.Middle\x12\x16\n\x05items\x18\x02 \x03(\x0b\x32\x07.Middle\x12\r\n\x05label\x18\x03 \x01(\t\"\x0e\n\x01\x41\x12\t\n\x01n\x18\x01 \x01(\x05\"#\n\x05Msg01\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12\t\n\x01n\x18\x02 \x01(\x05\"\x13\n\x06Msg012\x12\t\n\x01n\x18\x01 \x01(\x05\"\x17\n\nMsg0123456\x12\t\n\x01n\x18\x01 \x01(\x05\"\x91\x01\n\x83\x01\x41MessageNameLongerThanOneHundredTwentySevenCharactersSoThatItsLengthTakesTwoBytesOfVarintInTheEnvelopePrefixXXXXXXXXXXXXXXXXXXXXXXX\x12\t\n\x01n\x18\x01 \x01(\x05\"!\n\x04\x45\x63ho\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0b\n\x03seq\x18\x02 \x01(\x03\"#\n\x04Work\x12\x0e\n\x06rounds\x18\x01 \x01(\x05\x12\x0b\n\x03seq\x18\x02 \x01(\x03\"\'\n\x08WorkDone\x12\x0e\n\x06\x64igest\x18\x01 \x01(\x04\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x42\x31Z/github.com/dividere-go/dividere/internal/testpbb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'TestMsgs_pb2', globals())
@@ -60,17 +60,17 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _A._serialized_start=599
   _A._serialized_end=613
   _MSG01._serialized_start=615
-  _MSG01._serialized_end=633
-  _MSG012._serialized_start=635
-  _MSG012._serialized_end=654
-  _MSG0123456._serialized_start=656
-  _MSG0123456._serialized_end=679
-  _AMESSAGENAMELONGERTHANONEHUNDREDTWENTYSEVENCHARACTERSSOTHATITSLENGTHTAKESTWOBYTESOFVARINTINTHEENVELOPEPREFIXXXXXXXXXXXXXXXXXXXXXXXX._serialized_start=682
-  _AMESSAGENAMELONGERTHANONEHUNDREDTWENTYSEVENCHARACTERSSOTHATITSLENGTHTAKESTWOBYTESOFVARINTINTHEENVELOPEPREFIXXXXXXXXXXXXXXXXXXXXXXXX._serialized_end=827
-  _ECHO._serialized_start=829
-  _ECHO._serialized_end=862
-  _WORK._serialized_start=864
-  _WORK._serialized_end=899
-  _WORKDONE._serialized_start=901
-  _WORKDONE._serialized_end=940
+  _MSG01._serialized_end=650
+  _MSG012._serialized_start=652
+  _MSG012._serialized_end=671
+  _MSG0123456._serialized_start=673
+  _MSG0123456._serialized_end=696
+  _AMESSAGENAMELONGERTHANONEHUNDREDTWENTYSEVENCHARACTERSSOTHATITSLENGTHTAKESTWOBYTESOFVARINTINTHEENVELOPEPREFIXXXXXXXXXXXXXXXXXXXXXXXX._serialized_start=699
+  _AMESSAGENAMELONGERTHANONEHUNDREDTWENTYSEVENCHARACTERSSOTHATITSLENGTHTAKESTWOBYTESOFVARINTINTHEENVELOPEPREFIXXXXXXXXXXXXXXXXXXXXXXXX._serialized_end=844
+  _ECHO._serialized_start=846
+  _ECHO._serialized_end=879
+  _WORK._serialized_start=881
+  _WORK._serialized_end=916
+  _WORKDONE._serialized_start=918
+  _WORKDONE._serialized_end=957
 # @@protoc_insertion_point(module_scope)
