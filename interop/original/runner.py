@@ -12,6 +12,7 @@ Usage: runner.py SCENARIO ARGS...   (see the functions below)
 It prints READY once set up, then runs until its standard input closes.
 """
 import importlib
+import os
 import sys
 import threading
 import time
@@ -425,7 +426,100 @@ def conn_client(endpoint, n):
     sys.stdin.read()
 
 
+# The connection layer (the original's tests/connectionTests.py): bytes.
+
+def conn_relay(sub_endpoint, pub_endpoint):
+    """An original connection.Subscriber (every topic) on SUB_ENDPOINT and
+    an original connection.Publisher on PUB_ENDPOINT sending on whatever
+    comes."""
+    s = dividere.connection.Subscriber(sub_endpoint)
+    p = dividere.connection.Publisher(pub_endpoint)
+    say("READY")
+
+    def loop():
+        while True:
+            p.send(s.recv())
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+
+
+def conn_rep(where):
+    """An original connection.Response echoing every request (bound on a
+    port, or connected to an endpoint)."""
+    r = dividere.connection.Response("tcp://*:" + where if where.isdigit() else where)
+
+    def loop():
+        while True:
+            r.send(r.recv())
+
+    threading.Thread(target=loop, daemon=True).start()
+    say("READY")
+    sys.stdin.read()
+
+
+def conn_req(n, *endpoints):
+    """An original connection.Request to the endpoints (round-robin, as
+    its test06-08) sending N requests: says REPLY <bytes> for each."""
+    r = dividere.connection.Request(list(endpoints))
+    say("READY")
+    for i in range(int(n)):
+        r.send(b"abcd-%d" % i)
+        say("REPLY %r" % r.recv())
+    sys.stdin.read()
+
+
+def conn_dealer_worker(endpoint):
+    """The original's WorkerTask (connectionTests test10, test11): a
+    connection.Dealer behind a proxy answering b"message X" with b"ack X"
+    along the route it came by."""
+    d = dividere.connection.Dealer(endpoint)
+    say("READY")
+
+    def loop():
+        while True:
+            if d.wait(100):
+                route, payload = d.recv()
+                d.send((route, b"ack " + payload[len(b"message "):]))
+
+    threading.Thread(target=loop, daemon=True).start()
+    sys.stdin.read()
+
+
+def conn_dealer_client(endpoint, n, empty=""):
+    """The original's ClientTask: a connection.Dealer sending N
+    b"message <pid>.<i>", each answer checked to be b"ack <pid>.<i>"; says
+    OK N or BAD. With "empty" it sends as a REQ would
+    (sendWithEmptyFrame), to a Response that echoes."""
+    d = dividere.connection.Dealer(endpoint)
+    say("READY")
+    for i in range(int(n)):
+        body = b"%d.%d" % (os.getpid(), i)
+        if empty:
+            d.sendWithEmptyFrame(b"message " + body)
+        else:
+            d.send(b"message " + body)
+        if not d.wait(10000):
+            say("TIMEOUT %d" % i)
+            break
+        got = d.recv()
+        if isinstance(got, tuple):
+            got = got[1]
+        want = b"message " + body if empty else b"ack " + body
+        if got != want:
+            say("BAD %r %r" % (got, want))
+            break
+    else:
+        say("OK %s" % n)
+    sys.stdin.read()
+
+
 SCENARIOS = {
+    "conn-relay": conn_relay,
+    "conn-rep": conn_rep,
+    "conn-req": conn_req,
+    "conn-dealer-worker": conn_dealer_worker,
+    "conn-dealer-client": conn_dealer_client,
     "req-all": req_all,
     "sub-echo": sub_echo,
     "sub-types": sub_types,
@@ -461,5 +555,4 @@ if __name__ == "__main__":
     finally:
         # The original's threads do not all end on stop(): leave at once.
         sys.stdout.flush()
-        import os
         os._exit(0)
