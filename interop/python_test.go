@@ -58,6 +58,10 @@ func startPeer(t *testing.T, script string, env []string, args ...string) *pyPee
 	}
 	cmd := exec.Command(python, append([]string{script}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
+	// A group of its own, so that the end of the test kills what the peer
+	// started too (the original's MpMsgReactor forks a process, which
+	// would otherwise outlive it holding its output open).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = &prefixWriter{t: t, prefix: filepath.Base(script) + ": "}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -91,7 +95,7 @@ func startPeer(t *testing.T, script string, env []string, args ...string) *pyPee
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	})
 	select {
