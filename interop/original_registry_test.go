@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/testpb"
+	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
@@ -204,4 +208,45 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 			t.Fatalf("lookup %s took %v", svc.Name(), took)
 		}
 	}
+}
+
+// The original's service and name-service tests (serviceTests test00,
+// test01; serviceRegistryTests test00) with a Go name service: its
+// MyService, started before any name service is up, registers once the
+// Go one comes, and a Go client calls it by name; its name-service Client
+// registers, looks up and unregisters on the Go name service.
+func TestOriginalServiceTestsOnGoNameService(t *testing.T) {
+	ctx := tctx(t, 90*time.Second)
+	svc := startOriginal(t, "my-service")
+	defer svc.Stdin.Close()
+	// The service's constructor is waiting for a name service now, or
+	// about to: start one.
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001"), registry.WithLogger(quiet))
+	if err != nil {
+		t.Fatalf("the original's services need the name service on ports 5000 and 5001: %v", err)
+	}
+	testutil.Serve(t, ns)
+	var name string
+	select {
+	case l := <-svc.Lines:
+		if !strings.HasPrefix(l, "REGISTERED ") {
+			t.Fatalf("the service said %q", l)
+		}
+		name = strings.TrimPrefix(l, "REGISTERED ")
+	case <-ctx.Done():
+		t.Fatal("the original's service never registered with the late name service")
+	}
+	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := registry.Call[*testpb.MyServiceRep](ctx, c, name, &testpb.MyServiceReq{}); err != nil {
+		t.Fatalf("calling the original's %s by name: %v", name, err)
+	}
+
+	port := testutil.Port(t)
+	cl := startOriginal(t, "ns-client", "someService", strconv.Itoa(port))
+	defer cl.Stdin.Close()
+	cl.expectAll(t, ctx, fmt.Sprintf("FOUND someService 127.0.0.1 %d", port), "AFTER 0")
 }

@@ -156,6 +156,37 @@ def service(name):
     s.stop()
 
 
+def my_service():
+    """The original's test MyService (serviceTests.py), answering
+    MyServiceReq with MyServiceRep. It says READY at once and REGISTERED
+    <name> once its constructor, which waits for a name service, is
+    through (test01: a service started before its name service)."""
+    def handle(self, msg):
+        self.sock_.send(find("MyServiceRep")())
+
+    cls = type("MyService", (dividere.service.Service,), {"__module__": "orig", "handleMyServiceReq": handle})
+    say("READY")
+    s = cls()
+    say("REGISTERED " + s.name_)
+    sys.stdin.read()
+    s.stop()
+
+
+def ns_client(name, port):
+    """The original's name-service Client (serviceRegistryTests test00) on
+    localhost:5000: registers NAME at PORT, looks it up, unregisters it
+    and looks it up again, saying what each lookup found."""
+    c = dividere.registry.ServiceRegistry.Client("localhost", 5000)
+    say("READY")
+    c.registerService(name, int(port))
+    m = c.lookupService(name)
+    say("FOUND %s %s %d" % (m.name, m.server, m.port))
+    c.unregisterService(name, int(port))
+    m = c.lookupService(name)
+    say("AFTER %d" % m.port)
+    sys.stdin.read()
+
+
 def nameservice():
     """The original's name service, on its fixed ports 5000 and 5001."""
     s = dividere.registry.ServiceRegistry.Server()
@@ -515,6 +546,8 @@ def conn_dealer_client(endpoint, n, empty=""):
 
 
 SCENARIOS = {
+    "my-service": my_service,
+    "ns-client": ns_client,
     "conn-relay": conn_relay,
     "conn-rep": conn_rep,
     "conn-req": conn_req,
