@@ -390,3 +390,67 @@ func TestReactorAndEndpointOptions(t *testing.T) {
 	pub := ok(messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithLogger(quiet)))(t) // WithLogger: for everything
 	closeAll(t, pub)
 }
+
+// A received message's bytes fields share the memory of the frame it came
+// in (no copy on the receive path): each message must keep what it was
+// sent with, however many arrive after it in the same receive batches,
+// and whatever the caller does to another one.
+func TestReceivedBytesFieldsAreTheirOwn(t *testing.T) {
+	pub := ok(messaging.NewPublisher("tcp://*:0"))(t)
+	sub := ok(messaging.NewSubscriber(pub.Endpoint()))(t)
+	closeAll(t, pub, sub)
+	ctx := tctx(t, 20*time.Second)
+	if err := pub.WaitSubscribers(ctx, &testpb.BytesMsg{}, 1); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	want := func(i int) []byte { return []byte(fmt.Sprintf("payload %06d %s", i, strings.Repeat("x", i%300))) }
+	for i := range n {
+		if err := pub.Send(ctx, &testpb.BytesMsg{Value: want(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []*testpb.BytesMsg
+	for range n {
+		r, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := r.(*testpb.BytesMsg)
+		got = append(got, m)
+		if i := len(got) - 1; i > 0 { // the caller scribbling over the one before
+			prev := got[i-1].Value
+			saved := append([]byte(nil), prev...)
+			for j := range prev {
+				prev[j] = '!'
+			}
+			if string(m.Value) != string(want(i)) {
+				t.Fatalf("message %d changed with message %d: %.30q", i, i-1, m.Value)
+			}
+			copy(prev, saved)
+		}
+	}
+	for i, m := range got {
+		if string(m.Value) != string(want(i)) {
+			t.Fatalf("message %d holds %.30q, want %.30q", i, m.Value, want(i))
+		}
+	}
+}
+
+// Decode, given a buffer the caller keeps, copies out of it.
+func TestDecodeDoesNotKeepTheBuffer(t *testing.T) {
+	b, err := messaging.Encode(&testpb.BytesMsg{Value: []byte("kept")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := messaging.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 0
+	}
+	if v := m.(*testpb.BytesMsg).Value; string(v) != "kept" {
+		t.Fatalf("the decoded message changed with the buffer: %q", v)
+	}
+}
