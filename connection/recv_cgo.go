@@ -105,6 +105,31 @@ static int dv_wait_fd(int fd, int wake, long long timeout_ns) {
 	return rc;
 }
 
+// dv_wait_fds is dv_wait_fd for n sockets at once: fds[0..n) are their
+// signalling fds, fds[n..2n) their wake eventfds, of which those
+// signalled are consumed.
+static int dv_wait_fds(int *fds, int n, long long timeout_ns) {
+	struct pollfd p[16];
+	if (n > 8) n = 8;
+	for (int i = 0; i < 2 * n; i++) {
+		p[i].fd = fds[i];
+		p[i].events = POLLIN;
+		p[i].revents = 0;
+	}
+	struct timespec ts = {timeout_ns / 1000000000LL, timeout_ns % 1000000000LL};
+	int rc;
+	do {
+		rc = ppoll(p, 2 * n, &ts, NULL);
+	} while (rc < 0 && errno == EINTR);
+	for (int i = n; rc > 0 && i < 2 * n; i++) {
+		if (p[i].revents & POLLIN) {
+			uint64_t v;
+			(void)!read(p[i].fd, &v, sizeof v);
+		}
+	}
+	return rc;
+}
+
 static int dv_socket_type(void *s) {
 	int t = -1;
 	size_t len = sizeof(t);
@@ -280,6 +305,17 @@ func (r *frameReader) split(q []Message, n int, big bool) []Message {
 // waitFD blocks the calling thread until fd is readable, the eventfd
 // wake is signalled (see wakeFD.signal) or d passes.
 func waitFD(fd, wake int, d time.Duration) { C.dv_wait_fd(C.int(fd), C.int(wake), C.longlong(d)) }
+
+// waitFDs blocks the calling thread until one of zfds is readable, one
+// of wakes is signalled or d passes (at most 8 of each).
+func waitFDs(zfds, wakes []int, d time.Duration) {
+	var fds [16]C.int
+	n := min(len(zfds), 8)
+	for i := range n {
+		fds[i], fds[n+i] = C.int(zfds[i]), C.int(wakes[i])
+	}
+	C.dv_wait_fds(&fds[0], C.int(n), C.longlong(d))
+}
 
 // free releases the message; call it after the socket is closed.
 func (r *frameReader) free() {

@@ -160,9 +160,8 @@ func (b *Broker) Serve(ctx context.Context) error {
 	frontCtx, stopFront := context.WithCancel(ctx)
 	defer stopFront()
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); b.serveFrontend(frontCtx) }()
-	go func() { defer wg.Done(); b.serveBackend(ctx) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); b.serve(ctx, frontCtx) }()
 	go func() { defer wg.Done(); b.sweep(ctx) }()
 	defer func() { cancel(); wg.Wait() }() // before free: the loops use the sockets
 	select {
@@ -280,33 +279,75 @@ func (b *Broker) WaitWorkers(ctx context.Context, n int) error {
 	}
 }
 
-func (b *Broker) serveFrontend(ctx context.Context) {
+// serve is the broker's loop: one goroutine serves both ends, waiting on
+// them at once as a broker on raw libzmq polls them, rather than one
+// goroutine each handing off through the sockets' locks. Replies are
+// taken first (they free workers). Once frontCtx ends (Shutdown) it takes
+// no more requests and goes on with replies until ctx ends.
+func (b *Broker) serve(ctx, frontCtx context.Context) {
 	for {
-		msg, err := b.front.Recv(ctx)
+		var i int
+		var err error
+		front := frontCtx.Err() == nil
+		if front {
+			i, err = connection.WaitAny(frontCtx, b.back, b.front)
+		} else {
+			i, err = connection.WaitAny(ctx, b.back)
+		}
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
 				return
 			}
-			b.log.Warn("broker frontend receive", "err", err)
+			if front && frontCtx.Err() != nil {
+				continue // shutting down: replies only from now on
+			}
+			b.log.Warn("broker wait", "err", err)
 			continue
 		}
-		if len(msg) < 2 { // a ROUTER always adds the identity
-			b.malformed.Add(1)
-			b.warn.Warn(b.log, "broker: malformed request from a client", "frames", len(msg))
+		if i == 0 {
+			msg, err := b.back.Recv(ctx)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+					return
+				}
+				b.log.Warn("broker backend receive", "err", err)
+				continue
+			}
+			b.fromWorker(ctx, msg)
 			continue
 		}
-		b.requests.Add(1)
-		b.mu.Lock()
-		w := b.takeLocked(time.Now())
-		if w == nil {
-			b.enqueueLocked(msg)
-			b.mu.Unlock()
+		msg, err := b.front.Recv(frontCtx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+				return
+			}
+			if frontCtx.Err() == nil {
+				b.log.Warn("broker frontend receive", "err", err)
+			}
 			continue
 		}
-		id := w.id
-		b.mu.Unlock()
-		b.forward(ctx, id, msg)
+		b.fromClient(ctx, msg)
 	}
+}
+
+// fromClient hands a request to a worker, or queues it.
+func (b *Broker) fromClient(ctx context.Context, msg connection.Message) {
+	if len(msg) < 2 { // a ROUTER always adds the identity
+		b.malformed.Add(1)
+		b.warn.Warn(b.log, "broker: malformed request from a client", "frames", len(msg))
+		return
+	}
+	b.requests.Add(1)
+	b.mu.Lock()
+	w := b.takeLocked(time.Now())
+	if w == nil {
+		b.enqueueLocked(msg)
+		b.mu.Unlock()
+		return
+	}
+	id := w.id
+	b.mu.Unlock()
+	b.forward(ctx, id, msg)
 }
 
 // forward sends a request to a worker; a worker that turns out to be gone
@@ -427,43 +468,35 @@ type dispatch struct {
 	msg connection.Message
 }
 
-func (b *Broker) serveBackend(ctx context.Context) {
-	for {
-		msg, err := b.back.Recv(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-				return
-			}
-			b.log.Warn("broker backend receive", "err", err)
-			continue
+// fromWorker handles a message from a worker: a control frame, or a
+// reply to pass back to its client (which frees the worker).
+func (b *Broker) fromWorker(ctx context.Context, msg connection.Message) {
+	if len(msg) < 2 {
+		b.malformed.Add(1)
+		b.warn.Warn(b.log, "broker: malformed message from a worker", "frames", len(msg))
+		return
+	}
+	id, rest := msg[0], msg[1:]
+	now := time.Now()
+	if len(rest) == 1 {
+		b.control(ctx, id, rest[0], now)
+		return
+	}
+	// A reply [client route..., payload]: the worker is free again.
+	sends := b.release(id, now, true)
+	// Counted before it is sent, so that a client holding its reply
+	// never sees a count without it.
+	b.replies.Add(1)
+	if err := b.front.Send(ctx, rest...); err != nil {
+		b.replies.Add(^uint64(0))
+		if ctx.Err() != nil {
+			return
 		}
-		if len(msg) < 2 {
-			b.malformed.Add(1)
-			b.warn.Warn(b.log, "broker: malformed message from a worker", "frames", len(msg))
-			continue
-		}
-		id, rest := msg[0], msg[1:]
-		now := time.Now()
-		if len(rest) == 1 {
-			b.control(ctx, id, rest[0], now)
-			continue
-		}
-		// A reply [client route..., payload]: the worker is free again.
-		sends := b.release(id, now, true)
-		// Counted before it is sent, so that a client holding its reply
-		// never sees a count without it.
-		b.replies.Add(1)
-		if err := b.front.Send(ctx, rest...); err != nil {
-			b.replies.Add(^uint64(0))
-			if ctx.Err() != nil {
-				return
-			}
-			b.unroutable.Add(1)
-			b.log.Debug("reply to a client that is gone", "err", err)
-		}
-		for _, d := range sends {
-			b.forward(ctx, d.id, d.msg)
-		}
+		b.unroutable.Add(1)
+		b.log.Debug("reply to a client that is gone", "err", err)
+	}
+	for _, d := range sends {
+		b.forward(ctx, d.id, d.msg)
 	}
 }
 
