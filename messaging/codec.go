@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/runtime/protoiface"
 
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -149,7 +148,7 @@ func appendString(b []byte, field protowire.Number, s string) []byte {
 // packaged message by its short name). Every failure wraps one of
 // ErrNotEnvelope, ErrNoPayload, ErrUnknownType or ErrCorrupt.
 func (c Codec) Decode(b []byte) (proto.Message, error) {
-	m, _, err := c.decode(b, false)
+	m, _, err := c.decode(b)
 	return m, err
 }
 
@@ -157,7 +156,7 @@ func (c Codec) Decode(b []byte) (proto.Message, error) {
 // for a v1 envelope). A header that does not parse is an error wrapping
 // ErrNotEnvelope.
 func (c Codec) DecodeWithHeader(b []byte) (proto.Message, *Header, error) {
-	m, hdr, err := c.decode(b, false)
+	m, hdr, err := c.decode(b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -191,12 +190,7 @@ func parseHeader(hdr []byte) (*Header, error) {
 }
 
 // decode returns the message and the header's bytes (nil when none).
-// decode is Decode that also returns the header's bytes. With own, the
-// caller gives b up to the message: its bytes fields may share b's memory
-// rather than be copied out of it (the receive path, where each frame is
-// memory of its own, saves a copy and an allocation per bytes field). A
-// caller that may reuse b must not pass own.
-func (c Codec) decode(b []byte, own bool) (proto.Message, []byte, error) {
+func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
 	e, err := parseEnvelope(b)
 	if err != nil {
 		return nil, nil, err
@@ -215,38 +209,15 @@ func (c Codec) decode(b []byte, own bool) (proto.Message, []byte, error) {
 		}
 		c.remember(name, mt)
 	}
-	m := mt.New()
-	if err := unmarshal(value, m, r, own); err != nil {
+	m := mt.New().Interface()
+	opts := proto.UnmarshalOptions{}
+	if er, ok := r.(protoregistry.ExtensionTypeResolver); ok {
+		opts.Resolver = er // extensions inside the message resolve too
+	}
+	if err := opts.Unmarshal(value, m); err != nil {
 		return nil, nil, fmt.Errorf("decode %s: %w: %v", name, ErrCorrupt, err)
 	}
-	return m.Interface(), e.header, nil
-}
-
-// unmarshal is proto.Unmarshal, aliasing b where own allows it (an
-// option the proto package keeps to its fast path's flags).
-func unmarshal(b []byte, m protoreflect.Message, r Resolver, own bool) error {
-	er, _ := r.(protoregistry.ExtensionTypeResolver) // extensions inside the message resolve too
-	if methods := m.ProtoMethods(); own && methods != nil && methods.Unmarshal != nil {
-		// What proto.Unmarshal passes, plus the alias flag.
-		in := protoiface.UnmarshalInput{Message: m, Buf: b, Resolver: protoregistry.GlobalTypes,
-			Flags: protoiface.UnmarshalAliasBuffer | protoiface.UnmarshalCheckRequired, Depth: protowire.DefaultRecursionLimit}
-		if er != nil {
-			in.Resolver = er
-		}
-		out, err := methods.Unmarshal(in)
-		if err != nil {
-			return err
-		}
-		if out.Flags&protoiface.UnmarshalInitialized == 0 {
-			return proto.CheckInitialized(m.Interface())
-		}
-		return nil
-	}
-	opts := proto.UnmarshalOptions{}
-	if er != nil {
-		opts.Resolver = er
-	}
-	return opts.Unmarshal(b, m.Interface())
+	return m, e.header, nil
 }
 
 // TypeName returns the msgName of an envelope without decoding the

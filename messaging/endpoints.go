@@ -195,7 +195,7 @@ func (c *core) send(ctx context.Context, m proto.Message, s stamp, seq *sequence
 // returns the message and its header's bytes (nil when none), which
 // point into payload.
 func (c *core) decode(name string, payload []byte) (proto.Message, []byte, error) {
-	m, hdr, err := c.codec.decode(payload, true) // a received frame: memory of its own
+	m, hdr, err := c.codec.decode(payload)
 	if err != nil {
 		c.decodeErrors.Add(1)
 		c.warn.Warn(c.log, "dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)

@@ -391,10 +391,10 @@ func TestReactorAndEndpointOptions(t *testing.T) {
 	closeAll(t, pub)
 }
 
-// A received message's bytes fields share the memory of the frame it came
-// in (no copy on the receive path): each message must keep what it was
-// sent with, however many arrive after it in the same receive batches,
-// and whatever the caller does to another one.
+// Each received message keeps what it was sent with, however many arrive
+// after it in the same receive batch and whatever the caller does to
+// another one (a guard for any receive path that would share a frame's
+// memory with the message decoded from it).
 func TestReceivedBytesFieldsAreTheirOwn(t *testing.T) {
 	pub := ok(messaging.NewPublisher("tcp://*:0"))(t)
 	sub := ok(messaging.NewSubscriber(pub.Endpoint()))(t)
