@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
@@ -98,5 +100,28 @@ func TestReplyOnlyInConversations(t *testing.T) {
 	}
 	if first, second := <-replyErrs, <-replyErrs; first != nil || !errors.Is(second, messaging.ErrNoReply) {
 		t.Fatalf("replies on a Router that answers every request: %v, %v", first, second)
+	}
+}
+
+// HandleNamed answers a type given by name, and Types lists it with the
+// typed ones (a default handler is not a type).
+func TestHandleNamedAndTypes(t *testing.T) {
+	rep := ok(messaging.NewResponse("tcp://127.0.0.1:0"))(t)
+	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
+	closeAll(t, rep, req)
+	mux := messaging.NewMux()
+	messaging.HandleNamed(mux, "StringMsg", func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) {
+		return &testpb.Int64Msg{Value: int64(len(m.(*testpb.StringMsg).Value))}, nil
+	})
+	messaging.Handle(mux, func(_ context.Context, m *testpb.Int32Msg, _ messaging.Peer) (*testpb.Int32Msg, error) { return m, nil })
+	messaging.HandleDefault(mux, func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) { return m, nil })
+	if got := mux.Types(); len(got) != 2 || got[0] != "Int32Msg" || got[1] != "StringMsg" {
+		t.Fatalf("Types = %v", got)
+	}
+	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {}, messaging.WithMux(mux))
+	ctx := tctx(t, 10*time.Second)
+	got, err := messaging.Call[*testpb.Int64Msg](ctx, req, &testpb.StringMsg{Value: "four"})
+	if err != nil || got.Value != 4 {
+		t.Fatalf("named handler: %v %v", got, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -34,6 +35,19 @@ type Handlers interface{ Mux() *Mux }
 
 // Mux returns m itself, so that a Mux is Handlers.
 func (m *Mux) Mux() *Mux { return m }
+
+// Types returns the message types m has a handler for, sorted: what a
+// Service advertises in its ServiceInfoRep.
+func (m *Mux) Types() []protoreflect.FullName {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]protoreflect.FullName, 0, len(m.handlers))
+	for n := range m.handlers {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Handle registers h to answer requests of type Req with a Res: the
 // framework sends what h returns as the reply, once, and a failure (h's
@@ -118,7 +132,22 @@ func HandleDefault(r Handlers, h func(ctx context.Context, m proto.Message, from
 	m := r.Mux()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.fallback = func(ctx context.Context, msg proto.Message, from Source) error {
+	m.fallback = untyped(h)
+}
+
+// HandleNamed registers h for messages of the named type, whatever Go
+// type they decode to (a dynamic message of a descriptor set, say): for
+// tools and gateways that learn their types only when they run. What h
+// returns is the reply, as with HandleDefault; unlike a default handler,
+// the type is among the Mux's Types, which a Service advertises.
+func HandleNamed(r Handlers, name protoreflect.FullName, h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) {
+	register(r, untyped(h), name)
+}
+
+// untyped makes a HandlerFunc of a handler that takes and returns any
+// message.
+func untyped(h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) HandlerFunc {
+	return func(ctx context.Context, msg proto.Message, from Source) error {
 		res, err := h(ctx, msg, from)
 		if err != nil || res == nil {
 			return err

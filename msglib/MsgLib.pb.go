@@ -932,8 +932,13 @@ func (*ServiceInfoReq) Descriptor() ([]byte, []int) {
 }
 
 type ServiceInfoRep struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Instance      *ServiceInstance       `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Instance *ServiceInstance       `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	// The request types the service handles (full names), and a serialized
+	// google.protobuf.FileDescriptorSet of the files that define them and
+	// their imports, so that a tool can call the service without its .proto.
+	Types         []string `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
+	Descriptors   []byte   `protobuf:"bytes,3,opt,name=descriptors,proto3" json:"descriptors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -971,6 +976,20 @@ func (*ServiceInfoRep) Descriptor() ([]byte, []int) {
 func (x *ServiceInfoRep) GetInstance() *ServiceInstance {
 	if x != nil {
 		return x.Instance
+	}
+	return nil
+}
+
+func (x *ServiceInfoRep) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *ServiceInfoRep) GetDescriptors() []byte {
+	if x != nil {
+		return x.Descriptors
 	}
 	return nil
 }
@@ -1055,9 +1074,11 @@ const file_MsgLib_proto_rawDesc = "" +
 	"REGISTERED\x10\x00\x12\x10\n" +
 	"\fUNREGISTERED\x10\x01\x12\v\n" +
 	"\aEXPIRED\x10\x02\"\x10\n" +
-	"\x0eServiceInfoReq\">\n" +
+	"\x0eServiceInfoReq\"v\n" +
 	"\x0eServiceInfoRep\x12,\n" +
-	"\binstance\x18\x01 \x01(\v2\x10.ServiceInstanceR\binstanceB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
+	"\binstance\x18\x01 \x01(\v2\x10.ServiceInstanceR\binstance\x12\x14\n" +
+	"\x05types\x18\x02 \x03(\tR\x05types\x12 \n" +
+	"\vdescriptors\x18\x03 \x01(\fR\vdescriptorsB(Z&github.com/dividere-go/dividere/msglibb\x06proto3"
 
 var (
 	file_MsgLib_proto_rawDescOnce sync.Once

@@ -12,7 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/lifecycle"
@@ -252,9 +256,43 @@ func (s *Service) Stats() *msglib.InstanceStats { return s.stats() }
 
 func (s *Service) info(context.Context, *msglib.ServiceInfoReq, messaging.Peer) (*msglib.ServiceInfoRep, error) {
 	i := s.Instance()
-	return &msglib.ServiceInfoRep{Instance: &msglib.ServiceInstance{
+	rep := &msglib.ServiceInfoRep{Instance: &msglib.ServiceInstance{
 		ServiceName: i.Service, Server: i.Server, Port: uint32(i.Port), InstanceId: i.ID,
-		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}}, nil
+		Version: i.Version, Metadata: i.Metadata, Stats: i.Stats}}
+	types := s.mux.Types()
+	for _, t := range types {
+		rep.Types = append(rep.Types, string(t))
+	}
+	rep.Descriptors = describe(types)
+	return rep, nil
+}
+
+// describe returns a serialized FileDescriptorSet of the files defining
+// the named types and every file they import, dependencies first, as
+// protoc --include_imports writes one; types the process does not know
+// are left out.
+func describe(types []protoreflect.FullName) []byte {
+	var set descriptorpb.FileDescriptorSet
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		imports := fd.Imports()
+		for i := range imports.Len() {
+			add(imports.Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	for _, t := range types {
+		if mt, err := protoregistry.GlobalTypes.FindMessageByName(t); err == nil {
+			add(mt.Descriptor().ParentFile())
+		}
+	}
+	b, _ := proto.Marshal(&set)
+	return b
 }
 
 // Serve registers the service and serves until ctx ends (returning

@@ -1,9 +1,14 @@
 package service_test
 
 import (
+	"slices"
+
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"net"
 	"strings"
 	"testing"
@@ -84,6 +89,22 @@ func TestServiceFoundAndCalled(t *testing.T) {
 	info, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
 	if err != nil || info.Instance.ServiceName != svc.Name() || info.Instance.Stats.Requests < 1 {
 		t.Fatalf("info: %v %v", info, err)
+	}
+	// And what it takes: its request types, with the descriptors of the
+	// files that define them (and what they import).
+	if !slices.Contains(info.Types, "StringMsg") || !slices.Contains(info.Types, "ServiceInfoReq") {
+		t.Fatalf("types: %v", info.Types)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(info.Descriptors, &set); err != nil {
+		t.Fatal(err)
+	}
+	files, err := protodesc.NewFiles(&set)
+	if err != nil {
+		t.Fatalf("the descriptors do not stand on their own: %v", err)
+	}
+	if _, err := files.FindDescriptorByName("StringMsg"); err != nil {
+		t.Fatalf("StringMsg not described: %v", err)
 	}
 }
 

@@ -42,10 +42,21 @@ type curveFlags struct {
 	serverKey, allow, clientKey, serverPublic *string
 }
 
-func (f *flags) curve() *curveFlags {
+// curve adds the CURVE flags of a command that serves (server) or of one
+// that connects (client): each command shows only those that apply.
+func (f *flags) curve(server bool) *curveFlags {
+	empty := ""
+	if server {
+		return &curveFlags{
+			serverKey:    f.String("curve-server", "", "serve with CURVE encryption using this key pair file"),
+			allow:        f.String("curve-allow", "", "with -curve-server: the client public keys allowed in (comma-separated keys or key files); none: any client, encrypted"),
+			clientKey:    &empty,
+			serverPublic: &empty,
+		}
+	}
 	return &curveFlags{
-		serverKey:    f.String("curve-server", "", "serve with CURVE encryption using this key pair file"),
-		allow:        f.String("curve-allow", "", "with -curve-server: the client public keys allowed in (comma-separated keys or key files); none: any client, encrypted"),
+		serverKey:    &empty,
+		allow:        &empty,
 		clientKey:    f.String("curve-key", "", "connect with CURVE using this key pair file (default: a fresh pair)"),
 		serverPublic: f.String("curve-server-key", "", "connect with CURVE to a server with this public key (Z85 or key file)"),
 	}
@@ -55,6 +66,9 @@ func (f *flags) curve() *curveFlags {
 // authenticator when keys are listed; stop releases it.
 func (c *curveFlags) serverOptions(e *env) (opts []connection.Option, stop func(), err error) {
 	stop = func() {}
+	if c == nil {
+		return nil, stop, nil
+	}
 	if *c.serverKey == "" {
 		if *c.allow != "" {
 			return nil, stop, usageError{"-curve-allow needs -curve-server"}
@@ -85,6 +99,9 @@ func (c *curveFlags) serverOptions(e *env) (opts []connection.Option, stop func(
 
 // clientOptions returns the options for a connecting socket.
 func (c *curveFlags) clientOptions() ([]connection.Option, error) {
+	if c == nil {
+		return nil, nil
+	}
 	if *c.serverPublic == "" {
 		if *c.clientKey != "" {
 			return nil, usageError{"-curve-key needs -curve-server-key"}

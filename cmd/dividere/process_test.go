@@ -148,7 +148,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"broker", ">tcp://" + freeAddr(t), "tcp://" + freeAddr(t)}, "a server must listen"},
 		{[]string{"broker", "-heartbeat", "0s", "tcp://" + freeAddr(t), "tcp://" + freeAddr(t)}, "-heartbeat"},
 		{[]string{"proxy", "tcp://" + freeAddr(t), ">tcp://" + freeAddr(t)}, "a server must listen"},
-		{[]string{"sub", "-n", "-1", "tcp://" + freeAddr(t)}, "-n -1"},
+		{[]string{"sub", "-count", "-1", "tcp://" + freeAddr(t)}, "-count -1"},
 		{[]string{"req", "-timeout", "0s", "tcp://" + freeAddr(t), "StringMsg", "{}"}, "-timeout"},
 		{[]string{"call", "-timeout", "-1s", "x", "StringMsg", "{}"}, "-timeout"},
 		{[]string{"pub", "-timeout", "0s", "tcp://" + freeAddr(t), "StringMsg", "{}"}, "-timeout"},

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
+	"text/template"
 	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
@@ -36,6 +41,7 @@ type flags struct {
 	descriptors *string
 	timeout     *time.Duration
 	keys        *curveFlags
+	nsEvents    chan connection.Event // the name-service client's socket events
 }
 
 func newFlags(e *env, name, args string, shared ...string) *flags {
@@ -45,9 +51,12 @@ func newFlags(e *env, name, args string, shared ...string) *flags {
 		fmt.Fprintf(e.errOut, "usage: dividere %s [flags] %s\n\nflags:\n", name, args)
 		f.PrintDefaults()
 	}
-	f.keys = f.curve() // every command takes the CURVE flags
 	for _, s := range shared {
 		switch s {
+		case "curve-server": // the commands that serve
+			f.keys = f.curve(true)
+		case "curve-client": // the commands that connect
+			f.keys = f.curve(false)
 		case "registry":
 			f.registry = f.String("registry", "", "name service address host:port[,host:port...], or etcd://host:port[,...] to use etcd directly (default $DIVIDERE_REGISTRY or localhost:5000)")
 		case "descriptors":
@@ -106,7 +115,8 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []registry.Option{registry.WithConnectionOptions(conn...), registry.WithLogger(e.log)}
+	f.nsEvents = make(chan connection.Event, 64)
+	opts := []registry.Option{registry.WithConnectionOptions(append(conn, connection.WithEvents(f.nsEvents))...), registry.WithLogger(e.log)}
 	if *f.registry != "" {
 		opts = append(opts, registry.WithAddress(*f.registry))
 	}
@@ -120,8 +130,70 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 	return c, nil
 }
 
+// noNameServiceAfter is how long a command waits for a name service that
+// refuses connections before it says there is none.
+var noNameServiceAfter = time.Second
+
+// nameService runs op (a request to the name service) and fails it fast,
+// saying so, when no name service listens where the client connects:
+// libzmq reports the refused connection among the socket's events long
+// before any timeout.
+func (f *flags) nameService(ctx context.Context, op func(ctx context.Context) error) error {
+	if f.nsEvents == nil {
+		return op(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var refused string // an endpoint that refused, if none connected
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		connected := false
+		t := time.NewTimer(noNameServiceAfter)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-f.nsEvents:
+				switch ev.Kind {
+				case connection.EventConnected, connection.EventHandshakeSucceeded:
+					connected = true
+				case connection.EventConnectRetried:
+					if !connected {
+						refused = ev.Endpoint
+					}
+				}
+			case <-t.C:
+				if !connected && refused != "" {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err := op(ctx)
+	cancel()
+	<-done
+	if err != nil && refused != "" && ctx.Err() != nil && !errors.Is(err, registry.ErrNotFound) {
+		return fmt.Errorf("no name service at %s (is \"dividere registry\" running?)", strings.TrimPrefix(refused, "tcp://"))
+	}
+	return err
+}
+
+// lookup looks a service up, failing fast without a name service.
+func lookup(ctx context.Context, c *registry.Client, f *flags, name string) (registry.Instance, error) {
+	var in registry.Instance
+	err := f.nameService(ctx, func(ctx context.Context) error {
+		var err error
+		in, err = c.Lookup(ctx, name)
+		return err
+	})
+	return in, err
+}
+
 func runRegistry(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "registry", "")
+	f := newFlags(e, "registry", "", "curve-server")
 	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
 	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices (RediscoverReq, all the original's services can take)")
 	watch := f.String("watch", "", "where to publish change notices, ServiceEvent (default: the -notices port+1, tcp://*:5002)")
@@ -191,7 +263,8 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "ls", "[NAME]", "registry", "timeout")
+	f := newFlags(e, "ls", "[NAME]", "registry", "timeout", "curve-client")
+	asJSON := f.Bool("json", false, "print the instances as JSON, one object a line")
 	rest, err := f.parse(args, 0, 1)
 	if err != nil {
 		return err
@@ -205,9 +278,23 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if len(rest) == 1 {
 		name = rest[0]
 	}
-	list, err := c.List(ctx, name)
+	var list []registry.Instance
+	err = f.nameService(ctx, func(ctx context.Context) error {
+		var err error
+		list, err = c.List(ctx, name)
+		return err
+	})
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.out)
+		for _, in := range list {
+			if err := enc.Encode(instanceJSON(in)); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	w := tabwriter.NewWriter(e.out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "SERVICE\tINSTANCE\tENDPOINT\tVERSION\tREQUESTS\tERRORS\tAVG\tEXPIRES")
@@ -229,6 +316,27 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	return w.Flush()
 }
 
+// instanceJSON is what ls -json prints of an instance.
+func instanceJSON(in registry.Instance) map[string]any {
+	o := map[string]any{"service": in.Service, "instance": in.ID, "endpoint": in.Endpoint(), "version": in.Version}
+	if len(in.Metadata) > 0 {
+		o["metadata"] = in.Metadata
+	}
+	if in.TTL > 0 {
+		o["ttl_ms"] = in.TTL.Milliseconds()
+	}
+	if !in.Expires.IsZero() {
+		o["expires"] = in.Expires.UTC().Format(time.RFC3339Nano)
+	}
+	if in.Stats != nil {
+		o["requests"], o["errors"] = in.Stats.Requests, in.Stats.Errors
+		if in.Stats.Requests > 0 {
+			o["avg_ns"] = in.Stats.ProcessingNanos / in.Stats.Requests
+		}
+	}
+	return o
+}
+
 func or(s, def string) string {
 	if s == "" {
 		return def
@@ -237,7 +345,7 @@ func or(s, def string) string {
 }
 
 func runLookup(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "lookup", "NAME", "registry", "timeout")
+	f := newFlags(e, "lookup", "NAME", "registry", "timeout", "curve-client")
 	rest, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -247,7 +355,7 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	in, err := c.Lookup(ctx, rest[0])
+	in, err := lookup(ctx, c, f, rest[0])
 	if err != nil {
 		return err
 	}
@@ -256,7 +364,7 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 }
 
 func runCall(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "call", "NAME TYPE JSON", "registry", "descriptors", "timeout")
+	f := newFlags(e, "call", "NAME TYPE JSON", "registry", "descriptors", "timeout", "curve-client")
 	rest, err := f.parse(args, 3, 3)
 	if err != nil {
 		return err
@@ -265,16 +373,25 @@ func runCall(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := t.fromJSON(rest[1], rest[2])
-	if err != nil {
-		return err
-	}
 	c, err := f.registryClient(e)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	in, err := c.Lookup(ctx, rest[0])
+	in, err := lookup(ctx, c, f, rest[0])
+	if err != nil {
+		return err
+	}
+	if _, err := t.FindMessageByName(protoreflect.FullName(rest[1])); err != nil {
+		// Not known here: the service says what it takes, with the
+		// descriptors of its types.
+		if rep, _, err := infoAt(ctx, f, in.Endpoint()); err == nil {
+			if err := t.addRemote(rep); err != nil {
+				return err
+			}
+		}
+	}
+	m, err := t.fromJSON(rest[1], body(e, rest[2]))
 	if err != nil {
 		return err
 	}
@@ -286,7 +403,7 @@ func runCall(ctx context.Context, e *env, args []string) error {
 }
 
 func runReq(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "req", "ENDPOINT TYPE JSON", "descriptors", "timeout")
+	f := newFlags(e, "req", "ENDPOINT TYPE JSON", "descriptors", "timeout", "curve-client")
 	rest, err := f.parse(args, 3, 3)
 	if err != nil {
 		return err
@@ -295,7 +412,7 @@ func runReq(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := t.fromJSON(rest[1], rest[2])
+	m, err := t.fromJSON(rest[1], body(e, rest[2]))
 	if err != nil {
 		return err
 	}
@@ -304,6 +421,18 @@ func runReq(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	return request(ctx, e, t, rest[0], m, *f.timeout, conn)
+}
+
+// body is a command's JSON argument: "-" reads it from standard input.
+func body(e *env, arg string) string {
+	if arg != "-" {
+		return arg
+	}
+	b, err := io.ReadAll(e.in)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // request sends m to endpoint and prints the reply as JSON.
@@ -328,30 +457,51 @@ func request(ctx context.Context, e *env, t *types, endpoint string, m protoMess
 }
 
 func runPub(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "pub", "ENDPOINT TYPE JSON [JSON...]", "descriptors", "timeout")
+	f := newFlags(e, "pub", "ENDPOINT TYPE JSON [JSON...]", "descriptors", "timeout", "curve-server")
 	wait := f.Int("subscribers", 1, "wait (up to -timeout) for this many subscribers to the type before publishing")
+	count := f.Int("count", 0, "publish this many messages, going round the JSON bodies (0: each body once)")
+	rate := f.Float64("rate", 0, "at most this many messages a second (0: as fast as they go)")
 	rest, err := f.parse(args, 3, -1)
 	if err != nil {
 		return err
+	}
+	if *count < 0 || *rate < 0 {
+		return usageError{"-count and -rate must be 0 or more"}
 	}
 	t, err := loadTypes(*f.descriptors)
 	if err != nil {
 		return err
 	}
-	var msgs []protoMessage
-	for _, text := range rest[2:] {
-		m, err := t.fromJSON(rest[1], text)
-		if err != nil {
+	bodies, err := templates(e, rest[2:])
+	if err != nil {
+		return err
+	}
+	total := *count
+	if total == 0 {
+		total = len(bodies)
+	}
+	// Every body must make a message before anything is sent.
+	first, err := bodies[0].message(t, rest[1], 1)
+	if err != nil {
+		return err
+	}
+	for i, b := range bodies[1:] {
+		if _, err := b.message(t, rest[1], i+2); err != nil {
 			return err
 		}
-		msgs = append(msgs, m)
 	}
-	m := msgs[0]
 	conn, stop, err := f.keys.serverOptions(e)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	if eps, err := connection.ParseEndpoints(rest[0], connection.Bind); err == nil {
+		for _, ep := range eps {
+			if ep.Role == connection.Connect {
+				fmt.Fprintf(e.errOut, "dividere pub: connecting to %s, where subscribers must listen (to listen yourself: tcp://*:PORT, or @ before the endpoint)\n", ep.Addr)
+			}
+		}
+	}
 	pub, err := messaging.NewPublisher(rest[0], messaging.WithConnectionOptions(conn...))
 	if err != nil {
 		return usageError{err.Error()}
@@ -360,30 +510,91 @@ func runPub(ctx context.Context, e *env, args []string) error {
 	if *wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, *f.timeout)
 		defer cancel()
-		if err := pub.WaitSubscribers(wctx, m, *wait); err != nil {
+		if err := pub.WaitSubscribers(wctx, first, *wait); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted while waiting for a subscriber to %s on %s; nothing published", rest[1], rest[0])
 			}
 			return fmt.Errorf("no subscriber to %s on %s within %v", rest[1], rest[0], *f.timeout)
 		}
 	}
-	for _, m := range msgs {
+	var tick *time.Ticker
+	if *rate > 0 {
+		tick = time.NewTicker(time.Duration(float64(time.Second) / *rate))
+		defer tick.Stop()
+	}
+	bar := newProgress(e, "published", total, total >= 10000)
+	defer bar.done()
+	for i := range total {
+		m, err := bodies[i%len(bodies)].message(t, rest[1], i+1)
+		if err != nil {
+			return err
+		}
+		if tick != nil && i > 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("interrupted after %d of %d messages", i, total)
+			case <-tick.C:
+			}
+		}
 		if err := pub.Send(ctx, m); err != nil {
 			return err
 		}
+		bar.set(i + 1)
 	}
 	return nil
 }
 
+// body is one JSON body of pub, a template: {{.N}} is the message's
+// number (from 1), {{.Time}} the time it is sent (RFC 3339), {{.Unix}}
+// that in seconds.
+type bodyTemplate struct {
+	text string
+	tmpl *template.Template // nil: no template in it
+}
+
+func templates(e *env, texts []string) ([]bodyTemplate, error) {
+	var out []bodyTemplate
+	for _, text := range texts {
+		text = body(e, text)
+		b := bodyTemplate{text: text}
+		if strings.Contains(text, "{{") {
+			t, err := template.New("body").Option("missingkey=error").Parse(text)
+			if err != nil {
+				return nil, usageError{fmt.Sprintf("body template %q: %v", text, err)}
+			}
+			b.tmpl = t
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (b bodyTemplate) message(t *types, typ string, n int) (protoMessage, error) {
+	text := b.text
+	if b.tmpl != nil {
+		var sb strings.Builder
+		now := time.Now()
+		if err := b.tmpl.Execute(&sb, map[string]any{"N": n, "Time": now.Format(time.RFC3339Nano), "Unix": now.Unix()}); err != nil {
+			return nil, usageError{fmt.Sprintf("body template: %v (it knows {{.N}}, {{.Time}} and {{.Unix}})", err)}
+		}
+		text = sb.String()
+	}
+	return t.fromJSON(typ, text)
+}
+
 func runSub(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "sub", "ENDPOINT [TYPE...]", "descriptors")
-	count := f.Int("n", 0, "exit after this many messages (0: run until Ctrl-C)")
+	f := newFlags(e, "sub", "ENDPOINT [TYPE...]", "descriptors", "curve-client")
+	count := f.Int("count", 0, "exit after this many messages (0: run until Ctrl-C)")
+	format := f.String("o", "json", `output: "json" (a JSON object a line: type and message) or "short" (time, type, message)`)
 	rest, err := f.parse(args, 1, -1)
 	if err != nil {
 		return err
 	}
 	if *count < 0 {
-		return usageError{fmt.Sprintf("-n %d: must be 0 or more", *count)}
+		return usageError{fmt.Sprintf("-count %d: must be 0 or more", *count)}
+	}
+	if *format != "json" && *format != "short" {
+		return usageError{fmt.Sprintf("-o %q: json or short", *format)}
 	}
 	t, err := loadTypes(*f.descriptors)
 	if err != nil {
@@ -393,7 +604,8 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := []messaging.Option{messaging.WithResolver(t), messaging.WithConnectionOptions(conn...)}
+	events := make(chan connection.Event, 64)
+	opts := []messaging.Option{messaging.WithResolver(t), messaging.WithConnectionOptions(append(conn, connection.WithEvents(events))...)}
 	if len(rest) > 1 {
 		var msgs []protoMessage
 		for _, name := range rest[1:] {
@@ -410,6 +622,9 @@ func runSub(ctx context.Context, e *env, args []string) error {
 		return usageError{err.Error()}
 	}
 	defer sub.Close()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go warnUnconnected(wctx, e, "sub", events, notConnectedAfter)
 	for n := 0; *count == 0 || n < *count; n++ {
 		m, err := sub.Recv(ctx)
 		switch {
@@ -418,8 +633,12 @@ func runSub(ctx context.Context, e *env, args []string) error {
 		case err != nil && errors.Is(err, connection.ErrClosed):
 			return err
 		case err != nil:
-			fmt.Fprintf(e.errOut, "dividere sub: %v\n", err) // bad input: said, and carried on
+			fmt.Fprintf(e.errOut, "dividere sub: %s\n", once(err)) // bad input: said, and carried on
 			n--
+			continue
+		}
+		if *format == "short" {
+			fmt.Fprintf(e.out, "%s %s %s\n", time.Now().Format("15:04:05.000"), m.ProtoReflect().Descriptor().Name(), t.bodyJSON(m))
 			continue
 		}
 		fmt.Fprintln(e.out, t.toJSON(m))
@@ -427,8 +646,48 @@ func runSub(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// notConnectedAfter is how long a connecting command waits before it
+// says it is still not connected.
+var notConnectedAfter = 3 * time.Second
+
+// warnUnconnected says, once after d, which connecting endpoints have
+// still not connected and what libzmq last said about them, until ctx
+// ends.
+func warnUnconnected(ctx context.Context, e *env, cmd string, events <-chan connection.Event, d time.Duration) {
+	state := map[string]string{} // endpoint: its last event; "" once connected
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			switch ev.Kind {
+			case connection.EventConnected, connection.EventHandshakeSucceeded:
+				state[ev.Endpoint] = ""
+			case connection.EventConnectRetried:
+				state[ev.Endpoint] = "connection refused (retrying)"
+			case connection.EventConnectDelayed:
+				if state[ev.Endpoint] == "" {
+					state[ev.Endpoint] = "connecting"
+				}
+			case connection.EventDisconnected:
+				state[ev.Endpoint] = "disconnected (reconnecting)"
+			case connection.EventHandshakeAuth, connection.EventHandshakeFailed, connection.EventHandshakeProtocol:
+				state[ev.Endpoint] = ev.Kind.String()
+			}
+		case <-t.C:
+			for ep, why := range state {
+				if why != "" {
+					fmt.Fprintf(e.errOut, "dividere %s: still not connected to %s: %s\n", cmd, ep, why)
+				}
+			}
+		}
+	}
+}
+
 func runProxy(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "proxy", "FRONT BACK")
+	f := newFlags(e, "proxy", "FRONT BACK", "curve-server")
 	pubsub := f.Bool("pubsub", false, "XSUB front end for publishers, XPUB back end for subscribers")
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
@@ -458,7 +717,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 }
 
 func runBroker(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "broker", "FRONT BACK")
+	f := newFlags(e, "broker", "FRONT BACK", "curve-server")
 	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval")
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
@@ -490,7 +749,7 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 }
 
 func runMonitor(ctx context.Context, e *env, args []string) error {
-	f := newFlags(e, "monitor", "ENDPOINT")
+	f := newFlags(e, "monitor", "ENDPOINT", "curve-client")
 	rest, err := f.parse(args, 1, 1)
 	if err != nil {
 		return err

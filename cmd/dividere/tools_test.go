@@ -128,7 +128,7 @@ func TestPubSub(t *testing.T) {
 	ep := "tcp://127.0.0.1:" + itoa(port)
 	var o, e syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(t.Context(), []string{"sub", "-n", "2", ep, "Int32Msg"}, &o, &e) }()
+	go func() { done <- run(t.Context(), []string{"sub", "-count", "2", ep, "Int32Msg"}, &o, &e) }()
 	// The subscriber takes Int32Msg only; pub waits for its subscription.
 	if code, _, pe := cli(t, "pub", "-timeout", "10s", "@"+ep, "Int32Msg", `{"value": 1}`, `{"value": 2}`); code != exitOK {
 		t.Fatalf("pub: %d %s", code, pe)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -106,7 +109,7 @@ func (t *types) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.Fi
 func (t *types) fromJSON(name, text string) (proto.Message, error) {
 	mt, err := t.FindMessageByName(protoreflect.FullName(name))
 	if err != nil {
-		return nil, usageError{fmt.Sprintf("unknown message type %q (compiled in: msglib and test types; others need --descriptors)", name)}
+		return nil, usageError{fmt.Sprintf("unknown message type %q%s (dividere types lists the known ones; others need -descriptors)", name, suggest(name, t.names()))}
 	}
 	m := mt.New().Interface()
 	if err := (protojson.UnmarshalOptions{Resolver: t}).Unmarshal([]byte(text), m); err != nil {
@@ -115,8 +118,78 @@ func (t *types) fromJSON(name, text string) (proto.Message, error) {
 	return m, nil
 }
 
+// global adds the descriptor set's types to the process's registry, where
+// they are not there already, for what decodes by that registry.
+func (t *types) global() {
+	if t.dynamic == nil {
+		return
+	}
+	t.dynamic.RangeMessages(func(mt protoreflect.MessageType) bool {
+		if _, err := protoregistry.GlobalTypes.FindMessageByName(mt.Descriptor().FullName()); err != nil {
+			protoregistry.GlobalTypes.RegisterMessage(mt)
+		}
+		return true
+	})
+}
+
+// names returns the full names of every message type known: compiled in
+// and from the descriptor set.
+func (t *types) names() []string {
+	seen := map[string]bool{}
+	add := func(mt protoreflect.MessageType) bool {
+		if !internal(mt.Descriptor()) {
+			seen[string(mt.Descriptor().FullName())] = true
+		}
+		return true
+	}
+	protoregistry.GlobalTypes.RangeMessages(add)
+	if t.dynamic != nil {
+		t.dynamic.RangeMessages(add)
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// internal reports whether a type is one the program links for itself
+// (protobuf's descriptors, etcd's and gRPC's), not one a user sends.
+func internal(md protoreflect.MessageDescriptor) bool {
+	if p := md.ParentFile().Path(); p == "google/protobuf/descriptor.proto" || strings.HasPrefix(p, "google/protobuf/compiler/") {
+		return true
+	}
+	name := string(md.FullName())
+	for _, p := range []string{"etcdserverpb.", "mvccpb.", "authpb.", "raftpb.", "membershippb.", "versionpb.", "walpb.", "snappb.",
+		"leasepb.", "v3electionpb.", "v3lockpb.", "gogoproto.", "grpc.", "pb.", "google.api.", "google.rpc.", "io.etcd."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // toJSON renders m as one line of JSON: {"type": ..., "msg": {...}}.
 func (t *types) toJSON(m proto.Message) string {
+	return fmt.Sprintf(`{"type":%q,"msg":%s}`, m.ProtoReflect().Descriptor().FullName(), t.bodyJSON(m))
+}
+
+// envelopeJSON reads {"type": T, "msg": {...}}, as toJSON writes it.
+func (t *types) envelopeJSON(text string) (proto.Message, bool) {
+	var env struct {
+		Type string          `json:"type"`
+		Msg  json.RawMessage `json:"msg"`
+	}
+	if err := json.Unmarshal([]byte(text), &env); err != nil || env.Type == "" || env.Msg == nil {
+		return nil, false
+	}
+	m, err := t.fromJSON(env.Type, string(env.Msg))
+	return m, err == nil
+}
+
+// bodyJSON renders m's fields as one line of JSON.
+func (t *types) bodyJSON(m proto.Message) []byte {
 	body, err := protojson.MarshalOptions{Resolver: t, EmitUnpopulated: false}.Marshal(m)
 	if err != nil {
 		body = []byte(fmt.Sprintf("%q", err.Error()))
@@ -124,7 +197,7 @@ func (t *types) toJSON(m proto.Message) string {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	return fmt.Sprintf(`{"type":%q,"msg":%s}`, m.ProtoReflect().Descriptor().FullName(), compact(body))
+	return compact(body)
 }
 
 // compact removes the spaces protojson may put in, to keep one line.
