@@ -152,7 +152,9 @@ func replyMode(e *env, t *types, typ, fixed, refuse, command string) (func(conte
 		if err != nil {
 			return nil, err
 		}
-		return func(context.Context, proto.Message) (proto.Message, error) { return nil, messaging.Errorf(code, "%s", msg) }, nil
+		return func(context.Context, proto.Message) (proto.Message, error) {
+			return nil, messaging.Errorf(code, "%s", msg)
+		}, nil
 	case command != "":
 		if typ != "" {
 			if _, err := t.fromJSON(typ, "{}"); err != nil {
