@@ -54,7 +54,7 @@ bench: deps
 benchsuite: deps-test
 	cd bench && $(GO) run . -out .
 
-## proto: regenerate msglib/, internal/testpb/ and internal/readmepb/ (Go) and interop/python/ (Python) from proto/.
+## proto: regenerate msglib/, internal/testpb/, internal/readmepb/ and examples/greeter/greetpb/ (Go) and interop/python/ (Python) from their .proto files.
 proto: deps-proto
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	protoc -I proto --plugin=protoc-gen-go=bin/protoc-gen-go \
@@ -68,3 +68,6 @@ proto: deps-proto
 	protoc -I proto/readme --plugin=protoc-gen-go=bin/protoc-gen-go \
 	  --go_out=. --go_opt=module=github.com/dividere-go/dividere \
 	  proto/readme/*.proto
+	protoc -I examples/greeter --plugin=protoc-gen-go=bin/protoc-gen-go \
+	  --go_out=. --go_opt=module=github.com/dividere-go/dividere \
+	  examples/greeter/greet.proto

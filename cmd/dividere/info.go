@@ -178,7 +178,13 @@ func (t *types) addRemote(rep *msglib.ServiceInfoRep) error {
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
 		msgs := fd.Messages()
 		for i := range msgs.Len() {
-			if _, err := t.dynamic.FindMessageByName(msgs.Get(i).FullName()); err != nil {
+			// A type compiled in stays the compiled one (msglib's ack
+			// above all, which is how a refusal is known).
+			name := msgs.Get(i).FullName()
+			if _, err := protoregistry.GlobalTypes.FindMessageByName(name); err == nil {
+				continue
+			}
+			if _, err := t.dynamic.FindMessageByName(name); err != nil {
 				registerAll(t.dynamic, msgs.Get(i))
 			}
 		}

@@ -201,3 +201,62 @@ func TestVersionCompletionHelp(t *testing.T) {
 		t.Fatalf("a close command name: %d %q", code, e)
 	}
 }
+
+// The README's walkthrough, as a newcomer follows it: a name service, the
+// greeter example built from its .proto and run, dividere ls, and
+// dividere call with nothing of the greeter's .proto at hand.
+func TestWalkthrough(t *testing.T) {
+	greeter := filepath.Join(t.TempDir(), "greeter")
+	if b, err := exec.Command("go", "build", "-o", greeter, "github.com/dividere-go/dividere/examples/greeter").CombinedOutput(); err != nil {
+		t.Fatalf("go build the greeter: %v: %s", err, b)
+	}
+	reg := startRegistry(t)
+	g := exec.Command(greeter, "-registry", reg)
+	var gout syncBuffer
+	g.Stdout, g.Stderr = &gout, &gout
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Process.Kill(); g.Wait() })
+	waitOutput(t, &gout, "greeter: answering on")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, o, e := runBin(t, "ls", "-registry", reg)
+		if code == exitOK && strings.Contains(o, "greeter") && strings.Contains(o, "1.0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ls never showed the greeter: %d %q %q", code, o, e)
+		}
+	}
+	code, o, e := runBin(t, "call", "-registry", reg, "greeter", "greet.Hello", `{"name": "ann"}`)
+	if code != exitOK || strings.TrimSpace(o) != `{"type":"greet.Greeting","msg":{"text":"hello, ann"}}` {
+		t.Fatalf("call greeter: %d %q %q", code, o, e)
+	}
+	code, _, e = runBin(t, "call", "-registry", reg, "greeter", "greet.Hello", `{}`)
+	if code != exitFailure || e != "error: INVALID_ARGUMENT: a Hello needs a name\n" {
+		t.Fatalf("call greeter with no name: %d %q", code, e)
+	}
+}
+
+// The systemd unit of the README's deployment recipe is one systemd
+// accepts, and runs this binary's registry command.
+func TestSystemdUnit(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: the unit goes unchecked")
+	}
+	unit, err := os.ReadFile(filepath.Join("..", "..", "deploy", "dividere-registry.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(unit), "/usr/local/bin/dividere", dividereBinary(t))
+	path := filepath.Join(t.TempDir(), "dividere-registry.service")
+	os.WriteFile(path, []byte(text), 0o644)
+	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v: %s", err, out)
+	}
+	if !strings.Contains(text, dividereBinary(t)+" registry") {
+		t.Fatal("the unit does not run dividere registry")
+	}
+}
