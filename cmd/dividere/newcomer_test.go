@@ -260,3 +260,22 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal("the unit does not run dividere registry")
 	}
 }
+
+// demo and monitor, as the built binary; and the bash completion script
+// loads in bash.
+func TestDemoMonitorCompletionInShell(t *testing.T) {
+	if code, o, e := runBin(t, "demo", "-n", "2"); code != exitOK || !strings.Contains(o, "== connection layer") {
+		t.Fatalf("demo: %d %q %q", code, o, e)
+	}
+	reg := startRegistry(t)
+	m := start(t, "monitor", "tcp://"+reg)
+	waitOutput(t, m.out, "connected")
+	if _, err := exec.LookPath("bash"); err == nil {
+		script := `source <(` + dividereBinary(t) + ` completion bash); complete -p dividere; COMP_WORDS=(dividere rep); COMP_CWORD=1; _dividere; echo "[${COMPREPLY[*]}]"; COMP_WORDS=(dividere sub -co); COMP_CWORD=2; _dividere; echo "[${COMPREPLY[*]}]"`
+		out, err := exec.Command("bash", "-c", script).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "complete -o default -F _dividere dividere") || !strings.Contains(string(out), "[reply]") ||
+			!strings.Contains(string(out), "[-count]") {
+			t.Fatalf("bash completion: %v: %s", err, out)
+		}
+	}
+}
