@@ -2,7 +2,8 @@
 # Installs what dividere needs on a Debian machine, only when it is missing.
 #   scripts/deps.sh build   libzmq (libzmq3-dev) and pkg-config, for cgo
 #   scripts/deps.sh test    build + python3-zmq, python3-protobuf and protoc (interop tests,
-#                           which compile the original Python dividere's schema)
+#                           which compile the original Python dividere's schema), and zsh
+#                           and fish (the CLI's completion scripts are loaded in each shell)
 #   scripts/deps.sh proto   build + protobuf-compiler (protoc)
 set -euo pipefail
 
@@ -17,6 +18,8 @@ case "${1:-build}" in
     /usr/bin/python3 -c 'import zmq' 2>/dev/null || need_pkg python3-zmq
     /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need_pkg python3-protobuf
     command -v protoc >/dev/null || need_pkg protobuf-compiler
+    command -v zsh >/dev/null || need_pkg zsh
+    command -v fish >/dev/null || need_pkg fish
     ;;
   proto) command -v protoc >/dev/null || need_pkg protobuf-compiler ;;
   *) echo "usage: $0 build|test|proto" >&2; exit 2 ;;

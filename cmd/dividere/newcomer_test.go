@@ -210,6 +210,11 @@ func TestWalkthrough(t *testing.T) {
 	if b, err := exec.Command("go", "build", "-o", greeter, "github.com/dividere-go/dividere/examples/greeter").CombinedOutput(); err != nil {
 		t.Fatalf("go build the greeter: %v: %s", err, b)
 	}
+	// What the Dockerfile's runtime image installs, libzmq5, is what the
+	// binary links (this machine has no Docker engine to build the image).
+	if out, err := exec.Command("ldd", greeter).CombinedOutput(); err == nil && !strings.Contains(string(out), "libzmq.so.5") {
+		t.Fatalf("the greeter does not link libzmq.so.5:\n%s", out)
+	}
 	reg := startRegistry(t)
 	g := exec.Command(greeter, "-registry", reg)
 	var gout syncBuffer
@@ -270,6 +275,16 @@ func TestDemoMonitorCompletionInShell(t *testing.T) {
 	reg := startRegistry(t)
 	m := start(t, "monitor", "tcp://"+reg)
 	waitOutput(t, m.out, "connected")
+	bin := dividereBinary(t)
+	// zsh and fish: make test installs them (scripts/deps.sh test).
+	if out, err := exec.Command("zsh", "-c", `autoload -U compinit && compinit -u -D && source <(`+bin+` completion zsh) && print -r -- ${_comps[dividere]}`).CombinedOutput(); err != nil ||
+		strings.TrimSpace(string(out)) != "_dividere" {
+		t.Errorf("zsh completion: %v: %s", err, out)
+	}
+	if out, err := exec.Command("fish", "-c", bin+` completion fish | source; complete -C "dividere rep"; complete -C "dividere sub -co"`).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "reply") || !strings.Contains(string(out), "-count") {
+		t.Errorf("fish completion: %v: %s", err, out)
+	}
 	if _, err := exec.LookPath("bash"); err == nil {
 		script := `source <(` + dividereBinary(t) + ` completion bash); complete -p dividere; COMP_WORDS=(dividere rep); COMP_CWORD=1; _dividere; echo "[${COMPREPLY[*]}]"; COMP_WORDS=(dividere sub -co); COMP_CWORD=2; _dividere; echo "[${COMPREPLY[*]}]"`
 		out, err := exec.Command("bash", "-c", script).CombinedOutput()
