@@ -86,20 +86,7 @@ func TestOriginalConnectionPubSub(t *testing.T) {
 				}
 			}()
 			sync := []byte("sync")
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for synced := false; !synced; {
-				if err := pub.Send(ctx, sync); err != nil {
-					t.Fatal(err)
-				}
-				select {
-				case <-got:
-					synced = true
-				case <-tick.C:
-				case <-ctx.Done():
-					t.Fatal("nothing came back through the original")
-				}
-			}
+			handshake(t, ctx, func() error { return pub.Send(ctx, sync) }, got)
 			var sent [][]byte
 			for i := range 10 {
 				sent = append(sent, fmt.Appendf(nil, "message-%03d", i))

@@ -92,6 +92,27 @@ func echoReactor(t *testing.T, eps ...messaging.Endpoint) {
 	testutil.Serve(t, r)
 }
 
+// handshake sends with send every 50 ms until something comes back on
+// got: the relay's subscriber is connected to us, and ours to the relay's
+// publisher, so that nothing sent after it is lost to a late joiner.
+func handshake[T any](t *testing.T, ctx context.Context, send func() error, got <-chan T) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := send(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+			return
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatal("nothing came back through the original")
+		}
+	}
+}
+
 // expectAll waits for each of the lines, in order.
 func (p *pyPeer) expectAll(t *testing.T, ctx context.Context, want ...string) {
 	t.Helper()
@@ -170,8 +191,6 @@ func TestOriginalPubSubEveryType(t *testing.T) {
 	// The relay's subscriber is there; whether ours has reached the
 	// relay's publisher shows only when something comes through.
 	sync := &testpb.TestMsg01{Field1: "sync"}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	got := make(chan proto.Message, 4096)
 	go func() {
 		for {
@@ -183,18 +202,7 @@ func TestOriginalPubSubEveryType(t *testing.T) {
 			got <- m
 		}
 	}()
-	for synced := false; !synced; {
-		if err := pub.Send(ctx, sync); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-got:
-			synced = true
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatal("nothing came back through the original")
-		}
-	}
+	handshake(t, ctx, func() error { return pub.Send(ctx, sync) }, got)
 	var sent []proto.Message
 	for i := range 3 {
 		for _, m := range originalTypes(i) {
