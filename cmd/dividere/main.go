@@ -83,8 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(logger)
 
 	rest := global.Args()
+	errOut := stderr
 	if len(rest) == 2 && rest[0] == "help" {
-		rest = []string{rest[1], "-h"} // help CMD: that command's help
+		rest = []string{rest[1], "-h"} // help CMD: that command's help, on standard output as asked for
+		errOut = stdout
 	}
 	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		usage(stdout)
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dividere: unknown command %q%s (try dividere help)\n", rest[0], suggest(rest[0], commandNames()))
 		return exitUsage
 	}
-	if err := cmd.run(ctx, &env{in: stdin, out: stdout, errOut: stderr, log: logger}, rest[1:]); err != nil {
+	if err := cmd.run(ctx, &env{in: stdin, out: stdout, errOut: errOut, log: logger}, rest[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
