@@ -28,6 +28,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -430,6 +431,35 @@ func runRep(role, natsURL string) error {
 			return err
 		}
 		return echo(ctx, rep.Endpoint(), rep.Recv, rep.Send)
+	case "reactor", "reactorm":
+		// A Reactor with a typed handler, as a service answers; with
+		// "reactorm" also every metric the metrics module keeps of it,
+		// scraped once a second as Prometheus would at the most.
+		rep, err := messaging.NewResponse("@tcp://127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		var opts []messaging.Option
+		var m *metrics.Metrics
+		if role == "reactorm" {
+			m = metrics.New(nil)
+			m.Endpoint(rep)
+			opts = append(opts, m.Observer())
+		}
+		r := messaging.NewReactor([]messaging.Endpoint{rep}, opts...)
+		messaging.Handle(r, func(_ context.Context, b *wrapperspb.BytesValue, _ messaging.Peer) (*wrapperspb.BytesValue, error) {
+			return b, nil
+		})
+		if m != nil {
+			m.Reactor("bench", r)
+			go func() {
+				for range time.Tick(time.Second) {
+					m.Registry().Gather()
+				}
+			}()
+		}
+		go r.Serve(ctx)
+		say("READY %s", rep.Endpoint())
 	case "nats":
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -498,7 +528,7 @@ func newCaller(role, endpoint string) (caller, error) {
 			return nil, err
 		}
 		return func(b []byte) error { _, err := req.Call(ctx, b); return err }, nil
-	case "msg":
+	case "msg", "reactor", "reactorm":
 		req, err := messaging.NewRequest(endpoint)
 		if err != nil {
 			return nil, err

@@ -47,13 +47,15 @@ const (
 	sysPython = "Python (pyzmq)"
 	sysBroker = "dividere broker"
 	sysRawLB  = "raw libzmq broker" // the ZeroMQ guide's load-balancing broker, on pebbe
+	sysReact  = "dividere Reactor"
+	sysReactM = "dividere Reactor, metrics on" // every metric of metrics/, scraped once a second
 	sysQueue  = "NATS queue group"
 )
 
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysNATS: "nats", sysGRPC: "grpc",
-	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker",
+	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysReact: "reactor", sysReactM: "reactorm",
 }
 
 func refsFor(names ...string) map[string]string {
@@ -66,6 +68,8 @@ func refsFor(names ...string) map[string]string {
 			m[n] = sysNATS
 		case sysMsgV1:
 			m[n] = sysMsg
+		case sysReactM:
+			m[n] = sysReact
 		}
 		if n == sysBroker || n == sysRawLB {
 			m[n] = sysQueue
@@ -101,7 +105,7 @@ func workloads(o options, natsURL string) []workload {
 	}
 	ws = append(ws, one)
 	eight := workload{name: "req/rep 100 B, 8 requesters"}
-	for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS, sysGRPC} {
+	for _, s := range []string{sysRaw, sysConn, sysMsg, sysReact, sysReactM, sysNATS, sysGRPC} {
 		eight.systems = append(eight.systems, system{s, reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)})
 	}
 	ws = append(ws, eight)

@@ -128,6 +128,10 @@ func WithoutSequence() Option {
 // errors from Recv).
 type Stats struct {
 	Sent, Received, DecodeErrors uint64
+	// DecodeErrors by reason: not an envelope at all, an envelope with no
+	// message in it, a type this side does not know, a message that does
+	// not parse as its type.
+	NotEnvelope, NoPayload, UnknownType, Corrupt uint64
 	// Lost counts, on a Subscriber, the messages missing from publishers'
 	// sequences: sent, but dropped on the way (at a full queue, as
 	// ZeroMQ's PUB does for a slow subscriber). Messages lost after the
@@ -144,7 +148,13 @@ type core struct {
 	outgoing                     []func(context.Context, proto.Message, *Header)
 	gaps                         *gapTracker // a Subscriber's
 	sent, received, decodeErrors atomic.Uint64
+	// decodeErrors by reason: ErrNotEnvelope, ErrNoPayload, ErrUnknownType,
+	// ErrCorrupt
+	reasons [4]atomic.Uint64
 }
+
+// decodeReasons are the reasons decode errors are counted by, in order.
+var decodeReasons = [4]error{ErrNotEnvelope, ErrNoPayload, ErrUnknownType, ErrCorrupt}
 
 func newCore(c config) core {
 	return core{codec: c.codec, log: c.logger, warn: ratelog.Default(), outgoing: c.outgoing}
@@ -153,7 +163,8 @@ func newCore(c config) core {
 // MessageStats returns the endpoint's message counters; Stats (from the
 // connection layer) has the socket's.
 func (c *core) MessageStats() Stats {
-	s := Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load()}
+	s := Stats{Sent: c.sent.Load(), Received: c.received.Load(), DecodeErrors: c.decodeErrors.Load(),
+		NotEnvelope: c.reasons[0].Load(), NoPayload: c.reasons[1].Load(), UnknownType: c.reasons[2].Load(), Corrupt: c.reasons[3].Load()}
 	if c.gaps != nil {
 		s.Lost = c.gaps.total()
 	}
@@ -198,6 +209,12 @@ func (c *core) decode(name string, payload []byte) (proto.Message, []byte, error
 	m, hdr, err := c.codec.decode(payload)
 	if err != nil {
 		c.decodeErrors.Add(1)
+		for i, r := range decodeReasons {
+			if errors.Is(err, r) {
+				c.reasons[i].Add(1)
+				break
+			}
+		}
 		c.warn.Warn(c.log, "dropped undecodable message", "socket", name, "bytes", len(payload), "err", err)
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -444,6 +461,12 @@ func (r *Request) Reset() error { return r.req.Reset() }
 
 // Close closes the Request.
 func (r *Request) Close() error { return r.req.Close() }
+
+// Name returns the name of the Request's socket.
+func (r *Request) Name() string { return r.req.Name() }
+
+// Stats returns the socket's counters (MessageStats has the messages').
+func (r *Request) Stats() connection.Stats { return r.req.Stats() }
 
 // Conn returns the connection-layer Request underneath.
 func (r *Request) Conn() *connection.Request { return r.req }

@@ -158,10 +158,14 @@ func TestSubscriberBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, _ := messaging.Encode(&testpb.StringMsg{Value: "good"})
+	unknown := append([]byte{0x0a, 0x04}, "Nope"...) // a type nobody here knows
+	unknown = append(unknown, 0x12, 0x13, 0x0a, 0x11)
+	unknown = append(unknown, "type.example/Nope"...)
 	raw.Send(ctx, []byte("garbage"))
 	raw.Send(ctx, []byte{})
+	raw.Send(ctx, unknown)
 	raw.Send(ctx, good)
-	for _, want := range []error{messaging.ErrNotEnvelope, messaging.ErrNotEnvelope} {
+	for _, want := range []error{messaging.ErrNotEnvelope, messaging.ErrNotEnvelope, messaging.ErrUnknownType} {
 		if _, err := sub.Recv(ctx); !errors.Is(err, want) {
 			t.Fatalf("got %v, want %v", err, want)
 		}
@@ -169,7 +173,7 @@ func TestSubscriberBadInput(t *testing.T) {
 	if m, err := sub.Recv(ctx); err != nil || m.(*testpb.StringMsg).Value != "good" {
 		t.Fatalf("after bad input: %v %v", m, err)
 	}
-	if st := sub.MessageStats(); st.DecodeErrors != 2 || st.Received != 1 {
+	if st := sub.MessageStats(); st.DecodeErrors != 3 || st.NotEnvelope != 2 || st.UnknownType != 1 || st.Received != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }

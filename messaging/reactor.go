@@ -198,9 +198,19 @@ func WithIdle(interval time.Duration, f func(context.Context)) Option {
 // how long the handler took and what it returned: for metrics. It is also
 // called for a request refused before any handler ran, with an empty
 // type for one that could not be decoded and ErrUnhandled for one of a
-// type nobody handles, and a zero duration.
+// type nobody handles, and a zero duration. Several observers all run,
+// in the order given (a Service keeps its own counts with one).
 func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) Option {
-	return reactorOption("WithObserver", func(r *Reactor) { r.observe = f })
+	return reactorOption("WithObserver", func(r *Reactor) {
+		if prev := r.observe; prev != nil {
+			r.observe = func(typ protoreflect.FullName, took time.Duration, err error) {
+				prev(typ, took, err)
+				f(typ, took, err)
+			}
+			return
+		}
+		r.observe = f
+	})
 }
 
 // WithShutdownFrom lets a ShutdownEvent that arrives on ep stop the

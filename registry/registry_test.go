@@ -195,6 +195,14 @@ func TestWatch(t *testing.T) {
 	if strings.Join(got, ", ") != "REGISTERED a, REGISTERED b, UNREGISTERED a, EXPIRED b" {
 		t.Fatalf("events %v", got)
 	}
+	// The counters an operator scrapes saw the same.
+	if st := s.Stats(); st.Expiries != 1 || st.Instances != 0 || st.Watchers != 1 {
+		t.Fatalf("stats after: %+v", st)
+	}
+	c.Register(ctx, reg("c", "h", 3, 0))
+	if st := s.Stats(); st.Instances != 1 {
+		t.Fatalf("stats with one instance: %+v", st)
+	}
 }
 
 // A call that times out leaves the client usable.

@@ -160,7 +160,7 @@ type Server struct {
 
 	refused atomic.Uint64
 
-	registrations, lookups, notFound atomic.Uint64
+	registrations, lookups, notFound, expiries atomic.Uint64
 }
 
 // NewServer binds the request, notice and watch endpoints; Serve serves.
@@ -344,12 +344,23 @@ type ServerStats struct {
 	Lookups       uint64
 	NotFound      uint64 // lookups of a name with no live instance
 	Refused       uint64 // requests refused by WithRegistrars or WithLookupKeys
+	Expiries      uint64 // instances that expired (in the store, whoever expired them)
+	Instances     int    // live instances now (-1: the store did not say in time)
+	Watchers      int    // subscribers to the change notices now
 }
 
-// Stats returns the server's counters.
+// Stats returns the server's counters. Instances asks the store (at
+// most a second).
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load(),
-		Refused: s.refused.Load()}
+	st := ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load(),
+		Refused: s.refused.Load(), Expiries: s.expiries.Load(), Instances: -1,
+		Watchers: s.watch.Conn().Subscribers(messaging.Topic(&msglib.ServiceEvent{}))}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if list, err := s.store.List(ctx, "", time.Now()); err == nil {
+		st.Instances = len(list)
+	}
+	return st
 }
 
 func keySet(keys []string) map[string]bool {
@@ -510,6 +521,9 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 			continue
 		}
 		for c := range ch {
+			if c.Kind == msglib.ServiceEvent_EXPIRED {
+				s.expiries.Add(1)
+			}
 			s.log.Info(strings.ToLower(c.Kind.String()), "service", c.Instance.ServiceName, "instance", c.Instance.InstanceId,
 				"server", c.Instance.Server, "port", c.Instance.Port)
 			err := s.watch.Send(ctx, &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision})

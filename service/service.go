@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"reflect"
 	"slices"
 	"sync"
@@ -44,6 +45,17 @@ type config struct {
 	workers                 int
 	conn                    []connection.Option
 	reactor                 []messaging.Option
+	httpAddr                string
+	httpExtra               http.Handler
+}
+
+// WithHTTP makes the service serve HTTP on addr (host:port; port 0: one
+// the system picks, see HTTPAddr) while it serves: /healthz, 200 while it
+// runs (liveness); /readyz, 200 once it has registered and 503 before
+// (readiness); and every other path to extra, if not nil (the metrics
+// module's Handler, for /metrics).
+func WithHTTP(addr string, extra http.Handler) Option {
+	return func(c *config) { c.httpAddr, c.httpExtra = addr, extra }
 }
 
 // WithName sets the service's name (default: the implementation's
@@ -152,6 +164,7 @@ type Service struct {
 	// registered is closed at the first successful registration.
 	registered chan struct{}
 	regOnce    sync.Once
+	http       net.Listener // WithHTTP's, bound at New
 }
 
 // Registrar is implemented by a service implementation that registers its
@@ -193,6 +206,13 @@ func New(impl any, opts ...Option) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, impl: impl, rep: rep, reg: reg, mux: messaging.NewMux(), port: rep.Port(),
 		life: lifecycle.New(), kick: make(chan struct{}, 1), registered: make(chan struct{})}
+	if cfg.httpAddr != "" {
+		if s.http, err = net.Listen("tcp", cfg.httpAddr); err != nil {
+			rep.Close()
+			reg.Close()
+			return nil, fmt.Errorf("service: HTTP on %s: %w", cfg.httpAddr, err)
+		}
+	}
 	if s.cfg.id == "" {
 		s.cfg.id = net.JoinHostPort(cfg.host, fmt.Sprint(s.port))
 	}
@@ -202,6 +222,45 @@ func New(impl any, opts ...Option) (*Service, error) {
 		r.Register(s.mux)
 	}
 	return s, nil
+}
+
+// HTTPAddr returns where the service serves HTTP (WithHTTP), or "".
+func (s *Service) HTTPAddr() string {
+	if s.http == nil {
+		return ""
+	}
+	return s.http.Addr().String()
+}
+
+// serveHTTP serves WithHTTP's routes until the returned stop is called.
+func (s *Service) serveHTTP() (stop func()) {
+	if s.http == nil {
+		return func() {}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-s.registered:
+			fmt.Fprintln(w, "ready")
+		default:
+			http.Error(w, "not ready: not registered yet", http.StatusServiceUnavailable)
+		}
+	})
+	if s.cfg.httpExtra != nil {
+		mux.Handle("/", s.cfg.httpExtra)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(s.http) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+		<-done
+	}
 }
 
 // Mux returns the service's handlers: messaging.Handle(svc, ...).
@@ -311,6 +370,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.mu.Lock()
 	s.started = time.Now()
 	s.mu.Unlock()
+	defer s.serveHTTP()()
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -422,6 +482,9 @@ func (s *Service) Shutdown(ctx context.Context) error {
 func (s *Service) free() {
 	s.rep.Close()
 	s.reg.Close()
+	if s.http != nil {
+		s.http.Close() // when Serve never ran; else already closed
+	}
 }
 
 // Close stops the service at once: the contexts of the requests in hand

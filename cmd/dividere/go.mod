@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/dividere-go/dividere v0.2.0
+	github.com/dividere-go/dividere/metrics v0.2.0
 	github.com/dividere-go/dividere/registry/etcdstore v0.2.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -72,5 +73,6 @@ require (
 // Developed beside the core module and etcdstore; a release requires tagged versions.
 replace (
 	github.com/dividere-go/dividere => ../..
+	github.com/dividere-go/dividere/metrics => ../../metrics
 	github.com/dividere-go/dividere/registry/etcdstore => ../../registry/etcdstore
 )

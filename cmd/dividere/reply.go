@@ -15,6 +15,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/service"
 )
@@ -35,6 +36,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 	name := f.String("register", "", "register with the name service under this name (a Service: it renews, and answers ServiceInfoReq)")
 	count := f.Int("count", 0, "exit after answering this many requests (0: run until Ctrl-C)")
 	quiet := f.Bool("q", false, "do not print each request")
+	httpAddr := f.httpFlag()
 	only := f.String("types", "", "answer only these request types (comma-separated), which a registered service advertises; others are refused UNIMPLEMENTED (default: every type)")
 	rest, err := f.parse(args, 0, 1)
 	if err != nil {
@@ -91,10 +93,19 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		if *f.registry != "" {
 			regOpts = append(regOpts, registry.WithAddress(*f.registry))
 		}
-		svc, err := service.New(nil, service.WithName(*name), service.WithEndpoint(endpoint), service.WithLogger(e.log),
-			service.WithRegistry(regOpts...), service.WithConnectionOptions(conn...))
+		m := metrics.New(nil)
+		svcOpts := []service.Option{service.WithName(*name), service.WithEndpoint(endpoint), service.WithLogger(e.log),
+			service.WithRegistry(regOpts...), service.WithConnectionOptions(conn...), service.WithReactorOptions(m.Observer())}
+		if *httpAddr != "" {
+			svcOpts = append(svcOpts, service.WithHTTP(*httpAddr, m.Handler(nil)))
+		}
+		svc, err := service.New(nil, svcOpts...)
 		if err != nil {
 			return usageError{err.Error()}
+		}
+		m.Service(svc)
+		if *httpAddr != "" {
+			fmt.Fprintf(e.errOut, "http: metrics, health and readiness (once registered) on http://%s\n", svc.HTTPAddr())
 		}
 		if err := handle(svc, t, *only, handler); err != nil {
 			return err
@@ -110,7 +121,15 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		return usageError{err.Error()}
 	}
 	defer resp.Close()
-	r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(e.log))
+	m := metrics.New(nil)
+	m.Endpoint(resp)
+	r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(e.log), m.Observer())
+	m.Reactor("reply", r)
+	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
 	if err := handle(r, t, *only, handler); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/patterns"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
@@ -201,6 +202,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	store := f.String("store", "", "keep the state in etcd, shared with every name service on the cluster: etcd://host:port[,host:port...] (default: in memory)")
 	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
 	lookupKeys := f.String("lookup-keys", "", "with -curve-server: only these client keys (and registrars) may look up")
+	httpAddr := f.httpFlag()
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -253,6 +255,14 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New(nil)
+	m.NameService("nameservice", s)
+	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
+	if err != nil {
+		s.Close()
+		return err
+	}
+	defer stopHTTP()
 	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s, changes on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
 	if err := s.Serve(ctx); ctx.Err() == nil {
 		return err
@@ -689,6 +699,7 @@ func warnUnconnected(ctx context.Context, e *env, cmd string, events <-chan conn
 func runProxy(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "proxy", "FRONT BACK", "curve-server")
 	pubsub := f.Bool("pubsub", false, "XSUB front end for publishers, XPUB back end for subscribers")
+	httpAddr := f.httpFlag()
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
 		return err
@@ -709,6 +720,15 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	m := metrics.New(nil)
+	m.Socket(p.Frontend)
+	m.Socket(p.Backend)
+	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
+	if err != nil {
+		p.Close()
+		return err
+	}
+	defer stopHTTP()
 	fmt.Fprintf(e.out, "proxy: front end %s, back end %s (Ctrl-C stops)\n", p.Frontend.Endpoints(), p.Backend.Endpoints())
 	if err := p.Serve(ctx); ctx.Err() == nil {
 		return err
@@ -719,6 +739,7 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 func runBroker(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "broker", "FRONT BACK", "curve-server")
 	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval")
+	httpAddr := f.httpFlag()
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
 		return err
@@ -739,6 +760,14 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	m := metrics.New(nil)
+	m.Broker("broker", b)
+	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(metrics.BrokerReady(b)))
+	if err != nil {
+		b.Close()
+		return err
+	}
+	defer stopHTTP()
 	fmt.Fprintf(e.out, "broker: clients on %s, workers on %s (Ctrl-C stops)\n", b.Frontend(), b.Backend())
 	err = b.Serve(ctx)
 	fmt.Fprintf(e.out, "stopped: %+v\n", b.Stats())

@@ -69,6 +69,7 @@ var imports = map[string]string{
 	"registry":   "registry.ErrNotFound",
 	"service":    "service.DefaultTTL",
 	"etcdstore":  "etcdstore.Open",
+	"metrics":    "metrics.New",
 	"msglib":     "msglib.File_MsgLib_proto",
 	"pb":         "pb.File_readme_proto",
 }
@@ -85,6 +86,7 @@ const importBlock = `import (
 	"github.com/dividere-go/dividere/connection"
 	pb "github.com/dividere-go/dividere/internal/readmepb"
 	"github.com/dividere-go/dividere/messaging"
+	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/patterns"
 	"github.com/dividere-go/dividere/registry"
@@ -113,7 +115,7 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("package check\n\n" + importBlock + "\n")
 	for _, name := range []string{"context", "errors", "fmt", "log", "time", "proto", "connection", "messaging",
-		"patterns", "registry", "service", "etcdstore", "msglib", "pb"} {
+		"patterns", "registry", "service", "etcdstore", "metrics", "msglib", "pb"} {
 		fmt.Fprintf(&b, "var _ = %s\n", imports[name])
 	}
 	for i, m := range blocks {
@@ -138,14 +140,16 @@ go 1.26.0
 
 require (
 	github.com/dividere-go/dividere v0.2.0
+	github.com/dividere-go/dividere/metrics v0.2.0
 	github.com/dividere-go/dividere/registry/etcdstore v0.2.0
 )
 
 replace (
 	github.com/dividere-go/dividere => %s
+	github.com/dividere-go/dividere/metrics => %s
 	github.com/dividere-go/dividere/registry/etcdstore => %s
 )
-`, root, filepath.Join(root, "registry", "etcdstore")))
+`, root, filepath.Join(root, "metrics"), filepath.Join(root, "registry", "etcdstore")))
 	write("prelude.go", prelude)
 	write("snippets.go", b.String())
 	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}} {

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// httpFlag adds -http to a serving command.
+func (f *flags) httpFlag() *string {
+	return f.String("http", "", "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this host:port")
+}
+
+// serveHTTP serves h on addr until the returned stop is called; it says
+// where on standard error.
+func serveHTTP(e *env, addr string, h http.Handler) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("-http %s: %v", addr, err)}
+	}
+	fmt.Fprintf(e.errOut, "http: metrics, health and readiness on http://%s\n", l.Addr())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
+		<-done
+	}, nil
+}
