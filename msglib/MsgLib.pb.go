@@ -633,8 +633,9 @@ type ServiceInstance struct {
 	Metadata         map[string]string      `protobuf:"bytes,6,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Stats            *InstanceStats         `protobuf:"bytes,7,opt,name=stats,proto3" json:"stats,omitempty"`
 	RegisteredUnixMs int64                  `protobuf:"varint,8,opt,name=registeredUnixMs,proto3" json:"registeredUnixMs,omitempty"`
-	ExpiresUnixMs    int64                  `protobuf:"varint,9,opt,name=expiresUnixMs,proto3" json:"expiresUnixMs,omitempty"` // 0: never
-	Owner            string                 `protobuf:"bytes,10,opt,name=owner,proto3" json:"owner,omitempty"`                 // the CURVE key that registered it, when only registrars may
+	ExpiresUnixMs    int64                  `protobuf:"varint,9,opt,name=expiresUnixMs,proto3" json:"expiresUnixMs,omitempty"`  // 0: never
+	Owner            string                 `protobuf:"bytes,10,opt,name=owner,proto3" json:"owner,omitempty"`                  // the CURVE key that registered it, when only registrars may
+	RenewedUnixMs    int64                  `protobuf:"varint,11,opt,name=renewedUnixMs,proto3" json:"renewedUnixMs,omitempty"` // its last registration (registeredUnixMs: its first)
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -737,6 +738,13 @@ func (x *ServiceInstance) GetOwner() string {
 		return x.Owner
 	}
 	return ""
+}
+
+func (x *ServiceInstance) GetRenewedUnixMs() int64 {
+	if x != nil {
+		return x.RenewedUnixMs
+	}
+	return 0
 }
 
 // Every live instance of serviceName, or of every service when it is empty.
@@ -1043,7 +1051,7 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\brequests\x18\x01 \x01(\x04R\brequests\x12\x16\n" +
 	"\x06errors\x18\x02 \x01(\x04R\x06errors\x12(\n" +
 	"\x0fprocessingNanos\x18\x03 \x01(\x04R\x0fprocessingNanos\x12$\n" +
-	"\rstartedUnixMs\x18\x04 \x01(\x03R\rstartedUnixMs\"\xa0\x03\n" +
+	"\rstartedUnixMs\x18\x04 \x01(\x03R\rstartedUnixMs\"\xc6\x03\n" +
 	"\x0fServiceInstance\x12 \n" +
 	"\vserviceName\x18\x01 \x01(\tR\vserviceName\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
@@ -1057,7 +1065,8 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\x10registeredUnixMs\x18\b \x01(\x03R\x10registeredUnixMs\x12$\n" +
 	"\rexpiresUnixMs\x18\t \x01(\x03R\rexpiresUnixMs\x12\x14\n" +
 	"\x05owner\x18\n" +
-	" \x01(\tR\x05owner\x1a;\n" +
+	" \x01(\tR\x05owner\x12$\n" +
+	"\rrenewedUnixMs\x18\v \x01(\x03R\rrenewedUnixMs\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"2\n" +

@@ -55,6 +55,7 @@ type Instance struct {
 	// Register sends it, and a lookup reports what the instance registered with.
 	TTL     time.Duration
 	Expires time.Time // zero: never
+	Renewed time.Time // its last registration, as the name service saw it (zero: unknown)
 }
 
 // Endpoint is where to connect to the instance.
@@ -65,10 +66,19 @@ func (i Instance) Endpoint() string {
 func fromProto(p *msglib.ServiceInstance) Instance {
 	in := Instance{Service: p.ServiceName, Server: p.Server, Port: int(p.Port), ID: p.InstanceId,
 		Version: p.Version, Metadata: p.Metadata, Stats: p.Stats}
+	if p.RenewedUnixMs != 0 {
+		in.Renewed = time.UnixMilli(p.RenewedUnixMs)
+	}
 	if p.ExpiresUnixMs != 0 {
 		in.Expires = time.UnixMilli(p.ExpiresUnixMs)
-		if p.RegisteredUnixMs != 0 {
-			in.TTL = time.Duration(p.ExpiresUnixMs-p.RegisteredUnixMs) * time.Millisecond
+		// A renewal moves the expiry on from the last registration; a name
+		// service from before the field knows only the first.
+		from := p.RenewedUnixMs
+		if from == 0 {
+			from = p.RegisteredUnixMs
+		}
+		if from != 0 {
+			in.TTL = time.Duration(p.ExpiresUnixMs-from) * time.Millisecond
 		}
 	}
 	return in

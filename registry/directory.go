@@ -60,7 +60,7 @@ func instanceOf(m *msglib.RegisterService, defaultTTL time.Duration, now time.Ti
 		ServiceName: m.ServiceName, Server: m.Server, Port: m.Port,
 		InstanceId: instanceID(m.InstanceId, m.Server, m.Port),
 		Version:    m.Version, Metadata: m.Metadata, Stats: m.Stats,
-		RegisteredUnixMs: now.UnixMilli(),
+		RegisteredUnixMs: now.UnixMilli(), RenewedUnixMs: now.UnixMilli(),
 	}
 	ttl := time.Duration(m.TtlMs) * time.Millisecond
 	if ttl == 0 {

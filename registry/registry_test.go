@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -318,7 +319,19 @@ func TestInstanceRoundTrip(t *testing.T) {
 	}
 	in := all[0]
 	if got.Endpoint() != "tcp://10.1.2.3:4567" || in.ID != "one" || in.Version != "2.1" || in.Metadata["zone"] != "b" ||
-		in.TTL != want.TTL || in.Expires.IsZero() {
+		in.TTL != want.TTL || in.Expires.IsZero() || in.Renewed.IsZero() {
 		t.Fatalf("registered %+v, listed %+v", want, in)
+	}
+	// Renewed later, it still reports the TTL it registered with (it used
+	// to count from the first registration), and when it renewed.
+	for time.Now().UnixMilli() <= in.Renewed.UnixMilli()+2 {
+		runtime.Gosched() // the clock must move on for a renewal to differ
+	}
+	if err := c.Register(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	all, err = c.List(ctx, "round")
+	if err != nil || len(all) != 1 || all[0].TTL != want.TTL || !all[0].Renewed.After(in.Renewed) {
+		t.Fatalf("after a renewal: %+v %v (first %+v)", all, err, in)
 	}
 }

@@ -349,6 +349,21 @@ type ServerStats struct {
 	Watchers      int    // subscribers to the change notices now
 }
 
+// Instances returns the live instances of service (every service when it
+// is ""), ordered by service, then instance id: what the name service
+// knows, for a status page.
+func (s *Server) Instances(ctx context.Context, service string) ([]Instance, error) {
+	list, err := s.store.List(ctx, service, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Instance, len(list))
+	for i, p := range list {
+		out[i] = fromProto(p)
+	}
+	return out, nil
+}
+
 // Stats returns the server's counters. Instances asks the store (at
 // most a second).
 func (s *Server) Stats() ServerStats {

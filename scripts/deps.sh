@@ -3,7 +3,8 @@
 #   scripts/deps.sh build   libzmq (libzmq3-dev) and pkg-config, for cgo
 #   scripts/deps.sh test    build + python3-zmq, python3-protobuf and protoc (interop tests,
 #                           which compile the original Python dividere's schema), and zsh
-#                           and fish (the CLI's completion scripts are loaded in each shell)
+#                           and fish (the CLI's completion scripts are loaded in each shell), and
+#                           chromium (the name service's status page is tested in a headless browser)
 #   scripts/deps.sh proto   build + protobuf-compiler (protoc)
 set -euo pipefail
 
@@ -20,6 +21,7 @@ case "${1:-build}" in
     command -v protoc >/dev/null || need_pkg protobuf-compiler
     command -v zsh >/dev/null || need_pkg zsh
     command -v fish >/dev/null || need_pkg fish
+    command -v chromium >/dev/null || need_pkg chromium
     ;;
   proto) command -v protoc >/dev/null || need_pkg protobuf-compiler ;;
   *) echo "usage: $0 build|test|proto" >&2; exit 2 ;;

@@ -202,7 +202,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	store := f.String("store", "", "keep the state in etcd, shared with every name service on the cluster: etcd://host:port[,host:port...] (default: in memory)")
 	registrars := f.String("registrars", "", "with -curve-server: only these client keys (comma-separated keys or key files) may register, and a name belongs to the key that took it")
 	lookupKeys := f.String("lookup-keys", "", "with -curve-server: only these client keys (and registrars) may look up")
-	httpAddr := f.httpFlag()
+	httpAddr := f.String("http", "", "serve a live status page of the services (/, and its JSON at /api/services), /metrics, /healthz and /readyz over HTTP on this host:port")
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -257,7 +257,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	}
 	m := metrics.New(nil)
 	m.NameService("nameservice", s)
-	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
+	stopHTTP, err := serveHTTP(e, *httpAddr, statusHandler(s, m.Handler(nil)))
 	if err != nil {
 		s.Close()
 		return err
@@ -337,6 +337,9 @@ func instanceJSON(in registry.Instance) map[string]any {
 	}
 	if !in.Expires.IsZero() {
 		o["expires"] = in.Expires.UTC().Format(time.RFC3339Nano)
+	}
+	if !in.Renewed.IsZero() {
+		o["renewed"] = in.Renewed.UTC().Format(time.RFC3339Nano)
 	}
 	if in.Stats != nil {
 		o["requests"], o["errors"] = in.Stats.Requests, in.Stats.Errors
