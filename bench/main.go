@@ -7,6 +7,7 @@
 //
 //	go run . -out .          # from bench/: writes results.md, results.json, results.svg
 //	go run . -only pub/sub   # some workloads only
+//	go run . -only "8 requesters" -systems Reactor -reps 15   # an A/B of two systems
 //
 // It is its own module, so that nats-server and gRPC never enter the
 // graph of a program that uses dividere.
@@ -55,6 +56,7 @@ type options struct {
 	rounds   int
 	duration time.Duration
 	only     string
+	systems  string
 	python   bool
 	out      string
 }
@@ -67,6 +69,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.rounds, "rounds", 5000, "round trips per latency run")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "length of each concurrent request/reply run")
 	flag.StringVar(&o.only, "only", "", "run only the workloads whose name contains this")
+	flag.StringVar(&o.systems, "systems", "", "run only the systems whose name contains this (for a dedicated A/B run; a ratio needs its reference among them)")
 	flag.BoolVar(&o.python, "python", true, "include the Python (pyzmq) peer")
 	flag.StringVar(&o.out, "out", "", "directory for results.md, results.json and results.svg (default: print only)")
 	flag.Parse()
@@ -86,8 +89,14 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	if o.only != "" {
 		work = slices.DeleteFunc(work, func(w workload) bool { return !strings.Contains(w.name, o.only) })
 	}
+	if o.systems != "" {
+		for i := range work {
+			work[i].systems = slices.DeleteFunc(work[i].systems, func(s system) bool { return !strings.Contains(s.name, o.systems) })
+		}
+		work = slices.DeleteFunc(work, func(w workload) bool { return len(w.systems) == 0 })
+	}
 	if len(work) == 0 {
-		return errors.New("no workload matches -only")
+		return errors.New("no workload matches -only and -systems")
 	}
 	total := 0
 	for _, w := range work {
