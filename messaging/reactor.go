@@ -617,6 +617,13 @@ func init() {
 		return reactor.(*Reactor).answer(ctx, route, payload, reply)
 	}
 	msgserve.Check = func(reactor any) error { return reactor.(*Reactor).optErr }
+	msgserve.Outgoing = func(opts []any) []func(context.Context, proto.Message, *Header) {
+		var c config
+		for _, o := range opts {
+			o.(Option)(&c)
+		}
+		return c.outgoing
+	}
 }
 
 // handle runs the handler for one job; panics are recovered and counted.

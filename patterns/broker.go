@@ -338,6 +338,9 @@ func (b *Broker) fromClient(ctx context.Context, msg connection.Message) {
 		return
 	}
 	b.requests.Add(1)
+	if b.cfg.forward != nil {
+		b.hook(ctx, msg)
+	}
 	b.mu.Lock()
 	w := b.takeLocked(time.Now())
 	if w == nil {
@@ -466,6 +469,24 @@ func (b *Broker) dropLateLocked() {
 type dispatch struct {
 	id  []byte
 	msg connection.Message
+}
+
+// hook gives a request's header to the forward hook and puts what it
+// made of it in the request (a request that is no envelope goes on as it
+// is: the worker says what is wrong with it).
+func (b *Broker) hook(ctx context.Context, msg connection.Message) {
+	payload := msg[len(msg)-1]
+	h, err := messaging.DecodeHeader(payload)
+	if err != nil {
+		return
+	}
+	if h == nil {
+		h = &messaging.Header{}
+	}
+	b.cfg.forward(ctx, h)
+	if out, err := messaging.ReplaceHeader(payload, h); err == nil {
+		msg[len(msg)-1] = out
+	}
 }
 
 // fromWorker handles a message from a worker: a control frame, or a

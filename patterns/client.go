@@ -43,6 +43,10 @@ func NewClient(endpoints string, opts ...Option) (*Client, error) {
 	if err := cfg.check("Client"); err != nil {
 		return nil, err
 	}
+	return newClient(endpoints, cfg)
+}
+
+func newClient(endpoints string, cfg config) (*Client, error) {
 	conn := cfg.conn
 	if cfg.identity != "" {
 		conn = append(conn, connection.WithIdentity(cfg.identity))

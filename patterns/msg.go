@@ -61,16 +61,25 @@ func (p envelopeProtocol) heartbeat(capacity int) []byte {
 // MsgClient is the Protobuf-level Client.
 type MsgClient struct {
 	*Client
-	codec messaging.Codec
+	codec    messaging.Codec
+	outgoing []func(context.Context, proto.Message, *messaging.Header)
 }
 
 // NewMsgClient connects to the broker front end(s) at endpoints.
 func NewMsgClient(endpoints string, opts ...Option) (*MsgClient, error) {
-	c, err := NewClient(endpoints, opts...)
+	cfg := newConfig(opts)
+	if err := cfg.check("MsgClient"); err != nil {
+		return nil, err
+	}
+	c, err := newClient(endpoints, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &MsgClient{Client: c}, nil
+	reactor := make([]any, len(cfg.reactor))
+	for i, o := range cfg.reactor {
+		reactor[i] = o
+	}
+	return &MsgClient{Client: c, outgoing: msgserve.Outgoing(reactor)}, nil
 }
 
 // Call sends m (retrying as the Client does) and returns the reply. The
@@ -82,6 +91,9 @@ func (c *MsgClient) Call(ctx context.Context, m proto.Message) (proto.Message, e
 	md := messaging.OutgoingMetadata(ctx)
 	rep, err := c.request(ctx, func(deadline time.Time) ([]byte, error) {
 		h := &messaging.Header{Metadata: md, TimeoutUs: uint64(max(time.Until(deadline).Microseconds(), 1))}
+		for _, f := range c.outgoing {
+			f(ctx, m, h)
+		}
 		return c.codec.EncodeWithHeader(m, h)
 	})
 	if err != nil {

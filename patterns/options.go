@@ -1,6 +1,7 @@
 package patterns
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -58,6 +59,7 @@ type config struct {
 	conn         []connection.Option
 	reconnectMax time.Duration
 	reactor      []messaging.Option
+	forward      func(ctx context.Context, h *messaging.Header)
 	marked       []string // the options that apply to some kinds only
 }
 
@@ -70,7 +72,8 @@ var appliesTo = map[string][]string{
 	"WithQueueBytes":          {"Broker"},
 	"WithCapacity":            {"Worker", "MsgWorker"},
 	"WithRetry":               {"Client", "MsgClient", "Broker"},
-	"WithReactorOptions":      {"MsgWorker"},
+	"WithReactorOptions":      {"MsgWorker", "MsgClient"},
+	"WithForwardHook":         {"Broker"},
 	"WithIdentity":            {"Worker", "MsgWorker", "Client", "MsgClient"},
 	"WithReconnectBackoffMax": {"Worker", "MsgWorker"},
 }
@@ -173,11 +176,21 @@ func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option
 	return func(c *config) { c.timeout, c.retries, c.backoff = timeout, retries, backoff; c.mark("WithRetry") }
 }
 
-// WithReactorOptions passes options to the Reactor rules a MsgWorker
-// answers requests by: messaging.WithHandlerTimeout, WithHiddenErrors,
-// WithMiddleware, WithObserver. Other kinds ignore them.
+// WithReactorOptions passes messaging options on: to the Reactor rules a
+// MsgWorker answers requests by (messaging.WithHandlerTimeout,
+// WithHiddenErrors, WithMiddleware, WithObserver), and to a MsgClient,
+// whose requests go through their messaging.WithOutgoing hooks (where a
+// tracer sets the trace context). Other kinds ignore them.
 func WithReactorOptions(opts ...messaging.Option) Option {
 	return func(c *config) { c.reactor = append(c.reactor, opts...); c.mark("WithReactorOptions") }
+}
+
+// WithForwardHook makes a Broker call f with the header of every request
+// it hands a worker, and send the request on with the header as f leaves
+// it: where a tracer puts the broker's hop in the request's trace. The
+// broker decodes headers only with a hook.
+func WithForwardHook(f func(ctx context.Context, h *messaging.Header)) Option {
+	return func(c *config) { c.forward = f; c.mark("WithForwardHook") }
 }
 
 // WithIdentity sets a Worker's or Client's routing identity (unique by

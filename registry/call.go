@@ -40,7 +40,7 @@ func Call[Rep proto.Message](ctx context.Context, c *Client, service string, req
 			}
 			return zero, err
 		}
-		r, err := c.calls.get(in.Endpoint(), c.cfg.conn)
+		r, err := c.calls.get(in.Endpoint(), c.cfg.conn, c.cfg.calls)
 		if err != nil {
 			return zero, err
 		}
@@ -72,7 +72,7 @@ type callPool struct {
 	idle map[string][]*messaging.Request
 }
 
-func (p *callPool) get(endpoint string, opts []connection.Option) (*messaging.Request, error) {
+func (p *callPool) get(endpoint string, opts []connection.Option, msgOpts []messaging.Option) (*messaging.Request, error) {
 	p.mu.Lock()
 	if rs := p.idle[endpoint]; len(rs) > 0 {
 		r := rs[len(rs)-1]
@@ -81,7 +81,7 @@ func (p *callPool) get(endpoint string, opts []connection.Option) (*messaging.Re
 		return r, nil
 	}
 	p.mu.Unlock()
-	return messaging.NewRequest(endpoint, messaging.WithConnectionOptions(opts...))
+	return messaging.NewRequest(endpoint, append([]messaging.Option{messaging.WithConnectionOptions(opts...)}, msgOpts...)...)
 }
 
 func (p *callPool) put(endpoint string, r *messaging.Request) {

@@ -137,7 +137,15 @@ type clientConfig struct {
 	retry                    retry.Policy
 	logger                   *slog.Logger
 	conn                     []connection.Option
-	store                    Store // direct: no name-service process
+	calls                    []messaging.Option // for Call's requests
+	store                    Store              // direct: no name-service process
+}
+
+// WithMessagingOptions passes options to the requests Call makes to
+// service instances (messaging.WithOutgoing, where a tracer sets the
+// trace context; connection options go by WithConnectionOptions).
+func WithMessagingOptions(opts ...messaging.Option) Option {
+	return forClient(func(c *clientConfig) { c.calls = append(c.calls, opts...) })
 }
 
 // WithAddress sets the name service's request address ("host:port" or a

@@ -10,6 +10,8 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/dividere-go/dividere/msglib"
 )
 
@@ -18,6 +20,10 @@ import (
 // request's route frames, and reply sends an encoded envelope back. It
 // returns the handler's error, or why no answer could be sent.
 var Answer func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error
+
+// Outgoing returns the messaging.WithOutgoing hooks among opts (each a
+// messaging.Option), for a MsgClient, which encodes its own envelopes.
+var Outgoing func(opts []any) []func(ctx context.Context, m proto.Message, h *msglib.MsgHeader)
 
 // Check returns the error of an option given to reactor that is not a
 // reactor's (what its Serve would return).

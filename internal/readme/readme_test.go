@@ -70,6 +70,8 @@ var imports = map[string]string{
 	"service":    "service.DefaultTTL",
 	"etcdstore":  "etcdstore.Open",
 	"metrics":    "metrics.New",
+	"tracing":    "tracing.Name",
+	"sdktrace":   "sdktrace.NewTracerProvider",
 	"msglib":     "msglib.File_MsgLib_proto",
 	"pb":         "pb.File_readme_proto",
 }
@@ -81,6 +83,7 @@ const importBlock = `import (
 	"log"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
@@ -92,6 +95,7 @@ const importBlock = `import (
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
 	"github.com/dividere-go/dividere/service"
+	"github.com/dividere-go/dividere/tracing"
 )
 `
 
@@ -115,7 +119,7 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("package check\n\n" + importBlock + "\n")
 	for _, name := range []string{"context", "errors", "fmt", "log", "time", "proto", "connection", "messaging",
-		"patterns", "registry", "service", "etcdstore", "metrics", "msglib", "pb"} {
+		"patterns", "registry", "service", "etcdstore", "metrics", "tracing", "sdktrace", "msglib", "pb"} {
 		fmt.Fprintf(&b, "var _ = %s\n", imports[name])
 	}
 	for i, m := range blocks {
@@ -142,14 +146,16 @@ require (
 	github.com/dividere-go/dividere v0.2.0
 	github.com/dividere-go/dividere/metrics v0.2.0
 	github.com/dividere-go/dividere/registry/etcdstore v0.2.0
+	github.com/dividere-go/dividere/tracing v0.2.0
 )
 
 replace (
 	github.com/dividere-go/dividere => %s
 	github.com/dividere-go/dividere/metrics => %s
 	github.com/dividere-go/dividere/registry/etcdstore => %s
+	github.com/dividere-go/dividere/tracing => %s
 )
-`, root, filepath.Join(root, "metrics"), filepath.Join(root, "registry", "etcdstore")))
+`, root, filepath.Join(root, "metrics"), filepath.Join(root, "registry", "etcdstore"), filepath.Join(root, "tracing")))
 	write("prelude.go", prelude)
 	write("snippets.go", b.String())
 	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}} {
