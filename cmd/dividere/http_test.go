@@ -40,6 +40,16 @@ func TestServingCommandsHTTP(t *testing.T) {
 		t.Fatalf("broker /readyz with no worker: %d %q", code, body)
 	}
 
+	proxyHTTP := freeAddr(t)
+	p := start(t, "proxy", "-http", proxyHTTP, "tcp://"+freeAddr(t), "tcp://"+freeAddr(t))
+	waitOutput(t, p.err, "http: metrics")
+	if code, body := httpGet(t, "http://"+proxyHTTP+"/metrics"); code != 200 || !strings.Contains(body, "dividere_socket_peers{socket=") {
+		t.Fatalf("proxy /metrics: %d %s", code, body)
+	}
+	if code, _ := httpGet(t, "http://"+proxyHTTP+"/readyz"); code != 200 {
+		t.Fatalf("proxy /readyz: %d", code)
+	}
+
 	replyHTTP := freeAddr(t)
 	ep := "tcp://" + freeAddr(t)
 	rep := start(t, "reply", "-q", "-http", replyHTTP, ep)
