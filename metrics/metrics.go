@@ -40,6 +40,13 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	byType   sync.Map // message type → *typeMetrics: the label lookups made once
+}
+
+// typeMetrics are one message type's children of requests and duration.
+type typeMetrics struct {
+	ok       prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New returns Metrics registered in reg, or in a registry of its own
@@ -196,9 +203,19 @@ func (m *Metrics) Observer() messaging.Option { return messaging.WithObserver(m.
 // took, and its result (nil: OK; otherwise the refusal's code). Observer
 // calls it for a Reactor; call it from any other handling loop.
 func (m *Metrics) Observe(typ protoreflect.FullName, took time.Duration, err error) {
-	t := string(typ)
-	m.requests.WithLabelValues(t, messaging.CodeOf(err).String()).Inc()
-	m.duration.WithLabelValues(t).Observe(took.Seconds())
+	v, ok := m.byType.Load(typ)
+	if !ok {
+		t := string(typ)
+		v, _ = m.byType.LoadOrStore(typ, &typeMetrics{ok: m.requests.WithLabelValues(t, messaging.OK.String()),
+			duration: m.duration.WithLabelValues(t)})
+	}
+	tm := v.(*typeMetrics)
+	if err == nil {
+		tm.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(string(typ), messaging.CodeOf(err).String()).Inc()
+	}
+	tm.duration.Observe(took.Seconds())
 }
 
 // Broker metrics.
