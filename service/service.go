@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/httpserve"
 	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/internal/regbridge"
 	"github.com/dividere-go/dividere/messaging"
@@ -250,17 +251,7 @@ func (s *Service) serveHTTP() (stop func()) {
 	if s.cfg.httpExtra != nil {
 		mux.Handle("/", s.cfg.httpExtra)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(s.http) }()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-		<-done
-	}
+	return httpserve.Start(s.http, mux)
 }
 
 // Mux returns the service's handlers: messaging.Handle(svc, ...).

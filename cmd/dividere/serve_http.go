@@ -1,11 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
-	"time"
+
+	"github.com/dividere-go/dividere/internal/httpserve"
 )
 
 // httpFlag adds -http to a serving command.
@@ -24,15 +24,5 @@ func serveHTTP(e *env, addr string, h http.Handler) (stop func(), err error) {
 		return nil, usageError{fmt.Sprintf("-http %s: %v", addr, err)}
 	}
 	fmt.Fprintf(e.errOut, "http: metrics, health and readiness on http://%s\n", l.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(l) }()
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-		<-done
-	}, nil
+	return httpserve.Start(l, h), nil
 }
