@@ -285,48 +285,35 @@ func (b *Broker) WaitWorkers(ctx context.Context, n int) error {
 // taken first (they free workers). Once frontCtx ends (Shutdown) it takes
 // no more requests and goes on with replies until ctx ends.
 func (b *Broker) serve(ctx, frontCtx context.Context) {
+	// stopped says whether err ends the loop: the broker stopping or its
+	// sockets closed.
+	stopped := func(err error) bool { return ctx.Err() != nil || errors.Is(err, connection.ErrClosed) }
 	for {
-		var i int
-		var err error
 		front := frontCtx.Err() == nil
+		i, err := 0, error(nil)
 		if front {
 			i, err = connection.WaitAny(frontCtx, b.back, b.front)
 		} else {
 			i, err = connection.WaitAny(ctx, b.back)
 		}
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-				return
-			}
-			if front && frontCtx.Err() != nil {
-				continue // shutting down: replies only from now on
-			}
-			b.log.Warn("broker wait", "err", err)
-			continue
+		var msg connection.Message
+		if err == nil && i == 0 {
+			msg, err = b.back.Recv(ctx)
+		} else if err == nil {
+			msg, err = b.front.Recv(frontCtx)
 		}
-		if i == 0 {
-			msg, err := b.back.Recv(ctx)
-			if err != nil {
-				if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-					return
-				}
-				b.log.Warn("broker backend receive", "err", err)
-				continue
-			}
+		switch {
+		case err == nil && i == 0:
 			b.fromWorker(ctx, msg)
-			continue
+		case err == nil:
+			b.fromClient(ctx, msg)
+		case stopped(err):
+			return
+		case front && frontCtx.Err() != nil:
+			// shutting down: replies only from now on
+		default:
+			b.log.Warn("broker receive", "err", err)
 		}
-		msg, err := b.front.Recv(frontCtx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-				return
-			}
-			if frontCtx.Err() == nil {
-				b.log.Warn("broker frontend receive", "err", err)
-			}
-			continue
-		}
-		b.fromClient(ctx, msg)
 	}
 }
 

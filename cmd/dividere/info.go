@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -47,22 +46,13 @@ func infoAt(ctx context.Context, f *flags, endpoint string) (*msglib.ServiceInfo
 	if err != nil {
 		return nil, 0, err
 	}
-	req, err := messaging.NewRequest(">"+strings.TrimPrefix(endpoint, ">"), messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...))
-	if err != nil {
-		return nil, 0, usageError{err.Error()}
-	}
-	defer req.Close()
-	ctx, cancel := context.WithTimeout(ctx, *f.timeout)
-	defer cancel()
 	start := time.Now()
-	rep, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
+	m, err := callOnce(ctx, nil, endpoint, &msglib.ServiceInfoReq{}, *f.timeout, conn)
 	if err != nil {
-		if errors.Is(err, connection.ErrTimeout) {
-			return nil, 0, fmt.Errorf("no reply from %s within %v", endpoint, *f.timeout)
-		}
 		return nil, 0, err
 	}
-	return rep, time.Since(start), nil
+	rep, err := messaging.As[*msglib.ServiceInfoRep](m)
+	return rep, time.Since(start), err
 }
 
 func runInfo(ctx context.Context, e *env, args []string) error {

@@ -450,23 +450,33 @@ func body(e *env, arg string) string {
 
 // request sends m to endpoint and prints the reply as JSON.
 func request(ctx context.Context, e *env, t *types, endpoint string, m protoMessage, timeout time.Duration, conn []connection.Option) error {
-	req, err := messaging.NewRequest(">"+strings.TrimPrefix(endpoint, ">"), messaging.WithResolver(t),
-		messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...))
+	rep, err := callOnce(ctx, t, endpoint, m, timeout, conn)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
+	}
+	fmt.Fprintln(e.out, t.toJSON(rep))
+	return nil
+}
+
+// callOnce sends m to endpoint on a connection of its own and returns the
+// reply (decoded with t, or the compiled-in types when t is nil).
+func callOnce(ctx context.Context, t *types, endpoint string, m protoMessage, timeout time.Duration, conn []connection.Option) (protoMessage, error) {
+	opts := []messaging.Option{messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...)}
+	if t != nil {
+		opts = append(opts, messaging.WithResolver(t))
+	}
+	req, err := messaging.NewRequest(">"+strings.TrimPrefix(endpoint, ">"), opts...)
+	if err != nil {
+		return nil, usageError{err.Error()}
 	}
 	defer req.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	rep, err := req.Call(ctx, m)
-	if err != nil {
-		if errors.Is(err, connection.ErrTimeout) {
-			return fmt.Errorf("no reply from %s within %v", endpoint, timeout)
-		}
-		return err
+	if errors.Is(err, connection.ErrTimeout) {
+		return nil, fmt.Errorf("no reply from %s within %v", endpoint, timeout)
 	}
-	fmt.Fprintln(e.out, t.toJSON(rep))
-	return nil
+	return rep, err
 }
 
 func runPub(ctx context.Context, e *env, args []string) error {
