@@ -177,6 +177,16 @@ func Serve(t *testing.T, s Server) {
 // any socket that binds port 0 meanwhile.
 func Port(t *testing.T) int {
 	t.Helper()
+	p, err := LowPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// LowPort is Port for code without a test at hand (a helper process's
+// set-up): a free port below the kernel's ephemeral range.
+func LowPort() (int, error) {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
@@ -191,9 +201,8 @@ func Port(t *testing.T) int {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err == nil {
 			l.Close()
-			return p
+			return p, nil
 		}
 	}
-	t.Fatal("no free port below the ephemeral range")
-	return 0
+	return 0, errors.New("no free port below the ephemeral range")
 }

@@ -27,8 +27,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
-	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testproc"
+	"github.com/dividere-go/dividere/internal/testutil"
 )
 
 // HelperName is the name under which TestMain must hand Helper to
@@ -70,11 +70,13 @@ func StartTLS(t testing.TB) (url, caFile string) {
 }
 
 func run(dir string, tlsInfo *transport.TLSInfo) (url string, stop func(), err error) {
-	cp, err := connection.FreePort("127.0.0.1")
+	// Ports below the ephemeral range: one from there could be handed to
+	// another process's connecting socket before etcd binds it (seen in CI).
+	cp, err := testutil.LowPort()
 	if err != nil {
 		return "", nil, err
 	}
-	pp, err := connection.FreePort("127.0.0.1")
+	pp, err := testutil.LowPort()
 	if err != nil {
 		return "", nil, err
 	}
@@ -99,7 +101,7 @@ func run(dir string, tlsInfo *transport.TLSInfo) (url string, stop func(), err e
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	p, err := connection.FreePort("127.0.0.1")
+	p, err := testutil.LowPort()
 	if err != nil {
 		t.Fatal(err)
 	}
