@@ -107,10 +107,15 @@ func (r *results) markdown(work []workload) string {
 		} else if strings.HasPrefix(w.name, "req/rep") || strings.HasPrefix(w.name, "load") {
 			unit = "req/s (p50)"
 		}
-		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost |\n|---|---|---|---|\n", w.name, unit)
+		throughput := !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load")
+		if throughput {
+			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/msg |\n|---|---|---|---|---|\n", w.name, unit)
+		} else {
+			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost |\n|---|---|---|---|\n", w.name, unit)
+		}
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
-			var vals, p99s, p50s []float64
+			var vals, p99s, p50s, cpus []float64
 			lost, errs := 0, []string{}
 			for _, m := range runs {
 				if m.Err != "" {
@@ -120,6 +125,9 @@ func (r *results) markdown(work []workload) string {
 				vals = append(vals, w.headline(m))
 				p99s = append(p99s, m.P99)
 				p50s = append(p50s, m.P50)
+				if m.CPU > 0 {
+					cpus = append(cpus, m.CPU*1e6)
+				}
 				lost = max(lost, m.Lost)
 			}
 			med, lo, hi := spread(vals)
@@ -146,7 +154,7 @@ func (r *results) markdown(work []workload) string {
 				}
 			}
 			lostCell := ""
-			if !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load") {
+			if throughput {
 				lostCell = fmt.Sprint(lost)
 				if lost > 0 {
 					lostCell += " (worst run)"
@@ -155,7 +163,16 @@ func (r *results) markdown(work []workload) string {
 			if len(errs) > 0 {
 				lostCell += " errors: " + strings.Join(errs, "; ")
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell)
+			if throughput {
+				c := ""
+				if len(cpus) > 0 {
+					med, lo, hi := spread(cpus)
+					c = fmt.Sprintf("%.2f [%.2f–%.2f]", med, lo, hi)
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c)
+			} else {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell)
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // measurement is one run of one system on one workload.
@@ -17,7 +18,11 @@ type measurement struct {
 	Sent     int     `json:"sent,omitempty"`
 	Received int     `json:"received,omitempty"`
 	Lost     int     `json:"lost,omitempty"`
-	Err      string  `json:"error,omitempty"`
+	// CPU is the CPU time every process on the way used per message
+	// (publisher, subscriber and nats-server; all their threads), in
+	// seconds: on 2 cores it, more than anything, bounds throughput.
+	CPU float64 `json:"cpu_per_msg,omitempty"`
+	Err string  `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.
@@ -152,7 +157,7 @@ func pubsubRun(role string, size, n int, natsURL string) func(context.Context) (
 	return func(ctx context.Context) (measurement, error) {
 		return pubsub(ctx, []string{"pub", role, itoa(size), itoa(n), natsURL}, func(ep string) []string {
 			return []string{"sub", role, itoa(size), itoa(n), ep}
-		}, n)
+		}, n, role == "nats")
 	}
 }
 
@@ -160,11 +165,11 @@ func pythonPubSub(script string, size, n int) func(context.Context) (measurement
 	return func(ctx context.Context) (measurement, error) {
 		return pubsub(ctx, []string{script, "pub", itoa(size), itoa(n)}, func(ep string) []string {
 			return []string{script, "sub", itoa(size), itoa(n), ep}
-		}, n)
+		}, n, false)
 	}
 }
 
-func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string, n int) (measurement, error) {
+func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string, n int, viaNATS bool) (measurement, error) {
 	pub, err := spawn(ctx, pubArgs...)
 	if err != nil {
 		return measurement{}, err
@@ -175,6 +180,17 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 		return measurement{}, err
 	}
 	defer sub.kill()
+	procs := []*proc{pub, sub}
+	if viaNATS {
+		procs = append(procs, natsServer)
+	}
+	cpu := func() (t time.Duration) {
+		for _, p := range procs {
+			t += p.cpu()
+		}
+		return t
+	}
+	cpu0 := cpu()
 	pub.say("GO")
 	var s, p childResult
 	if err := sub.result(ctx, &s); err != nil {
@@ -184,6 +200,9 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 		return measurement{}, fmt.Errorf("publisher: %w", err)
 	}
 	m := measurement{Sent: p.Sent, Received: s.Received, Lost: n - s.Received}
+	if s.Received > 0 {
+		m.CPU = (cpu() - cpu0).Seconds() / float64(s.Received)
+	}
 	if s.Seconds > 0 {
 		m.Rate = float64(s.Received) / s.Seconds
 	}
