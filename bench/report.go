@@ -109,13 +109,14 @@ func (r *results) markdown(work []workload) string {
 		}
 		throughput := !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load")
 		if throughput {
-			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/msg |\n|---|---|---|---|---|\n", w.name, unit)
+			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/msg (pub + sub + server) |\n|---|---|---|---|---|\n", w.name, unit)
 		} else {
 			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost |\n|---|---|---|---|\n", w.name, unit)
 		}
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
 			var vals, p99s, p50s, cpus []float64
+			var by [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
 				if m.Err != "" {
@@ -127,6 +128,7 @@ func (r *results) markdown(work []workload) string {
 				p50s = append(p50s, m.P50)
 				if m.CPU > 0 {
 					cpus = append(cpus, m.CPU*1e6)
+					by = append(by, m.CPUBy)
 				}
 				lost = max(lost, m.Lost)
 			}
@@ -168,6 +170,18 @@ func (r *results) markdown(work []workload) string {
 				if len(cpus) > 0 {
 					med, lo, hi := spread(cpus)
 					c = fmt.Sprintf("%.2f [%.2f–%.2f]", med, lo, hi)
+					// And the median run's split: publisher + subscriber
+					// (+ server).
+					for i, v := range cpus {
+						if v == med && len(by[i]) > 1 {
+							parts := make([]string, len(by[i]))
+							for j, p := range by[i] {
+								parts[j] = fmt.Sprintf("%.2f", p*1e6)
+							}
+							c += " = " + strings.Join(parts, " + ")
+							break
+						}
+					}
 				}
 				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c)
 			} else {

@@ -22,7 +22,9 @@ type measurement struct {
 	// (publisher, subscriber and nats-server; all their threads), in
 	// seconds: on 2 cores it, more than anything, bounds throughput.
 	CPU float64 `json:"cpu_per_msg,omitempty"`
-	Err string  `json:"error,omitempty"`
+	// CPUBy is CPU split by process: publisher, subscriber, nats-server.
+	CPUBy []float64 `json:"cpu_per_msg_by_process,omitempty"`
+	Err   string    `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.
@@ -184,9 +186,10 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 	if viaNATS {
 		procs = append(procs, natsServer)
 	}
-	cpu := func() (t time.Duration) {
-		for _, p := range procs {
-			t += p.cpu()
+	cpu := func() []time.Duration {
+		t := make([]time.Duration, len(procs))
+		for i, p := range procs {
+			t[i] = p.cpu()
 		}
 		return t
 	}
@@ -201,7 +204,11 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 	}
 	m := measurement{Sent: p.Sent, Received: s.Received, Lost: n - s.Received}
 	if s.Received > 0 {
-		m.CPU = (cpu() - cpu0).Seconds() / float64(s.Received)
+		for i, t := range cpu() {
+			per := (t - cpu0[i]).Seconds() / float64(s.Received)
+			m.CPU += per
+			m.CPUBy = append(m.CPUBy, per)
+		}
 	}
 	if s.Seconds > 0 {
 		m.Rate = float64(s.Received) / s.Seconds

@@ -40,11 +40,13 @@ func TestDealerProxyDealer(t *testing.T) {
 				if err != nil {
 					return
 				}
+				// Counted before the reply goes: once a client has it, the
+				// count must already include it.
+				served.Add(1)
 				// [client identity, payload]: answer along the same route.
 				if err := w.Send(wctx, m.Reply(append([]byte("ok:"), m.Payload()...))...); err != nil {
 					return
 				}
-				served.Add(1)
 			}
 		}()
 	}

@@ -31,3 +31,21 @@ func (m Message) Reply(payload ...[]byte) Message {
 	out = append(out, r...)
 	return append(out, payload...)
 }
+
+// cloneMessage copies m's frames into memory of their own (one
+// allocation for all of them).
+func cloneMessage(m Message) Message {
+	size := 0
+	for _, f := range m {
+		size += len(f)
+	}
+	data := make([]byte, size)
+	out := make(Message, len(m))
+	off := 0
+	for i, f := range m {
+		n := copy(data[off:], f)
+		out[i] = data[off : off+n : off+n]
+		off += n
+	}
+	return out
+}

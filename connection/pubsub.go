@@ -9,6 +9,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // Publisher sends messages to every subscriber whose topic is a prefix of
@@ -300,3 +302,14 @@ func (s *Subscriber) Recv(ctx context.Context) (Message, error) { return s.recv(
 // Wait reports whether a message is ready to receive within timeout (the
 // original's wait(timeOutMs)).
 func (s *Subscriber) Wait(timeout time.Duration) bool { return s.waitFor(timeout) }
+
+func init() {
+	recvview.Recv = func(sock any, ctx context.Context, decode recvview.Decoder) (any, error, bool, error) {
+		s, ok := sock.(*Subscriber)
+		if !ok {
+			return nil, nil, false, nil
+		}
+		v, derr, err := s.recvView(ctx, decode)
+		return v, derr, true, err
+	}
+}

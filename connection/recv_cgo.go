@@ -227,9 +227,12 @@ func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more boo
 // batch receives the messages that are there, without waiting, and
 // appends them to q. Every message gets memory of its own (so that
 // keeping one keeps no other alive); their frame lists share one
-// allocation. With no whole message there it returns libzmq's error
-// (EAGAIN when nothing is there).
-func (r *frameReader) batch(q []Message) ([]Message, error) {
+// allocation. With view, the frames of the messages that arrived whole
+// in this batch point into the reader's buffer instead, valid until the
+// next batch: for a receiver that is done with each message before it
+// asks for the next. With no whole message there it returns libzmq's
+// error (EAGAIN when nothing is there).
+func (r *frameReader) batch(q []Message, view bool) ([]Message, error) {
 	if r.buf == nil {
 		r.buf = (*C.char)(C.malloc(batchBytes))
 		r.frames = (*C.dv_frame)(C.malloc(C.size_t(batchFrames) * C.size_t(unsafe.Sizeof(C.dv_frame{}))))
@@ -237,7 +240,7 @@ func (r *frameReader) batch(q []Message) ([]Message, error) {
 	for {
 		var cerr, big C.int
 		n := int(C.dv_recv_batch(r.ptr, r.msg, r.buf, batchBytes, r.frames, batchFrames, &cerr, &big))
-		q = r.split(q, n, big != 0)
+		q = r.split(q, n, big != 0, view)
 		switch {
 		case len(q) > 0:
 			return q, nil
@@ -249,8 +252,9 @@ func (r *frameReader) batch(q []Message) ([]Message, error) {
 }
 
 // split turns the n frames a batch recorded into messages appended to q;
-// with big, the last frame is still in r.msg.
-func (r *frameReader) split(q []Message, n int, big bool) []Message {
+// with big, the last frame is still in r.msg. With view (see batch) a
+// message's frames are copied only when it does not end in this batch.
+func (r *frameReader) split(q []Message, n int, big, view bool) []Message {
 	if n == 0 {
 		return q
 	}
@@ -270,8 +274,13 @@ func (r *frameReader) split(q []Message, n int, big bool) []Message {
 				break
 			}
 		}
-		data := make([]byte, size)
-		copy(data, src[off:off+size])
+		var data []byte
+		if view && frames[j-1].more == 0 {
+			data = src[off : off+size : off+size]
+		} else {
+			data = make([]byte, size)
+			copy(data, src[off:off+size])
+		}
 		off += size
 		pos := 0
 		for k := i; k < j; k++ {

@@ -18,6 +18,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/internal/ratelog"
+	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // Socket is what every facade in this package is built on: one libzmq
@@ -81,6 +82,10 @@ type Socket struct {
 	batch bool
 	queue []Message
 	head  int
+	// views says the messages in queue point into the frame reader's
+	// buffer (they were read ahead for recvView): handed out any other
+	// way, they are copied first.
+	views bool
 	// lastUser is the User-Id of the message recvFrames took last (with
 	// WithUserID); guarded by mu, handed out by recvUser.
 	lastUser string
@@ -864,22 +869,7 @@ func (s *Socket) recvFrames() (Message, error) {
 		return recvFramesPebbe(s.zs)
 	}
 	if s.batch {
-		if s.head == len(s.queue) {
-			clear(s.queue)
-			var err error
-			if s.queue, err = s.fr.batch(s.queue[:0]); len(s.queue) == 0 {
-				s.head = 0
-				return nil, err
-			}
-			s.head = 0
-		}
-		msg := s.queue[s.head]
-		s.queue[s.head] = nil
-		s.head++
-		if s.head < len(s.queue) && s.rwaiting.Load() {
-			s.wakeReader() // another receiver may be waiting for what is left
-		}
-		return msg, nil
+		return s.nextQueued(false)
 	}
 	first, more, user, err := s.fr.recv(zmq.DONTWAIT, s.cfg.userID)
 	if err != nil {
@@ -903,6 +893,84 @@ func (s *Socket) recvFrames() (Message, error) {
 		msg = append(msg, part)
 	}
 	return msg, nil
+}
+
+// nextQueued hands out the next message read ahead, reading a batch
+// when none is left; view says the caller is done with the message
+// before it unlocks s.mu (see recvView), so it may point into the
+// reader's buffer. s.mu must be held.
+func (s *Socket) nextQueued(view bool) (Message, error) {
+	if s.head == len(s.queue) {
+		clear(s.queue)
+		var err error
+		s.queue, err = s.fr.batch(s.queue[:0], view)
+		s.head, s.views = 0, view
+		if len(s.queue) == 0 {
+			return nil, err
+		}
+	}
+	msg := s.queue[s.head]
+	s.queue[s.head] = nil
+	s.head++
+	if s.views && !view {
+		msg = cloneMessage(msg)
+	}
+	if s.head < len(s.queue) && s.rwaiting.Load() {
+		s.wakeReader() // another receiver may be waiting for what is left
+	}
+	return msg, nil
+}
+
+// recvView receives one message and returns what decode made of it,
+// called under s.mu: the frames may point into the socket's receive
+// buffer, which the next receive reuses, so decode must be done with
+// them when it returns (a decoder that copies what it keeps). It saves
+// a copy and an allocation per message.
+func (s *Socket) recvView(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil, nil, s.mapErr("recv", ErrClosed)
+	}
+	v, derr, err = s.viewLocked(decode)
+	s.notifyLocked(dirNone)
+	s.mu.Unlock()
+	if isAgain(err) {
+		v, derr, err = s.recvViewSlow(ctx, decode)
+	}
+	if err != nil {
+		s.stats.recvErrors.Add(1)
+		return nil, nil, s.mapErr("recv", err)
+	}
+	s.stats.received.Add(1)
+	return v, derr, nil
+}
+
+// recvViewSlow waits for the message: a function of its own, so that the
+// variables its closure captures (which escape) are not the fast path's.
+func (s *Socket) recvViewSlow(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+	err = s.wait(ctx, false, func() error {
+		var e error
+		v, derr, e = s.viewLocked(decode)
+		return e
+	})
+	return v, derr, err
+}
+
+// viewLocked takes the next message and decodes it; s.mu must be held.
+func (s *Socket) viewLocked(decode recvview.Decoder) (any, error, error) {
+	var msg Message
+	var err error
+	if s.batch {
+		msg, err = s.nextQueued(true)
+	} else {
+		msg, err = s.recvFrames()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	v, derr := decode(msg)
+	return v, derr, nil
 }
 
 func recvFramesPebbe(zs *zmq.Socket) (Message, error) {

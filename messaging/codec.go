@@ -243,7 +243,9 @@ func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
 		c.remember(name, mt)
 	}
 	m := mt.New().Interface()
-	opts := proto.UnmarshalOptions{}
+	// Merge: the message is new, so the Reset an unmarshal starts with
+	// would clear nothing.
+	opts := proto.UnmarshalOptions{Merge: true}
 	if er, ok := r.(protoregistry.ExtensionTypeResolver); ok {
 		opts.Resolver = er // extensions inside the message resolve too
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/ratelog"
+	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // Option configures a messaging endpoint or a Reactor: one vocabulary for
@@ -325,7 +326,8 @@ func (p *Publisher) PublisherStats() connection.PublisherStats { return p.pub.Pu
 type Subscriber struct {
 	socket
 	core
-	sub *connection.Subscriber
+	sub  *connection.Subscriber
+	view recvview.Decoder // decodeView, made once
 }
 
 // NewSubscriber creates a Subscriber; WithTypes selects message types,
@@ -349,6 +351,7 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	}
 	sb := &Subscriber{socket: s, core: newCore(c), sub: s}
 	sb.gaps = newGapTracker()
+	sb.view = sb.decodeView
 	return sb, nil
 }
 
@@ -381,11 +384,29 @@ func topics(msgs []proto.Message) []string {
 // dropped and reported as an error wrapping ErrNotEnvelope, ErrNoPayload,
 // ErrUnknownType or ErrCorrupt; the next Recv goes on with the next one.
 func (s *Subscriber) Recv(ctx context.Context) (proto.Message, error) {
+	// Decoded where it lies in the socket's receive buffer: Protobuf
+	// copies what a message keeps, so the frame needs no copy of its own.
+	if v, derr, ok, err := recvview.Recv(s.sub, ctx, s.view); ok {
+		if err != nil {
+			return nil, err
+		}
+		m, _ := v.(proto.Message)
+		return m, derr
+	}
 	raw, err := s.sub.Recv(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return s.decodeMsg(s.Name(), raw.Payload())
+}
+
+// decodeView is the Subscriber's recvview.Decoder.
+func (s *Subscriber) decodeView(frames [][]byte) (any, error) {
+	m, err := s.decodeMsg(s.Name(), connection.Message(frames).Payload())
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Wait reports whether a message is ready within timeout.

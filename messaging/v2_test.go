@@ -192,6 +192,18 @@ func TestExpiredRequestsAreNotHandled(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-short.Done() // the requester gives up on "late"
+	// The reactor's own deadline for "late" runs from when it received
+	// it, a little after the send: once it has all three, its deadline
+	// has passed 50 ms later (and a margin for the step from counting a
+	// request to dating it).
+	for r.Stats().Received < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the reactor did not receive the three requests")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	<-time.After(100 * time.Millisecond)
 	close(release)
 	var replies []string
 	for range 3 {
