@@ -108,14 +108,18 @@ func (r *results) markdown(work []workload) string {
 			unit = "req/s (p50)"
 		}
 		throughput := !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load")
-		if throughput {
-			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/msg (pub + sub + server) |\n|---|---|---|---|---|\n", w.name, unit)
-		} else {
-			fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost |\n|---|---|---|---|\n", w.name, unit)
+		per, split := "req", "requester + responder (+ server)"
+		switch {
+		case throughput:
+			per, split = "msg", "publisher + subscriber (+ server)"
+		case strings.HasPrefix(w.name, "load"):
+			split = "clients + broker or server + workers"
 		}
+		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | thread switches/%s |\n|---|---|---|---|---|---|\n",
+			w.name, unit, per, split, per)
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
-			var vals, p99s, p50s, cpus []float64
+			var vals, p99s, p50s, cpus, sws []float64
 			var by [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
@@ -129,6 +133,7 @@ func (r *results) markdown(work []workload) string {
 				if m.CPU > 0 {
 					cpus = append(cpus, m.CPU*1e6)
 					by = append(by, m.CPUBy)
+					sws = append(sws, m.Switches)
 				}
 				lost = max(lost, m.Lost)
 			}
@@ -165,28 +170,24 @@ func (r *results) markdown(work []workload) string {
 			if len(errs) > 0 {
 				lostCell += " errors: " + strings.Join(errs, "; ")
 			}
-			if throughput {
-				c := ""
-				if len(cpus) > 0 {
-					med, lo, hi := spread(cpus)
-					c = fmt.Sprintf("%.2f [%.2f–%.2f]", med, lo, hi)
-					// And the median run's split: publisher + subscriber
-					// (+ server).
-					for i, v := range cpus {
-						if v == med && len(by[i]) > 1 {
-							parts := make([]string, len(by[i]))
-							for j, p := range by[i] {
-								parts[j] = fmt.Sprintf("%.2f", p*1e6)
-							}
-							c += " = " + strings.Join(parts, " + ")
-							break
+			c, sw := "", ""
+			if len(cpus) > 0 {
+				med, lo, hi := spread(cpus)
+				c = fmt.Sprintf("%.1f [%.1f–%.1f]", med, lo, hi)
+				for i, v := range cpus {
+					if v == med && len(by[i]) > 1 {
+						parts := make([]string, len(by[i]))
+						for j, p := range by[i] {
+							parts[j] = fmt.Sprintf("%.1f", p*1e6)
 						}
+						c += " = " + strings.Join(parts, " + ")
+						break
 					}
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c)
-			} else {
-				fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell)
+				m, _, _ := spread(sws)
+				sw = fmt.Sprintf("%.1f", m)
 			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, sw)
 		}
 		b.WriteString("\n")
 	}

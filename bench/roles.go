@@ -371,6 +371,7 @@ func runSub(role string, size, n int, endpoint string) error {
 	got := int(c.n.Load())
 	secs := time.Duration(c.last.Load() - c.first.Load()).Seconds()
 	result(childResult{Received: got, Seconds: secs})
+	untilParentGoes() // linger: the parent reads what we used, then ends us
 	return nil
 }
 
@@ -608,6 +609,7 @@ func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) erro
 		r := percentiles(lat)
 		r.Received, r.Rate = rounds, float64(rounds)/took.Seconds()
 		result(r)
+		untilParentGoes()
 		return nil
 	}
 	var wg sync.WaitGroup
@@ -642,6 +644,7 @@ func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) erro
 	r := percentiles(all)
 	r.Received, r.Rate = len(all), float64(len(all))/took.Seconds()
 	result(r)
+	untilParentGoes()
 	return nil
 }
 

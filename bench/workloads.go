@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 )
 
 // measurement is one run of one system on one workload.
@@ -22,9 +21,13 @@ type measurement struct {
 	// (publisher, subscriber and nats-server; all their threads), in
 	// seconds: on 2 cores it, more than anything, bounds throughput.
 	CPU float64 `json:"cpu_per_msg,omitempty"`
-	// CPUBy is CPU split by process: publisher, subscriber, nats-server.
+	// CPUBy is CPU split by process: publisher, subscriber, nats-server;
+	// requester, responder (or broker and workers), nats-server.
 	CPUBy []float64 `json:"cpu_per_msg_by_process,omitempty"`
-	Err   string    `json:"error,omitempty"`
+	// Switches is how often the threads of those processes were switched
+	// off a CPU, per message or request.
+	Switches float64 `json:"switches_per_msg,omitempty"`
+	Err      string  `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.
@@ -186,14 +189,7 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 	if viaNATS {
 		procs = append(procs, natsServer)
 	}
-	cpu := func() []time.Duration {
-		t := make([]time.Duration, len(procs))
-		for i, p := range procs {
-			t[i] = p.cpu()
-		}
-		return t
-	}
-	cpu0 := cpu()
+	use := startUsage(procs...)
 	pub.say("GO")
 	var s, p childResult
 	if err := sub.result(ctx, &s); err != nil {
@@ -203,13 +199,7 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 		return measurement{}, fmt.Errorf("publisher: %w", err)
 	}
 	m := measurement{Sent: p.Sent, Received: s.Received, Lost: n - s.Received}
-	if s.Received > 0 {
-		for i, t := range cpu() {
-			per := (t - cpu0[i]).Seconds() / float64(s.Received)
-			m.CPU += per
-			m.CPUBy = append(m.CPUBy, per)
-		}
-	}
+	use.per(&m, s.Received)
 	if s.Seconds > 0 {
 		m.Rate = float64(s.Received) / s.Seconds
 	}
@@ -226,7 +216,7 @@ func reqRepRun(role, natsURL string, size, rounds, conc int, d interface{ String
 			return measurement{}, err
 		}
 		defer rep.kill()
-		return requester(ctx, []string{"req", role, rep.ready[0], itoa(size), itoa(rounds), itoa(conc), d.String()})
+		return requester(ctx, []string{"req", role, rep.ready[0], itoa(size), itoa(rounds), itoa(conc), d.String()}, rep, natsFor(role))
 	}
 }
 
@@ -237,22 +227,42 @@ func pythonReqRep(script string, rounds int) func(context.Context) (measurement,
 			return measurement{}, err
 		}
 		defer rep.kill()
-		return requester(ctx, []string{script, "req", rep.ready[0], itoa(rounds)})
+		return requester(ctx, []string{script, "req", rep.ready[0], itoa(rounds)}, rep)
 	}
 }
 
-func requester(ctx context.Context, args []string) (measurement, error) {
+// requester runs the requesting process and measures it; others are
+// the rest of the processes the requests cross, whose CPU counts too.
+func requester(ctx context.Context, args []string, others ...*proc) (measurement, error) {
 	req, err := spawn(ctx, args...)
 	if err != nil {
 		return measurement{}, err
 	}
 	defer req.kill()
+	procs := []*proc{req}
+	for _, p := range others {
+		if p != nil {
+			procs = append(procs, p)
+		}
+	}
+	use := startUsage(procs...)
 	req.say("GO")
 	var r childResult
 	if err := req.result(ctx, &r); err != nil {
 		return measurement{}, fmt.Errorf("requester: %w", err)
 	}
-	return measurement{Rate: r.Rate, P50: r.P50, P99: r.P99, Received: r.Received}, nil
+	m := measurement{Rate: r.Rate, P50: r.P50, P99: r.P99, Received: r.Received}
+	use.per(&m, r.Received)
+	return m, nil
+}
+
+// natsFor returns the nats-server process for NATS's roles (nil for the
+// others).
+func natsFor(role string) *proc {
+	if role == "nats" || role == "natsqg" {
+		return natsServer
+	}
+	return nil
 }
 
 // brokerRun: a broker process (role broker: dividere's; rawbroker: the
@@ -278,7 +288,7 @@ func brokerRun(role string, size int, d interface{ String() string }) func(conte
 		if role == "rawbroker" {
 			client = "raw" // a REQ socket, as the guide's clients
 		}
-		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()})
+		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()}, b, w)
 	}
 }
 
@@ -291,6 +301,6 @@ func queueGroupRun(natsURL string, size int, d interface{ String() string }) fun
 			return measurement{}, err
 		}
 		defer w.kill()
-		return requester(ctx, []string{"req", "natsqg", natsURL, itoa(size), "0", "8", d.String()})
+		return requester(ctx, []string{"req", "natsqg", natsURL, itoa(size), "0", "8", d.String()}, natsServer, w)
 	}
 }

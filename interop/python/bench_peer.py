@@ -73,6 +73,7 @@ def sub(size, n, endpoint):
         elif k == ord("E"):
             break
     say("RESULT " + json.dumps({"received": got, "seconds": last - first}))
+    sys.stdin.read()  # linger: the parent reads what we used, then ends us
 
 
 def rep():
@@ -105,6 +106,7 @@ def req(endpoint, rounds):
     lat.sort()
     say("RESULT " + json.dumps({"received": rounds, "rate": rounds / took,
                                 "p50": lat[len(lat) // 2], "p99": lat[len(lat) * 99 // 100]}))
+    sys.stdin.read()  # linger: the parent reads what we used, then ends us
 
 
 if __name__ == "__main__":
