@@ -385,6 +385,7 @@ type usage struct {
 	procs []*proc
 	cpu0  []time.Duration
 	sw0   int
+	sw0by []int
 	ok    bool
 }
 
@@ -394,7 +395,9 @@ func startUsage(procs ...*proc) *usage {
 		c, ok := p.cpu()
 		u.cpu0 = append(u.cpu0, c)
 		u.ok = u.ok && ok
-		u.sw0 += p.switches()
+		sw := p.switches()
+		u.sw0 += sw
+		u.sw0by = append(u.sw0by, sw)
 	}
 	return u
 }
@@ -406,16 +409,18 @@ func (u *usage) per(m *measurement, n int) {
 		return
 	}
 	sw := 0
-	var by []float64
+	var by, swBy []float64
 	for i, p := range u.procs {
 		c, ok := p.cpu()
 		if !ok {
 			return
 		}
 		by = append(by, (c-u.cpu0[i]).Seconds()/float64(n))
-		sw += p.switches()
+		s := p.switches()
+		swBy = append(swBy, float64(s-u.sw0by[i])/float64(n))
+		sw += s
 	}
-	m.CPUBy = by
+	m.CPUBy, m.SwitchesBy = by, swBy
 	for _, c := range by {
 		m.CPU += c
 	}

@@ -120,7 +120,7 @@ func (r *results) markdown(work []workload) string {
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
 			var vals, p99s, p50s, cpus, sws []float64
-			var by [][]float64 // per run, per process
+			var by, swBy [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
 				if m.Err != "" {
@@ -134,6 +134,7 @@ func (r *results) markdown(work []workload) string {
 					cpus = append(cpus, m.CPU*1e6)
 					by = append(by, m.CPUBy)
 					sws = append(sws, m.Switches)
+					swBy = append(swBy, m.SwitchesBy)
 				}
 				lost = max(lost, m.Lost)
 			}
@@ -186,6 +187,16 @@ func (r *results) markdown(work []workload) string {
 				}
 				m, _, _ := spread(sws)
 				sw = fmt.Sprintf("%.1f", m)
+				for i, v := range sws {
+					if v == m && len(swBy[i]) > 1 {
+						parts := make([]string, len(swBy[i]))
+						for j, p := range swBy[i] {
+							parts[j] = fmt.Sprintf("%.1f", p)
+						}
+						sw += " = " + strings.Join(parts, " + ")
+						break
+					}
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, sw)
 		}

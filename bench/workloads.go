@@ -26,8 +26,9 @@ type measurement struct {
 	CPUBy []float64 `json:"cpu_per_msg_by_process,omitempty"`
 	// Switches is how often the threads of those processes were switched
 	// off a CPU, per message or request.
-	Switches float64 `json:"switches_per_msg,omitempty"`
-	Err      string  `json:"error,omitempty"`
+	Switches   float64   `json:"switches_per_msg,omitempty"`
+	SwitchesBy []float64 `json:"switches_per_msg_by_process,omitempty"`
+	Err        string    `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.

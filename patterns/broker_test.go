@@ -204,16 +204,66 @@ func TestClientRetriesAndLateReplies(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 sent and 2 resent", st)
 	}
 	close(release) // the three slow attempts now answer, late
-	rep, err := c.Request(ctx, []byte("fast"))
-	if err != nil || string(rep) != "re:fast" {
-		t.Fatalf("after late replies: %q %v", rep, err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Stats().Late < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v, want 3 late replies dropped", c.Stats())
+	// Late replies are found (and dropped) by the requests that receive
+	// after them; none answers one of those requests.
+	for i := 0; c.Stats().Late < 3; i++ {
+		req := fmt.Sprintf("fast-%d", i)
+		rep, err := c.Request(ctx, []byte(req))
+		if err != nil || string(rep) != "re:"+req {
+			t.Fatalf("after late replies: %q %v (stats %+v)", rep, err, c.Stats())
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	if st := c.Stats(); st.Late != 3 {
+		t.Fatalf("stats %+v, want 3 late replies dropped", st)
+	}
+}
+
+// One Client shared by many goroutines: replies overtake each other (the
+// workers take different times) and whichever request is receiving hands
+// the others theirs; each gets its own, exactly once.
+func TestClientSharedByManyGoroutines(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
+	closeAll(t, b)
+	for range 4 {
+		runWorker(t, ok(patterns.NewWorker(b.Backend(), func(ctx context.Context, req []byte) ([]byte, error) {
+			if req[len(req)-1]%3 == 0 { // some answers take longer
+				select {
+				case <-time.After(time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
+			return append([]byte("re:"), req...), nil
+		}, fastBeat, patterns.WithCapacity(4)))(t))
+	}
+	ctx := tctx(t, 30*time.Second)
+	if err := b.WaitWorkers(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithRetry(5*time.Second, 0, 0)))(t)
+	closeAll(t, c)
+	const goroutines, each = 16, 50
+	errc := make(chan error, goroutines)
+	for g := range goroutines {
+		go func() {
+			for i := range each {
+				req := fmt.Sprintf("g%d-%d", g, i)
+				rep, err := c.Request(ctx, []byte(req))
+				if err != nil || string(rep) != "re:"+req {
+					errc <- fmt.Errorf("%s: %q %v", req, rep, err)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range goroutines {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.Sent != goroutines*each || st.Resent != 0 || st.Late != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 

@@ -30,8 +30,15 @@ type Client struct {
 	seq     atomic.Uint64
 	mu      sync.Mutex
 	pending map[uint64]chan []byte
-	done    chan struct{}
-	cancel  context.CancelFunc
+	// lead is held by the request that receives for all: one waiting for
+	// its reply that finds nobody receiving receives itself, hands the
+	// others' replies to them and, once its own has come, leaves the
+	// socket to the next. With one request at a time (the common case)
+	// its reply reaches it with no hand-off between goroutines, which
+	// is a thread wake-up less per request.
+	lead      chan struct{}
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 
 	sent, resent, late, malformed atomic.Uint64
 }
@@ -55,14 +62,13 @@ func newClient(endpoints string, cfg config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{d: d, cfg: cfg, log: cfg.logger, pending: map[uint64]chan []byte{}, done: make(chan struct{}), cancel: cancel}
+	c := &Client{d: d, cfg: cfg, log: cfg.logger, pending: map[uint64]chan []byte{},
+		lead: make(chan struct{}, 1), done: make(chan struct{})}
 	// Ids start at a random point so that a restarted client does not
 	// reuse the ids of its previous life.
 	var seed [8]byte
 	copy(seed[:], connection.UniqueIdentity())
 	c.seq.Store(binary.BigEndian.Uint64(seed[:]) >> 16)
-	go c.receive(ctx)
 	return c, nil
 }
 
@@ -111,19 +117,16 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		c.mu.Unlock()
 	}()
 	idFrame := binary.BigEndian.AppendUint64(nil, id)
-	t := time.NewTimer(c.cfg.timeout)
-	defer t.Stop()
 	for attempt := 0; ; attempt++ {
-		// With no broker connected a DEALER cannot even send; that too
-		// is an attempt that timed out.
 		payload, err := encode(deadline)
 		if err != nil {
 			return nil, err
 		}
-		sctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-		err = c.d.Send(sctx, idFrame, payload)
-		cancel()
+		// One context bounds the attempt: its send and its wait.
+		actx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+		err = c.d.Send(actx, idFrame, payload)
 		if err != nil && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
+			cancel()
 			return nil, err
 		}
 		if attempt == 0 {
@@ -131,68 +134,106 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		} else {
 			c.resent.Add(1)
 		}
-		t.Reset(c.cfg.timeout)
-		if err != nil {
-			t.Reset(0) // the send itself used up the attempt
+		// With no broker connected a DEALER cannot even send; that too
+		// is an attempt that timed out.
+		var rep []byte
+		if err == nil {
+			rep, err = c.await(actx, id, ch)
 		}
-		select {
-		case rep := <-ch:
+		cancel()
+		switch {
+		case err == nil:
 			return rep, nil
-		case <-ctx.Done():
+		case ctx.Err() != nil:
 			return nil, fmt.Errorf("request: %w", ctx.Err())
-		case <-c.done:
-			return nil, fmt.Errorf("request: %w", connection.ErrClosed)
-		case <-t.C:
+		case !errors.Is(err, connection.ErrTimeout):
+			return nil, fmt.Errorf("request: %w", err)
 		}
 		if attempt >= c.cfg.retries {
 			return nil, fmt.Errorf("request after %d attempts of %v: %w: %w", attempt+1, c.cfg.timeout, ErrRetriesExhausted, connection.ErrTimeout)
 		}
 		c.log.Debug("no reply in time: resending", "attempt", attempt+2)
 		if backoff := c.cfg.policy().Wait(attempt + 1); backoff > 0 {
-			t.Reset(backoff)
-			select {
-			case rep := <-ch: // the late reply still answers this request
+			bctx, cancel := context.WithTimeout(ctx, backoff)
+			rep, err := c.await(bctx, id, ch) // a late reply still answers this request
+			cancel()
+			switch {
+			case err == nil:
 				return rep, nil
-			case <-ctx.Done():
+			case ctx.Err() != nil:
 				return nil, fmt.Errorf("request: %w", ctx.Err())
-			case <-t.C:
+			case !errors.Is(err, connection.ErrTimeout):
+				return nil, fmt.Errorf("request: %w", err)
 			}
 		}
 	}
 }
 
-func (c *Client) receive(ctx context.Context) {
-	defer close(c.done)
+// await waits for the reply to request id until ctx ends (an error
+// wrapping connection.ErrTimeout when its deadline passes): delivered to
+// ch by the request receiving for all, or received itself when nobody
+// is (see Client.lead).
+func (c *Client) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
+	select {
+	case rep := <-ch: // delivered already
+		return rep, nil
+	default:
+	}
 	for {
+		select {
+		case rep := <-ch:
+			return rep, nil
+		case c.lead <- struct{}{}:
+			rep, err := c.receive(ctx, id, ch)
+			<-c.lead
+			return rep, err
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, fmt.Errorf("%w: %w", connection.ErrTimeout, ctx.Err())
+			}
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, connection.ErrClosed
+		}
+	}
+}
+
+// receive receives replies, the caller holding c.lead, until the one to
+// request id comes or ctx ends; the others go to their requests.
+func (c *Client) receive(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
+	for {
+		select {
+		case rep := <-ch: // delivered by the one that received before us
+			return rep, nil
+		default:
+		}
 		msg, err := c.d.Recv(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-				return
-			}
-			continue
+			return nil, err
 		}
 		if len(msg) != 2 || len(msg[0]) != 8 {
 			c.malformed.Add(1)
 			continue
 		}
-		id := binary.BigEndian.Uint64(msg[0])
+		rid := binary.BigEndian.Uint64(msg[0])
 		c.mu.Lock()
-		ch := c.pending[id]
-		delete(c.pending, id)
+		rch := c.pending[rid]
+		delete(c.pending, rid)
 		c.mu.Unlock()
-		if ch == nil {
+		switch {
+		case rch == nil:
 			c.late.Add(1) // answered already, or given up: never another's answer
-			continue
+		case rid == id:
+			return msg[1], nil
+		default:
+			rch <- msg[1] // buffered, and it has left pending: never blocks
 		}
-		ch <- msg[1]
 	}
 }
 
 // Close closes the client; requests in progress fail with
 // connection.ErrClosed.
 func (c *Client) Close() error {
-	c.cancel()
-	err := c.d.Close()
-	<-c.done
-	return err
+	c.closeOnce.Do(func() { close(c.done) })
+	return c.d.Close()
 }
