@@ -76,7 +76,7 @@ func newClient(endpoints string, cfg config) (*Client, error) {
 type ClientStats struct {
 	Sent      uint64 // requests sent, first attempts
 	Resent    uint64 // attempts after a timeout
-	Late      uint64 // replies that came after their request was answered or given up
+	Late      uint64 // replies that came after their request was answered or given up (counted when a later request receives them)
 	Malformed uint64 // replies that were not [id, payload]
 }
 
