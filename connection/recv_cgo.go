@@ -34,6 +34,15 @@ static dv_recv_result dv_recv(void *s, zmq_msg_t *m, int flags, int want_user) {
 	return r;
 }
 
+// dv_recv_wait is dv_recv waiting up to timeout_ms for the frame in
+// libzmq's own blocking receive, as zmq_recv does: one poll of the
+// socket's fd, where a receive that tries first and then polls makes
+// two system calls more.
+static dv_recv_result dv_recv_wait(void *s, zmq_msg_t *m, int timeout_ms, int want_user) {
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
+	return dv_recv(s, m, 0, want_user);
+}
+
 typedef struct { int size; int more; } dv_frame;
 
 // dv_recv_batch receives, without waiting, the frames of as many whole
@@ -200,11 +209,22 @@ func newFrameReader(zs *zmq.Socket, typ zmq.Type) *frameReader {
 // wantUser it also returns the frame's User-Id property: the Z85 public
 // key of a CURVE peer, as the ZAP handler named it.
 func (r *frameReader) recv(flags zmq.Flag, wantUser bool) (data []byte, more bool, user string, err error) {
+	return r.recvWait(flags, 0, wantUser)
+}
+
+// recvWait is recv that, with wait > 0, waits up to wait (in whole
+// milliseconds, at least one) in libzmq's blocking receive.
+func (r *frameReader) recvWait(flags zmq.Flag, wait time.Duration, wantUser bool) (data []byte, more bool, user string, err error) {
 	want := C.int(0)
 	if wantUser {
 		want = 1
 	}
-	res := C.dv_recv(r.ptr, r.msg, C.int(flags), want)
+	var res C.dv_recv_result
+	if wait > 0 {
+		res = C.dv_recv_wait(r.ptr, r.msg, C.int(max((wait+time.Millisecond-1)/time.Millisecond, 1)), want)
+	} else {
+		res = C.dv_recv(r.ptr, r.msg, C.int(flags), want)
+	}
 	if res.err != 0 {
 		return nil, false, "", zmq.Errno(res.err)
 	}

@@ -262,3 +262,53 @@ func TestAgainstRawRouter(t *testing.T) {
 		t.Fatalf("dealer got %q %v", m, err)
 	}
 }
+
+// A Request or Response waiting for its message waits, for its first
+// moments, in libzmq's own blocking receive (the way raw zmq_recv does,
+// which saves system calls per round trip). Close and a cancelled
+// context still end that wait promptly, with ErrClosed and
+// context.Canceled.
+func TestReqRepWaitEndsOnCloseAndCancel(t *testing.T) {
+	ctx := tctx(t, 10*time.Second)
+	silent := ok(connection.NewResponse("tcp://127.0.0.1:0"))(t) // never answers
+	closeAll(t, silent)
+	for _, how := range []string{"close", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			req := ok(connection.NewRequest(silent.Endpoint()))(t)
+			closeAll(t, req)
+			cctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { _, err := req.Call(cctx, []byte("anyone?")); errc <- err }()
+			// The request has gone once the silent side has it.
+			if m, err := silent.Recv(ctx); err != nil || string(m.Payload()) != "anyone?" {
+				t.Fatalf("silent side got %q %v", m, err)
+			}
+			start := time.Now()
+			want := connection.ErrClosed
+			if how == "close" {
+				if err := req.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				cancel()
+				want = context.Canceled
+			}
+			select {
+			case err := <-errc:
+				if !errors.Is(err, want) {
+					t.Fatalf("Call returned %v, want %v", err, want)
+				}
+			case <-ctx.Done():
+				t.Fatalf("Call still waiting after %s", how)
+			}
+			if el := time.Since(start); el > time.Second {
+				t.Errorf("the wait took %v to end after %s", el, how)
+			}
+			// Answer (and so free) the silent side for the next round.
+			if err := silent.Send(ctx, []byte("late")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

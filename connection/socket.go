@@ -82,6 +82,12 @@ type Socket struct {
 	batch bool
 	queue []Message
 	head  int
+	// blockHot: a receive's hot wait is libzmq's own blocking receive
+	// (REQ and REP, whose receives and sends alternate, so that holding
+	// mu while it waits keeps nobody waiting), for blockFor at a time;
+	// guarded by mu.
+	blockHot bool
+	blockFor time.Duration
 	// views says the messages in queue point into the frame reader's
 	// buffer (they were read ahead for recvView): handed out any other
 	// way, they are copied first.
@@ -199,6 +205,8 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 	switch typ {
 	case zmq.SUB, zmq.DEALER, zmq.ROUTER, zmq.PULL:
 		s.batch = s.fr != nil && !cfg.userID
+	case zmq.REQ, zmq.REP:
+		s.blockHot = s.fr != nil
 	}
 	fd, err := zs.GetFd()
 	if err != nil {
@@ -630,7 +638,10 @@ func (s *Socket) park(ctx context.Context, me int, try func() error) error {
 // wake-up (tens of microseconds, most of a loopback round trip), which
 // is what made request/reply slower than raw libzmq; the poll wakes the
 // waiting thread directly. Past hotWait an idle socket costs nothing: it
-// is parked, as before.
+// is parked, as before. A REQ or REP socket waits its hot wait inside
+// libzmq's blocking receive itself (blockHot), as raw zmq_recv does:
+// a receive that tries, then polls, then receives makes two system calls
+// more per message, a tenth of a round trip on a virtual machine.
 const hotWait = 500 * time.Microsecond
 
 // waiters counts the goroutines waiting in any socket of the process.
@@ -674,6 +685,28 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 		left := time.Until(until)
 		if left <= 0 {
 			return nil, false
+		}
+		if s.blockHot && me == dirRead {
+			// Waits in libzmq itself, holding mu: a wake-up (Close, a
+			// cancelled context) is seen when the wait ends, at most
+			// hotWait (rounded up to libzmq's millisecond) later.
+			s.mu.Lock()
+			if s.closed.Load() {
+				s.mu.Unlock()
+				return ErrClosed, true
+			}
+			s.blockFor = left
+			result = try()
+			s.blockFor = 0
+			s.notifyLocked(me)
+			s.mu.Unlock()
+			if !isAgain(result) {
+				return result, true
+			}
+			if ctx.Err() != nil {
+				return ctxErr(ctx), true
+			}
+			continue
 		}
 		waitFD(s.zfd, wake.fd, left) // no lock: the fd is closed only once no waiter is left
 		s.mu.Lock()
@@ -871,7 +904,7 @@ func (s *Socket) recvFrames() (Message, error) {
 	if s.batch {
 		return s.nextQueued(false)
 	}
-	first, more, user, err := s.fr.recv(zmq.DONTWAIT, s.cfg.userID)
+	first, more, user, err := s.fr.recvWait(zmq.DONTWAIT, s.blockFor, s.cfg.userID)
 	if err != nil {
 		return nil, err
 	}
