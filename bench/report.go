@@ -186,12 +186,12 @@ func (r *results) markdown(work []workload) string {
 					}
 				}
 				m, _, _ := spread(sws)
-				sw = fmt.Sprintf("%.1f", m)
+				sw = switchText(m)
 				for i, v := range sws {
 					if v == m && len(swBy[i]) > 1 {
 						parts := make([]string, len(swBy[i]))
 						for j, p := range swBy[i] {
-							parts[j] = fmt.Sprintf("%.1f", p)
+							parts[j] = switchText(p)
 						}
 						sw += " = " + strings.Join(parts, " + ")
 						break
@@ -204,6 +204,15 @@ func (r *results) markdown(work []workload) string {
 	}
 	b.WriteString("Regenerate with `make benchsuite` (or `cd bench && go run . -out .`).\n")
 	return b.String()
+}
+
+// switchText shows a count of thread switches per message: pub/sub
+// makes a few per thousand messages, request/reply several per request.
+func switchText(v float64) string {
+	if v < 1 {
+		return fmt.Sprintf("%.3f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 func joinFloats(v []float64) string {
