@@ -8,6 +8,12 @@
 //	go run . -out .          # from bench/: writes results.md, results.json, results.svg
 //	go run . -only pub/sub   # some workloads only
 //	go run . -only "8 requesters" -systems Reactor -reps 15   # an A/B of two systems
+//	BENCH_PROFILE=/tmp/p go run . -only "pub/sub 100" -systems "messaging,NATS"   # CPU profiles of the children
+//
+// Besides each system's rate or latency, every row says what a message or
+// request cost in CPU time (all processes it crossed, every thread, from
+// /proc) and in thread switches: what bounds throughput on few cores, and
+// what a thread-per-hop transport pays for on a virtual machine.
 //
 // It is its own module, so that nats-server and gRPC never enter the
 // graph of a program that uses dividere.
