@@ -8,9 +8,11 @@
 // Socket and share its guarantees:
 //
 //   - Every method is safe from any goroutine; one goroutine may Send while
-//     others Recv on the same Dealer. No goroutine blocks inside libzmq:
-//     a caller that must wait parks in Go's network poller on the
-//     socket's ZMQ_FD, so idle sockets cost no CPU.
+//     others Recv on the same Dealer. A caller that must wait first waits
+//     briefly in a blocking poll of the socket's ZMQ_FD, as libzmq's own
+//     calls do (a Request or Response in libzmq's blocking receive
+//     itself, since its sends and receives alternate), then parks in Go's
+//     network poller, so idle sockets cost no CPU.
 //   - Blocking calls take a context.Context; Wait(timeout) bool is there
 //     for parity with the Python original.
 //   - Close never hangs: it wakes every waiter (they get ErrClosed), stops
