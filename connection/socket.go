@@ -686,35 +686,25 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 		if left <= 0 {
 			return nil, false
 		}
-		if s.blockHot && me == dirRead {
-			// Waits in libzmq itself, holding mu: a wake-up (Close, a
-			// cancelled context) is seen when the wait ends, at most
-			// hotWait (rounded up to libzmq's millisecond) later.
-			s.mu.Lock()
-			if s.closed.Load() {
-				s.mu.Unlock()
-				return ErrClosed, true
-			}
-			s.blockFor = left
-			result = try()
-			s.blockFor = 0
-			s.notifyLocked(me)
-			s.mu.Unlock()
-			if !isAgain(result) {
-				return result, true
-			}
-			if ctx.Err() != nil {
-				return ctxErr(ctx), true
-			}
-			continue
+		// A REQ or REP receive waits in libzmq itself, holding mu (its
+		// sends and receives alternate, so nobody else needs it): a
+		// wake-up (Close, a cancelled context) is seen when the wait
+		// ends, at most hotWait (rounded up to libzmq's millisecond)
+		// later. Any other waits in a poll of its own, unlocked.
+		block := s.blockHot && me == dirRead
+		if !block {
+			waitFD(s.zfd, wake.fd, left) // no lock: the fd is closed only once no waiter is left
 		}
-		waitFD(s.zfd, wake.fd, left) // no lock: the fd is closed only once no waiter is left
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
 			return ErrClosed, true
 		}
+		if block {
+			s.blockFor = left
+		}
 		result = try()
+		s.blockFor = 0
 		s.notifyLocked(me)
 		s.mu.Unlock()
 		if !isAgain(result) {
