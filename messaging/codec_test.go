@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -57,12 +58,22 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := messaging.Decode(b)
-		if err != nil {
-			t.Fatalf("%T: %v", m, err)
-		}
-		if !proto.Equal(got, m) {
-			t.Fatalf("round trip: got %v, want %v", got, m)
+		// The first decode of a type looks it up in the registry, the
+		// next ones make the message from the type remembered: both give
+		// a message of m's own Go type, equal to m, and never the same one.
+		var prev proto.Message
+		for range 3 {
+			got, err := messaging.Decode(b)
+			if err != nil {
+				t.Fatalf("%T: %v", m, err)
+			}
+			if reflect.TypeOf(got) != reflect.TypeOf(m) || !proto.Equal(got, m) {
+				t.Fatalf("round trip: got %T %v, want %T %v", got, got, m, m)
+			}
+			if got == prev {
+				t.Fatalf("%T: two decodes gave the same message", m)
+			}
+			prev = got
 		}
 	}
 }
