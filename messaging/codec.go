@@ -302,18 +302,33 @@ func (c Codec) cached(name []byte) cachedType {
 
 var cacheMu sync.Mutex
 
+// zeroStruct returns the Go struct type whose new, zero value is an empty
+// message of mt (a generated message: a pointer to its struct), or nil.
+// A dynamicpb type registered globally is a pointer to a struct too, but
+// a zero dynamicpb.Message has no type: it fails the descriptor check
+// (or panics in it, which counts as failing).
+func zeroStruct(mt protoreflect.MessageType) (goType reflect.Type) {
+	defer func() {
+		if recover() != nil {
+			goType = nil
+		}
+	}()
+	zt := reflect.TypeOf(mt.Zero().Interface())
+	if zt == nil || zt.Kind() != reflect.Pointer || zt.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	m, ok := reflect.New(zt.Elem()).Interface().(proto.Message)
+	if !ok || m.ProtoReflect().Descriptor() != mt.Descriptor() {
+		return nil
+	}
+	return zt.Elem()
+}
+
 func (c Codec) remember(name []byte, mt protoreflect.MessageType) {
 	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
 		return
 	}
-	t := cachedType{mt: mt}
-	// A generated message is a pointer to its struct, and new(struct) is
-	// a valid empty message of it.
-	if zt := reflect.TypeOf(mt.Zero().Interface()); zt != nil && zt.Kind() == reflect.Pointer && zt.Elem().Kind() == reflect.Struct {
-		if _, ok := reflect.New(zt.Elem()).Interface().(proto.Message); ok && reflect.New(zt.Elem()).Type() == zt {
-			t.goType = zt.Elem()
-		}
-	}
+	t := cachedType{mt: mt, goType: zeroStruct(mt)}
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
 	old := globalCache.Load()

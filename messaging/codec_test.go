@@ -9,6 +9,11 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/dividere-go/dividere/internal/testpb"
@@ -185,4 +190,47 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encode round trip: %v", err)
 		}
 	})
+}
+
+// A dynamic type (dynamicpb, as the command makes from a .proto file it
+// was given) registered in the global registry decodes as itself, the
+// first time and the times after, when the decoder makes its messages
+// from the types it remembers.
+func TestDecodeGlobalDynamicType(t *testing.T) {
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name:    proto.String("dvtest/dyn.proto"),
+		Package: proto.String("dvtest"),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("Dyn"),
+			Field: []*descriptorpb.FieldDescriptorProto{{
+				Name: proto.String("text"), Number: proto.Int32(1), JsonName: proto.String("text"),
+				Type:  descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(),
+				Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
+			}},
+		}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := fd.Messages().Get(0)
+	if err := protoregistry.GlobalTypes.RegisterMessage(dynamicpb.NewMessageType(md)); err != nil {
+		t.Fatal(err)
+	}
+	m := dynamicpb.NewMessage(md)
+	m.Set(md.Fields().Get(0), protoreflect.ValueOfString("hello"))
+	b, err := messaging.Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		got, err := messaging.Decode(b)
+		if err != nil {
+			t.Fatalf("decode %d: %v", i, err)
+		}
+		if got.ProtoReflect().Descriptor().FullName() != "dvtest.Dyn" || !proto.Equal(got, m) {
+			t.Fatalf("decode %d: got %T %v, want %v", i, got, got, m)
+		}
+	}
 }
