@@ -312,3 +312,30 @@ func TestReqRepWaitEndsOnCloseAndCancel(t *testing.T) {
 		})
 	}
 }
+
+// Wait on a Response (a read-side wait that receives nothing) reports
+// whether a request is there, idle or not, and the request is still
+// there to receive afterwards.
+func TestResponseWait(t *testing.T) {
+	rep := ok(connection.NewResponse("tcp://127.0.0.1:0"))(t)
+	req := ok(connection.NewRequest(rep.Endpoint()))(t)
+	closeAll(t, req, rep)
+	ctx := tctx(t, 10*time.Second)
+	if rep.Wait(20 * time.Millisecond) {
+		t.Fatal("Wait reported a request on an idle Response")
+	}
+	errc := make(chan error, 1)
+	go func() { _, err := req.Call(ctx, []byte("q")); errc <- err }()
+	if !rep.Wait(5 * time.Second) {
+		t.Fatal("Wait did not see the request")
+	}
+	if m, err := rep.Recv(ctx); err != nil || string(m.Payload()) != "q" {
+		t.Fatalf("after Wait: %q %v", m, err)
+	}
+	if err := rep.Send(ctx, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}

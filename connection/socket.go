@@ -88,6 +88,7 @@ type Socket struct {
 	// guarded by mu.
 	blockHot bool
 	blockFor time.Duration
+	blocked  bool // the last try did wait in libzmq (it was a receive)
 	// views says the messages in queue point into the frame reader's
 	// buffer (they were read ahead for recvView): handed out any other
 	// way, they are copied first.
@@ -681,17 +682,18 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 	if d, ok := ctx.Deadline(); ok && d.Before(until) {
 		until = d
 	}
+	// A REQ or REP receive waits in libzmq itself, holding mu (its sends
+	// and receives alternate, so nobody else needs it): a wake-up (Close,
+	// a cancelled context) is seen when the wait ends, at most hotWait
+	// (rounded up to libzmq's millisecond) later. Any other waits in a
+	// poll of its own, unlocked; so does a read-side try that turns out
+	// not to be a receive (Wait), which would otherwise spin.
+	block := s.blockHot && me == dirRead
 	for {
 		left := time.Until(until)
 		if left <= 0 {
 			return nil, false
 		}
-		// A REQ or REP receive waits in libzmq itself, holding mu (its
-		// sends and receives alternate, so nobody else needs it): a
-		// wake-up (Close, a cancelled context) is seen when the wait
-		// ends, at most hotWait (rounded up to libzmq's millisecond)
-		// later. Any other waits in a poll of its own, unlocked.
-		block := s.blockHot && me == dirRead
 		if !block {
 			waitFD(s.zfd, wake.fd, left) // no lock: the fd is closed only once no waiter is left
 		}
@@ -701,9 +703,12 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 			return ErrClosed, true
 		}
 		if block {
-			s.blockFor = left
+			s.blockFor, s.blocked = left, false
 		}
 		result = try()
+		if block && !s.blocked {
+			block = false
+		}
 		s.blockFor = 0
 		s.notifyLocked(me)
 		s.mu.Unlock()
@@ -894,6 +899,7 @@ func (s *Socket) recvFrames() (Message, error) {
 	if s.batch {
 		return s.nextQueued(false)
 	}
+	s.blocked = s.blockFor > 0
 	first, more, user, err := s.fr.recvWait(zmq.DONTWAIT, s.blockFor, s.cfg.userID)
 	if err != nil {
 		return nil, err
