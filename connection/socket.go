@@ -840,16 +840,26 @@ func sendFrames(zs *zmq.Socket, frames [][]byte) error {
 
 // recv receives one whole message.
 func (s *Socket) recv(ctx context.Context) (Message, error) {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return nil, s.mapErr("recv", ErrClosed)
-	}
-	msg, err := s.recvFrames()
-	s.notifyLocked(dirNone)
-	s.mu.Unlock()
-	if isAgain(err) {
+	var msg Message
+	var err error
+	if s.blockHot && !s.closed.Load() {
+		// No try first: the blocking receive the wait starts with takes
+		// a message that is there at once, and a try that finds none
+		// costs libzmq a poll of its own (it resets the count that lets
+		// a blocking receive go straight to its wait).
 		msg, err = s.recvSlow(ctx)
+	} else {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return nil, s.mapErr("recv", ErrClosed)
+		}
+		msg, err = s.recvFrames()
+		s.notifyLocked(dirNone)
+		s.mu.Unlock()
+		if isAgain(err) {
+			msg, err = s.recvSlow(ctx)
+		}
 	}
 	if err != nil {
 		s.stats.recvErrors.Add(1)
