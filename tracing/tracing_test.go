@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,28 @@ func spansOf(exp *tracetest.InMemoryExporter, proc string) []span {
 	return out
 }
 
+// waitSpans returns the exported spans once every name is among them.
+func waitSpans(t *testing.T, ctx context.Context, exp *tracetest.InMemoryExporter, proc string, names ...string) []span {
+	t.Helper()
+	for {
+		spans := spansOf(exp, proc)
+		missing := false
+		for _, n := range names {
+			if !slices.ContainsFunc(spans, func(s span) bool { return s.Name == n }) {
+				missing = true
+			}
+		}
+		if !missing {
+			return spans
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("spans %v never all exported: %+v", names, spans)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
 func find(t *testing.T, spans []span, name string) span {
 	t.Helper()
 	for _, s := range spans {
@@ -103,7 +126,9 @@ func TestSpansInProcess(t *testing.T) {
 	}
 	<-got
 	rootSpan.End()
-	spans := spansOf(exp, "test")
+	// The handler said it had the event from inside the span the
+	// middleware ends once it returns: wait for that span to be there.
+	spans := waitSpans(t, ctx, exp, "test", "root", "handle dividere.Bytes")
 	rs := find(t, spans, "root")
 	send := find(t, spans, "send dividere.Text")
 	handle := find(t, spans, "handle dividere.Text")
