@@ -141,13 +141,8 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 			rep, err = c.await(actx, id, ch)
 		}
 		cancel()
-		switch {
-		case err == nil:
-			return rep, nil
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("request: %w", ctx.Err())
-		case !errors.Is(err, connection.ErrTimeout):
-			return nil, fmt.Errorf("request: %w", err)
+		if done, err := settled(ctx, err); done {
+			return rep, err
 		}
 		if attempt >= c.cfg.retries {
 			return nil, fmt.Errorf("request after %d attempts of %v: %w: %w", attempt+1, c.cfg.timeout, ErrRetriesExhausted, connection.ErrTimeout)
@@ -157,44 +152,49 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 			bctx, cancel := context.WithTimeout(ctx, backoff)
 			rep, err := c.await(bctx, id, ch) // a late reply still answers this request
 			cancel()
-			switch {
-			case err == nil:
-				return rep, nil
-			case ctx.Err() != nil:
-				return nil, fmt.Errorf("request: %w", ctx.Err())
-			case !errors.Is(err, connection.ErrTimeout):
-				return nil, fmt.Errorf("request: %w", err)
+			if done, err := settled(ctx, err); done {
+				return rep, err
 			}
 		}
 	}
 }
 
+// settled reports whether a wait's outcome ends the request (its reply
+// came, or an error other than the wait's own deadline ended it), with
+// the error to return then.
+func settled(ctx context.Context, err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case ctx.Err() != nil:
+		return true, fmt.Errorf("request: %w", ctx.Err())
+	case !errors.Is(err, context.DeadlineExceeded):
+		return true, fmt.Errorf("request: %w", err)
+	}
+	return false, nil
+}
+
 // await waits for the reply to request id until ctx ends (an error
-// wrapping connection.ErrTimeout when its deadline passes): delivered to
-// ch by the request receiving for all, or received itself when nobody
+// wrapping context.DeadlineExceeded when its deadline passes): delivered
+// to ch by the request receiving for all, or received itself when nobody
 // is (see Client.lead).
 func (c *Client) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
 	select {
-	case rep := <-ch: // delivered already
+	case rep := <-ch: // delivered already: it wins over an ended context
 		return rep, nil
 	default:
 	}
-	for {
-		select {
-		case rep := <-ch:
-			return rep, nil
-		case c.lead <- struct{}{}:
-			rep, err := c.receive(ctx, id, ch)
-			<-c.lead
-			return rep, err
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w: %w", connection.ErrTimeout, ctx.Err())
-			}
-			return nil, ctx.Err()
-		case <-c.done:
-			return nil, connection.ErrClosed
-		}
+	select {
+	case rep := <-ch:
+		return rep, nil
+	case c.lead <- struct{}{}:
+		rep, err := c.receive(ctx, id, ch)
+		<-c.lead
+		return rep, err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, connection.ErrClosed
 	}
 }
 
