@@ -940,11 +940,7 @@ func (s *Socket) recvFrames() (Message, error) {
 // reader's buffer. s.mu must be held.
 func (s *Socket) nextQueued(view bool) (Message, error) {
 	if s.head == len(s.queue) {
-		clear(s.queue)
-		var err error
-		s.queue, err = s.fr.batch(s.queue[:0], view)
-		s.head, s.views = 0, view
-		if len(s.queue) == 0 {
+		if err := s.refill(view); len(s.queue) == 0 {
 			return nil, err
 		}
 	}
@@ -958,6 +954,16 @@ func (s *Socket) nextQueued(view bool) (Message, error) {
 		s.wakeReader() // another receiver may be waiting for what is left
 	}
 	return msg, nil
+}
+
+// refill reads ahead the messages that are there into the drained queue
+// (see frameReader.batch for view); s.mu must be held.
+func (s *Socket) refill(view bool) error {
+	clear(s.queue)
+	var err error
+	s.queue, err = s.fr.batch(s.queue[:0], view)
+	s.head, s.views = 0, view
+	return err
 }
 
 // recvView receives one message and returns what decode made of it,

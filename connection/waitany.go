@@ -128,10 +128,7 @@ func (s *Socket) readable() (bool, error) {
 		// follows then needs none. A receive that finds nothing has
 		// processed libzmq's pending commands as ZMQ_EVENTS does, so the
 		// socket's fd signals the next message all the same.
-		clear(s.queue)
-		var err error
-		s.queue, err = s.fr.batch(s.queue[:0], false)
-		s.head, s.views = 0, false
+		err := s.refill(false)
 		s.notifyLocked(dirRead)
 		switch {
 		case len(s.queue) > 0:
