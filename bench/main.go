@@ -390,8 +390,7 @@ func (p *proc) switches() int {
 type usage struct {
 	procs []*proc
 	cpu0  []time.Duration
-	sw0   int
-	sw0by []int
+	sw0   []int
 	ok    bool
 }
 
@@ -401,20 +400,17 @@ func startUsage(procs ...*proc) *usage {
 		c, ok := p.cpu()
 		u.cpu0 = append(u.cpu0, c)
 		u.ok = u.ok && ok
-		sw := p.switches()
-		u.sw0 += sw
-		u.sw0by = append(u.sw0by, sw)
+		u.sw0 = append(u.sw0, p.switches())
 	}
 	return u
 }
 
-// per sets m's CPU, CPUBy and Switches for n messages or requests, or
-// nothing when one of the processes could not be read.
+// per sets m's CPU and Switches, in all and by process, for n messages
+// or requests, or nothing when one of the processes could not be read.
 func (u *usage) per(m *measurement, n int) {
 	if n <= 0 || !u.ok {
 		return
 	}
-	sw := 0
 	var by, swBy []float64
 	for i, p := range u.procs {
 		c, ok := p.cpu()
@@ -422,15 +418,13 @@ func (u *usage) per(m *measurement, n int) {
 			return
 		}
 		by = append(by, (c-u.cpu0[i]).Seconds()/float64(n))
-		s := p.switches()
-		swBy = append(swBy, float64(s-u.sw0by[i])/float64(n))
-		sw += s
+		swBy = append(swBy, float64(p.switches()-u.sw0[i])/float64(n))
 	}
 	m.CPUBy, m.SwitchesBy = by, swBy
-	for _, c := range by {
-		m.CPU += c
+	for i := range by {
+		m.CPU += by[i]
+		m.Switches += swBy[i]
 	}
-	m.Switches = float64(sw-u.sw0) / float64(n)
 }
 
 // pythonPeer is the Python side's script.
