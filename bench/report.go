@@ -175,28 +175,9 @@ func (r *results) markdown(work []workload) string {
 			if len(cpus) > 0 {
 				med, lo, hi := spread(cpus)
 				c = fmt.Sprintf("%.1f [%.1f–%.1f]", med, lo, hi)
-				for i, v := range cpus {
-					if v == med && len(by[i]) > 1 {
-						parts := make([]string, len(by[i]))
-						for j, p := range by[i] {
-							parts[j] = fmt.Sprintf("%.1f", p*1e6)
-						}
-						c += " = " + strings.Join(parts, " + ")
-						break
-					}
-				}
+				c += medianSplit(cpus, med, by, func(v float64) string { return fmt.Sprintf("%.1f", v*1e6) })
 				m, _, _ := spread(sws)
-				sw = switchText(m)
-				for i, v := range sws {
-					if v == m && len(swBy[i]) > 1 {
-						parts := make([]string, len(swBy[i]))
-						for j, p := range swBy[i] {
-							parts[j] = switchText(p)
-						}
-						sw += " = " + strings.Join(parts, " + ")
-						break
-					}
-				}
+				sw = switchText(m) + medianSplit(sws, m, swBy, switchText)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, sw)
 		}
@@ -204,6 +185,22 @@ func (r *results) markdown(work []workload) string {
 	}
 	b.WriteString("Regenerate with `make benchsuite` (or `cd bench && go run . -out .`).\n")
 	return b.String()
+}
+
+// medianSplit returns " = a + b + …": by process, the figures of the
+// run whose total is the median med (none when no run's is, as with an
+// even number of runs, or with one process).
+func medianSplit(totals []float64, med float64, by [][]float64, format func(float64) string) string {
+	for i, v := range totals {
+		if v == med && len(by[i]) > 1 {
+			parts := make([]string, len(by[i]))
+			for j, p := range by[i] {
+				parts[j] = format(p)
+			}
+			return " = " + strings.Join(parts, " + ")
+		}
+	}
+	return ""
 }
 
 // switchText shows a count of thread switches per message: pub/sub
