@@ -842,7 +842,7 @@ func sendFrames(zs *zmq.Socket, frames [][]byte) error {
 func (s *Socket) recv(ctx context.Context) (Message, error) {
 	var msg Message
 	var err error
-	if s.blockHot && !s.closed.Load() {
+	if s.blockHot {
 		// No try first: the blocking receive the wait starts with takes
 		// a message that is there at once, and a try that finds none
 		// costs libzmq a poll of its own (it resets the count that lets
