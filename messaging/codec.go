@@ -102,32 +102,27 @@ func (c Codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, er
 	if m == nil {
 		return nil, fmt.Errorf("encode: %w: nil message", ErrNoPayload)
 	}
-	name := string(m.ProtoReflect().Descriptor().FullName())
+	p := prefixOf(m.ProtoReflect().Descriptor())
 	size := proto.Size(m)
-	urlLen := len(TypeURLPrefix) + len(name)
-	anyLen := 1 + protowire.SizeVarint(uint64(urlLen)) + urlLen
+	anyLen := len(p.url)
 	if size > 0 {
 		anyLen += 1 + protowire.SizeVarint(uint64(size)) + size
 	}
-	total := 1 + protowire.SizeVarint(uint64(len(name))) + len(name) +
-		1 + protowire.SizeVarint(uint64(anyLen)) + anyLen
+	total := len(p.name) + 1 + protowire.SizeVarint(uint64(anyLen)) + anyLen
 	if len(hdr) > 0 {
 		total += 1 + protowire.SizeVarint(uint64(len(hdr))) + len(hdr)
 	}
 	b := slices.Grow(dst, total)
-	b = appendString(b, 1, name)
+	b = append(b, p.name...)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(anyLen))
-	b = protowire.AppendTag(b, 1, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(urlLen))
-	b = append(b, TypeURLPrefix...)
-	b = append(b, name...)
+	b = append(b, p.url...)
 	if size > 0 {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(size))
 		var err error
 		if b, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(b, m); err != nil {
-			return nil, fmt.Errorf("encode %s: %w", name, err)
+			return nil, fmt.Errorf("encode %s: %w", p.desc.FullName(), err)
 		}
 	}
 	if len(hdr) > 0 {
@@ -136,6 +131,55 @@ func (c Codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, er
 		b = append(b, hdr...)
 	}
 	return b, nil
+}
+
+// typePrefix holds the two pieces of an envelope that depend only on the
+// message's type, serialized once: field 1 (msgName) and the Any's field
+// 1 (its type URL). An envelope is then two copies and two lengths
+// around the message's own bytes.
+type typePrefix struct {
+	desc protoreflect.MessageDescriptor
+	name []byte // tag 1, length, full name
+	url  []byte // tag 1, length, TypeURLPrefix + full name
+}
+
+// lastPrefix is the type encoded last: an endpoint mostly sends one type
+// after another, and a descriptor compare finds it with no lookup.
+// prefixes holds every type's (copied on write, bounded like
+// globalCache).
+var (
+	lastPrefix atomic.Pointer[typePrefix]
+	prefixes   atomic.Pointer[map[protoreflect.FullName]*typePrefix]
+	prefixMu   sync.Mutex
+)
+
+func prefixOf(d protoreflect.MessageDescriptor) *typePrefix {
+	if p := lastPrefix.Load(); p != nil && p.desc == d {
+		return p
+	}
+	name := d.FullName()
+	if m := prefixes.Load(); m != nil {
+		if p := (*m)[name]; p != nil { // the pieces depend on the name alone
+			lastPrefix.Store(p)
+			return p
+		}
+	}
+	p := &typePrefix{desc: d, name: appendString(nil, 1, string(name)),
+		url: appendString(nil, 1, TypeURLPrefix+string(name))}
+	prefixMu.Lock()
+	defer prefixMu.Unlock()
+	old := prefixes.Load()
+	if old != nil && len(*old) >= 4096 { // dynamic types without end: serve them, remember none
+		return p
+	}
+	next := make(map[protoreflect.FullName]*typePrefix, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	next[name] = p
+	prefixes.Store(&next)
+	lastPrefix.Store(p)
+	return p
 }
 
 func appendString(b []byte, field protowire.Number, s string) []byte {
@@ -250,8 +294,10 @@ func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
 	// Merge: the message is new, so the Reset an unmarshal starts with
 	// would clear nothing.
 	opts := proto.UnmarshalOptions{Merge: true}
-	if er, ok := r.(protoregistry.ExtensionTypeResolver); ok {
-		opts.Resolver = er // extensions inside the message resolve too
+	if c.Resolver != nil { // nil: the global registry, the options' default
+		if er, ok := r.(protoregistry.ExtensionTypeResolver); ok {
+			opts.Resolver = er // extensions inside the message resolve too
+		}
 	}
 	if err := opts.Unmarshal(value, m); err != nil {
 		return nil, nil, fmt.Errorf("decode %s: %w: %v", name, ErrCorrupt, err)

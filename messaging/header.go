@@ -122,8 +122,9 @@ func keepHeader(hdr []byte) bool {
 // sequencer stamps a Publisher's messages with its id and a sequence
 // number per message type.
 type sequencer struct {
-	id string
-	mu sync.Mutex // held from numbering to sending, so numbers go out in order
+	id     string
+	prefix []byte     // the header's fields up to the number: tag 5, id, tag 6
+	mu     sync.Mutex // held from numbering to sending, so numbers go out in order
 	// Guarded by mu: the last number sent per type, and the last type's
 	// counter, since a publisher mostly sends one type after another.
 	last     map[string]*uint64
@@ -134,7 +135,10 @@ type sequencer struct {
 func newSequencer() *sequencer {
 	var b [9]byte
 	rand.Read(b[:])
-	return &sequencer{id: base64.RawURLEncoding.EncodeToString(b[:]), last: map[string]*uint64{}}
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	prefix := protowire.AppendString(protowire.AppendTag(nil, 5, protowire.BytesType), id)
+	prefix = protowire.AppendTag(prefix, 6, protowire.VarintType)
+	return &sequencer{id: id, prefix: prefix, last: map[string]*uint64{}}
 }
 
 // lock takes mu, or gives up when ctx ends first. Uncontended it costs
@@ -171,10 +175,7 @@ func (s *sequencer) counter(name string) *uint64 {
 }
 
 func (s *sequencer) appendTo(dst []byte, seq uint64) []byte {
-	dst = protowire.AppendTag(dst, 5, protowire.BytesType)
-	dst = protowire.AppendString(dst, s.id)
-	dst = protowire.AppendTag(dst, 6, protowire.VarintType)
-	return protowire.AppendVarint(dst, seq)
+	return protowire.AppendVarint(append(dst, s.prefix...), seq)
 }
 
 // maxStreams bounds how many (publisher, type) sequences a Subscriber
