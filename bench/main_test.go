@@ -8,6 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
 )
 
 // The children of a test run are this test binary, run as the bench
@@ -33,7 +38,7 @@ func TestSuiteRuns(t *testing.T) {
 	table := out.String()
 	for _, want := range []string{
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
-		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
+		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
 		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS",
 	} {
 		if !strings.Contains(table, want) {
@@ -47,5 +52,36 @@ func TestSuiteRuns(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// The envelope-sized row carries exactly as many bytes as a messaging
+// Publisher puts on the wire for the same payload.
+func TestEnvelopeSizeIsThePublishers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := messaging.NewPublisher("@tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := connection.NewSubscriber(pub.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	m := wrapperspb.Bytes(make([]byte, 100))
+	if err := pub.WaitSubscribers(ctx, m, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Send(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := sub.Recv(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := envelopeSize(100, 1); len(got.Payload()) != want {
+		t.Errorf("the publisher sent %d bytes for sequence 1, envelopeSize says %d", len(got.Payload()), want)
 	}
 }

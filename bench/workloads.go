@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/dividere-go/dividere/messaging"
 )
 
 // measurement is one run of one system on one workload.
@@ -52,7 +57,8 @@ const (
 	sysRaw    = "raw libzmq"
 	sysConn   = "dividere connection"
 	sysMsg    = "dividere messaging"
-	sysMsgV1  = "dividere messaging, no header" // WithoutSequence: what stamping sequences costs
+	sysMsgV1  = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
+	sysConnE  = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
 	sysNATS   = "NATS"
 	sysGRPC   = "gRPC"
 	sysPython = "Python (pyzmq)"
@@ -75,7 +81,7 @@ func refsFor(names ...string) map[string]string {
 		switch n {
 		case sysConn, sysPython:
 			m[n] = sysRaw
-		case sysMsg, sysGRPC, sysBroker, sysRawLB:
+		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysConnE:
 			m[n] = sysNATS
 		case sysMsgV1:
 			m[n] = sysMsg
@@ -102,6 +108,10 @@ func workloads(o options, natsURL string) []workload {
 		for _, s := range []string{sysRaw, sysConn, sysMsg, sysMsgV1, sysNATS} {
 			w.systems = append(w.systems, system{s, pubsubRun(roles[s], size, n, natsURL)})
 		}
+		// The connection layer carrying as many bytes as the messaging
+		// layer puts on the wire for this payload: what the messaging
+		// layer could reach if its Protobuf work cost nothing.
+		w.systems = append(w.systems, system{sysConnE, pubsubRun(roles[sysConn], envelopeSize(size, n), n, natsURL)})
 		if o.python && pyErr == nil {
 			w.systems = append(w.systems, system{sysPython, pythonPubSub(py, size, n/5)})
 		}
@@ -304,4 +314,16 @@ func queueGroupRun(natsURL string, size int, d interface{ String() string }) fun
 		defer w.kill()
 		return requester(ctx, []string{"req", "natsqg", natsURL, itoa(size), "0", "8", d.String()}, natsServer, w)
 	}
+}
+
+// envelopeSize is the size of the envelope a messaging Publisher sends
+// for a payload of size bytes (a BytesValue, with the header's publisher
+// id and a sequence number as large as the run's last).
+func envelopeSize(size, n int) int {
+	h := &messaging.Header{Publisher: strings.Repeat("x", 12), Sequence: uint64(n)}
+	b, err := messaging.Codec{}.EncodeWithHeader(wrapperspb.Bytes(make([]byte, size)), h)
+	if err != nil {
+		panic(err)
+	}
+	return len(b)
 }
