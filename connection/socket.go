@@ -753,7 +753,7 @@ func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) e
 	if before != nil {
 		before()
 	}
-	err := sendFrames(s.zs, frames)
+	err := sendFrames(s.zs, s.fr, frames)
 	s.notifyLocked(dirNone)
 	s.mu.Unlock()
 	if isAgain(err) {
@@ -785,7 +785,7 @@ func (s *Socket) sendSlow(ctx context.Context, frames [][]byte, before func()) e
 	if s.sendWait > 0 && ctx.Err() == nil && errors.Is(err, ErrTimeout) {
 		s.mu.Lock()
 		if !s.closed.Load() && s.sendStuck() {
-			err = sendFrames(s.zs, copied)
+			err = sendFrames(s.zs, s.fr, copied)
 			s.notifyLocked(dirNone)
 		}
 		s.mu.Unlock()
@@ -804,7 +804,7 @@ func (s *Socket) waitSend(ctx context.Context, copied [][]byte, before func()) e
 		// high-water mark) could sit unprocessed while its wakeup is
 		// spent. Asking for ZMQ_EVENTS processes them unthrottled.
 		s.zs.GetEvents()
-		return sendFrames(s.zs, copied)
+		return sendFrames(s.zs, s.fr, copied)
 	})
 }
 
@@ -815,13 +815,20 @@ type errMidMessage struct{ err error }
 func (e errMidMessage) Error() string { return "send: failed after first frame: " + e.err.Error() }
 func (e errMidMessage) Unwrap() error { return e.err }
 
-func sendFrames(zs *zmq.Socket, frames [][]byte) error {
+func sendFrames(zs *zmq.Socket, fr *frameReader, frames [][]byte) error {
+	send := func(b []byte, f zmq.Flag) error {
+		if fr != nil {
+			return fr.send(b, f)
+		}
+		_, err := zs.SendBytes(b, f)
+		return err
+	}
 	last := len(frames) - 1
 	flag := zmq.DONTWAIT
 	if last > 0 {
 		flag |= zmq.SNDMORE
 	}
-	if _, err := zs.SendBytes(frames[0], flag); err != nil {
+	if err := send(frames[0], flag); err != nil {
 		return err
 	}
 	// libzmq counts its high-water mark in whole messages, so once the
@@ -831,7 +838,7 @@ func sendFrames(zs *zmq.Socket, frames [][]byte) error {
 		if i < last {
 			f = zmq.SNDMORE
 		}
-		if _, err := zs.SendBytes(frames[i], f); err != nil {
+		if err := send(frames[i], f); err != nil {
 			return errMidMessage{err}
 		}
 	}
