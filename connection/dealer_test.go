@@ -1,6 +1,7 @@
 package connection_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -400,5 +401,34 @@ func TestProxyServesOnce(t *testing.T) {
 	}
 	if err := never.Serve(ctx); !errors.Is(err, connection.ErrServerClosed) {
 		t.Fatalf("Serve after Close: %v", err)
+	}
+}
+
+// Frames of every kind go through the send path as they are: nil and
+// empty frames, a byte, a frame too large for libzmq's inline messages,
+// and one of a megabyte, from the heap and from a goroutine's stack.
+func TestSendFramesOfEverySize(t *testing.T) {
+	a := ok(connection.NewDealer("@tcp://127.0.0.1:0"))(t)
+	b := ok(connection.NewDealer(a.Endpoint()))(t)
+	closeAll(t, a, b)
+	ctx := tctx(t, 10*time.Second)
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	var onStack [48]byte
+	copy(onStack[:], "a frame that may live on the sending goroutine's stack")
+	frames := [][]byte{nil, {}, {'x'}, []byte("more than the 33 bytes libzmq keeps inline in a message"), onStack[:], big}
+	if err := b.Send(ctx, frames...); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Recv(ctx)
+	if err != nil || len(m) != len(frames) {
+		t.Fatalf("got %d frames, %v; want %d", len(m), err, len(frames))
+	}
+	for i, f := range frames {
+		if !bytes.Equal(m[i], f) {
+			t.Errorf("frame %d: got %d bytes, want %d", i, len(m[i]), len(f))
+		}
 	}
 }
