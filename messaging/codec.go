@@ -145,41 +145,69 @@ type typePrefix struct {
 
 // lastPrefix is the type encoded last: an endpoint mostly sends one type
 // after another, and a descriptor compare finds it with no lookup.
-// prefixes holds every type's (copied on write, bounded like
-// globalCache).
+// prefixes holds every type's.
 var (
 	lastPrefix atomic.Pointer[typePrefix]
-	prefixes   atomic.Pointer[map[protoreflect.FullName]*typePrefix]
-	prefixMu   sync.Mutex
+	prefixes   nameCache[*typePrefix]
 )
 
 func prefixOf(d protoreflect.MessageDescriptor) *typePrefix {
 	if p := lastPrefix.Load(); p != nil && p.desc == d {
 		return p
 	}
-	name := d.FullName()
-	if m := prefixes.Load(); m != nil {
-		if p := (*m)[name]; p != nil { // the pieces depend on the name alone
-			lastPrefix.Store(p)
-			return p
-		}
+	name := string(d.FullName())
+	p, ok := prefixes.get(name) // the pieces depend on the name alone
+	if !ok {
+		p = &typePrefix{desc: d, name: appendString(nil, 1, name),
+			url: appendString(nil, 1, TypeURLPrefix+name)}
+		prefixes.add(name, p)
 	}
-	p := &typePrefix{desc: d, name: appendString(nil, 1, string(name)),
-		url: appendString(nil, 1, TypeURLPrefix+string(name))}
-	prefixMu.Lock()
-	defer prefixMu.Unlock()
-	old := prefixes.Load()
-	if old != nil && len(*old) >= 4096 { // dynamic types without end: serve them, remember none
-		return p
-	}
-	next := make(map[protoreflect.FullName]*typePrefix, 1)
-	if old != nil {
-		maps.Copy(next, *old)
-	}
-	next[name] = p
-	prefixes.Store(&next)
 	lastPrefix.Store(p)
 	return p
+}
+
+// nameCache maps type names to what is worth keeping about them. It is
+// copied on write (types are few and learned once), so that a lookup
+// takes no lock, and it stops growing at 4096 names, so that a peer
+// inventing names cannot grow it forever (those are served, not kept).
+type nameCache[V any] struct {
+	m  atomic.Pointer[map[string]V]
+	mu sync.Mutex
+}
+
+func (c *nameCache[V]) get(name string) (V, bool) {
+	if m := c.m.Load(); m != nil {
+		v, ok := (*m)[name]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+// getBytes is get for a name still in a message's bytes: looking a map
+// up with string(bytes) does not allocate.
+func (c *nameCache[V]) getBytes(name []byte) (V, bool) {
+	if m := c.m.Load(); m != nil {
+		v, ok := (*m)[string(name)]
+		return v, ok
+	}
+	var zero V
+	return zero, false
+}
+
+func (c *nameCache[V]) add(name string, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	next := make(map[string]V, 1)
+	if old != nil {
+		if len(*old) >= 4096 {
+			return
+		}
+		maps.Copy(next, *old)
+	}
+	next[name] = v
+	c.m.Store(&next)
 }
 
 func appendString(b []byte, field protowire.Number, s string) []byte {
@@ -313,10 +341,9 @@ func TypeName(b []byte) (string, error) {
 }
 
 // globalCache maps names seen in envelopes to their types in
-// protoregistry.GlobalTypes. Looking up a map with string(bytes) does not
-// allocate, where the registry's lookup needs a string made first. It is
-// copied on write: types are few and learned once.
-var globalCache atomic.Pointer[map[string]cachedType]
+// protoregistry.GlobalTypes: its lookup takes the name's bytes, where the
+// registry's needs a string made first.
+var globalCache nameCache[cachedType]
 
 // cachedType is a message type and, for a generated one, its Go struct
 // type: reflect.New of that makes a new message without the detour
@@ -340,13 +367,9 @@ func (c Codec) cached(name []byte) cachedType {
 	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
 		return cachedType{} // a custom resolver may change: ask it every time
 	}
-	if m := globalCache.Load(); m != nil {
-		return (*m)[string(name)]
-	}
-	return cachedType{}
+	t, _ := globalCache.getBytes(name)
+	return t
 }
-
-var cacheMu sync.Mutex
 
 // zeroStruct returns the Go struct type whose new, zero value is an empty
 // message of mt (a generated message: a pointer to its struct), or nil.
@@ -374,19 +397,7 @@ func (c Codec) remember(name []byte, mt protoreflect.MessageType) {
 	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
 		return
 	}
-	t := cachedType{mt: mt, goType: zeroStruct(mt)}
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	old := globalCache.Load()
-	next := make(map[string]cachedType, 1)
-	if old != nil {
-		if len(*old) >= 4096 { // a peer inventing names must not grow it forever
-			return
-		}
-		maps.Copy(next, *old)
-	}
-	next[string(name)] = t
-	globalCache.Store(&next)
+	globalCache.add(string(name), cachedType{mt: mt, goType: zeroStruct(mt)})
 }
 
 // envelope is a parsed envelope's fields, pointing into its bytes.
