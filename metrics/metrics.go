@@ -257,6 +257,7 @@ var (
 	nsExpiries      = desc("dividere_nameservice_expiries_total", "Instances that expired.", "nameservice")
 	nsInstances     = desc("dividere_nameservice_instances", "Live instances now.", "nameservice")
 	nsWatchers      = desc("dividere_nameservice_watchers", "Subscribers to the change notices now.", "nameservice")
+	nsAnnouncing    = desc("dividere_nameservice_announcing", "1 while the name service watches its store and publishes every change.", "nameservice")
 )
 
 // NameService adds a name service's counters.
@@ -272,6 +273,11 @@ func (m *Metrics) NameService(name string, s *registry.Server) {
 			gauge(ch, nsInstances, float64(st.Instances), name)
 		}
 		gauge(ch, nsWatchers, float64(st.Watchers), name)
+		announcing := 0.0
+		if st.Announcing {
+			announcing = 1
+		}
+		gauge(ch, nsAnnouncing, announcing, name)
 	})
 }
 

@@ -115,6 +115,7 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 		`dividere_service_requests_total{service="metered"} 3`,
 		`dividere_service_errors_total{service="metered"} 1`,
 		`dividere_nameservice_instances{nameservice="ns"} 1`,
+		`dividere_nameservice_announcing{nameservice="ns"} 1`,
 		`dividere_nameservice_registrations_total{nameservice="ns"}`,
 		`dividere_broker_workers{broker="jobs"} 1`,
 		`dividere_broker_queued_requests{broker="jobs"} 0`,

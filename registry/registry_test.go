@@ -206,6 +206,31 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+// Announcing says whether the server publishes the store's changes: not
+// before Serve, as soon as Serve watches the store, and not after.
+func TestAnnouncing(t *testing.T) {
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Stats().Announcing {
+		t.Fatal("announcing before Serve")
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background()) }()
+	testutil.Eventually(t, 10*time.Second, "announcing once served", func() bool { return s.Stats().Announcing })
+	s.Close()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if s.Stats().Announcing {
+		t.Fatal("announcing after Serve returned")
+	}
+}
+
 // A call that times out leaves the client usable.
 func TestClientTimeoutThenRecovers(t *testing.T) {
 	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:1"), registry.WithRetry(25*time.Millisecond, 1, 0), registry.WithLogger(quiet))

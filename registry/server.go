@@ -161,6 +161,7 @@ type Server struct {
 	refused atomic.Uint64
 
 	registrations, lookups, notFound, expiries atomic.Uint64
+	announcing                                 atomic.Bool // the store's watch is open
 }
 
 // NewServer binds the request, notice and watch endpoints; Serve serves.
@@ -347,6 +348,11 @@ type ServerStats struct {
 	Expiries      uint64 // instances that expired (in the store, whoever expired them)
 	Instances     int    // live instances now (-1: the store did not say in time)
 	Watchers      int    // subscribers to the change notices now
+	// Announcing is whether the server watches the store now, so that
+	// every change from here on (made through any instance sharing the
+	// store) is published to the watchers. It is false until the store
+	// first answers, and while a watch that ended is opened again.
+	Announcing bool
 }
 
 // Instances returns the live instances of service (every service when it
@@ -368,7 +374,7 @@ func (s *Server) Instances(ctx context.Context, service string) ([]Instance, err
 // most a second).
 func (s *Server) Stats() ServerStats {
 	st := ServerStats{Registrations: s.registrations.Load(), Lookups: s.lookups.Load(), NotFound: s.notFound.Load(),
-		Refused: s.refused.Load(), Expiries: s.expiries.Load(), Instances: -1,
+		Refused: s.refused.Load(), Expiries: s.expiries.Load(), Instances: -1, Announcing: s.announcing.Load(),
 		Watchers: s.watch.Conn().Subscribers(messaging.Topic(&msglib.ServiceEvent{}))}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -535,6 +541,7 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 			retry.Reset(time.Second)
 			continue
 		}
+		s.announcing.Store(true)
 		for c := range ch {
 			if c.Kind == msglib.ServiceEvent_EXPIRED {
 				s.expiries.Add(1)
@@ -546,6 +553,7 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 				s.log.Warn("notice not published", "err", err)
 			}
 		}
+		s.announcing.Store(false)
 		if ctx.Err() == nil {
 			s.log.Warn("the registry store's watch ended; watching again (notices may have been missed)")
 			retry.Reset(0)

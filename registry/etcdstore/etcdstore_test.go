@@ -155,6 +155,9 @@ func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Se
 		registry.WithStore(st), registry.WithLogger(quiet)))(t)
 	t.Cleanup(func() { st.Close() })
 	testutil.Serve(t, s)
+	// A change made through another instance before this one watches etcd
+	// is not this one's to announce (seen in CI): wait until it does.
+	testutil.Eventually(t, 10*time.Second, "the name service watching etcd", func() bool { return s.Stats().Announcing })
 	return s
 }
 
