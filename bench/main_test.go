@@ -39,7 +39,7 @@ func TestSuiteRuns(t *testing.T) {
 	for _, want := range []string{
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
-		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS",
+		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)
@@ -83,5 +83,20 @@ func TestEnvelopeSizeIsThePublishers(t *testing.T) {
 	}
 	if want := envelopeSize(100, 1); len(got.Payload()) != want {
 		t.Errorf("the publisher sent %d bytes for sequence 1, envelopeSize says %d", len(got.Payload()), want)
+	}
+}
+
+// Cores busy is each run's rate times its CPU per message, as median
+// [min–max] over the repetitions.
+func TestCoresBusy(t *testing.T) {
+	w := workload{name: "pub/sub 100 B", systems: []system{{name: sysRaw}}}
+	r := &results{Runs: []measurement{
+		{Workload: w.name, System: sysRaw, Rep: 0, Rate: 1e6, CPU: 1.5e-6},
+		{Workload: w.name, System: sysRaw, Rep: 1, Rate: 2e6, CPU: 0.9e-6},
+		{Workload: w.name, System: sysRaw, Rep: 2, Rate: 1.2e6, CPU: 1e-6},
+	}}
+	md := r.markdown([]workload{w})
+	if !strings.Contains(md, "| cores busy |") || !strings.Contains(md, "| 1.50 [1.20–1.80] |") {
+		t.Fatalf("no cores busy column, or not 1.50 [1.20–1.80]:\n%s", md)
 	}
 }

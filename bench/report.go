@@ -99,7 +99,9 @@ func (r *results) markdown(work []workload) string {
 	fmt.Fprintf(&b, "# dividere against raw libzmq, NATS, gRPC and Python\n\n")
 	fmt.Fprintf(&b, "%s; %s. Every side in its own process, nats-server in its own; %d repetitions, interleaved; ", r.Started, r.Host, reps)
 	fmt.Fprintf(&b, "figures are median [min–max] over the repetitions, ratios are taken per repetition. ")
-	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms.\n\n", joinFloats(r.Calibration))
+	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms. ", joinFloats(r.Calibration))
+	fmt.Fprintf(&b, "Cores busy is the rate times the CPU per message or request: how many cores the processes on the way kept busy. ")
+	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message.\n\n")
 	for _, w := range work {
 		unit := "msgs/s"
 		if w.latency {
@@ -115,11 +117,11 @@ func (r *results) markdown(work []workload) string {
 		case strings.HasPrefix(w.name, "load"):
 			split = "clients + broker or server + workers"
 		}
-		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | thread switches/%s |\n|---|---|---|---|---|---|\n",
+		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | cores busy | thread switches/%s |\n|---|---|---|---|---|---|---|\n",
 			w.name, unit, per, split, per)
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
-			var vals, p99s, p50s, cpus, sws []float64
+			var vals, p99s, p50s, cpus, busy, sws []float64
 			var by, swBy [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
@@ -132,6 +134,7 @@ func (r *results) markdown(work []workload) string {
 				p50s = append(p50s, m.P50)
 				if m.CPU > 0 {
 					cpus = append(cpus, m.CPU*1e6)
+					busy = append(busy, m.CPU*m.Rate)
 					by = append(by, m.CPUBy)
 					sws = append(sws, m.Switches)
 					swBy = append(swBy, m.SwitchesBy)
@@ -171,15 +174,17 @@ func (r *results) markdown(work []workload) string {
 			if len(errs) > 0 {
 				lostCell += " errors: " + strings.Join(errs, "; ")
 			}
-			c, sw := "", ""
+			c, cores, sw := "", "", ""
 			if len(cpus) > 0 {
+				bm, blo, bhi := spread(busy)
+				cores = fmt.Sprintf("%.2f [%.2f–%.2f]", bm, blo, bhi)
 				med, lo, hi := spread(cpus)
 				c = fmt.Sprintf("%.1f [%.1f–%.1f]", med, lo, hi)
 				c += medianSplit(cpus, med, by, func(v float64) string { return fmt.Sprintf("%.1f", v*1e6) })
 				m, _, _ := spread(sws)
 				sw = switchText(m) + medianSplit(sws, m, swBy, switchText)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, sw)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, cores, sw)
 		}
 		b.WriteString("\n")
 	}
