@@ -348,15 +348,56 @@ func (p *proc) cpu() (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	// The command name (field 2) may hold spaces; the fields after it
-	// start at its closing parenthesis: utime and stime are 14 and 15.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	_, c, ok := statCPU(b)
+	return c, ok
+}
+
+// statCPU reads a /proc stat line (of a process or of one of its
+// threads): its command name and its CPU time, user and system, in
+// clock ticks of 10 ms (Linux's USER_HZ).
+func statCPU(b []byte) (comm string, cpu time.Duration, ok bool) {
+	// The command name (field 2) may hold spaces and parentheses; the
+	// fields after it start at its last closing parenthesis: utime and
+	// stime are 14 and 15.
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[end+1:]))
 	if len(f) < 13 {
-		return 0, false
+		return "", 0, false
 	}
 	ut, _ := strconv.Atoi(f[11])
 	st, _ := strconv.Atoi(f[12])
-	return time.Duration(ut+st) * 10 * time.Millisecond, true
+	return string(b[open+1 : end]), time.Duration(ut+st) * 10 * time.Millisecond, true
+}
+
+// ioThreadCPU returns the CPU time that process pid's libzmq I/O threads
+// (which libzmq names ZMQbg/IO/0, 1, …) have used so far. Each message
+// crosses one on each side: it is the part of a ZeroMQ row's CPU that a
+// design without I/O threads (nats.go, gRPC-Go, which read and write
+// from goroutines) does not spend.
+func ioThreadCPU(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, _ := os.ReadDir(dir)
+	var d time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		if comm, c, ok := statCPU(b); ok && strings.HasPrefix(comm, "ZMQbg/IO/") {
+			d += c
+		}
+	}
+	return d
+}
+
+func (p *proc) ioCPU() time.Duration {
+	if p == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return ioThreadCPU(p.cmd.Process.Pid)
 }
 
 // switches returns how many times the process's threads have been
@@ -391,6 +432,7 @@ type usage struct {
 	procs []*proc
 	cpu0  []time.Duration
 	sw0   []int
+	io0   []time.Duration
 	ok    bool
 }
 
@@ -401,17 +443,19 @@ func startUsage(procs ...*proc) *usage {
 		u.cpu0 = append(u.cpu0, c)
 		u.ok = u.ok && ok
 		u.sw0 = append(u.sw0, p.switches())
+		u.io0 = append(u.io0, p.ioCPU())
 	}
 	return u
 }
 
-// per sets m's CPU and Switches, in all and by process, for n messages
+// per sets m's CPU, IOCPU and Switches, in all and by process, for n messages
 // or requests, or nothing when one of the processes could not be read.
 func (u *usage) per(m *measurement, n int) {
 	if n <= 0 || !u.ok {
 		return
 	}
 	var by, swBy []float64
+	var io time.Duration
 	for i, p := range u.procs {
 		c, ok := p.cpu()
 		if !ok {
@@ -419,8 +463,10 @@ func (u *usage) per(m *measurement, n int) {
 		}
 		by = append(by, (c-u.cpu0[i]).Seconds()/float64(n))
 		swBy = append(swBy, float64(p.switches()-u.sw0[i])/float64(n))
+		io += p.ioCPU() - u.io0[i]
 	}
 	m.CPUBy, m.SwitchesBy = by, swBy
+	m.IOCPU = io.Seconds() / float64(n)
 	for i := range by {
 		m.CPU += by[i]
 		m.Switches += swBy[i]

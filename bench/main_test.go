@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	zmq "github.com/pebbe/zmq4"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dividere-go/dividere/connection"
@@ -98,5 +100,81 @@ func TestCoresBusy(t *testing.T) {
 	md := r.markdown([]workload{w})
 	if !strings.Contains(md, "| cores busy |") || !strings.Contains(md, "| 1.50 [1.20–1.80] |") {
 		t.Fatalf("no cores busy column, or not 1.50 [1.20–1.80]:\n%s", md)
+	}
+}
+
+// The I/O threads column is the median share of the CPU spent in
+// libzmq's I/O threads, over the repetitions.
+func TestIOThreadsColumn(t *testing.T) {
+	w := workload{name: "req/rep 100 B, 1 requester", latency: true, systems: []system{{name: sysRaw}, {name: sysNATS}}}
+	r := &results{Runs: []measurement{
+		{Workload: w.name, System: sysRaw, Rep: 0, P50: 1e-4, CPU: 100e-6, IOCPU: 40e-6},
+		{Workload: w.name, System: sysRaw, Rep: 1, P50: 1e-4, CPU: 100e-6, IOCPU: 60e-6},
+		{Workload: w.name, System: sysRaw, Rep: 2, P50: 1e-4, CPU: 200e-6, IOCPU: 100e-6},
+		{Workload: w.name, System: sysNATS, Rep: 0, P50: 1e-4, CPU: 100e-6},
+	}}
+	md := r.markdown([]workload{w})
+	if !strings.Contains(md, "| I/O threads |") || !strings.Contains(md, "| 50% [40–60] |") || !strings.Contains(md, "| 0% [0–0] |") {
+		t.Fatalf("no I/O threads column, or not 50%% [40–60] for raw and 0%% for NATS:\n%s", md)
+	}
+}
+
+// statCPU finds the fields after a command name that holds spaces and
+// parentheses.
+func TestStatCPU(t *testing.T) {
+	line := "4242 (ZMQbg/IO/0 (x) y) S 1 4242 4242 0 -1 4194560 12 0 0 0 7 5 0 0 20 0 3 0 100 0 0\n"
+	comm, cpu, ok := statCPU([]byte(line))
+	if !ok || comm != "ZMQbg/IO/0 (x) y" || cpu != 120*time.Millisecond {
+		t.Fatalf("statCPU = %q, %v, %v; want \"ZMQbg/IO/0 (x) y\", 120ms, true", comm, cpu, ok)
+	}
+	if _, _, ok := statCPU([]byte("4242 (broken")); ok {
+		t.Fatal("statCPU accepted a line with no closing parenthesis")
+	}
+}
+
+// ioThreadCPU counts the CPU of a real libzmq I/O thread: this process's
+// own, while it carries messages over TCP, and no more than the whole
+// process used.
+func TestIOThreadCPU(t *testing.T) {
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pull, _ := zctx.NewSocket(zmq.PULL)
+	push, _ := zctx.NewSocket(zmq.PUSH)
+	defer func() {
+		pull.SetLinger(0)
+		push.SetLinger(0)
+		pull.Close()
+		push.Close()
+		zctx.Term()
+	}()
+	if err := pull.Bind("tcp://127.0.0.1:*"); err != nil {
+		t.Fatal(err)
+	}
+	ep, _ := pull.GetLastEndpoint()
+	if err := push.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	self := &proc{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}}
+	before := ioThreadCPU(os.Getpid())
+	payload := make([]byte, 1024)
+	deadline := time.Now().Add(time.Minute)
+	for ioThreadCPU(os.Getpid()) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("a minute of traffic, and no CPU counted for libzmq's I/O thread")
+		}
+		for range 1000 {
+			if _, err := push.SendBytes(payload, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pull.RecvBytes(0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	total, ok := self.cpu()
+	if io := ioThreadCPU(os.Getpid()); !ok || io > total {
+		t.Fatalf("I/O threads %v of a process total %v (read: %v)", io, total, ok)
 	}
 }

@@ -101,7 +101,8 @@ func (r *results) markdown(work []workload) string {
 	fmt.Fprintf(&b, "figures are median [min–max] over the repetitions, ratios are taken per repetition. ")
 	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms. ", joinFloats(r.Calibration))
 	fmt.Fprintf(&b, "Cores busy is the rate times the CPU per message or request: how many cores the processes on the way kept busy. ")
-	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message.\n\n")
+	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message. ")
+	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side), which systems that read and write from goroutines (NATS, gRPC) do not have.\n\n")
 	for _, w := range work {
 		unit := "msgs/s"
 		if w.latency {
@@ -117,11 +118,11 @@ func (r *results) markdown(work []workload) string {
 		case strings.HasPrefix(w.name, "load"):
 			split = "clients + broker or server + workers"
 		}
-		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | cores busy | thread switches/%s |\n|---|---|---|---|---|---|---|\n",
+		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | cores busy | I/O threads | thread switches/%s |\n|---|---|---|---|---|---|---|---|\n",
 			w.name, unit, per, split, per)
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
-			var vals, p99s, p50s, cpus, busy, sws []float64
+			var vals, p99s, p50s, cpus, busy, ios, sws []float64
 			var by, swBy [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
@@ -135,6 +136,7 @@ func (r *results) markdown(work []workload) string {
 				if m.CPU > 0 {
 					cpus = append(cpus, m.CPU*1e6)
 					busy = append(busy, m.CPU*m.Rate)
+					ios = append(ios, 100*m.IOCPU/m.CPU)
 					by = append(by, m.CPUBy)
 					sws = append(sws, m.Switches)
 					swBy = append(swBy, m.SwitchesBy)
@@ -174,17 +176,19 @@ func (r *results) markdown(work []workload) string {
 			if len(errs) > 0 {
 				lostCell += " errors: " + strings.Join(errs, "; ")
 			}
-			c, cores, sw := "", "", ""
+			c, cores, io, sw := "", "", "", ""
 			if len(cpus) > 0 {
 				bm, blo, bhi := spread(busy)
 				cores = fmt.Sprintf("%.2f [%.2f–%.2f]", bm, blo, bhi)
+				im, ilo, ihi := spread(ios)
+				io = fmt.Sprintf("%.0f%% [%.0f–%.0f]", im, ilo, ihi)
 				med, lo, hi := spread(cpus)
 				c = fmt.Sprintf("%.1f [%.1f–%.1f]", med, lo, hi)
 				c += medianSplit(cpus, med, by, func(v float64) string { return fmt.Sprintf("%.1f", v*1e6) })
 				m, _, _ := spread(sws)
 				sw = switchText(m) + medianSplit(sws, m, swBy, switchText)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, cores, sw)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, cores, io, sw)
 		}
 		b.WriteString("\n")
 	}

@@ -33,7 +33,10 @@ type measurement struct {
 	// off a CPU, per message or request.
 	Switches   float64   `json:"switches_per_msg,omitempty"`
 	SwitchesBy []float64 `json:"switches_per_msg_by_process,omitempty"`
-	Err        string    `json:"error,omitempty"`
+	// IOCPU is the part of CPU spent in libzmq's I/O threads, summed
+	// over those processes (0 for systems without libzmq).
+	IOCPU float64 `json:"io_thread_cpu_per_msg,omitempty"`
+	Err   string  `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.
