@@ -12,8 +12,9 @@
 //
 // Besides each system's rate or latency, every row says what a message or
 // request cost in CPU time (all processes it crossed, every thread, from
-// /proc) and in thread switches: what bounds throughput on few cores, and
-// what a thread-per-hop transport pays for on a virtual machine.
+// /proc), how much of that libzmq's I/O threads spent, and how many thread
+// switches it took: what bounds throughput on few cores, and what a
+// thread-per-hop transport pays for on a virtual machine.
 //
 // It is its own module, so that nats-server and gRPC never enter the
 // graph of a program that uses dividere.
