@@ -379,19 +379,25 @@ func statCPU(b []byte) (comm string, cpu time.Duration, ok bool) {
 // design without I/O threads (nats.go, gRPC-Go, which read and write
 // from goroutines) does not spend.
 func ioThreadCPU(pid int) time.Duration {
-	dir := fmt.Sprintf("/proc/%d/task", pid)
-	tasks, _ := os.ReadDir(dir)
 	var d time.Duration
-	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
-		if err != nil {
-			continue
-		}
+	eachThread(pid, "stat", func(b []byte) {
 		if comm, c, ok := statCPU(b); ok && strings.HasPrefix(comm, "ZMQbg/IO/") {
 			d += c
 		}
-	}
+	})
 	return d
+}
+
+// eachThread calls f with the /proc file name of every live thread of
+// process pid; a thread that ends meanwhile is skipped.
+func eachThread(pid int, name string, f func(b []byte)) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, _ := os.ReadDir(dir)
+	for _, t := range tasks {
+		if b, err := os.ReadFile(filepath.Join(dir, t.Name(), name)); err == nil {
+			f(b)
+		}
+	}
 }
 
 func (p *proc) ioCPU() time.Duration {
@@ -410,21 +416,15 @@ func (p *proc) switches() int {
 	if p == nil || p.cmd.Process == nil {
 		return 0
 	}
-	dir := fmt.Sprintf("/proc/%d/task", p.cmd.Process.Pid)
-	tasks, _ := os.ReadDir(dir)
 	n := 0
-	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
-		if err != nil {
-			continue
-		}
+	eachThread(p.cmd.Process.Pid, "status", func(b []byte) {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.HasSuffix(strings.Fields(l + " x")[0], "ctxt_switches:") {
 				v, _ := strconv.Atoi(strings.TrimSpace(l[strings.IndexByte(l, ':')+1:]))
 				n += v
 			}
 		}
-	}
+	})
 	return n
 }
 

@@ -156,7 +156,11 @@ func TestIOThreadCPU(t *testing.T) {
 	if err := push.Connect(ep); err != nil {
 		t.Fatal(err)
 	}
-	self := &proc{cmd: &exec.Cmd{Process: &os.Process{Pid: os.Getpid()}}}
+	me, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := &proc{cmd: &exec.Cmd{Process: me}}
 	before := ioThreadCPU(os.Getpid())
 	payload := make([]byte, 1024)
 	deadline := time.Now().Add(time.Minute)
