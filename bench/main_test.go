@@ -40,7 +40,7 @@ func TestSuiteRuns(t *testing.T) {
 	table := out.String()
 	for _, want := range []string{
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
-		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
+		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| dividere connection + Protobuf |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
 		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
 	} {
 		if !strings.Contains(table, want) {

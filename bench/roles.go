@@ -24,6 +24,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dividere-go/dividere/connection"
@@ -172,6 +173,22 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		ctx := context.Background()
 		m := &wrapperspb.BytesValue{}
 		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { m.Value = b; return pub.Send(ctx, m) }}, nil
+	case "pb":
+		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
+		if err != nil {
+			return publisher{}, err
+		}
+		ctx := context.Background()
+		m := &wrapperspb.BytesValue{}
+		var buf []byte
+		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error {
+			m.Value = b
+			var err error
+			if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], m); err != nil {
+				return err
+			}
+			return pub.Send(ctx, buf)
+		}}, nil
 	case "nats":
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -318,6 +335,26 @@ func runSub(role string, size, n int, endpoint string) error {
 					return nil
 				}
 				if c.see(m[0][0]) {
+					return nil
+				}
+			}
+		}
+	case "pb":
+		sub, err := connection.NewSubscriber(endpoint)
+		if err != nil {
+			return err
+		}
+		recvLoop = func() error {
+			for {
+				f, err := sub.Recv(ctx)
+				if err != nil {
+					return nil
+				}
+				m := &wrapperspb.BytesValue{}
+				if err := proto.Unmarshal(f[0], m); err != nil {
+					return err
+				}
+				if c.see(m.Value[0]) {
 					return nil
 				}
 			}

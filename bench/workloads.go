@@ -62,6 +62,7 @@ const (
 	sysMsg    = "dividere messaging"
 	sysMsgV1  = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
 	sysConnE  = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
+	sysConnPB = "dividere connection + Protobuf"      // protobuf-go Marshal and Unmarshal of the payload, no envelope
 	sysNATS   = "NATS"
 	sysGRPC   = "gRPC"
 	sysPython = "Python (pyzmq)"
@@ -74,7 +75,7 @@ const (
 
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
-	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysNATS: "nats", sysGRPC: "grpc",
+	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysConnPB: "pb", sysNATS: "nats", sysGRPC: "grpc",
 	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysReact: "reactor", sysReactM: "reactorm",
 }
 
@@ -84,7 +85,7 @@ func refsFor(names ...string) map[string]string {
 		switch n {
 		case sysConn, sysPython:
 			m[n] = sysRaw
-		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysConnE:
+		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysConnE, sysConnPB:
 			m[n] = sysNATS
 		case sysMsgV1:
 			m[n] = sysMsg
@@ -108,7 +109,10 @@ func workloads(o options, natsURL string) []workload {
 		}
 		name := fmt.Sprintf("pub/sub %s, %dk msgs", sizeName(size), n/1000)
 		w := workload{name: name}
-		for _, s := range []string{sysRaw, sysConn, sysMsg, sysMsgV1, sysNATS} {
+		// sysConnPB: the connection layer carrying the payload as a bare
+		// BytesValue, marshalled and unmarshalled with protobuf-go and
+		// no envelope: the least any Protobuf framework over ZeroMQ does.
+		for _, s := range []string{sysRaw, sysConn, sysMsg, sysMsgV1, sysNATS, sysConnPB} {
 			w.systems = append(w.systems, system{s, pubsubRun(roles[s], size, n, natsURL)})
 		}
 		// The connection layer carrying as many bytes as the messaging
