@@ -41,7 +41,7 @@ func TestSuiteRuns(t *testing.T) {
 	for _, want := range []string{
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| dividere connection + Protobuf |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
-		"| dividere broker |", "| raw libzmq broker |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
+		"| dividere broker |", "| raw libzmq broker |", "| libzmq zmq_proxy |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)

@@ -81,6 +81,55 @@ func runRawBroker(workers int) error {
 	}
 }
 
+// runProxy is the cheapest broker hop libzmq has: zmq_proxy, its own
+// forwarding loop in C, between a ROUTER front end and a DEALER back end
+// that deals requests to REP workers in turn. It keeps no list of free
+// workers and makes no decision per request, so no broker written over
+// libzmq can forward for less. It says WORKERS once workers connections
+// have been accepted on the back end.
+func runProxy(workers int) error {
+	front, err := rawRouter()
+	if err != nil {
+		return err
+	}
+	back, err := zmq.NewSocket(zmq.DEALER)
+	if err != nil {
+		return err
+	}
+	back.SetSndhwm(0)
+	back.SetRcvhwm(0)
+	if err := back.Bind("tcp://127.0.0.1:*"); err != nil {
+		return err
+	}
+	const mon = "inproc://proxy-back"
+	if err := back.Monitor(mon, zmq.EVENT_ACCEPTED); err != nil {
+		return err
+	}
+	events, err := zmq.NewSocket(zmq.PAIR)
+	if err != nil {
+		return err
+	}
+	if err := events.Connect(mon); err != nil {
+		return err
+	}
+	fe, _ := front.GetLastEndpoint()
+	be, _ := back.GetLastEndpoint()
+	say("READY %s %s", fe, be)
+	go func() {
+		for accepted := 0; accepted < workers; accepted++ {
+			if _, _, _, err := events.RecvEvent(0); err != nil {
+				return
+			}
+		}
+		say("WORKERS")
+	}()
+	go func() {
+		untilParentGoes()
+		os.Exit(0) // zmq_proxy owns both sockets until then
+	}()
+	return zmq.Proxy(front, back, nil)
+}
+
 func rawRouter() (*zmq.Socket, error) {
 	s, err := zmq.NewSocket(zmq.ROUTER)
 	if err != nil {
@@ -91,11 +140,13 @@ func rawRouter() (*zmq.Socket, error) {
 	return s, s.Bind("tcp://127.0.0.1:*")
 }
 
-// runRawWorkers starts n REQ workers on the raw broker's back end, each
-// echoing in a thread of its own, until the parent goes.
-func runRawWorkers(endpoint string, n int) error {
+// runRawWorkers starts n echoing workers on a raw broker's back end,
+// each in a thread of its own, until the parent goes: REQ workers that
+// announce themselves with READY for the guide's broker (typ zmq.REQ),
+// REP workers for zmq_proxy's DEALER (zmq.REP).
+func runRawWorkers(endpoint string, n int, typ zmq.Type) error {
 	for range n {
-		w, err := zmq.NewSocket(zmq.REQ)
+		w, err := zmq.NewSocket(typ)
 		if err != nil {
 			return err
 		}
@@ -104,12 +155,14 @@ func runRawWorkers(endpoint string, n int) error {
 		if err := w.Connect(endpoint); err != nil {
 			return err
 		}
-		if _, err := w.Send("READY", 0); err != nil {
-			return err
+		if typ == zmq.REQ {
+			if _, err := w.Send("READY", 0); err != nil {
+				return err
+			}
 		}
 		go func() {
 			for {
-				m, err := w.RecvMessageBytes(0) // [client, "", request]
+				m, err := w.RecvMessageBytes(0) // REQ: [client, "", request]
 				if err != nil {
 					return
 				}

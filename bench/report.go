@@ -235,7 +235,7 @@ func (r *results) svg(work []workload) string {
 	const rowH, barMax, left = 18, 360, 190
 	var rows []string
 	y := 30
-	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7"}
+	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7"}
 	for _, w := range work {
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {

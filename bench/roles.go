@@ -76,6 +76,8 @@ func child(args []string) int {
 		err = runBroker(atoi(args[1]))
 	case "rawbroker":
 		err = runRawBroker(atoi(args[1]))
+	case "zmqproxy":
+		err = runProxy(atoi(args[1]))
 	case "workers":
 		err = runWorkers(args[1], args[2], atoi(args[3]))
 	default:
@@ -727,7 +729,9 @@ func runWorkers(role, endpoint string, n int) error {
 		}
 		say("READY")
 	case "rawbroker":
-		return runRawWorkers(endpoint, n)
+		return runRawWorkers(endpoint, n, zmq.REQ)
+	case "zmqproxy":
+		return runRawWorkers(endpoint, n, zmq.REP)
 	case "natsqg":
 		for range n {
 			nc, err := nats.Connect(endpoint)

@@ -68,6 +68,7 @@ const (
 	sysPython = "Python (pyzmq)"
 	sysBroker = "dividere broker"
 	sysRawLB  = "raw libzmq broker" // the ZeroMQ guide's load-balancing broker, on pebbe
+	sysProxy  = "libzmq zmq_proxy"  // libzmq's own forwarding loop in C: the cheapest hop over libzmq
 	sysReact  = "dividere Reactor"
 	sysReactM = "dividere Reactor, metrics on" // every metric of metrics/, scraped once a second
 	sysQueue  = "NATS queue group"
@@ -76,7 +77,7 @@ const (
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysConnPB: "pb", sysNATS: "nats", sysGRPC: "grpc",
-	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysReact: "reactor", sysReactM: "reactorm",
+	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysProxy: "zmqproxy", sysReact: "reactor", sysReactM: "reactorm",
 }
 
 func refsFor(names ...string) map[string]string {
@@ -85,14 +86,14 @@ func refsFor(names ...string) map[string]string {
 		switch n {
 		case sysConn, sysPython:
 			m[n] = sysRaw
-		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysConnE, sysConnPB:
+		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysProxy, sysConnE, sysConnPB:
 			m[n] = sysNATS
 		case sysMsgV1:
 			m[n] = sysMsg
 		case sysReactM:
 			m[n] = sysReact
 		}
-		if n == sysBroker || n == sysRawLB {
+		if n == sysBroker || n == sysRawLB || n == sysProxy {
 			m[n] = sysQueue
 		}
 	}
@@ -139,6 +140,7 @@ func workloads(o options, natsURL string) []workload {
 	ws = append(ws, eight)
 	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
 	lb.systems = []system{
+		{sysProxy, brokerRun("zmqproxy", 100, o.duration)},
 		{sysRawLB, brokerRun("rawbroker", 100, o.duration)},
 		{sysBroker, brokerRun("broker", 100, o.duration)},
 		{sysQueue, queueGroupRun(natsURL, 100, o.duration)},
@@ -284,7 +286,8 @@ func natsFor(role string) *proc {
 }
 
 // brokerRun: a broker process (role broker: dividere's; rawbroker: the
-// guide's on raw pebbe, the reference for what libzmq itself costs), a
+// guide's on raw pebbe, the reference for what libzmq itself costs;
+// zmqproxy: libzmq's zmq_proxy, the least a hop over libzmq costs), a
 // process of 8 workers and a process of 8 clients, each making one
 // request at a time.
 func brokerRun(role string, size int, d interface{ String() string }) func(context.Context) (measurement, error) {
@@ -303,7 +306,7 @@ func brokerRun(role string, size int, d interface{ String() string }) func(conte
 			return measurement{}, err
 		}
 		client := role
-		if role == "rawbroker" {
+		if role == "rawbroker" || role == "zmqproxy" {
 			client = "raw" // a REQ socket, as the guide's clients
 		}
 		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()}, b, w)
