@@ -232,10 +232,10 @@ func joinFloats(v []float64) string {
 // svg draws, per workload, each system's median headline relative to the
 // workload's reference (raw libzmq, or NATS where raw is absent), as bars.
 func (r *results) svg(work []workload) string {
-	const rowH, barMax, left = 18, 360, 190
+	const rowH, barMax, left = 18, 360, 230
 	var rows []string
 	y := 30
-	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7"}
+	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysMsgV1: "#4a6", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7"}
 	for _, w := range work {
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {
@@ -257,7 +257,7 @@ func (r *results) svg(work []workload) string {
 		y += 8
 	}
 	h := y + 10
-	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="%d" font-family="sans-serif" font-size="12">`+
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="680" height="%d" font-family="sans-serif" font-size="12">`+
 		`<rect width="100%%" height="100%%" fill="white"/>`+
 		`<line x1="%d" y1="20" x2="%d" y2="%d" stroke="#ccc"/>%s</svg>`+"\n", h, left+barMax*4/10, left+barMax*4/10, h-10, strings.Join(rows, ""))
 }
