@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -103,6 +104,9 @@ func refsFor(names ...string) map[string]string {
 func workloads(o options, natsURL string) []workload {
 	var ws []workload
 	py, pyErr := pythonPeer()
+	if o.python && pyErr != nil {
+		fmt.Fprintf(os.Stderr, "bench: no Python rows: %v (-python=false leaves them out)\n", pyErr)
+	}
 	for _, size := range []int{100, 1024} {
 		n := o.n
 		if size > 100 {
