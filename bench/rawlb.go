@@ -85,8 +85,8 @@ func runRawBroker(workers int) error {
 // forwarding loop in C, between a ROUTER front end and a DEALER back end
 // that deals requests to REP workers in turn. It keeps no list of free
 // workers and makes no decision per request, so no broker written over
-// libzmq can forward for less. It says WORKERS once workers connections
-// have been accepted on the back end.
+// libzmq can forward for less. It says WORKERS once as many connections
+// as there are workers have been accepted on the back end.
 func runProxy(workers int) error {
 	front, err := rawRouter()
 	if err != nil {
