@@ -15,11 +15,11 @@ import (
 // runRawBroker binds a front end and a back end and hands each request
 // to the least recently used worker, until the parent goes.
 func runRawBroker(workers int) error {
-	front, err := rawRouter()
+	front, err := rawBound(zmq.ROUTER)
 	if err != nil {
 		return err
 	}
-	back, err := rawRouter()
+	back, err := rawBound(zmq.ROUTER)
 	if err != nil {
 		return err
 	}
@@ -88,17 +88,12 @@ func runRawBroker(workers int) error {
 // libzmq can forward for less. It says WORKERS once as many connections
 // as there are workers have been accepted on the back end.
 func runProxy(workers int) error {
-	front, err := rawRouter()
+	front, err := rawBound(zmq.ROUTER)
 	if err != nil {
 		return err
 	}
-	back, err := zmq.NewSocket(zmq.DEALER)
+	back, err := rawBound(zmq.DEALER)
 	if err != nil {
-		return err
-	}
-	back.SetSndhwm(0)
-	back.SetRcvhwm(0)
-	if err := back.Bind("tcp://127.0.0.1:*"); err != nil {
 		return err
 	}
 	const mon = "inproc://proxy-back"
@@ -130,8 +125,10 @@ func runProxy(workers int) error {
 	return zmq.Proxy(front, back, nil)
 }
 
-func rawRouter() (*zmq.Socket, error) {
-	s, err := zmq.NewSocket(zmq.ROUTER)
+// rawBound is a pebbe socket of type typ with no high-water marks, bound
+// to a free local port.
+func rawBound(typ zmq.Type) (*zmq.Socket, error) {
+	s, err := zmq.NewSocket(typ)
 	if err != nil {
 		return nil, err
 	}

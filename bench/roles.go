@@ -156,13 +156,26 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		}
 		ep, _ := pub.GetLastEndpoint()
 		return publisher{endpoint: ep, send: func(b []byte) error { _, err := pub.SendBytes(b, 0); return err }}, nil
-	case "conn":
+	case "conn", "pb":
 		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
 		if err != nil {
 			return publisher{}, err
 		}
 		ctx := context.Background()
-		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
+		if role == "conn" {
+			return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
+		}
+		// pb: the payload as a bare BytesValue, marshalled into a reused buffer.
+		m := &wrapperspb.BytesValue{}
+		var buf []byte
+		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error {
+			m.Value = b
+			var err error
+			if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], m); err != nil {
+				return err
+			}
+			return pub.Send(ctx, buf)
+		}}, nil
 	case "msg", "msgv1":
 		var opts []messaging.Option
 		if role == "msgv1" {
@@ -175,22 +188,6 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		ctx := context.Background()
 		m := &wrapperspb.BytesValue{}
 		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { m.Value = b; return pub.Send(ctx, m) }}, nil
-	case "pb":
-		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
-		if err != nil {
-			return publisher{}, err
-		}
-		ctx := context.Background()
-		m := &wrapperspb.BytesValue{}
-		var buf []byte
-		return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error {
-			m.Value = b
-			var err error
-			if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf[:0], m); err != nil {
-				return err
-			}
-			return pub.Send(ctx, buf)
-		}}, nil
 	case "nats":
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
@@ -325,38 +322,27 @@ func runSub(role string, size, n int, endpoint string) error {
 			}
 			return nil
 		}
-	case "conn":
+	case "conn", "pb":
 		sub, err := connection.NewSubscriber(endpoint)
 		if err != nil {
 			return err
 		}
+		bare := role == "pb" // a bare BytesValue to unmarshal
 		recvLoop = func() error {
 			for {
 				m, err := sub.Recv(ctx)
 				if err != nil {
 					return nil
 				}
-				if c.see(m[0][0]) {
-					return nil
+				payload := m[0]
+				if bare {
+					v := &wrapperspb.BytesValue{}
+					if err := proto.Unmarshal(payload, v); err != nil {
+						return err
+					}
+					payload = v.Value
 				}
-			}
-		}
-	case "pb":
-		sub, err := connection.NewSubscriber(endpoint)
-		if err != nil {
-			return err
-		}
-		recvLoop = func() error {
-			for {
-				f, err := sub.Recv(ctx)
-				if err != nil {
-					return nil
-				}
-				m := &wrapperspb.BytesValue{}
-				if err := proto.Unmarshal(f[0], m); err != nil {
-					return err
-				}
-				if c.see(m.Value[0]) {
+				if c.see(payload[0]) {
 					return nil
 				}
 			}
@@ -441,13 +427,8 @@ func runRep(role, natsURL string) error {
 	ctx := context.Background()
 	switch role {
 	case "raw":
-		rep, err := zmq.NewSocket(zmq.REP)
+		rep, err := rawBound(zmq.REP)
 		if err != nil {
-			return err
-		}
-		rep.SetSndhwm(0)
-		rep.SetRcvhwm(0)
-		if err := rep.Bind("tcp://127.0.0.1:*"); err != nil {
 			return err
 		}
 		ep, _ := rep.GetLastEndpoint()
