@@ -1,0 +1,153 @@
+package zmtp
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/dividere-go/dividere/internal/zmtp/wire"
+)
+
+// peer is one pipe: the socket's end of its exchange with one peer
+// socket, over a stream connection (tcp, ipc) or in process (inproc).
+// A connecting socket keeps its peer across reconnections, so that what
+// was queued for it waits for the next connection.
+type peer struct {
+	s        *Socket
+	endpoint string
+	info     PeerInfo
+	id       []byte // routing id, as a ROUTER addresses it
+
+	// Guarded by s.mu.
+	attached bool
+	up       bool          // a connection is up (handshake done)
+	conn     *stream       // the connection, nil while there is none
+	subs     subscriptions // PUB/XPUB: what the peer subscribed to
+	mirror   *peer         // inproc: the other socket's end
+
+	// Guarded by s.qmu.
+	in      ring
+	inCap   int
+	inReady bool
+	inSpace chan struct{} // a reader waiting for room in `in` is woken
+
+	w       outQueue
+	dropped atomic.Uint64 // messages this peer missed at its high-water mark
+}
+
+// outQueue is what waits to be written on a peer's connection: whole
+// messages, encoded as plain ZMTP frames (a mechanism's codec seals them
+// as they are written), and commands, which go first and are dropped
+// with the connection.
+type outQueue struct {
+	mu       sync.Mutex
+	buf      []byte
+	cmd      []byte
+	n        int // messages in buf
+	inflight int // messages the writer is writing
+	inBytes  int // their bytes
+	spare    []byte
+	wake     chan struct{}
+}
+
+// offer queues msg for the peer if it is below its high-water mark, the
+// way libzmq's pipes do (whole messages; the mark counts messages and,
+// here, bytes too). delim adds a REQ's empty delimiter. Called with s.mu
+// held.
+func (p *peer) offer(msg [][]byte, delim bool) bool {
+	if p.mirror != nil {
+		return p.offerInproc(msg, delim)
+	}
+	s := p.s
+	size := wire.MessageSize(msg)
+	if delim {
+		size += 2
+	}
+	w := &p.w
+	w.mu.Lock()
+	queued := w.n + w.inflight
+	if queued >= limit(s.opt.SendHWM) ||
+		queued > 0 && s.opt.SendQueueBytes >= 0 && int64(len(w.buf)+w.inBytes+size) > s.opt.SendQueueBytes {
+		w.mu.Unlock()
+		return false
+	}
+	if delim {
+		w.buf = wire.AppendFrame(w.buf, true, nil)
+	}
+	w.buf = wire.AppendMessage(w.buf, msg)
+	w.n++
+	w.mu.Unlock()
+	signal(w.wake)
+	return true
+}
+
+// offerInproc queues msg straight into the other socket's inbound queue:
+// no bytes, no copies but one, no system call. Its capacity is both
+// sides' marks added, as libzmq's inproc pipes.
+func (p *peer) offerInproc(msg [][]byte, delim bool) bool {
+	m := p.mirror
+	o := m.s
+	cp := make([][]byte, 0, len(msg)+1)
+	if delim {
+		cp = append(cp, []byte{})
+	}
+	total := 0
+	for _, f := range msg {
+		total += len(f)
+	}
+	buf := make([]byte, 0, total)
+	for _, f := range msg {
+		buf = append(buf, f...)
+		cp = append(cp, buf[len(buf)-len(f):len(buf):len(buf)])
+	}
+	o.qmu.Lock()
+	if m.in.len() >= limit(m.inCap) {
+		o.qmu.Unlock()
+		return false
+	}
+	m.in.push(cp)
+	if !m.inReady {
+		m.inReady = true
+		o.ready = append(o.ready, m)
+	}
+	o.qmu.Unlock()
+	signal(o.rnotify)
+	return true
+}
+
+// sendSub tells the peer of a subscription change of ours. s.mu held.
+func (p *peer) sendSub(topic []byte, on bool) {
+	if p.mirror != nil {
+		// A subscriber-side socket (SUB, XSUB) may take a publisher-side
+		// socket's lock while it holds its own; the reverse never happens,
+		// so the two cannot deadlock.
+		inprocSub(p.mirror, topic, on)
+		return
+	}
+	if p.conn == nil {
+		return // the whole set is sent when the connection comes up
+	}
+	p.conn.queueSub(topic, on)
+}
+
+// closeForSocket ends the peer's connection as its socket closes, with
+// the socket's linger for what is still queued.
+func (p *peer) closeForSocket() {
+	s := p.s
+	s.mu.Lock()
+	c, m := p.conn, p.mirror
+	s.mu.Unlock()
+	if m != nil {
+		inprocDisconnect(p)
+		return
+	}
+	if c != nil {
+		c.linger(s.opt.Linger)
+		return
+	}
+	// Never connected: what is queued is lost, and counted.
+	p.w.mu.Lock()
+	n := p.w.n
+	p.w.n, p.w.buf = 0, nil
+	p.w.mu.Unlock()
+	s.stats.droppedLost.Add(uint64(n))
+}
