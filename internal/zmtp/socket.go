@@ -55,7 +55,7 @@ type Socket struct {
 
 type counters struct {
 	sent, received, droppedHWM, droppedNoPeer, droppedLost, discarded atomic.Uint64
-	protocolErrors, handshakeFailures, subsRefused                      atomic.Uint64
+	protocolErrors, handshakeFailures, subsRefused                    atomic.Uint64
 }
 
 // Stats is a snapshot of a socket's counters. Every message the socket
