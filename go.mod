@@ -6,3 +6,5 @@ require (
 	github.com/pebbe/zmq4 v1.4.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require golang.org/x/crypto v0.59.0
