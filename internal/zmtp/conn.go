@@ -129,19 +129,18 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 		st.nc.Close()
 		return ErrClosed
 	}
+	var displaced *peer
 	if s.typ == ROUTER {
 		rid := append([]byte(nil), id...)
 		if len(rid) == 0 {
 			rid = s.routingIDLocked()
 		}
-		if old := s.byID[string(rid)]; old != nil && old != p {
-			// libzmq keeps the first peer with an identity.
+		var ok bool
+		if displaced, ok = s.claimIDLocked(p, rid); !ok {
 			s.mu.Unlock()
 			st.nc.Close()
 			return fmt.Errorf("%w: identity %q is taken", ErrProtocol, rid)
 		}
-		p.id = rid
-		s.byID[string(rid)] = p
 	}
 	p.info = PeerInfo{Type: string(pt), Identity: p.id, UserID: res.UserID, Remote: st.nc.RemoteAddr().String(),
 		Endpoint: endpoint, Metadata: res.Peer}
@@ -152,6 +151,7 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 		s.ownSubs.each(func(t string) { st.queueSub([]byte(t), true) })
 	}
 	s.mu.Unlock()
+	displaced.handOver()
 	s.emit(Event{Kind: EventHandshakeSucceeded, Endpoint: endpoint, Remote: p.info.Remote})
 	signal(s.wnotify)
 
@@ -184,7 +184,46 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	p.w.mu.Unlock()
 	s.stats.droppedLost.Add(uint64(lost))
 	signal(p.inSpace)
+	// A sender waiting for this peer's room (XPubNoDrop, a blocked round
+	// robin) looks again now that it is gone.
+	signal(s.wnotify)
 	return err
+}
+
+// claimIDLocked gives p the routing id rid on a ROUTER. When another
+// peer has it, the first keeps it (ok false) unless RouterHandover, in
+// which case p takes it and the other is returned, for the caller to
+// close once it has let go of s.mu. s.mu held.
+func (s *Socket) claimIDLocked(p *peer, rid []byte) (displaced *peer, ok bool) {
+	if old := s.byID[string(rid)]; old != nil && old != p {
+		if !s.opt.RouterHandover {
+			return nil, false
+		}
+		// The old peer keeps its id for what it had queued to be read,
+		// but is no longer where the id routes to.
+		displaced = old
+	}
+	p.id = rid
+	s.byID[string(rid)] = p
+	return displaced, true
+}
+
+// handOver closes the connection of a peer whose identity was taken
+// over; nil does nothing.
+func (p *peer) handOver() {
+	if p == nil {
+		return
+	}
+	s := p.s
+	s.mu.Lock()
+	c, m, id := p.conn, p.mirror, p.id
+	s.mu.Unlock()
+	switch {
+	case m != nil:
+		inprocDisconnect(p)
+	case c != nil:
+		c.close(fmt.Errorf("zmtp: identity %q handed over to a new connection", id))
+	}
 }
 
 // isDialed reports whether p is the kept pipe of a Connect. s.mu held.

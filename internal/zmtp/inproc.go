@@ -81,18 +81,19 @@ func inprocAttach(c, b *Socket, name string) error {
 			inprocDisconnect(pc)
 			return ErrClosed
 		}
+		var displaced *peer
 		if s.typ == ROUTER {
 			id := append([]byte(nil), side.peerID...)
-			if len(id) == 0 || s.byID[string(id)] != nil {
+			if len(id) == 0 || s.byID[string(id)] != nil && !s.opt.RouterHandover {
 				id = s.routingIDLocked()
 			}
-			side.p.id = id
-			s.byID[string(id)] = side.p
+			displaced, _ = s.claimIDLocked(side.p, id)
 		}
 		side.p.info.Identity = side.p.id
 		side.p.up = true
 		s.attachLocked(side.p)
 		s.mu.Unlock()
+		displaced.handOver()
 	}
 	// A subscriber's topics go to the publisher once both ends exist.
 	for _, side := range []struct{ s, o *Socket }{{c, b}, {b, c}} {

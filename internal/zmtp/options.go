@@ -74,6 +74,16 @@ type Options struct {
 	RouterMandatory bool
 	// XPubVerbose passes every subscription up, not only new ones.
 	XPubVerbose bool
+	// XPubNoDrop makes a PUB or XPUB wait for a full subscriber instead
+	// of dropping (libzmq's ZMQ_XPUB_NODROP): while a peer the message
+	// matches is at its high-water mark, TrySend returns ErrAgain and
+	// queues it to nobody, and Send waits until every such peer has room.
+	XPubNoDrop bool
+	// RouterHandover lets a ROUTER's new connection whose peer gives an
+	// identity already in use take it over, closing the old connection
+	// (libzmq's ZMQ_ROUTER_HANDOVER). Without it the newcomer is refused
+	// and the first connection keeps the identity.
+	RouterHandover bool
 	// Backlog is the listen backlog (advisory: Go sets its own).
 	Backlog int
 	// TCPKeepAlive is the keep-alive period of tcp connections; 0: the

@@ -57,16 +57,13 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 	if p.mirror != nil {
 		return p.offerInproc(msg, delim)
 	}
-	s := p.s
 	size := wire.MessageSize(msg)
 	if delim {
 		size += 2
 	}
 	w := &p.w
 	w.mu.Lock()
-	queued := w.n + w.inflight
-	if queued >= limit(s.opt.SendHWM) ||
-		queued > 0 && s.opt.SendQueueBytes >= 0 && int64(len(w.buf)+w.inBytes+size) > s.opt.SendQueueBytes {
+	if !p.roomLocked(size) {
 		w.mu.Unlock()
 		return false
 	}
@@ -78,6 +75,35 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 	w.mu.Unlock()
 	signal(w.wake)
 	return true
+}
+
+// roomLocked reports whether a message of size encoded bytes fits below
+// the peer's marks. p.w.mu held.
+func (p *peer) roomLocked(size int) bool {
+	w, o := &p.w, &p.s.opt
+	queued := w.n + w.inflight
+	if queued >= limit(o.SendHWM) {
+		return false
+	}
+	// One message always fits an empty queue, however large, so that a
+	// message over the byte bound is not refused for ever.
+	return queued == 0 || o.SendQueueBytes < 0 || int64(len(w.buf)+w.inBytes+size) <= o.SendQueueBytes
+}
+
+// hasRoom reports whether offer would take msg now. Only the socket's
+// senders, who hold s.mu as the caller does, add to a peer's queue, so
+// the answer holds until the caller's offer. s.mu held.
+func (p *peer) hasRoom(msg [][]byte) bool {
+	if m := p.mirror; m != nil {
+		m.s.qmu.Lock()
+		ok := m.in.len() < limit(m.inCap)
+		m.s.qmu.Unlock()
+		return ok
+	}
+	p.w.mu.Lock()
+	ok := p.roomLocked(wire.MessageSize(msg))
+	p.w.mu.Unlock()
+	return ok
 }
 
 // offerInproc queues msg straight into the other socket's inbound queue:

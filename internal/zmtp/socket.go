@@ -307,7 +307,7 @@ func (s *Socket) TrySend(msg [][]byte) error {
 	var err error
 	switch s.typ {
 	case PUB, XPUB:
-		s.publishLocked(msg)
+		err = s.publishLocked(msg)
 	case XSUB:
 		err = s.xsubSendLocked(msg)
 	case SUB, PULL:
@@ -357,8 +357,17 @@ func (s *Socket) roundRobinLocked(msg [][]byte, delim bool) (*peer, error) {
 }
 
 // publishLocked sends msg to every peer subscribed to it; a peer at its
-// high-water mark misses it, and the miss is counted.
-func (s *Socket) publishLocked(msg [][]byte) {
+// high-water mark misses it, and the miss is counted. With XPubNoDrop
+// nobody misses it: while one subscriber is full it goes to none, so
+// that the sender can wait and no subscriber sees a gap.
+func (s *Socket) publishLocked(msg [][]byte) error {
+	if s.opt.XPubNoDrop {
+		for _, p := range s.out {
+			if p.subs.match(msg[0]) && !p.hasRoom(msg) {
+				return ErrAgain
+			}
+		}
+	}
 	for _, p := range s.out {
 		if !p.subs.match(msg[0]) {
 			continue
@@ -368,6 +377,7 @@ func (s *Socket) publishLocked(msg [][]byte) {
 			s.stats.droppedHWM.Add(1)
 		}
 	}
+	return nil
 }
 
 func (s *Socket) xsubSendLocked(msg [][]byte) error {
