@@ -132,7 +132,9 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	var displaced *peer
 	if s.typ == ROUTER {
 		rid := append([]byte(nil), id...)
-		if len(rid) == 0 {
+		if len(rid) == 0 || rid[0] == 0 {
+			// Ids starting with a zero byte are the ones we make up: a
+			// peer that gives one must not claim another peer's.
 			rid = s.routingIDLocked()
 		}
 		var ok bool

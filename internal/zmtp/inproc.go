@@ -84,7 +84,7 @@ func inprocAttach(c, b *Socket, name string) error {
 		var displaced *peer
 		if s.typ == ROUTER {
 			id := append([]byte(nil), side.peerID...)
-			if len(id) == 0 || s.byID[string(id)] != nil && !s.opt.RouterHandover {
+			if len(id) == 0 || id[0] == 0 || s.byID[string(id)] != nil && !s.opt.RouterHandover {
 				id = s.routingIDLocked()
 			}
 			displaced, _ = s.claimIDLocked(side.p, id)
