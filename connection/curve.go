@@ -1,20 +1,18 @@
 package connection
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
-	zmq "github.com/pebbe/zmq4"
-
 	"github.com/dividere-go/dividere/internal/ratelog"
+	"github.com/dividere-go/dividere/internal/z85"
+	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // KeyPair is a CURVE key pair in ZeroMQ's Z85 text form (40 characters
@@ -26,7 +24,7 @@ type KeyPair struct {
 
 // NewKeyPair makes a fresh CURVE key pair.
 func NewKeyPair() (KeyPair, error) {
-	pub, sec, err := zmq.NewCurveKeypair()
+	pub, sec, err := z85.NewKeyPair()
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("curve key pair: %w", err)
 	}
@@ -44,7 +42,7 @@ var ErrKey = errors.New("dividere: bad CURVE key")
 // ParseKey checks a Z85 key (surrounding quotes and space are ignored).
 func ParseKey(s string) (string, error) {
 	s = strings.Trim(strings.TrimSpace(s), `"`)
-	if len(s) != 40 || len(zmq.Z85decode(s)) != 32 {
+	if _, err := z85.DecodeKey(s); err != nil {
 		return "", fmt.Errorf("%w: want 40 Z85 characters, got %q", ErrKey, s)
 	}
 	return s, nil
@@ -113,25 +111,24 @@ func WithCurveClient(serverPublic string, k KeyPair) Option {
 	return func(c *config) { c.curveClient, c.curveServerKey = &k, serverPublic }
 }
 
-func (c *config) applyCurve(s *zmq.Socket) error {
-	switch {
-	case c.curveServer != nil:
-		return s.ServerAuthCurve(ZAPDomain, c.curveServer.Secret)
-	case c.curveClient != nil:
-		return s.ClientAuthCurve(c.curveServerKey, c.curveClient.Public, c.curveClient.Secret)
+// goCurve sets the Go engine's mechanism for the CURVE options.
+func (c *config) goCurve(o *zmtp.Options) error {
+	if c.curveServer != nil || c.curveClient != nil {
+		return fmt.Errorf("%w: CURVE on the %q engine is not there yet; run with %s=%s", ErrOption, EngineGo, EngineEnv, EngineLibzmq)
 	}
 	return nil
 }
 
-// Authenticator answers libzmq's ZAP requests for this process's CURVE
-// servers: a client gets in when its public key is on the allow list and
-// its address passes the IP rules. Both can be changed while it runs.
-// Refusals are logged and counted. One runs per process at a time.
+// Authenticator decides which clients this process's CURVE servers let
+// in (on libzmq, by answering its ZAP requests): a client gets in when
+// its public key is on the allow list and its address passes the IP
+// rules. Both can be changed while it runs. Refusals are logged and
+// counted. One runs per process at a time.
 type Authenticator struct {
-	rep  *Socket
-	log  *slog.Logger
-	warn *ratelog.Limiter // a storm of refused peers is summarised
-	done chan struct{}
+	authZ // the libzmq engine's ZAP handler
+	log   *slog.Logger
+	warn  *ratelog.Limiter // a storm of refused peers is summarised
+	done  chan struct{}
 
 	mu      sync.RWMutex
 	keys    map[string]bool // raw 32-byte public keys
@@ -149,13 +146,10 @@ func StartAuthenticator(logger *slog.Logger, opts ...Option) (*Authenticator, er
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rep, err := newSocket(zmq.REP, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
-		WithName("zap-handler"))), nil)
-	if err != nil {
+	a := &Authenticator{log: logger, warn: ratelog.Default(), done: make(chan struct{}), keys: map[string]bool{}}
+	if err := a.start(opts); err != nil {
 		return nil, fmt.Errorf("authenticator (is another one running?): %w", err)
 	}
-	a := &Authenticator{rep: rep, log: logger, warn: ratelog.Default(), done: make(chan struct{}), keys: map[string]bool{}}
-	go a.serve()
 	return a, nil
 }
 
@@ -174,7 +168,8 @@ func (a *Authenticator) SetKeys(keys ...string) error {
 		if err != nil {
 			return err
 		}
-		set[string(zmq.Z85decode(z))] = true
+		raw, _ := z85.DecodeKey(z)
+		set[string(raw[:])] = true
 	}
 	a.mu.Lock()
 	a.keys, a.anyKey = set, anyKey
@@ -228,43 +223,16 @@ func (a *Authenticator) Stats() AuthStats {
 }
 
 // Close stops the authenticator; CURVE servers then refuse everyone.
-func (a *Authenticator) Close() error {
-	err := a.rep.Close()
-	<-a.done
-	return err
-}
+func (a *Authenticator) Close() error { return a.stop() }
 
-// serve answers ZAP requests (ZeroMQ RFC 27):
-// [version, request id, domain, address, identity, mechanism, credentials...].
-func (a *Authenticator) serve() {
-	defer close(a.done)
-	ctx := context.Background()
-	for {
-		req, err := a.rep.recv(ctx)
-		if err != nil {
-			return
-		}
-		status, text, user := a.decide(req)
-		id := []byte{}
-		if len(req) > 1 {
-			id = req[1]
-		}
-		if err := a.rep.send(ctx, [][]byte{[]byte("1.0"), id, []byte(status), []byte(text), []byte(user), {}}); err != nil {
-			return
-		}
-	}
-}
-
-func (a *Authenticator) decide(req Message) (status, text, user string) {
-	if len(req) < 6 || string(req[0]) != "1.0" {
-		a.refused.Add(1)
-		return "500", "malformed ZAP request", ""
-	}
-	address, mechanism := string(req[3]), string(req[5])
-	refuse := func(why string) (string, string, string) {
+// decide says whether a client at address, using mechanism with the
+// given public key (nil for none), gets in: "" when it does, or why not;
+// user is the identity it gets in as (its key in Z85).
+func (a *Authenticator) decide(address, mechanism string, key []byte) (why, user string) {
+	refuse := func(why string) (string, string) {
 		a.refused.Add(1)
 		a.warn.Warn(a.log, "connection refused", "address", address, "mechanism", mechanism, "why", why)
-		return "400", why, ""
+		return why, ""
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -283,12 +251,31 @@ func (a *Authenticator) decide(req Message) (status, text, user string) {
 			return refuse("address not allowed")
 		}
 	}
-	if mechanism != "CURVE" || len(req) < 7 || len(req[6]) != 32 {
+	if mechanism != "CURVE" || len(key) != z85.KeySize {
 		return refuse("not a CURVE client")
 	}
-	if !a.anyKey && !a.keys[string(req[6])] {
-		return refuse("key not allowed: " + zmq.Z85encode(string(req[6])))
+	z, _ := z85.Encode(key)
+	if !a.anyKey && !a.keys[string(key)] {
+		return refuse("key not allowed: " + z)
 	}
 	a.allowed.Add(1)
-	return "200", "OK", zmq.Z85encode(string(req[6]))
+	return "", z
+}
+
+// goAuth is the process's Authenticator on the Go engine, which its
+// CURVE servers ask.
+var goAuth atomic.Pointer[Authenticator]
+
+func (a *Authenticator) startGo() error {
+	if !goAuth.CompareAndSwap(nil, a) {
+		return errors.New("an Authenticator is running already")
+	}
+	return nil
+}
+
+func (a *Authenticator) stopGo() error {
+	if goAuth.CompareAndSwap(a, nil) {
+		close(a.done)
+	}
+	return nil
 }

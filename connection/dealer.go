@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Dealer sends and receives asynchronously (DEALER): any number of sends
@@ -22,7 +22,7 @@ func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
 	if cfg.identity == "" {
 		cfg.identity = UniqueIdentity()
 	}
-	s, err := newSocket(zmq.DEALER, endpoints, Connect, cfg, nil)
+	s, err := newSocket(kind{typ: zmtp.DEALER}, endpoints, Connect, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -62,18 +62,11 @@ type Router struct {
 
 // NewRouter creates a Router on the endpoint list.
 func NewRouter(endpoints string, opts ...Option) (*Router, error) {
-	s, err := newSocket(zmq.ROUTER, endpoints, Bind, newConfig(opts), routerSetup)
+	s, err := newSocket(kind{typ: zmtp.ROUTER, routerMandatory: true, routerHandover: true}, endpoints, Bind, newConfig(opts))
 	if err != nil {
 		return nil, err
 	}
 	return &Router{sock: s}, nil
-}
-
-func routerSetup(zs *zmq.Socket) error {
-	if err := zs.SetRouterMandatory(1); err != nil {
-		return err
-	}
-	return zs.SetRouterHandover(true)
 }
 
 // Recv receives [identity, ..., payload].

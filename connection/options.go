@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Defaults applied to every socket this package creates. They differ from
@@ -104,8 +104,8 @@ type config struct {
 	curveServer, curveClient  *KeyPair
 	curveServerKey            string
 	userID                    bool
-	zctx                      *zmq.Context // WithContext; nil: dividere's own
-	marked                    []string     // the options that apply to some socket kinds only
+	zconfig                            // the libzmq engine's own options
+	marked                    []string // the options that apply to some socket kinds only
 	immediate                 bool
 }
 
@@ -212,54 +212,23 @@ func WithUserID() Option { return func(c *config) { c.userID = true; c.mark("Wit
 // inproc socket per socket. WaitConnected then returns ErrNoMonitor.
 func WithoutMonitor() Option { return func(c *config) { c.monitor = false } }
 
-// apply sets the options libzmq needs before bind or connect.
-func (c *config) apply(s *zmq.Socket) error {
-	set := []error{
-		s.SetSndhwm(c.sendHWM),
-		s.SetRcvhwm(c.recvHWM),
-		s.SetLinger(c.linger),
-		s.SetReconnectIvl(c.reconnect),
-		s.SetMaxmsgsize(c.maxMsgSize),
-		s.SetBacklog(c.backlog),
-	}
-	if c.reconnectMax >= c.reconnect {
-		set = append(set, s.SetReconnectIvlMax(c.reconnectMax))
-	}
-	if c.heartbeat > 0 {
-		set = append(set, s.SetHeartbeatIvl(c.heartbeat), s.SetHeartbeatTimeout(c.heartbeatTmout))
-	}
-	if c.identity != "" {
-		set = append(set, s.SetIdentity(c.identity))
-	}
-	set = append(set, c.applyCurve(s))
-	if c.immediate {
-		set = append(set, s.SetImmediate(true))
-	}
-	for _, err := range set {
-		if err != nil {
-			return zmqErr("set option", err)
-		}
-	}
-	return nil
-}
-
 // ErrOption is returned by a constructor given an option that does not
 // apply to what it makes (WithTopics for a Publisher, say): an option
 // silently ignored would be a setting the program believes it has.
 var ErrOption = errors.New("dividere: option does not apply")
 
 // appliesTo lists the socket kinds each kind-specific option applies to.
-var appliesTo = map[string][]zmq.Type{
-	"WithTopics":             {zmq.SUB},
-	"WithSlowSubscriberWait": {zmq.PUB, zmq.XPUB},
-	"WithIdentity":           {zmq.DEALER, zmq.ROUTER, zmq.REQ},
-	"WithUserID":             {zmq.REP, zmq.ROUTER},
+var appliesTo = map[string][]zmtp.Type{
+	"WithTopics":             {zmtp.SUB},
+	"WithSlowSubscriberWait": {zmtp.PUB, zmtp.XPUB},
+	"WithIdentity":           {zmtp.DEALER, zmtp.ROUTER, zmtp.REQ},
+	"WithUserID":             {zmtp.REP, zmtp.ROUTER},
 }
 
 func (c *config) mark(option string) { c.marked = append(c.marked, option) }
 
 // check fails with ErrOption when an option does not apply to typ.
-func (c *config) check(typ zmq.Type) error {
+func (c *config) check(typ zmtp.Type) error {
 	for _, o := range c.marked {
 		if !slices.Contains(appliesTo[o], typ) {
 			return fmt.Errorf("%w: %s to a %v socket", ErrOption, o, typ)

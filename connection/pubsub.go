@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
 	"github.com/dividere-go/dividere/internal/recvview"
+	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Publisher sends messages to every subscriber whose topic is a prefix of
@@ -43,16 +42,15 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 	if !cfg.maxMsgSizeSet {
 		cfg.maxMsgSize = DefaultSubscriptionMaxSize
 	}
-	s, err := newSocket(zmq.XPUB, endpoints, Bind, cfg, func(zs *zmq.Socket) error {
+	s, err := newSocket(kind{
+		typ: zmtp.XPUB,
 		// Report every subscribe and unsubscribe, not only the first and
 		// last per topic, so that subscriptions can be counted.
-		if err := zs.SetXpubVerboser(1); err != nil {
-			return err
-		}
-		// A full subscriber queue makes a send wait (EAGAIN) rather than
-		// drop; Send decides how long (WithSlowSubscriberWait).
-		return zs.SetXpubNodrop(cfg.slowWait != 0)
-	})
+		xpubVerbose: true,
+		// A full subscriber queue makes a send wait rather than drop;
+		// Send decides how long (WithSlowSubscriberWait).
+		xpubNoDrop: cfg.slowWait != 0,
+	}, endpoints, Bind, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +62,7 @@ func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
 		// and go so that they never pile up in an idle publisher.
 		s.mon.addHook(func(ev Event) {
 			if ev.Kind == EventHandshakeSucceeded || ev.Kind == EventDisconnected {
-				s.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+				s.locked(p.drainLocked)
 			}
 		})
 	}
@@ -82,8 +80,8 @@ func (p *Publisher) Send(ctx context.Context, frames ...[]byte) error {
 	return p.sendWith(ctx, frames, p.beforeSendFn)
 }
 
-// beforeSend reads subscription notices now and then: it costs a libzmq
-// call, and doing it every 1024 sends keeps them from piling up at no
+// beforeSend reads subscription notices now and then: it costs an
+// engine call, and doing it every 1024 sends keeps them from piling up at no
 // measurable cost. It also ends a spell of dropping for a slow
 // subscriber. p.mu is held.
 func (p *Publisher) beforeSend() {
@@ -91,7 +89,7 @@ func (p *Publisher) beforeSend() {
 		p.drainLocked()
 		if !p.lossyUntil.IsZero() && time.Now().After(p.lossyUntil) {
 			p.lossyUntil = time.Time{}
-			p.zs.SetXpubNodrop(true)
+			p.setNoDrop(true)
 		}
 	}
 }
@@ -113,7 +111,7 @@ func (p *Publisher) stuck() bool {
 	}
 	p.lastSlow = now
 	p.lossyUntil = now.Add(p.hold)
-	p.zs.SetXpubNodrop(false)
+	p.setNoDrop(false)
 	p.warn.Warn(p.log(), "a subscriber's queue stayed full: dropping messages for it",
 		"socket", p.name, "waited", p.cfg.slowWait, "for", p.hold)
 	return true
@@ -140,8 +138,8 @@ func (p *Publisher) PublisherStats() PublisherStats {
 func (p *Publisher) drainLocked() {
 	changed := false
 	for {
-		b, err := p.zs.RecvBytes(zmq.DONTWAIT)
-		if err != nil || len(b) == 0 {
+		b, ok := p.tryNotice()
+		if !ok {
 			break
 		}
 		changed = true
@@ -170,7 +168,7 @@ func (p *Publisher) drainLocked() {
 // whose first frame starts with topic. A subscriber that subscribed to
 // several matching prefixes counts once per prefix.
 func (p *Publisher) Subscribers(topic string) int {
-	p.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+	p.locked(p.drainLocked)
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	return p.countLocked(topic)
@@ -191,7 +189,7 @@ func (p *Publisher) countLocked(topic string) int {
 // reliable answer to PUB/SUB's late-joiner problem.
 func (p *Publisher) WaitSubscribers(ctx context.Context, topic string, n int) error {
 	got := 0
-	err := p.do(ctx, false, func() error {
+	err := p.do(ctx, func() error {
 		p.drainLocked()
 		p.subMu.Lock()
 		got = p.countLocked(topic)
@@ -212,7 +210,7 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, topic string, n int) er
 // greets every newcomer, however many come and go, loops on it.
 func (p *Publisher) WaitJoin(ctx context.Context, seen uint64) (uint64, error) {
 	var joins uint64
-	err := p.do(ctx, false, func() error {
+	err := p.do(ctx, func() error {
 		p.drainLocked()
 		p.subMu.Lock()
 		joins = p.joins
@@ -231,7 +229,7 @@ func (p *Publisher) WaitJoin(ctx context.Context, seen uint64) (uint64, error) {
 // Joins returns how many subscriptions the publisher has seen arrive
 // since it was created (each topic of each subscriber counts once).
 func (p *Publisher) Joins() uint64 {
-	p.with(func(*zmq.Socket) error { p.drainLocked(); return nil })
+	p.locked(p.drainLocked)
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
 	return p.joins
@@ -257,14 +255,7 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 	if !cfg.topicsSet {
 		topics = []string{""}
 	}
-	s, err := newSocket(zmq.SUB, endpoints, Connect, cfg, func(zs *zmq.Socket) error {
-		for _, t := range topics {
-			if err := zs.SetSubscribe(t); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	s, err := newSocket(kind{typ: zmtp.SUB, topics: topics}, endpoints, Connect, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -273,26 +264,12 @@ func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
 
 // Subscribe adds topics (byte prefixes; "" is everything).
 func (s *Subscriber) Subscribe(topics ...string) error {
-	return s.mapErr("subscribe", s.with(func(zs *zmq.Socket) error {
-		for _, t := range topics {
-			if err := zs.SetSubscribe(t); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	return s.mapErr("subscribe", s.subscribe(true, topics))
 }
 
 // Unsubscribe removes topics added before.
 func (s *Subscriber) Unsubscribe(topics ...string) error {
-	return s.mapErr("unsubscribe", s.with(func(zs *zmq.Socket) error {
-		for _, t := range topics {
-			if err := zs.SetUnsubscribe(t); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	return s.mapErr("unsubscribe", s.subscribe(false, topics))
 }
 
 // Recv blocks until a message arrives, ctx ends (ErrTimeout or

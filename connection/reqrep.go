@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
+	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Request sends requests and receives replies in strict alternation (REQ).
@@ -38,7 +38,7 @@ func NewRequest(endpoints string, opts ...Option) (*Request, error) {
 }
 
 func (r *Request) open() (*Socket, error) {
-	return newSocket(zmq.REQ, r.endpoints, Connect, r.cfg, nil)
+	return newSocket(kind{typ: zmtp.REQ}, r.endpoints, Connect, r.cfg)
 }
 
 // Name returns the name of the Request's socket (see WithName).
@@ -146,7 +146,7 @@ type Response struct {
 
 // NewResponse creates a Response on the endpoint list.
 func NewResponse(endpoints string, opts ...Option) (*Response, error) {
-	s, err := newSocket(zmq.REP, endpoints, Bind, newConfig(opts), nil)
+	s, err := newSocket(kind{typ: zmtp.REP}, endpoints, Bind, newConfig(opts))
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,11 @@
+//go:build cgo
+
 package connection
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -17,36 +16,29 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
-	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/internal/recvview"
 )
 
-// Socket is what every facade in this package is built on: one libzmq
-// socket made safe for use from any goroutine.
+// haveLibzmq says this build has the libzmq engine.
+const haveLibzmq = true
+
+// DefaultEngine is the engine of a process whose DIVIDERE_ZMQ is unset:
+// libzmq in a build with cgo, until the Go engine replaces it as the
+// default; the Go engine (EngineGo) in a CGO_ENABLED=0 build.
+const DefaultEngine = EngineLibzmq
+
+// zside is a Socket's libzmq state.
 //
 // libzmq sockets must not be used by two threads at once, and goroutines
-// move between threads, so every libzmq call is made under a mutex. No
-// goroutine ever blocks inside libzmq while holding it: operations are
-// tried without blocking, and a caller that has to wait parks on the
-// socket's ZMQ_FD in Go's network poller. That keeps an idle socket at
-// zero CPU, lets one goroutine send while another waits to receive, and
-// lets Close wake every waiter at once.
-// sock is Socket under a name of its own, so that the facades embed it
-// (and offer its methods) without a public field: a facade is its small
-// method set, not a Socket one can reach into.
-type sock = Socket
-
-type Socket struct {
-	mu     sync.Mutex // guards every use of zs
-	zs     *zmq.Socket
-	typ    zmq.Type
-	cfg    config
-	name   string
-	eps    []Endpoint
-	bound  []string
-	closed atomic.Bool
-	done   chan struct{}
-
+// move between threads, so every libzmq call is made under the Socket's
+// mutex. No goroutine ever blocks inside libzmq while holding it:
+// operations are tried without blocking, and a caller that has to wait
+// parks on the socket's ZMQ_FD in Go's network poller. That keeps an idle
+// socket at zero CPU, lets one goroutine send while another waits to
+// receive, and lets Close wake every waiter at once.
+type zside struct {
+	re *reattacher // nil unless the socket connects somewhere
+	zs *zmq.Socket
 	// zfd is libzmq's ZMQ_FD. A waiter first polls it in a blocking
 	// system call (see hotWait), interruptible through its direction's
 	// eventfd in wakefd; one that waits longer parks in Go's network
@@ -71,11 +63,7 @@ type Socket struct {
 	notifyPending bool
 	notifyTimer   *time.Timer
 
-	mon   *monitor
-	re    *reattacher // nil unless the socket connects somewhere
-	warn  *ratelog.Limiter
-	stats counters
-	fr    *frameReader // nil: receive through pebbe
+	fr *frameReader // nil: receive through pebbe
 	// With batch, messages are read ahead in one call per batch (sockets
 	// that may receive several messages in a row); queue[head:] are
 	// those not yet handed out. Guarded by mu.
@@ -96,107 +84,37 @@ type Socket struct {
 	// lastUser is the User-Id of the message recvFrames took last (with
 	// WithUserID); guarded by mu, handed out by recvUser.
 	lastUser string
-	// A Publisher's hooks for a full subscriber queue: how long a send
-	// waits for room (0: as long as its context allows), what it does
-	// when that passed (called with mu held; true: try once more), and
-	// where it counts its waits.
-	sendWait  time.Duration
-	sendStuck func() bool
-	sendWaits *atomic.Uint64
 	// background marks a socket of the package's own (a monitor's) whose
 	// waiter always parks and is not counted in waiters.
 	background bool
 }
 
-type counters struct {
-	sent, received, sendErrors, recvErrors atomic.Uint64
-	events, eventsDropped, authFailures    atomic.Uint64
-	reattaches                             atomic.Uint64
-}
-
-// Stats is a snapshot of a socket's counters.
-type Stats struct {
-	Sent          uint64 // messages sent
-	Received      uint64 // messages received
-	SendErrors    uint64 // sends that failed (timeouts included)
-	RecvErrors    uint64 // receives that failed (timeouts included)
-	Events        uint64 // monitor events seen
-	EventsDropped uint64 // events not delivered because the WithEvents channel was full
-	AuthFailures  uint64 // peers refused by authentication (CURVE/ZAP)
-	// Reattaches counts endpoints attached again after libzmq tore their
-	// connection down for a protocol error (such as a frame over
-	// WithMaxMessageSize) and would not have reconnected.
-	Reattaches uint64
-	Peers      int // peers with a completed handshake, as far as the monitor knows
-}
-
-var socketSeq atomic.Uint64
-
-// newSocket creates a socket of type typ, applies cfg and setup (the
-// kind-specific options, which must precede bind/connect), starts the
-// monitor and attaches every endpoint.
-func newSocket(typ zmq.Type, endpoints string, def Role, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
-	if err := cfg.check(typ); err != nil {
-		return nil, err
-	}
-	eps, err := ParseEndpoints(endpoints, def)
-	if err != nil {
-		return nil, err
-	}
-	s, err := openSocket(typ, cfg, setup)
-	if err != nil {
-		return nil, err
-	}
-	s.eps = eps
-	for _, ep := range eps {
-		if err := s.attach(ep); err != nil {
-			s.Close()
-			return nil, err
-		}
-	}
-	s.re = startReattacher(s)
-	return s, nil
-}
-
-// openSocket creates and configures a socket without attaching it.
-func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socket, error) {
+// openLibzmq makes s's socket in libzmq.
+func (s *Socket) openLibzmq(k kind) error {
+	cfg, typ := s.cfg, zmq.Type(k.typ)
 	zc, err := zmqContext(cfg)
 	if err != nil {
-		return nil, zmqErr("libzmq context", err)
+		return zmqErr("libzmq context", err)
 	}
 	zs, err := zc.NewSocket(typ)
 	if err != nil {
-		return nil, zmqErr("new socket", err)
+		return zmqErr("new socket", err)
 	}
-	s := &Socket{
-		zs:   zs,
-		typ:  typ,
-		cfg:  cfg,
-		name: cfg.name,
-		done: make(chan struct{}),
-		born: time.Now(),
-		warn: ratelog.Default(),
-		rsem: make(chan struct{}, 1),
-		wsem: make(chan struct{}, 1),
-	}
-	if s.name == "" {
-		s.name = fmt.Sprintf("%s-%d", typ, socketSeq.Add(1))
-	}
-	fail := func(err error) (*Socket, error) {
+	s.zs, s.born = zs, time.Now()
+	s.rsem, s.wsem = make(chan struct{}, 1), make(chan struct{}, 1)
+	fail := func(err error) error {
 		s.wakefd[0].close()
 		s.wakefd[1].close()
 		zs.SetLinger(0)
 		zs.Close()
 		s.fr.free()
-		return nil, err
+		return err
 	}
 	if err := cfg.apply(zs); err != nil {
 		return fail(err)
 	}
-	if setup != nil {
-		if err := setup(zs); err != nil {
-			return fail(zmqErr("set option", err))
-		}
+	if err := k.applyLibzmq(zs); err != nil {
+		return fail(zmqErr("set option", err))
 	}
 	s.fr = newFrameReader(zs, typ)
 	// Sockets that may receive several messages in a row read them ahead
@@ -224,7 +142,7 @@ func openSocket(typ zmq.Type, cfg config, setup func(*zmq.Socket) error) (*Socke
 			return fail(err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // pollable registers a duplicate of libzmq's signalling fd with Go's
@@ -244,7 +162,31 @@ func pollable(fd int, name string) (*os.File, syscall.RawConn, error) {
 	return f, rc, nil
 }
 
-func (s *Socket) attach(ep Endpoint) error {
+// applyLibzmq sets k's socket-type options.
+func (k kind) applyLibzmq(zs *zmq.Socket) error {
+	var errs []error
+	if k.xpubVerbose {
+		errs = append(errs, zs.SetXpubVerboser(1))
+	}
+	if k.xpubNoDrop {
+		errs = append(errs, zs.SetXpubNodrop(true))
+	}
+	if k.routerMandatory {
+		errs = append(errs, zs.SetRouterMandatory(1))
+	}
+	if k.routerHandover {
+		errs = append(errs, zs.SetRouterHandover(true))
+	}
+	for _, t := range k.topics {
+		errs = append(errs, zs.SetSubscribe(t))
+	}
+	return errors.Join(errs...)
+}
+
+// startLibzmq starts what a libzmq socket needs once it is attached.
+func (s *Socket) startLibzmq() { s.re = startReattacher(s) }
+
+func (s *Socket) attachLibzmq(ep Endpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ep.Role == Bind {
@@ -264,62 +206,8 @@ func (s *Socket) attach(ep Endpoint) error {
 	return nil
 }
 
-// Name is the socket's name in logs and events (WithName, or kind-number).
-func (s *Socket) Name() string { return s.name }
-
-// Endpoint returns the first endpoint the socket bound, in a form a local
-// peer can connect to (a wildcard host becomes the loopback address, an
-// OS-assigned port is filled in). It is "" for a socket that only
-// connects.
-func (s *Socket) Endpoint() string {
-	if len(s.bound) == 0 {
-		return ""
-	}
-	return connectable(s.bound[0])
-}
-
-// Endpoints returns every endpoint the socket bound, as libzmq reports
-// them.
-func (s *Socket) Endpoints() []string { return append([]string(nil), s.bound...) }
-
-// Port returns the TCP port of the first bound endpoint, or 0.
-func (s *Socket) Port() int {
-	_, port, err := splitHostPort(trimScheme(s.Endpoint()))
-	if err != nil {
-		return 0
-	}
-	var n int
-	fmt.Sscanf(port, "%d", &n)
-	return n
-}
-
-// Stats returns a snapshot of the socket's counters.
-func (s *Socket) Stats() Stats {
-	st := Stats{
-		Sent:          s.stats.sent.Load(),
-		Received:      s.stats.received.Load(),
-		SendErrors:    s.stats.sendErrors.Load(),
-		RecvErrors:    s.stats.recvErrors.Load(),
-		Events:        s.stats.events.Load(),
-		EventsDropped: s.stats.eventsDropped.Load(),
-		AuthFailures:  s.stats.authFailures.Load(),
-		Reattaches:    s.stats.reattaches.Load(),
-	}
-	if s.mon != nil {
-		st.Peers = s.mon.peerCount()
-	}
-	return st
-}
-
-// Close closes the socket. It never blocks on the network: goroutines
-// waiting in the socket's calls return ErrClosed, unsent messages are
-// handled by the linger setting in the background, and the monitor
-// goroutine is gone when Close returns. Close is idempotent.
-func (s *Socket) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	close(s.done)
+// closeLibzmq closes the libzmq socket, once done is closed.
+func (s *Socket) closeLibzmq() error {
 	if s.re != nil {
 		s.re.stop()
 	}
@@ -383,9 +271,6 @@ func (s *Socket) drainWaiters(timeout time.Duration) bool {
 	return true
 }
 
-// isClosed reports whether Close has been called.
-func (s *Socket) isClosed() bool { return s.closed.Load() }
-
 // with runs f with exclusive use of the libzmq socket.
 func (s *Socket) with(f func(zs *zmq.Socket) error) error {
 	s.mu.Lock()
@@ -400,7 +285,7 @@ func (s *Socket) with(f func(zs *zmq.Socket) error) error {
 
 // wakeReader makes the receive-side waiter, if any, try again. Facades
 // call it when their own state changed in a way its condition depends on.
-func (s *Socket) wakeReader() {
+func (s *Socket) wakeReaderLibzmq() {
 	if s.rwaiting.Load() {
 		s.wake(dirRead)
 	}
@@ -517,7 +402,7 @@ func (s *Socket) checkLocked(r, w bool) {
 // says which readiness the caller waits for (only to pick the waiter
 // slot: libzmq signals both on one fd). try's raw libzmq error is
 // returned; callers map it.
-func (s *Socket) do(ctx context.Context, write bool, try func() error) error {
+func (s *Socket) doLibzmq(ctx context.Context, write bool, try func() error) error {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -721,34 +606,14 @@ func (s *Socket) waitHot(ctx context.Context, me int, try func() error) (result 
 	}
 }
 
-// ctxErr turns a finished context into the package's error: a deadline
-// is ErrTimeout (and context.DeadlineExceeded), a cancel is
-// context.Canceled.
-func ctxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if err == nil || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %w", ErrTimeout, context.DeadlineExceeded)
-	}
-	return err
-}
-
-// send sends one message (all frames atomically).
-func (s *Socket) send(ctx context.Context, frames [][]byte) error {
-	return s.sendWith(ctx, frames, nil)
-}
-
-// sendWith is send with a hook run under the lock before each attempt,
-// for facades with bookkeeping of their own.
-func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) error {
-	if len(frames) == 0 {
-		return ErrEmpty
-	}
+// sendLibzmq is sendWith on libzmq; it returns the raw error.
+func (s *Socket) sendLibzmq(ctx context.Context, frames [][]byte, before func()) error {
 	// The first attempt is made here rather than through do so that the
 	// common case allocates no closure.
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
-		return s.mapErr("send", ErrClosed)
+		return ErrClosed
 	}
 	if before != nil {
 		before()
@@ -759,12 +624,7 @@ func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) e
 	if isAgain(err) {
 		err = s.sendSlow(ctx, frames, before)
 	}
-	if err != nil {
-		s.stats.sendErrors.Add(1)
-		return s.mapErr("send", err)
-	}
-	s.stats.sent.Add(1)
-	return nil
+	return err
 }
 
 // sendSlow waits until the message can be sent. It works on a copy of
@@ -845,8 +705,8 @@ func sendFrames(zs *zmq.Socket, fr *frameReader, frames [][]byte) error {
 	return nil
 }
 
-// recv receives one whole message.
-func (s *Socket) recv(ctx context.Context) (Message, error) {
+// recvLibzmq is recv on libzmq; it returns the raw error.
+func (s *Socket) recvLibzmq(ctx context.Context) (Message, error) {
 	var msg Message
 	var err error
 	if s.blockHot {
@@ -859,7 +719,7 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
-			return nil, s.mapErr("recv", ErrClosed)
+			return nil, ErrClosed
 		}
 		msg, err = s.recvFrames()
 		s.notifyLocked(dirNone)
@@ -868,31 +728,20 @@ func (s *Socket) recv(ctx context.Context) (Message, error) {
 			msg, err = s.recvSlow(ctx)
 		}
 	}
-	if err != nil {
-		s.stats.recvErrors.Add(1)
-		return nil, s.mapErr("recv", err)
-	}
-	s.stats.received.Add(1)
-	return msg, nil
+	return msg, err
 }
 
-// recvUser receives one message and the User-Id its peer was
-// authenticated as (WithUserID; "" without authentication).
-func (s *Socket) recvUser(ctx context.Context) (Message, string, error) {
+// recvUserLibzmq is recvUser on libzmq; it returns the raw error.
+func (s *Socket) recvUserLibzmq(ctx context.Context) (Message, string, error) {
 	var msg Message
 	var user string
-	err := s.do(ctx, false, func() error {
+	err := s.doLibzmq(ctx, false, func() error {
 		var err error
 		msg, err = s.recvFrames()
 		user = s.lastUser
 		return err
 	})
-	if err != nil {
-		s.stats.recvErrors.Add(1)
-		return nil, "", s.mapErr("recv", err)
-	}
-	s.stats.received.Add(1)
-	return msg, user, nil
+	return msg, user, err
 }
 
 // recvSlow waits for a message. It is apart from recv so that only a
@@ -973,16 +822,16 @@ func (s *Socket) refill(view bool) error {
 	return err
 }
 
-// recvView receives one message and returns what decode made of it,
-// called under s.mu: the frames may point into the socket's receive
+// recvViewLibzmq is recvView on libzmq, decode called under s.mu: the
+// frames may point into the socket's receive
 // buffer, which the next receive reuses, so decode must be done with
 // them when it returns (a decoder that copies what it keeps). It saves
 // a copy and an allocation per message.
-func (s *Socket) recvView(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+func (s *Socket) recvViewLibzmq(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
-		return nil, nil, s.mapErr("recv", ErrClosed)
+		return nil, nil, ErrClosed
 	}
 	v, derr, err = s.viewLocked(decode)
 	s.notifyLocked(dirNone)
@@ -990,12 +839,7 @@ func (s *Socket) recvView(ctx context.Context, decode recvview.Decoder) (v any, 
 	if isAgain(err) {
 		v, derr, err = s.recvViewSlow(ctx, decode)
 	}
-	if err != nil {
-		s.stats.recvErrors.Add(1)
-		return nil, nil, s.mapErr("recv", err)
-	}
-	s.stats.received.Add(1)
-	return v, derr, nil
+	return v, derr, err
 }
 
 // recvViewSlow waits for the message: a function of its own, so that the
@@ -1052,8 +896,8 @@ func recvFramesPebbe(zs *zmq.Socket) (Message, error) {
 
 // waitReadable blocks until a message can be received, without
 // receiving it.
-func (s *Socket) waitReadable(ctx context.Context) error {
-	err := s.do(ctx, false, func() error {
+func (s *Socket) waitReadableLibzmq(ctx context.Context) error {
+	err := s.doLibzmq(ctx, false, func() error {
 		if s.head < len(s.queue) {
 			return nil // read ahead already
 		}
@@ -1069,41 +913,35 @@ func (s *Socket) waitReadable(ctx context.Context) error {
 	return s.mapErr("wait", err)
 }
 
-// waitFor implements the original's wait(timeout): true when a message is
-// ready within timeout.
-func (s *Socket) waitFor(timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return s.waitReadable(ctx) == nil
+// lockedLibzmq is locked on libzmq.
+func (s *Socket) lockedLibzmq(f func()) error {
+	return s.with(func(*zmq.Socket) error { f(); return nil })
 }
 
-func (s *Socket) mapErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, ErrClosed) || errors.Is(err, ErrTimeout) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s %s: %w", s.name, op, err)
-	}
-	return fmt.Errorf("%s %w", s.name, zmqErr(op, err))
-}
-
-func (s *Socket) log() *slog.Logger { return s.cfg.logger }
-
-// UniqueIdentity returns a routing identity that is unique across
-// processes and machines ("dv-" and 16 random hex digits; libzmq reserves
-// identities starting with a zero byte). Dealers get one by default; keep
-// one to reconnect under the same identity.
-func UniqueIdentity() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "dv-" + hex.EncodeToString(b[:])
-}
-
-func trimScheme(ep string) string {
-	for _, p := range []string{"tcp://", "ipc://", "inproc://"} {
-		if len(ep) >= len(p) && ep[:len(p)] == p {
-			return ep[len(p):]
+// subscribeLibzmq is subscribe on libzmq.
+func (s *Socket) subscribeLibzmq(on bool, topics []string) error {
+	return s.with(func(zs *zmq.Socket) error {
+		for _, t := range topics {
+			set := zs.SetSubscribe
+			if !on {
+				set = zs.SetUnsubscribe
+			}
+			if err := set(t); err != nil {
+				return err
+			}
 		}
-	}
-	return ep
+		return nil
+	})
 }
+
+// tryNoticeLibzmq is tryNotice on libzmq.
+func (s *Socket) tryNoticeLibzmq() ([]byte, bool) {
+	b, err := s.zs.RecvBytes(zmq.DONTWAIT)
+	if err != nil || len(b) == 0 {
+		return nil, false
+	}
+	return b, true
+}
+
+// setNoDropLibzmq is setNoDrop on libzmq.
+func (s *Socket) setNoDropLibzmq(on bool) { s.zs.SetXpubNodrop(on) }

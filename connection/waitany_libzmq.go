@@ -1,3 +1,5 @@
+//go:build cgo
+
 package connection
 
 import (
@@ -9,38 +11,14 @@ import (
 	zmq "github.com/pebbe/zmq4"
 )
 
-// Waitable is any socket of this package: every facade (Router, Dealer,
-// Subscriber, Response, Request, ...) and a Proxy's ends. WaitAny waits
-// on several.
-type Waitable interface{ waitable() *Socket }
-
-func (s *Socket) waitable() *Socket  { return s }
-func (r *Request) waitable() *Socket { return r.cur.Load() }
-
-// MaxWaitAny is how many sockets one WaitAny may wait on.
-const MaxWaitAny = 8
-
-// WaitAny blocks until one of socks has a message to receive and returns
-// its index (the first ready one, in the order given), so that one
-// goroutine can serve several sockets as zmq_poll lets a thread do: a
-// Recv on that socket then returns at once. It fails with ErrClosed when
-// one of them is closed, with ctx's error (ErrTimeout for a deadline) when
-// ctx ends first.
-//
-// WaitAny is the receiving waiter of each socket while it waits: a Recv
-// on one of them from another goroutine meanwhile waits its turn. It
-// waits in a blocking system call, holding a thread, as libzmq's own
-// zmq_poll does: it is meant for a goroutine that serves those sockets
-// and nothing else.
-func WaitAny(ctx context.Context, socks ...Waitable) (int, error) {
-	if len(socks) == 0 || len(socks) > MaxWaitAny {
-		return -1, fmt.Errorf("WaitAny on %d sockets (1 to %d): %w", len(socks), MaxWaitAny, ErrOption)
-	}
-	var ss [MaxWaitAny]*Socket
+// waitAnyLibzmq is WaitAny on libzmq.
+func waitAnyLibzmq(ctx context.Context, ss []*Socket) (int, error) {
 	var zfds, wakes [MaxWaitAny]int
-	n := len(socks)
-	for i, w := range socks {
-		ss[i] = w.waitable()
+	n := len(ss)
+	for _, s := range ss {
+		if s.g != nil {
+			return -1, fmt.Errorf("WaitAny over sockets of two engines: %w", ErrOption)
+		}
 	}
 	// Ready already? Then no waiter slot is needed.
 	if i, err := readyAmong(ss[:n]); i >= 0 || err != nil {

@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package rawzmq sets up plain pebbe/zmq4 socket pairs on tcp loopback:
 // the baseline that the Go benchmarks and `dividere bench` measure
 // dividere against, set up one way for both.

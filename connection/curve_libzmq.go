@@ -1,0 +1,92 @@
+//go:build cgo
+
+package connection
+
+import (
+	"context"
+	"slices"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/zmtp"
+)
+
+func (c *config) applyCurve(s *zmq.Socket) error {
+	switch {
+	case c.curveServer != nil:
+		return s.ServerAuthCurve(ZAPDomain, c.curveServer.Secret)
+	case c.curveClient != nil:
+		return s.ClientAuthCurve(c.curveServerKey, c.curveClient.Public, c.curveClient.Secret)
+	}
+	return nil
+}
+
+// authZ is an Authenticator's libzmq side: the ZAP handler, a REP
+// socket on the inproc endpoint libzmq sends its requests to.
+type authZ struct {
+	rep *Socket
+}
+
+// start starts the ZAP handler of dividere's libzmq context (of another,
+// WithContext).
+func (a *Authenticator) start(opts []Option) error {
+	if processEngine != EngineLibzmq {
+		return a.startGo()
+	}
+	rep, err := newSocket(kind{typ: zmtp.REP}, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
+		WithName("zap-handler"))))
+	if err != nil {
+		return err
+	}
+	a.rep = rep
+	go a.serve()
+	return nil
+}
+
+func (a *Authenticator) stop() error {
+	if a.rep == nil {
+		return a.stopGo()
+	}
+	err := a.rep.Close()
+	<-a.done
+	return err
+}
+
+// serve answers ZAP requests (ZeroMQ RFC 27):
+// [version, request id, domain, address, identity, mechanism, credentials...].
+func (a *Authenticator) serve() {
+	defer close(a.done)
+	ctx := context.Background()
+	for {
+		req, err := a.rep.recv(ctx)
+		if err != nil {
+			return
+		}
+		status, text, user := a.zap(req)
+		id := []byte{}
+		if len(req) > 1 {
+			id = req[1]
+		}
+		if err := a.rep.send(ctx, [][]byte{[]byte("1.0"), id, []byte(status), []byte(text), []byte(user), {}}); err != nil {
+			return
+		}
+	}
+}
+
+// zap decides a ZAP request: [version, request id, domain, address,
+// identity, mechanism, credentials...].
+func (a *Authenticator) zap(req Message) (status, text, user string) {
+	if len(req) < 6 || string(req[0]) != "1.0" {
+		a.refused.Add(1)
+		return "500", "malformed ZAP request", ""
+	}
+	var key []byte
+	if len(req) > 6 {
+		key = req[6]
+	}
+	why, user := a.decide(string(req[3]), string(req[5]), key)
+	if why != "" {
+		return "400", why, ""
+	}
+	return "200", "OK", user
+}

@@ -1,0 +1,71 @@
+package connection
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/dividere-go/dividere/internal/zmtp"
+)
+
+// The ZeroMQ engines a socket can run on.
+const (
+	// EngineGo is dividere's own ZeroMQ engine, in pure Go: it needs no
+	// C library and works in a CGO_ENABLED=0 build.
+	EngineGo = "go"
+	// EngineLibzmq is libzmq, through cgo (github.com/pebbe/zmq4). It is
+	// there only in a build with cgo.
+	EngineLibzmq = "libzmq"
+)
+
+// EngineEnv is the environment variable that chooses the engine of every
+// socket in the process when it starts: EngineGo or EngineLibzmq. It
+// holds for the library, the dividere command, the examples and the
+// benchmarks alike, so that a deployment switches engines without being
+// rebuilt. Unset, it is DefaultEngine.
+const EngineEnv = "DIVIDERE_ZMQ"
+
+// ErrEngine is returned by every constructor when DIVIDERE_ZMQ names an
+// engine this build does not have (libzmq in a CGO_ENABLED=0 build) or
+// none at all.
+var ErrEngine = errors.New("dividere: ZeroMQ engine not available")
+
+// processEngine is the engine chosen at start, or why none could be.
+var processEngine, processEngineErr = chooseEngine(os.Getenv(EngineEnv))
+
+func chooseEngine(v string) (string, error) {
+	switch v {
+	case "":
+		return DefaultEngine, nil
+	case EngineGo:
+		return EngineGo, nil
+	case EngineLibzmq:
+		if !haveLibzmq {
+			return "", fmt.Errorf("%w: %s=%s, but this program was built without cgo, so it has only the %q engine",
+				ErrEngine, EngineEnv, v, EngineGo)
+		}
+		return EngineLibzmq, nil
+	}
+	return "", fmt.Errorf("%w: %s=%q (want %q or %q)", ErrEngine, EngineEnv, v, EngineGo, EngineLibzmq)
+}
+
+// Engine returns the engine the process's sockets run on (EngineGo or
+// EngineLibzmq), as DIVIDERE_ZMQ chose it, or "" when DIVIDERE_ZMQ named
+// none this build has (constructors then fail with ErrEngine).
+func Engine() string { return processEngine }
+
+// kind is what a constructor asks of its socket beyond the shared
+// options: its ZeroMQ type and the type's own settings, which each engine
+// applies before the socket binds or connects.
+type kind struct {
+	typ zmtp.Type
+	// XPUB: report every subscription, not only the first per topic.
+	xpubVerbose bool
+	// XPUB: a full subscriber queue makes a send wait instead of drop.
+	xpubNoDrop bool
+	// ROUTER: a send to an unknown peer fails; a reconnecting peer takes
+	// its identity over.
+	routerMandatory, routerHandover bool
+	// SUB: the topics subscribed to before connecting.
+	topics []string
+}
