@@ -80,6 +80,12 @@ func child(args []string) int {
 		err = runProxy(atoi(args[1]))
 	case "workers":
 		err = runWorkers(args[1], args[2], atoi(args[3]))
+	case "zmtpproxy":
+		err = runGoProxy(atoi(args[1]))
+	case "getenv":
+		// For the tests: says what the child's environment holds.
+		say("READY %s=%s", args[1], os.Getenv(args[1]))
+		untilParentGoes()
 	default:
 		err = fmt.Errorf("unknown role %q", args[0])
 	}
@@ -156,6 +162,8 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		}
 		ep, _ := pub.GetLastEndpoint()
 		return publisher{endpoint: ep, send: func(b []byte) error { _, err := pub.SendBytes(b, 0); return err }}, nil
+	case "zmtp":
+		return newGoPublisher()
 	case "conn", "pb":
 		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
 		if err != nil {
@@ -322,6 +330,11 @@ func runSub(role string, size, n int, endpoint string) error {
 			}
 			return nil
 		}
+	case "zmtp":
+		var err error
+		if recvLoop, err = goRecvLoop(ctx, c, endpoint); err != nil {
+			return err
+		}
 	case "conn", "pb":
 		sub, err := connection.NewSubscriber(endpoint)
 		if err != nil {
@@ -440,6 +453,8 @@ func runRep(role, natsURL string) error {
 			}
 			rep.SendBytes(b, 0)
 		}
+	case "zmtp":
+		return runGoRep()
 	case "conn":
 		rep, err := connection.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
@@ -543,6 +558,8 @@ func newCaller(role, endpoint string) (caller, error) {
 			_, err := req.RecvBytes(0)
 			return err
 		}, nil
+	case "zmtp":
+		return newGoCaller(endpoint)
 	case "conn":
 		req, err := connection.NewRequest(endpoint)
 		if err != nil {
@@ -713,6 +730,8 @@ func runWorkers(role, endpoint string, n int) error {
 		return runRawWorkers(endpoint, n, zmq.REQ)
 	case "zmqproxy":
 		return runRawWorkers(endpoint, n, zmq.REP)
+	case "zmtpproxy":
+		return runGoWorkers(endpoint, n)
 	case "natsqg":
 		for range n {
 			nc, err := nats.Connect(endpoint)
