@@ -9,14 +9,14 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/internal/testengine"
 )
 
 // dividere's sockets live in a libzmq context of its own: pebbe's
 // default context keeps its settings, and a program's own sockets meet
 // dividere's over inproc:// only in a context given WithContext.
 func TestOwnContext(t *testing.T) {
-	testutil.LibzmqOnly(t, "WithContext is a libzmq context")
+	testengine.LibzmqOnly(t, "WithContext is a libzmq context")
 	d := ok(connection.NewDealer("@inproc://own-context"))(t)
 	closeAll(t, d)
 	if n, err := zmq.GetMaxSockets(); err != nil || n != 1023 {

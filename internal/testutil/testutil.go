@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
@@ -206,13 +205,4 @@ func LowPort() (int, error) {
 		}
 	}
 	return 0, errors.New("no free port below the ephemeral range")
-}
-
-// LibzmqOnly skips a test of what only the libzmq engine has (why says
-// what), when the process runs on another (DIVIDERE_ZMQ).
-func LibzmqOnly(t testing.TB, why string) {
-	t.Helper()
-	if connection.Engine() != connection.EngineLibzmq {
-		t.Skipf("libzmq engine only (%s); this run is on %q", why, connection.Engine())
-	}
 }
