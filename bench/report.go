@@ -11,7 +11,8 @@ import (
 type results struct {
 	Started     string        `json:"started"`
 	Host        string        `json:"host"`
-	Calibration []float64     `json:"calibration_ms"` // the CPU loop, per repetition
+	Engine      string        `json:"dividere_zmq,omitempty"` // DIVIDERE_ZMQ of the run, for the dividere rows without "(Go engine)"
+	Calibration []float64     `json:"calibration_ms"`         // the CPU loop, per repetition
 	Runs        []measurement `json:"runs"`
 }
 
@@ -102,7 +103,12 @@ func (r *results) markdown(work []workload) string {
 	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms. ", joinFloats(r.Calibration))
 	fmt.Fprintf(&b, "Cores busy is the rate times the CPU per message or request: how many cores the processes on the way kept busy. ")
 	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message. ")
-	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side), which systems that read and write from goroutines (NATS, gRPC) do not have.\n\n")
+	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side), which systems that read and write from goroutines (NATS, gRPC, the pure-Go engine) do not have. ")
+	engine := r.Engine
+	if engine == "" {
+		engine = "unset: libzmq"
+	}
+	fmt.Fprintf(&b, "The Go engine is dividere's own ZeroMQ engine in pure Go: raw, its sockets used directly; the dividere rows named (Go engine) run with DIVIDERE_ZMQ=go, the others with the run's (%s).\n\n", engine)
 	for _, w := range work {
 		unit := "msgs/s"
 		if w.latency {
@@ -154,16 +160,16 @@ func (r *results) markdown(work []workload) string {
 			}
 			ratio := ""
 			if ref := w.refs[s.name]; ref != "" {
-				ratio = ratioText(r.ratios(w, s.name, ref)) + " vs " + ref
-			}
-			if s.name == sysMsg || s.name == sysGRPC {
-				if raw := r.ratios(w, s.name, sysRaw); len(raw) > 0 {
-					ratio += "; " + ratioText(raw) + " vs " + sysRaw
+				if v := r.ratios(w, s.name, ref); len(v) > 0 {
+					ratio = ratioText(v) + " vs " + ref
 				}
 			}
-			if s.name == sysBroker {
-				if raw := r.ratios(w, s.name, sysRawLB); len(raw) > 0 {
-					ratio += "; " + ratioText(raw) + " vs " + sysRawLB
+			for _, other := range alsoVs[s.name] {
+				if v := r.ratios(w, s.name, other); len(v) > 0 {
+					if ratio != "" {
+						ratio += "; "
+					}
+					ratio += ratioText(v) + " vs " + other
 				}
 			}
 			lostCell := ""
@@ -235,7 +241,8 @@ func (r *results) svg(work []workload) string {
 	const rowH, barMax, left = 18, 360, 230
 	var rows []string
 	y := 30
-	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysMsgV1: "#4a6", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7"}
+	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysMsgV1: "#4a6", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7",
+		sysGo: "#d94", sysGoProxy: "#ea6", sysConnGo: "#d94", sysMsgGo: "#b72", sysBrokerGo: "#b72"}
 	for _, w := range work {
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {

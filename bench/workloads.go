@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 )
 
@@ -54,6 +56,22 @@ type workload struct {
 type system struct {
 	name string
 	run  func(ctx context.Context) (measurement, error)
+	// env is added to the environment of every child the system runs
+	// (its children only: nats-server is the parent's).
+	env []string
+}
+
+// goSuffix names a dividere row run on the pure-Go engine: its children
+// run with DIVIDERE_ZMQ=go, which the connection package reads at
+// process start. The dividere rows without it run with the parent's
+// environment: libzmq, unless DIVIDERE_ZMQ says otherwise.
+const goSuffix = " (Go engine)"
+
+// onGo is s run on the pure-Go engine.
+func onGo(s system) system {
+	s.name += goSuffix
+	s.env = append(slices.Clone(s.env), connection.EngineEnv+"="+connection.EngineGo)
+	return s
 }
 
 // The systems, by the names the children know them by.
@@ -73,20 +91,33 @@ const (
 	sysReact  = "dividere Reactor"
 	sysReactM = "dividere Reactor, metrics on" // every metric of metrics/, scraped once a second
 	sysQueue  = "NATS queue group"
+	// dividere's own ZeroMQ engine in pure Go (internal/zmtp), used
+	// directly in the raw libzmq rows' shapes.
+	sysGo      = "raw Go engine"
+	sysGoProxy = "Go engine proxy" // its counterpart of zmq_proxy: ROUTER to DEALER, a goroutine each way
+	// The dividere rows run with DIVIDERE_ZMQ=go.
+	sysConnGo   = sysConn + goSuffix
+	sysMsgGo    = sysMsg + goSuffix
+	sysBrokerGo = sysBroker + goSuffix
 )
 
 // roles maps a system's display name to its name on a child's command line.
 var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysConnPB: "pb", sysNATS: "nats", sysGRPC: "grpc",
 	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysProxy: "zmqproxy", sysReact: "reactor", sysReactM: "reactorm",
+	sysGo: "zmtp", sysGoProxy: "zmtpproxy",
 }
 
 func refsFor(names ...string) map[string]string {
 	m := map[string]string{}
 	for _, n := range names {
 		switch n {
-		case sysConn, sysPython:
+		case sysConn, sysPython, sysGo, sysConnGo:
 			m[n] = sysRaw
+		case sysMsgGo:
+			m[n] = sysNATS
+		case sysGoProxy:
+			m[n] = sysProxy
 		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysProxy, sysConnE, sysConnPB:
 			m[n] = sysNATS
 		case sysMsgV1:
@@ -94,11 +125,18 @@ func refsFor(names ...string) map[string]string {
 		case sysReactM:
 			m[n] = sysReact
 		}
-		if n == sysBroker || n == sysRawLB || n == sysProxy {
+		if n == sysBroker || n == sysRawLB || n == sysProxy || n == sysBrokerGo {
 			m[n] = sysQueue
 		}
 	}
 	return m
+}
+
+// alsoVs names, per system, the systems its ratio is also shown
+// against, after its reference.
+var alsoVs = map[string][]string{
+	sysMsg: {sysRaw}, sysGRPC: {sysRaw}, sysBroker: {sysRawLB},
+	sysConnGo: {sysConn}, sysMsgGo: {sysRaw, sysMsg}, sysBrokerGo: {sysBroker},
 }
 
 func workloads(o options, natsURL string) []workload {
@@ -117,37 +155,40 @@ func workloads(o options, natsURL string) []workload {
 		// sysConnPB: the connection layer carrying the payload as a bare
 		// BytesValue, marshalled and unmarshalled with protobuf-go and
 		// no envelope: the least any Protobuf framework over ZeroMQ does.
-		for _, s := range []string{sysRaw, sysConn, sysMsg, sysMsgV1, sysNATS, sysConnPB} {
-			w.systems = append(w.systems, system{s, pubsubRun(roles[s], size, n, natsURL)})
-		}
+		ps := func(s string) system { return system{name: s, run: pubsubRun(roles[s], size, n, natsURL)} }
+		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), onGo(ps(sysConn)), ps(sysMsg), onGo(ps(sysMsg)), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB)}
 		// The connection layer carrying as many bytes as the messaging
 		// layer puts on the wire for this payload: what the messaging
 		// layer could reach if its Protobuf work cost nothing.
-		w.systems = append(w.systems, system{sysConnE, pubsubRun(roles[sysConn], envelopeSize(size, n), n, natsURL)})
+		w.systems = append(w.systems, system{name: sysConnE, run: pubsubRun(roles[sysConn], envelopeSize(size, n), n, natsURL)})
 		if o.python && pyErr == nil {
-			w.systems = append(w.systems, system{sysPython, pythonPubSub(py, size, n/5)})
+			w.systems = append(w.systems, system{name: sysPython, run: pythonPubSub(py, size, n/5)})
 		}
 		ws = append(ws, w)
 	}
 	one := workload{name: "req/rep 100 B, 1 requester", latency: true}
-	for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS, sysGRPC} {
-		one.systems = append(one.systems, system{s, reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration)})
+	rr1 := func(s string) system {
+		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration)}
 	}
+	one.systems = []system{rr1(sysRaw), rr1(sysGo), rr1(sysConn), onGo(rr1(sysConn)), rr1(sysMsg), onGo(rr1(sysMsg)), rr1(sysNATS), rr1(sysGRPC)}
 	if o.python && pyErr == nil {
-		one.systems = append(one.systems, system{sysPython, pythonReqRep(py, o.rounds)})
+		one.systems = append(one.systems, system{name: sysPython, run: pythonReqRep(py, o.rounds)})
 	}
 	ws = append(ws, one)
 	eight := workload{name: "req/rep 100 B, 8 requesters"}
-	for _, s := range []string{sysRaw, sysConn, sysMsg, sysReact, sysReactM, sysNATS, sysGRPC} {
-		eight.systems = append(eight.systems, system{s, reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)})
+	rr8 := func(s string) system {
+		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)}
 	}
+	eight.systems = []system{rr8(sysRaw), rr8(sysGo), rr8(sysConn), onGo(rr8(sysConn)), rr8(sysMsg), onGo(rr8(sysMsg)), rr8(sysReact), rr8(sysReactM), rr8(sysNATS), rr8(sysGRPC)}
 	ws = append(ws, eight)
 	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
 	lb.systems = []system{
-		{sysProxy, brokerRun("zmqproxy", 100, o.duration)},
-		{sysRawLB, brokerRun("rawbroker", 100, o.duration)},
-		{sysBroker, brokerRun("broker", 100, o.duration)},
-		{sysQueue, queueGroupRun(natsURL, 100, o.duration)},
+		{name: sysProxy, run: brokerRun("zmqproxy", 100, o.duration)},
+		{name: sysGoProxy, run: brokerRun("zmtpproxy", 100, o.duration)},
+		{name: sysRawLB, run: brokerRun("rawbroker", 100, o.duration)},
+		{name: sysBroker, run: brokerRun("broker", 100, o.duration)},
+		onGo(system{name: sysBroker, run: brokerRun("broker", 100, o.duration)}),
+		{name: sysQueue, run: queueGroupRun(natsURL, 100, o.duration)},
 	}
 	ws = append(ws, lb)
 	for i := range ws {
@@ -310,8 +351,11 @@ func brokerRun(role string, size int, d interface{ String() string }) func(conte
 			return measurement{}, err
 		}
 		client := role
-		if role == "rawbroker" || role == "zmqproxy" {
+		switch role {
+		case "rawbroker", "zmqproxy":
 			client = "raw" // a REQ socket, as the guide's clients
+		case "zmtpproxy":
+			client = "zmtp" // a Go engine REQ socket
 		}
 		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()}, b, w)
 	}
