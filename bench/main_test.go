@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ func TestSuiteRuns(t *testing.T) {
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| dividere connection + Protobuf |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
 		"| dividere broker |", "| raw libzmq broker |", "| libzmq zmq_proxy |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
+		"| raw Go engine |", "| Go engine proxy |", "vs libzmq zmq_proxy", "| dividere connection (Go engine) |", "| dividere messaging (Go engine) |", "| dividere broker (Go engine) |",
+		"vs dividere connection", "vs dividere messaging", "vs dividere broker",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)
@@ -54,6 +57,79 @@ func TestSuiteRuns(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// The raw Go engine rows, end to end: pub/sub loses nothing (no
+// high-water mark, as the raw libzmq rows), req/rep answers, and none of
+// the CPU is counted as libzmq I/O threads'.
+func TestGoEngineRows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n = 20000
+	m, err := pubsubRun(roles[sysGo], 1024, n, "")(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sent != n || m.Received != n || m.Lost != 0 || m.Rate <= 0 {
+		t.Errorf("pub/sub: sent %d, received %d, lost %d at %.0f/s; want %d, none lost", m.Sent, m.Received, m.Lost, m.Rate, n)
+	}
+	if m.CPU <= 0 || m.IOCPU != 0 {
+		t.Errorf("pub/sub: CPU %g s/msg, of which I/O threads %g; want some, and none", m.CPU, m.IOCPU)
+	}
+	for _, conc := range []int{1, 8} {
+		m, err := reqRepRun(roles[sysGo], "", 100, 100, conc, 200*time.Millisecond)(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Received == 0 || m.P50 <= 0 || m.P99 < m.P50 {
+			t.Errorf("req/rep, %d requesters: %d requests, p50 %g, p99 %g", conc, m.Received, m.P50, m.P99)
+		}
+	}
+	m, err = brokerRun(roles[sysGoProxy], 100, 200*time.Millisecond)(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Received == 0 {
+		t.Error("the Go engine proxy answered no request")
+	}
+}
+
+// A system's env reaches the environment of the children it spawns, and
+// only theirs; the "(Go engine)" rows are the only ones with an env, and
+// it selects the Go engine.
+func TestChildEnv(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	t.Setenv("DIVIDERE_ZMQ", "libzmq")
+	for env, want := range map[string]string{"": "DIVIDERE_ZMQ=libzmq", "DIVIDERE_ZMQ=go": "DIVIDERE_ZMQ=go"} {
+		cctx := ctx
+		if env != "" {
+			cctx = withChildEnv(ctx, []string{env})
+		}
+		p, err := spawn(cctx, "getenv", "DIVIDERE_ZMQ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.kill()
+		if len(p.ready) != 1 || p.ready[0] != want {
+			t.Errorf("with env %q, the child has %v; want %s", env, p.ready, want)
+		}
+	}
+	goRows := 0
+	for _, w := range workloads(options{n: 1000, n1k: 1000, rounds: 10, duration: time.Second}, "") {
+		for _, s := range w.systems {
+			onGo := strings.HasSuffix(s.name, goSuffix)
+			if onGo {
+				goRows++
+			}
+			if onGo != slices.Equal(s.env, []string{"DIVIDERE_ZMQ=go"}) || !onGo && len(s.env) > 0 {
+				t.Errorf("%s, %s: env %q", w.name, s.name, s.env)
+			}
+		}
+	}
+	if goRows == 0 {
+		t.Error("no row runs on the Go engine")
 	}
 }
 
