@@ -102,6 +102,12 @@ func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
 func result(r childResult) {
 	stopProfile()
+	report(r)
+}
+
+// report says the child's RESULT; unlike result, it leaves the profile
+// running (for a publisher, whose queue is still going out).
+func report(r childResult) {
 	b, _ := json.Marshal(r)
 	say("RESULT %s", b)
 }
@@ -239,7 +245,9 @@ send:
 	if p.flush != nil {
 		p.flush()
 	}
-	result(childResult{Sent: n, Seconds: took.Seconds(), Rate: float64(n) / took.Seconds()})
+	// The profile goes on until the parent ends us: what the publisher
+	// queued may still be going out, and that costs it CPU too.
+	report(childResult{Sent: n, Seconds: took.Seconds(), Rate: float64(n) / took.Seconds()})
 	untilParentGoes() // linger: the parent ends us once the subscriber is done
 	return nil
 }
