@@ -181,13 +181,22 @@ func (s *Socket) sendGo(ctx context.Context, frames [][]byte, before func()) err
 
 // recvGo receives on the Go engine; user asks for the peer's User-Id.
 func (s *Socket) recvGo(ctx context.Context, user bool) (Message, string, error) {
-	if !user {
-		m, err := s.g.Recv(ctx)
-		return Message(m), "", s.goErr(ctx, err)
+	var m [][]byte
+	var p *zmtp.PeerInfo
+	var err error
+	if user {
+		m, p, err = s.g.RecvFrom(ctx)
+	} else {
+		m, err = s.g.Recv(ctx)
 	}
-	m, p, err := s.g.RecvFrom(ctx)
 	if err != nil {
 		return nil, "", s.goErr(ctx, err)
+	}
+	for _, f := range m {
+		if len(f) >= LargeFrame {
+			noteLargeFrame()
+			break
+		}
 	}
 	id := ""
 	if p != nil {

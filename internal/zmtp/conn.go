@@ -621,25 +621,12 @@ func (s *Socket) peerSub(p *peer, topic []byte, on bool) {
 		passUp = s.opt.XPubVerbose || isNew && s.othersLackLocked(p, topic)
 	} else {
 		gone := p.subs.remove(topic)
-		passUp = gone && s.othersLackLocked(p, topic)
+		passUp = gone && (s.opt.XPubVerbose || s.othersLackLocked(p, topic))
+	}
+	if s.typ == XPUB && passUp {
+		s.passUpLocked(topic, on)
 	}
 	s.mu.Unlock()
-	if s.typ != XPUB || !passUp {
-		return
-	}
-	b := make([]byte, 1+len(topic))
-	if on {
-		b[0] = 1
-	}
-	copy(b[1:], topic)
-	s.qmu.Lock()
-	if s.xin.len() < limit(s.opt.RecvHWM) {
-		s.xin.push([][]byte{b})
-	} else {
-		s.stats.droppedHWM.Add(1)
-	}
-	s.qmu.Unlock()
-	signal(s.rnotify)
 }
 
 // othersLackLocked reports whether no peer but p has exactly topic.

@@ -72,7 +72,9 @@ type Options struct {
 	// RouterMandatory makes a ROUTER's send to an unknown or full peer
 	// an error instead of a counted drop.
 	RouterMandatory bool
-	// XPubVerbose passes every subscription up, not only new ones.
+	// XPubVerbose passes every subscription and every cancel up (a
+	// subscriber leaving cancels its topics), not only a topic's first
+	// subscription and its last cancel: libzmq's ZMQ_XPUB_VERBOSER.
 	XPubVerbose bool
 	// XPubNoDrop makes a PUB or XPUB wait for a full subscriber instead
 	// of dropping (libzmq's ZMQ_XPUB_NODROP): while a peer the message

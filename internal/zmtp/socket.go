@@ -66,7 +66,8 @@ type Stats struct {
 	// high-water mark (PUB, XPUB, ROUTER without RouterMandatory; REP).
 	DroppedHWM uint64
 	// DroppedNoPeer counts messages for a peer that was not there: a
-	// ROUTER's unknown identity, a REP's requester gone.
+	// ROUTER's unknown identity, a REP's requester gone, an XSUB's
+	// message upstream while it has no publisher.
 	DroppedNoPeer uint64
 	// DroppedLost counts messages queued to or in flight on a connection
 	// when it ended, and messages left queued at Close.
@@ -247,7 +248,34 @@ func (s *Socket) detachLocked(p *peer) {
 	if s.repPeer == p {
 		s.repPeer = nil
 	}
+	if s.typ == XPUB {
+		// A departing subscriber's topics end, as if it had cancelled
+		// them: an XPUB user counting subscriptions stays right.
+		p.subs.each(func(topic string) {
+			if s.opt.XPubVerbose || s.othersLackLocked(p, []byte(topic)) {
+				s.passUpLocked([]byte(topic), false)
+			}
+		})
+	}
 	p.subs.clear()
+}
+
+// passUpLocked queues a subscription notice (on) or cancel for an
+// XPUB's Recv. s.mu held.
+func (s *Socket) passUpLocked(topic []byte, on bool) {
+	b := make([]byte, 1+len(topic))
+	if on {
+		b[0] = 1
+	}
+	copy(b[1:], topic)
+	s.qmu.Lock()
+	if s.xin.len() < limit(s.opt.RecvHWM) {
+		s.xin.push([][]byte{b})
+	} else {
+		s.stats.droppedHWM.Add(1)
+	}
+	s.qmu.Unlock()
+	signal(s.rnotify)
 }
 
 func remove(ps []*peer, p *peer) []*peer {
@@ -384,6 +412,11 @@ func (s *Socket) xsubSendLocked(msg [][]byte) error {
 	f := msg[0]
 	if len(msg) == 1 && len(f) > 0 && (f[0] == 1 || f[0] == 0) {
 		return s.subscribeLocked(f[1:], f[0] == 1)
+	}
+	if len(s.out) == 0 {
+		// Nobody to send it upstream to: gone, as in libzmq, but counted.
+		s.stats.droppedNoPeer.Add(1)
+		return nil
 	}
 	for _, p := range s.out {
 		if !p.offer(msg, false) {
