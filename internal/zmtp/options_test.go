@@ -276,3 +276,18 @@ func TestRouterNoHandover(t *testing.T) {
 		t.Fatalf("the refused newcomer got %q", m)
 	}
 }
+
+// TestXSubUpstreamWithoutPeerCounted: an XSUB's message upstream while
+// it has no publisher is dropped, as in libzmq, and counted.
+func TestXSubUpstreamWithoutPeerCounted(t *testing.T) {
+	x := newSock(t, XSUB, Options{})
+	if err := x.TrySend(frames("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.TrySend(frames("\x01topic")); err != nil { // a subscription is kept, not dropped
+		t.Fatal(err)
+	}
+	if st := x.Stats(); st.DroppedNoPeer != 1 {
+		t.Fatalf("DroppedNoPeer %d, want 1", st.DroppedNoPeer)
+	}
+}

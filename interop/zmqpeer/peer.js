@@ -1,0 +1,82 @@
+// One libzmq socket (through Node's zeromq 6, which bundles libzmq 4.3.5),
+// driven by internal/zmtp's conformance tests over stdin and stdout: one
+// JSON object a line each way. The requests and replies are peer.py's;
+// see there.
+"use strict"
+
+const readline = require("readline")
+const zmq = require("zeromq")
+
+const TYPES = {
+  PAIR: zmq.Pair, PUB: zmq.Publisher, SUB: zmq.Subscriber, REQ: zmq.Request, REP: zmq.Reply,
+  DEALER: zmq.Dealer, ROUTER: zmq.Router, PULL: zmq.Pull, PUSH: zmq.Push,
+  XPUB: zmq.XPublisher, XSUB: zmq.XSubscriber,
+}
+
+// Option name in a request -> the zeromq socket property.
+const OPTIONS = {
+  identity: "routingId", // base64; zeromq takes a string, so tests use text ids
+  routing_mandatory: "mandatory",
+  router_handover: "handover",
+  xpub_nodrop: "noDrop",
+  heartbeat_ivl: "heartbeatInterval", // ms, as every duration here
+  heartbeat_timeout: "heartbeatTimeout",
+  heartbeat_ttl: "heartbeatTimeToLive",
+  reconnect_ivl: "reconnectInterval",
+  linger: "linger",
+  sndhwm: "sendHighWaterMark",
+  rcvhwm: "receiveHighWaterMark",
+}
+
+const b64 = (s) => Buffer.from(s || "", "base64")
+
+let sock = null
+
+const ops = {
+  open(req) {
+    const opts = { linger: 0 } // a test's peer never outlives it
+    for (const [name, value] of Object.entries(req.opts || {})) {
+      opts[OPTIONS[name]] = name === "identity" ? b64(value).toString() : value
+    }
+    sock = new TYPES[req.type](opts)
+  },
+  async bind(req) {
+    await sock.bind(req.ep)
+    return { ep: sock.lastEndpoint }
+  },
+  connect(req) { sock.connect(req.ep) },
+  async unbind(req) { await sock.unbind(req.ep) },
+  disconnect(req) { sock.disconnect(req.ep) },
+  subscribe(req) { sock.subscribe(b64(req.topic)) },
+  unsubscribe(req) { sock.unsubscribe(b64(req.topic)) },
+  async send(req) {
+    sock.sendTimeout = req.timeout ?? 5000
+    await sock.send(req.frames.map(b64))
+  },
+  async recv(req) {
+    sock.receiveTimeout = req.timeout ?? 5000
+    const frames = await sock.receive()
+    return { frames: frames.map((f) => f.toString("base64")) }
+  },
+  close() { sock.close() },
+}
+
+async function main() {
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of lines) {
+    const req = JSON.parse(line)
+    let rep
+    try {
+      rep = (await ops[req.op](req)) || {}
+      rep.ok = true
+    } catch (e) {
+      rep = { ok: false, err: e.code || "EUNKNOWN", msg: String(e.message || e) }
+    }
+    process.stdout.write(JSON.stringify(rep) + "\n")
+    if (req.op === "close") {
+      process.exit(0)
+    }
+  }
+}
+
+main()

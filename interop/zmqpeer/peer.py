@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""One libzmq socket (through pyzmq), driven by internal/zmtp's conformance
+tests over stdin and stdout: one JSON object a line each way.
+
+Requests (frames and topics are base64):
+  {"op": "open", "type": "DEALER", "opts": {...}}   options: see OPTIONS
+  {"op": "bind", "ep": "tcp://127.0.0.1:*"}         replies {"ep": the endpoint bound}
+  {"op": "connect" | "unbind" | "disconnect", "ep": ...}
+  {"op": "subscribe" | "unsubscribe", "topic": ...}
+  {"op": "send", "frames": [...], "timeout": ms}
+  {"op": "recv", "timeout": ms}                     replies {"frames": [...]}
+  {"op": "close"}                                   replies, then exits
+Every reply has "ok"; a failure has "err", libzmq's errno name (EAGAIN on
+a timeout, EHOSTUNREACH, ...), and "msg".
+
+Run it with /usr/bin/python3, which has Debian's python3-zmq.
+"""
+import base64
+import errno
+import json
+import sys
+
+import zmq
+
+TYPES = ("PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
+
+# Option name in a request -> libzmq socket option.
+OPTIONS = {
+    "identity": zmq.ROUTING_ID,  # base64
+    "routing_mandatory": zmq.ROUTER_MANDATORY,
+    "router_handover": zmq.ROUTER_HANDOVER,
+    "xpub_nodrop": zmq.XPUB_NODROP,
+    "heartbeat_ivl": zmq.HEARTBEAT_IVL,  # ms, as every duration here
+    "heartbeat_timeout": zmq.HEARTBEAT_TIMEOUT,
+    "heartbeat_ttl": zmq.HEARTBEAT_TTL,
+    "reconnect_ivl": zmq.RECONNECT_IVL,
+    "linger": zmq.LINGER,
+    "sndhwm": zmq.SNDHWM,
+    "rcvhwm": zmq.RCVHWM,
+}
+
+
+class Peer:
+    def __init__(self):
+        self.ctx = zmq.Context()
+        self.sock = None
+
+    def op_open(self, req):
+        self.sock = self.ctx.socket(getattr(zmq, req["type"]))
+        self.sock.setsockopt(zmq.LINGER, 0)  # a test's peer never outlives it
+        for name, value in req.get("opts", {}).items():
+            if name == "identity":
+                value = base64.b64decode(value)
+            elif isinstance(value, bool):
+                value = int(value)
+            self.sock.setsockopt(OPTIONS[name], value)
+
+    def op_bind(self, req):
+        self.sock.bind(req["ep"])
+        return {"ep": self.sock.getsockopt_string(zmq.LAST_ENDPOINT)}
+
+    def op_connect(self, req):
+        self.sock.connect(req["ep"])
+
+    def op_unbind(self, req):
+        self.sock.unbind(req["ep"])
+
+    def op_disconnect(self, req):
+        self.sock.disconnect(req["ep"])
+
+    def op_subscribe(self, req):
+        self.sock.setsockopt(zmq.SUBSCRIBE, base64.b64decode(req["topic"]))
+
+    def op_unsubscribe(self, req):
+        self.sock.setsockopt(zmq.UNSUBSCRIBE, base64.b64decode(req["topic"]))
+
+    def op_send(self, req):
+        self.sock.setsockopt(zmq.SNDTIMEO, req.get("timeout", 5000))
+        self.sock.send_multipart([base64.b64decode(f) for f in req["frames"]])
+
+    def op_recv(self, req):
+        self.sock.setsockopt(zmq.RCVTIMEO, req.get("timeout", 5000))
+        frames = self.sock.recv_multipart()
+        return {"frames": [base64.b64encode(f).decode() for f in frames]}
+
+    def op_close(self, req):
+        self.sock.close()
+        self.ctx.term()
+
+
+def main():
+    peer = Peer()
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            rep = getattr(peer, "op_" + req["op"])(req) or {}
+            rep["ok"] = True
+        except zmq.ZMQError as e:
+            rep = {"ok": False, "err": errno.errorcode.get(e.errno, str(e.errno)), "msg": str(e)}
+        sys.stdout.write(json.dumps(rep) + "\n")
+        sys.stdout.flush()
+        if req["op"] == "close":
+            return
+
+
+if __name__ == "__main__":
+    main()
