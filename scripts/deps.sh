@@ -4,11 +4,15 @@
 #   scripts/deps.sh test    build + python3-zmq, python3-protobuf and protoc (interop tests,
 #                           which compile the original Python dividere's schema), and zsh
 #                           and fish (the CLI's completion scripts are loaded in each shell), and
-#                           chromium (the name service's status page is tested in a headless browser)
+#                           chromium (the name service's status page is tested in a headless browser),
+#                           and, when npm is there, Node's zeromq into interop/zmqpeer (the pure-Go
+#                           engine's conformance tests run against it; it bundles a prebuilt libzmq)
 #   scripts/deps.sh proto   build + protobuf-compiler (protoc)
 set -euo pipefail
 
 want=()
+npm_peer=""
+peer_dir="$(cd "$(dirname "$0")/.." && pwd)/interop/zmqpeer"
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || want+=("$1"); }
 
 need_pkg pkg-config
@@ -22,17 +26,23 @@ case "${1:-build}" in
     command -v zsh >/dev/null || need_pkg zsh
     command -v fish >/dev/null || need_pkg fish
     command -v chromium >/dev/null || need_pkg chromium
+    if [ ! -d "$peer_dir/node_modules/zeromq" ] && command -v npm >/dev/null; then npm_peer=1; fi
     ;;
   proto) command -v protoc >/dev/null || need_pkg protobuf-compiler ;;
   *) echo "usage: $0 build|test|proto" >&2; exit 2 ;;
 esac
 
-[ ${#want[@]} -eq 0 ] && exit 0
-echo "installing: ${want[*]}" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get install -y -qq "${want[@]}" >/dev/null 2>&1 || {
-  $sudo apt-get update -qq >/dev/null
-  $sudo apt-get install -y -qq "${want[@]}" >/dev/null
-}
+if [ ${#want[@]} -gt 0 ]; then
+  echo "installing: ${want[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq "${want[@]}" >/dev/null 2>&1 || {
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq "${want[@]}" >/dev/null
+  }
+fi
+if [ -n "$npm_peer" ]; then
+  echo "installing: zeromq (npm) into interop/zmqpeer" >&2
+  npm install --prefix "$peer_dir" --no-audit --no-fund --silent >/dev/null
+fi
