@@ -60,10 +60,12 @@ const (
 	maxHandshake  = wire.DefaultMaxCommandSize                                    // INITIATE and READY carry metadata only
 	messageHeader = 1 + len(cmdMessage) + shortNonce                              // before the box
 
-	// CurveOverhead is how many bytes a MESSAGE command's body adds to
-	// the frame it carries: name, short nonce, the box's tag and the
-	// flags byte. The engine's limit on command frames must allow
-	// MaxMessageSize plus this once CURVE is up.
+	// CurveOverhead is how many bytes a MESSAGE's body adds to the
+	// frame it carries: name, short nonce, the box's tag and the flags
+	// byte. Every MESSAGE is a frame without MORE (as libzmq sends it),
+	// so once CURVE is up the reader's frame limit must allow a frame of
+	// MaxMessageSize plus this, and the limits on messages apply to the
+	// frames Open returns.
 	CurveOverhead = messageHeader + overhead + 1
 )
 
@@ -100,14 +102,6 @@ var ErrCurveNonce = fmt.Errorf("%w: CURVE nonce replayed or out of order", wire.
 // Handshake when it knows the address.
 type RemoteSetter interface {
 	SetRemote(net.Addr)
-}
-
-// GreetingChecker is implemented by mechanisms with roles: the engine
-// calls CheckGreeting with the peer's greeting before Handshake, and
-// closes the connection on an error (two CURVE clients, or two servers,
-// would otherwise wait for each other until the handshake timeout).
-type GreetingChecker interface {
-	CheckGreeting(peer wire.Greeting) error
 }
 
 // sharedKey computes the key of the boxes between secret's owner and
@@ -192,14 +186,6 @@ func (*curveClient) Name() string { return "CURVE" }
 
 // AsServer is false.
 func (*curveClient) AsServer() bool { return false }
-
-// CheckGreeting refuses a peer that is not a CURVE server.
-func (*curveClient) CheckGreeting(g wire.Greeting) error {
-	if !g.AsServer {
-		return fmt.Errorf("%w: CURVE client talking to a peer that is not a CURVE server", wire.ErrProtocol)
-	}
-	return nil
-}
 
 // Handshake sends HELLO and INITIATE, checks the server's WELCOME and
 // READY, and returns the Codec of the connection's messages.
@@ -467,14 +453,6 @@ func (*curveServer) AsServer() bool { return true }
 // SetRemote gives Authorize the client's address.
 func (m *curveServer) SetRemote(a net.Addr) { m.remote = a }
 
-// CheckGreeting refuses a peer that is a CURVE server too.
-func (*curveServer) CheckGreeting(g wire.Greeting) error {
-	if g.AsServer {
-		return fmt.Errorf("%w: CURVE server talking to another CURVE server", wire.ErrProtocol)
-	}
-	return nil
-}
-
 // zapRefused is the reason of the ERROR a refused client gets: ZAP's
 // status code, which libzmq's clients turn into an authentication
 // failure event; the details stay in the server's log.
@@ -714,7 +692,7 @@ const (
 	slabMax  = 1 << 10
 )
 
-// Seal appends a MESSAGE command carrying one frame.
+// Seal appends a MESSAGE carrying one frame.
 func (c *curveCodec) Seal(dst []byte, flags byte, body []byte) ([]byte, error) {
 	if c.sent == math.MaxUint64 {
 		return dst, errors.New("zmtp: CURVE: short nonces exhausted")
@@ -729,7 +707,9 @@ func (c *curveCodec) Seal(dst []byte, flags byte, body []byte) ([]byte, error) {
 	}
 	c.plain = append(append(c.plain[:0], f), body...)
 	binary.BigEndian.PutUint64(c.sendNonce[16:], c.sent)
-	dst = wire.AppendFrameHeader(dst, wire.FlagCommand, CurveOverhead+len(body))
+	// A data frame without MORE, as libzmq sends it: MORE and the
+	// command bit travel inside the box, out of an observer's sight.
+	dst = wire.AppendFrameHeader(dst, 0, CurveOverhead+len(body))
 	dst = append(dst, byte(len(cmdMessage)))
 	dst = append(dst, cmdMessage...)
 	dst = append(dst, c.sendNonce[16:]...)
@@ -745,21 +725,21 @@ func (c *curveCodec) SealedSize(n int) int {
 	return wire.HeaderSize(CurveOverhead+n) + CurveOverhead + n
 }
 
-// Open opens a MESSAGE command into the frame it carries. A frame that
+// Open opens a MESSAGE into the frame it carries. A frame that
 // is not a MESSAGE, whose nonce does not go up, or whose box does not
 // open is an error, after which the connection must close. f.Body is not
 // kept.
 func (c *curveCodec) Open(f wire.Frame) (wire.Frame, error) {
+	// The frame's own flags say nothing: libzmq sends MESSAGE as a data
+	// frame without MORE, and a command frame is as good. What it is
+	// and whether more follows are in the box.
 	b := f.Body
-	if !f.IsCommand() {
-		return wire.Frame{}, fmt.Errorf("%w: CURVE: a plaintext frame after the handshake", wire.ErrProtocol)
-	}
 	if len(b) < 1+len(cmdMessage) || int(b[0]) != len(cmdMessage) || string(b[1:1+len(cmdMessage)]) != cmdMessage {
-		if cmd, err := wire.ParseCommand(b); err == nil && cmd.Name == wire.CmdError {
+		if cmd, err := wire.ParseCommand(b); err == nil && f.IsCommand() && cmd.Name == wire.CmdError {
 			reason, _ := wire.ParseError(cmd.Data)
 			return wire.Frame{}, fmt.Errorf("%w: %q", ErrPeerError, reason)
 		}
-		return wire.Frame{}, fmt.Errorf("%w: CURVE: a command other than MESSAGE after the handshake", wire.ErrProtocol)
+		return wire.Frame{}, fmt.Errorf("%w: CURVE: a frame that is not a MESSAGE after the handshake", wire.ErrProtocol)
 	}
 	b = b[1+len(cmdMessage):]
 	if len(b) < messageMin {
