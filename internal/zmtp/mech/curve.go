@@ -689,7 +689,7 @@ const plainKeep = 1 << 20
 // allocations, as the engine does for plain frames.
 const (
 	slabSize = 32 << 10
-	slabMax  = 1 << 10
+	slabMax  = 1<<10 + 1 // a 1 KiB frame and its flags byte
 )
 
 // Seal appends a MESSAGE carrying one frame.
