@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
@@ -94,11 +95,31 @@ func (s *Socket) attachGo(ep Endpoint) error {
 	return nil
 }
 
+// closeFlush is the longest Close waits, on the Go engine, for what is
+// queued to be written out (the linger time, when shorter). A program
+// that sends a last reply and exits would otherwise lose it: libzmq's
+// I/O thread writes a message the moment it is sent, while the engine's
+// writer may not have run yet when Close comes.
+const closeFlush = 250 * time.Millisecond
+
 // closeGo closes the engine's socket: its listeners are closed when
-// Close returns, its connections drain in the background for the linger
-// time, and the monitor goroutine ends after them.
+// Close returns, its connections drain for the linger time (Close waits
+// for that up to closeFlush, and the rest goes on in the background),
+// and the monitor goroutine ends after them.
 func (s *Socket) closeGo() error {
 	err := s.g.Close()
+	wait := closeFlush
+	if s.cfg.linger >= 0 && s.cfg.linger < wait {
+		wait = s.cfg.linger
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-s.g.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	return engineErr("close", err)
 }
 

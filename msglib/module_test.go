@@ -9,7 +9,8 @@ import (
 )
 
 // A program that imports any package of the core module pulls in only
-// pebbe/zmq4 and protobuf: etcd, the command and the benchmark peers
+// protobuf, golang.org/x/crypto (CURVE) and pebbe/zmq4 (libzmq, built
+// only with cgo): etcd, the command and the benchmark peers
 // live in modules of their own. A fresh user module, one per package,
 // counts its module graph with go list -m all.
 func TestUserModuleGraphIsLean(t *testing.T) {
@@ -47,7 +48,11 @@ func TestUserModuleGraphIsLean(t *testing.T) {
 			switch m {
 			case "github.com/dividere-go/dividere", "github.com/pebbe/zmq4", "google.golang.org/protobuf",
 				// protobuf's own requirements (its tests'), listed in its go.mod
-				"github.com/google/go-cmp", "github.com/golang/protobuf":
+				"github.com/google/go-cmp", "github.com/golang/protobuf",
+				"golang.org/x/crypto",
+				// x/crypto's requirements in its go.mod; of them a build
+				// compiles only x/sys (CPU feature detection)
+				"golang.org/x/net", "golang.org/x/sys", "golang.org/x/term", "golang.org/x/text":
 			default:
 				t.Errorf("a module importing %s has %s in its graph", pkg, m)
 			}
