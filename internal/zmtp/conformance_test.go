@@ -116,6 +116,9 @@ func sameFrames(a, b [][]byte) bool {
 		return false
 	}
 	for i := range a {
+		if len(a[i]) > 0 && len(a[i]) == len(b[i]) && &a[i][0] == &b[i][0] {
+			continue // the same bytes: a pattern the peer's digest matched
+		}
 		if !bytes.Equal(a[i], b[i]) {
 			return false
 		}
@@ -168,16 +171,6 @@ type scenario struct {
 	name string
 	a, b role
 	run  func(t *testing.T, a, b side)
-}
-
-// pattern returns a byte pattern of n bytes, so that a frame cut or
-// shifted anywhere does not compare equal.
-func pattern(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i>>8)
-	}
-	return b
 }
 
 var scenarios = []scenario{

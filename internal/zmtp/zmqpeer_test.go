@@ -3,6 +3,9 @@ package zmtp
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -102,11 +105,112 @@ type zmqPeer struct {
 }
 
 type peerReply struct {
-	OK     bool     `json:"ok"`
-	Err    string   `json:"err"`
-	Msg    string   `json:"msg"`
-	EP     string   `json:"ep"`
-	Frames [][]byte `json:"frames"`
+	OK     bool              `json:"ok"`
+	Err    string            `json:"err"`
+	Msg    string            `json:"msg"`
+	EP     string            `json:"ep"`
+	Frames []json.RawMessage `json:"frames"`
+}
+
+// A frame over bigFrame bytes crosses the pipe to a peer not as text,
+// which would cost more than the test itself, but as what makes it: a
+// frame sent is pattern(n), given as {"fill": patternBlock, "size": n},
+// and a frame received is given by its size and SHA-256.
+const bigFrame = 64 << 10
+
+// patternBlock is 251 bytes, a prime, so that a frame cut or shifted
+// anywhere does not compare equal.
+var patternBlock = func() []byte {
+	b := make([]byte, 251)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
+// patternCache holds the largest pattern a test uses, made once: under
+// the race detector, making and comparing 10 MiB costs more than sending
+// it.
+var patternCache = bytes.Repeat(patternBlock, (16<<20)/len(patternBlock)+1)
+
+// pattern returns n bytes of patternBlock repeated, to be read only.
+func pattern(n int) []byte {
+	if n <= len(patternCache) {
+		return patternCache[:n:n]
+	}
+	return bytes.Repeat(patternBlock, n/len(patternBlock)+1)[:n]
+}
+
+// isPattern reports whether f is pattern(len(f)), at once when it is
+// the very slice pattern returned.
+func isPattern(f []byte) bool {
+	if len(f) > 0 && len(f) <= len(patternCache) && &f[0] == &patternCache[0] {
+		return true
+	}
+	return bytes.Equal(f, pattern(len(f)))
+}
+
+// patternSums caches the SHA-256 of pattern(n) by n.
+var patternSums sync.Map
+
+func patternSum(n int) string {
+	if s, ok := patternSums.Load(n); ok {
+		return s.(string)
+	}
+	sum := sha256.Sum256(pattern(n))
+	s := hex.EncodeToString(sum[:])
+	patternSums.Store(n, s)
+	return s
+}
+
+type fillFrame struct {
+	Fill []byte `json:"fill"`
+	Size int    `json:"size"`
+}
+
+type digestFrame struct {
+	Size   int    `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+func encodeFrames(msg [][]byte) []any {
+	out := make([]any, len(msg))
+	for i, f := range msg {
+		if len(f) > bigFrame && isPattern(f) {
+			out[i] = fillFrame{patternBlock, len(f)}
+		} else {
+			out[i] = base64.StdEncoding.EncodeToString(f)
+		}
+	}
+	return out
+}
+
+// decodeFrames turns a reply's frames into bytes: a digest back into the
+// pattern it is the digest of, or, when it is not, into a description
+// that compares equal to nothing a test sends.
+func decodeFrames(raw []json.RawMessage) ([][]byte, error) {
+	out := make([][]byte, len(raw))
+	for i, r := range raw {
+		var b64 string
+		if json.Unmarshal(r, &b64) == nil {
+			f, err := base64.StdEncoding.DecodeString(b64)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = f
+			continue
+		}
+		var d digestFrame
+		if err := json.Unmarshal(r, &d); err != nil {
+			return nil, err
+		}
+		if patternSum(d.Size) == d.SHA256 {
+			out[i] = pattern(d.Size)
+		} else {
+			out[i] = []byte(fmt.Sprintf("%d bytes that are not the pattern (sha256 %s)", d.Size, d.SHA256))
+		}
+	}
+	return out, nil
 }
 
 // peerError is a libzmq call that failed; Code is the errno's name.
@@ -242,15 +346,7 @@ func (p *zmqPeer) unsubscribe(topic string) {
 // send sends one message, waiting up to timeout for room.
 func (p *zmqPeer) send(msg [][]byte, timeout time.Duration) error {
 	p.t.Helper()
-	if msg == nil {
-		msg = [][]byte{}
-	}
-	for i, f := range msg {
-		if f == nil {
-			msg[i] = []byte{}
-		}
-	}
-	_, err := p.call(map[string]any{"op": "send", "frames": msg, "timeout": timeout.Milliseconds()}, timeout)
+	_, err := p.call(map[string]any{"op": "send", "frames": encodeFrames(msg), "timeout": timeout.Milliseconds()}, timeout)
 	return err
 }
 
@@ -264,7 +360,7 @@ func (p *zmqPeer) recv(timeout time.Duration) ([][]byte, error) {
 	if rep.Frames == nil {
 		return nil, errors.New("a reply to recv without frames")
 	}
-	return rep.Frames, nil
+	return decodeFrames(rep.Frames)
 }
 
 // shortDir is a temporary directory with a path short enough for unix

@@ -4,6 +4,7 @@
 // see there.
 "use strict"
 
+const crypto = require("crypto")
 const readline = require("readline")
 const zmq = require("zeromq")
 
@@ -30,6 +31,13 @@ const OPTIONS = {
 
 const b64 = (s) => Buffer.from(s || "", "base64")
 
+// Large frames cross the pipe as a fill or a digest (see peer.py).
+const BIG = 64 << 10
+const frameIn = (f) => (typeof f === "string" ? b64(f) : Buffer.alloc(f.size, b64(f.fill)))
+const frameOut = (f) => (f.length > BIG
+  ? { size: f.length, sha256: crypto.createHash("sha256").update(f).digest("hex") }
+  : f.toString("base64"))
+
 let sock = null
 
 const ops = {
@@ -51,12 +59,12 @@ const ops = {
   unsubscribe(req) { sock.unsubscribe(b64(req.topic)) },
   async send(req) {
     sock.sendTimeout = req.timeout ?? 5000
-    await sock.send(req.frames.map(b64))
+    await sock.send(req.frames.map(frameIn))
   },
   async recv(req) {
     sock.receiveTimeout = req.timeout ?? 5000
     const frames = await sock.receive()
-    return { frames: frames.map((f) => f.toString("base64")) }
+    return { frames: frames.map(frameOut) }
   },
   close() { sock.close() },
 }

@@ -9,6 +9,9 @@ Requests (frames and topics are base64):
   {"op": "subscribe" | "unsubscribe", "topic": ...}
   {"op": "send", "frames": [...], "timeout": ms}
   {"op": "recv", "timeout": ms}                     replies {"frames": [...]}
+A large frame need not cross the pipe as text: a frame sent may be
+{"fill": block, "size": n}, the block repeated to n bytes, and a frame
+received over BIG bytes comes as {"size": n, "sha256": hex digest}.
   {"op": "close"}                                   replies, then exits
 Every reply has "ok"; a failure has "err", libzmq's errno name (EAGAIN on
 a timeout, EHOSTUNREACH, ...), and "msg".
@@ -17,6 +20,7 @@ Run it with /usr/bin/python3, which has Debian's python3-zmq.
 """
 import base64
 import errno
+import hashlib
 import json
 import sys
 
@@ -38,6 +42,22 @@ OPTIONS = {
     "sndhwm": zmq.SNDHWM,
     "rcvhwm": zmq.RCVHWM,
 }
+
+
+BIG = 64 << 10
+
+
+def frame_in(f):
+    if isinstance(f, str):
+        return base64.b64decode(f)
+    block, n = base64.b64decode(f["fill"]), f["size"]
+    return (block * (n // len(block) + 1))[:n]
+
+
+def frame_out(f):
+    if len(f) > BIG:
+        return {"size": len(f), "sha256": hashlib.sha256(f).hexdigest()}
+    return base64.b64encode(f).decode()
 
 
 class Peer:
@@ -76,12 +96,12 @@ class Peer:
 
     def op_send(self, req):
         self.sock.setsockopt(zmq.SNDTIMEO, req.get("timeout", 5000))
-        self.sock.send_multipart([base64.b64decode(f) for f in req["frames"]])
+        self.sock.send_multipart([frame_in(f) for f in req["frames"]])
 
     def op_recv(self, req):
         self.sock.setsockopt(zmq.RCVTIMEO, req.get("timeout", 5000))
         frames = self.sock.recv_multipart()
-        return {"frames": [base64.b64encode(f).decode() for f in frames]}
+        return {"frames": [frame_out(f) for f in frames]}
 
     def op_close(self, req):
         self.sock.close()
