@@ -13,6 +13,7 @@ import (
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/internal/z85"
 	"github.com/dividere-go/dividere/internal/zmtp"
+	"github.com/dividere-go/dividere/internal/zmtp/mech"
 )
 
 // KeyPair is a CURVE key pair in ZeroMQ's Z85 text form (40 characters
@@ -111,10 +112,59 @@ func WithCurveClient(serverPublic string, k KeyPair) Option {
 	return func(c *config) { c.curveClient, c.curveServerKey = &k, serverPublic }
 }
 
-// goCurve sets the Go engine's mechanism for the CURVE options.
+// goCurve sets the Go engine's mechanism for the CURVE options: a
+// server's connections share one Factory (its cookie keys), and ask the
+// process's Authenticator, if one runs, as libzmq's ZAP would.
 func (c *config) goCurve(o *zmtp.Options) error {
-	if c.curveServer != nil || c.curveClient != nil {
-		return fmt.Errorf("%w: CURVE on the %q engine is not there yet; run with %s=%s", ErrOption, EngineGo, EngineEnv, EngineLibzmq)
+	key := func(what, z string) ([32]byte, error) {
+		k, err := z85.DecodeKey(z)
+		if err != nil {
+			return k, fmt.Errorf("%w: %s", ErrKey, what)
+		}
+		return k, nil
+	}
+	switch {
+	case c.curveServer != nil:
+		sec, err := key("the CURVE server's secret key", c.curveServer.Secret)
+		if err != nil {
+			return err
+		}
+		o.Mechanism = mech.CurveServerConfig{Secret: sec, Authorize: authorizeGo}.Factory()
+	case c.curveClient != nil:
+		sp, err := key("the CURVE server's public key", c.curveServerKey)
+		if err != nil {
+			return err
+		}
+		pub, err := key("the CURVE client's public key", c.curveClient.Public)
+		if err != nil {
+			return err
+		}
+		sec, err := key("the CURVE client's secret key", c.curveClient.Secret)
+		if err != nil {
+			return err
+		}
+		o.Mechanism = mech.NewCurveClient(sp, pub, sec)
+	}
+	return nil
+}
+
+// authorizeGo lets a CURVE client into a Go-engine server: any, when no
+// Authenticator runs (as libzmq without a ZAP handler), else whom it
+// allows.
+func authorizeGo(cl mech.CurveClient) error {
+	a := goAuth.Load()
+	if a == nil {
+		return nil
+	}
+	addr := ""
+	if cl.Remote != nil {
+		addr = cl.Remote.String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+	}
+	if why, _ := a.decide(addr, "CURVE", cl.Public[:]); why != "" {
+		return errors.New(why)
 	}
 	return nil
 }

@@ -47,6 +47,9 @@ func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
 		nc.SetDeadline(time.Now().Add(s.opt.HandshakeTimeout))
 	}
 	m := s.opt.Mechanism()
+	if rs, ok := m.(mech.RemoteSetter); ok {
+		rs.SetRemote(nc.RemoteAddr())
+	}
 	br := bufio.NewReaderSize(nc, readBufSize)
 	st := &stream{s: s, nc: nc, r: br, done: make(chan struct{})}
 	st.fr = wire.NewReader(br, wire.Limits{MaxMessageSize: s.opt.MaxMessageSize, MaxFrames: limit(s.opt.MaxFrames)})
@@ -84,10 +87,24 @@ func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
 	}
 	pt, _ := res.Peer.Get("Socket-Type")
 	if !wire.Compatible(s.typ.String(), string(pt)) {
-		st.writeCommandNow(wire.CmdError, errReason("invalid socket type"))
+		if res.Codec == nil {
+			// Past an encrypting handshake a plaintext ERROR would be
+			// garbage to the peer: the connection just closes.
+			st.writeCommandNow(wire.CmdError, errReason("invalid socket type"))
+		}
 		return nil, res, fmt.Errorf("%w: %s cannot talk to %q", ErrIncompatible, s.typ, pt)
 	}
 	st.codec = res.Codec
+	if st.codec != nil {
+		// Each frame travels boxed in a MESSAGE of its own: the reader
+		// bounds one box, and readFrames bounds the message the opened
+		// frames make.
+		lim := s.opt.MaxMessageSize
+		if lim >= 0 {
+			lim += int64(mech.CurveOverhead)
+		}
+		st.fr.SetLimits(wire.Limits{MaxMessageSize: lim})
+	}
 	nc.SetDeadline(time.Time{})
 	return st, res, nil
 }
@@ -439,8 +456,9 @@ func (st *stream) readLoop() error {
 func (st *stream) readFrames(pbatch *[][][]byte) error {
 	s := st.s
 	var (
-		msg  [][]byte
-		slab []byte
+		msg      [][]byte
+		msgBytes int64 // of msg, when a codec hides message bounds from the reader
+		slab     []byte
 	)
 	batch := *pbatch
 	defer func() { *pbatch = batch }()
@@ -488,11 +506,22 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 			continue
 		}
 		msg = append(msg, f.Body)
+		if st.codec != nil {
+			// The wire reader sees boxes, not messages: the limits are
+			// checked here, on what the boxes held.
+			msgBytes += int64(len(f.Body))
+			if max := s.opt.MaxMessageSize; max >= 0 && msgBytes > max {
+				return st.readErr(fmt.Errorf("%w: a message over %d bytes", ErrProtocol, max))
+			}
+			if max := limit(s.opt.MaxFrames); len(msg) > max {
+				return st.readErr(fmt.Errorf("%w: a message of more than %d frames", ErrProtocol, max))
+			}
+		}
 		if f.More() {
 			continue
 		}
 		m := msg
-		msg = nil
+		msg, msgBytes = nil, 0
 		switch s.typ {
 		case PUB, XPUB:
 			if err := st.fromSubscriber(m); err != nil {
