@@ -1,7 +1,11 @@
-// Package readme_test checks that every Go snippet of the README
-// compiles against the packages as they are: each snippet becomes the
-// body of a function in a scratch module, with the message types of
-// proto/readme.proto as pb, and `go vet` builds it.
+// Package readme_test keeps the README and docs/ true to the code. Every
+// Go snippet (a ```go block) of README.md and docs/*.md compiles against
+// the packages as they are: each snippet becomes the body of a function
+// in a scratch module, with the message types of proto/readme/readme.proto
+// as pb and the greeter example's as greetpb, and `go vet` builds it.
+// The other tests check that the commands, make targets, paths and links
+// the docs give exist (docs_test.go), without pinning anything that
+// changes from run to run, such as benchmark figures.
 package readme_test
 
 import (
@@ -12,13 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 )
 
 // What a snippet may use without declaring it: the context, endpoints
-// made earlier in the README's prose, and the application's own code.
+// made earlier in the docs' prose, and the application's own code.
 const prelude = `package check
 
 import (
@@ -33,6 +36,7 @@ import (
 
 var (
 	ctx    context.Context
+	pub    *messaging.Publisher
 	req    *messaging.Request
 	rep    *messaging.Response
 	sub    *messaging.Subscriber
@@ -74,6 +78,7 @@ var imports = map[string]string{
 	"sdktrace":   "sdktrace.NewTracerProvider",
 	"msglib":     "msglib.File_MsgLib_proto",
 	"pb":         "pb.File_readme_proto",
+	"greetpb":    "greetpb.File_greet_proto",
 }
 
 const importBlock = `import (
@@ -87,6 +92,7 @@ const importBlock = `import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/examples/greeter/greetpb"
 	pb "github.com/dividere-go/dividere/internal/readmepb"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/metrics"
@@ -99,36 +105,47 @@ const importBlock = `import (
 )
 `
 
-func TestREADMESnippetsCompile(t *testing.T) {
+func TestDocSnippetsCompile(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed to build the snippets: %v", err)
 	}
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		t.Fatal(err)
-	}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
-	if len(blocks) < 5 {
-		t.Fatalf("found %d Go snippets in the README", len(blocks))
 	}
 	var b strings.Builder
 	b.WriteString("package check\n\n" + importBlock + "\n")
 	for _, name := range []string{"context", "errors", "fmt", "log", "time", "proto", "connection", "messaging",
-		"patterns", "registry", "service", "etcdstore", "metrics", "tracing", "sdktrace", "msglib", "pb"} {
+		"patterns", "registry", "service", "etcdstore", "metrics", "tracing", "sdktrace", "msglib", "pb", "greetpb"} {
 		fmt.Fprintf(&b, "var _ = %s\n", imports[name])
 	}
-	for i, m := range blocks {
-		body, err := withUses(m[1])
-		if err != nil {
-			t.Errorf("README snippet %d does not parse as Go statements: %v\n%s", i+1, err, m[1])
-			continue
+	n, inREADME := 0, 0
+	for _, d := range docs(t) {
+		for _, blk := range d.blocks {
+			if blk.lang != "go" {
+				continue
+			}
+			n++
+			if d.path == "README.md" {
+				inREADME++
+			}
+			body, returns, err := withUses(blk.text)
+			if err != nil {
+				t.Errorf("%s:%d: a Go snippet that does not parse as statements: %v\n%s", d.path, blk.line, err, blk.text)
+				continue
+			}
+			result := ""
+			if returns {
+				result = " error"
+			}
+			// The line directive makes the compiler's errors point at
+			// the Markdown file and line.
+			fmt.Fprintf(&b, "\n// %s:%d\nfunc snippet%d()%s {\n//line %s:%d\n%s}\n", d.path, blk.line, n, result, d.path, blk.line, body)
 		}
-		fmt.Fprintf(&b, "\n// README snippet %d\nfunc snippet%d() {\n%s}\n", i+1, i+1, body)
+	}
+	if inREADME < 3 {
+		t.Fatalf("found %d Go snippets in the README; the three hello worlds at least", inREADME)
 	}
 	dir := t.TempDir()
 	write := func(name, text string) {
@@ -166,18 +183,24 @@ replace (
 			t.Fatalf("go %s: %v\n%s\n\nthe snippets as compiled:\n%s", strings.Join(args, " "), err, out, numbered(b.String()))
 		}
 	}
+	t.Logf("%d Go snippets compile, %d of them in the README", n, inREADME)
 }
 
 // withUses returns the snippet with a use of every variable it declares
-// at its top level, since a snippet shows a step, not what comes after.
-func withUses(snippet string) (string, error) {
-	src := "package p\nfunc _() {\n" + snippet + "\n}\n"
-	f, err := parser.ParseFile(token.NewFileSet(), "snippet.go", src, 0)
+// at its top level, since a snippet shows a step, not what comes after,
+// and whether it returns a value: then it is the body of a func() error.
+// The uses go before a final return, where they are reachable.
+func withUses(snippet string) (body string, returns bool, err error) {
+	const head = "package p\nfunc _() {\n"
+	src := head + snippet + "\n}\n"
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "snippet.go", src, 0)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
+	list := f.Decls[0].(*ast.FuncDecl).Body.List
 	var uses []string
-	for _, st := range f.Decls[0].(*ast.FuncDecl).Body.List {
+	for _, st := range list {
 		switch st := st.(type) {
 		case *ast.AssignStmt:
 			if st.Tok == token.DEFINE {
@@ -197,11 +220,28 @@ func withUses(snippet string) (string, error) {
 			}
 		}
 	}
-	out := snippet
+	ast.Inspect(f.Decls[0].(*ast.FuncDecl).Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false // a handler's returns are its own
+		case *ast.ReturnStmt:
+			if len(n.Results) > 0 {
+				returns = true
+			}
+		}
+		return true
+	})
+	var use strings.Builder
 	for _, u := range uses {
-		out += "\t_ = " + u + "\n"
+		use.WriteString("\t_ = " + u + "\n")
 	}
-	return out, nil
+	if len(list) > 0 {
+		if last, ok := list[len(list)-1].(*ast.ReturnStmt); ok {
+			at := fset.Position(last.Pos()).Offset - len(head)
+			return snippet[:at] + "\n" + use.String() + snippet[at:], returns, nil
+		}
+	}
+	return snippet + use.String(), returns, nil
 }
 
 func numbered(src string) string {
