@@ -106,6 +106,7 @@ const importBlock = `import (
 `
 
 func TestDocSnippetsCompile(t *testing.T) {
+	t.Parallel()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed to build the snippets: %v", err)
