@@ -100,6 +100,8 @@ type zmqPeer struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	replies chan peerReply
+	killed  chan struct{} // closed by kill: nobody waits for replies
+	once    sync.Once
 	exited  chan struct{}
 	stderr  bytes.Buffer // guarded by the process: read once it has exited
 }
@@ -230,7 +232,8 @@ func (e *peerError) Is(target error) bool {
 // killed when the test ends.
 func startPeer(t *testing.T, impl peerImpl, typ Type, opts peerOpts) *zmqPeer {
 	t.Helper()
-	p := &zmqPeer{t: t, impl: impl, typ: typ, replies: make(chan peerReply, 1), exited: make(chan struct{})}
+	p := &zmqPeer{t: t, impl: impl, typ: typ, replies: make(chan peerReply),
+		killed: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command(impl.argv[0], impl.argv[1:]...)
 	p.cmd.Stderr = &p.stderr
 	var err error
@@ -245,6 +248,7 @@ func startPeer(t *testing.T, impl peerImpl, typ Type, opts peerOpts) *zmqPeer {
 		t.Fatalf("%s: %v", impl.name, err)
 	}
 	go func() {
+		defer close(p.exited)
 		r := bufio.NewReaderSize(stdout, 1<<20)
 		for {
 			line, err := r.ReadBytes('\n')
@@ -255,10 +259,15 @@ func startPeer(t *testing.T, impl peerImpl, typ Type, opts peerOpts) *zmqPeer {
 			if err := json.Unmarshal(line, &rep); err != nil {
 				rep = peerReply{Err: "EBADREPLY", Msg: fmt.Sprintf("%v: %.200q", err, line)}
 			}
-			p.replies <- rep
+			select {
+			case p.replies <- rep:
+				continue
+			case <-p.killed:
+				io.Copy(io.Discard, r) // to the end, which the kill brings
+			}
+			break
 		}
 		p.cmd.Wait()
-		close(p.exited)
 	}()
 	t.Cleanup(p.kill)
 	if opts == nil {
@@ -270,6 +279,7 @@ func startPeer(t *testing.T, impl peerImpl, typ Type, opts peerOpts) *zmqPeer {
 
 // kill ends the process (stopped or not) and waits for it.
 func (p *zmqPeer) kill() {
+	p.once.Do(func() { close(p.killed) })
 	p.stdin.Close()
 	p.cmd.Process.Kill()
 	select {
