@@ -131,7 +131,7 @@ func TestPubSubEveryLength(t *testing.T) {
 			select {
 			case acked = <-progress:
 			case err := <-errc:
-				t.Fatalf("receiver stopped at %d: %v", acked, err)
+				t.Fatalf("receiver stopped at %d: %v (publisher %+v %+v, subscriber %+v)", acked, err, pub.Stats(), pub.PublisherStats(), sub.Stats())
 			}
 		}
 		if err := pub.Send(ctx, pattern[:n]); err != nil {

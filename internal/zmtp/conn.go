@@ -374,7 +374,10 @@ func (st *stream) writeLoop() {
 			w.mu.Unlock()
 			continue
 		}
-		w.cmd, w.buf, w.n = nil, w.spare[:0], 0
+		// The spare becomes the queue: it must stop being the spare, or
+		// a writer that does not give its buffer back (a large one) would
+		// hand the queue out again while it is being appended to.
+		w.cmd, w.buf, w.n, w.spare = nil, w.spare[:0], 0, nil
 		w.inflight, w.inBytes = n, len(buf)
 		w.mu.Unlock()
 		var err error
