@@ -37,5 +37,12 @@ func noteLargeFrame() {
 		release.pending = false
 		release.mu.Unlock()
 		debug.FreeOSMemory()
+		// Once more a while later, for a frame a handler was still
+		// working on the first time.
+		time.AfterFunc(largeFrameLater, debug.FreeOSMemory)
 	})
 }
+
+// largeFrameLater is when memory is returned a second time after a large
+// frame.
+const largeFrameLater = 2 * time.Second

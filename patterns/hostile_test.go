@@ -23,19 +23,34 @@ func ready(n uint64) []byte { return binary.AppendUvarint([]byte{0x01}, n) }
 // handles a worker's messages in order.
 func synced(ctx context.Context, t *testing.T, fake, probe *connection.Dealer) {
 	t.Helper()
-	if err := fake.Send(ctx, []byte(probe.Identity()), []byte("sync")); err != nil {
-		t.Fatal(err)
-	}
+	// The broker routes to the probe only once it has the probe's
+	// handshake, which may come a moment after the probe has the
+	// broker's: the token is sent again until it arrives, and a token of
+	// its own keeps an earlier call's late copy from counting.
+	token := fmt.Sprintf("sync-%d", syncSeq.Add(1))
 	for {
-		m, err := probe.Recv(ctx)
-		if err != nil {
-			t.Fatalf("no sync through the broker: %v", err)
+		if err := fake.Send(ctx, []byte(probe.Identity()), []byte(token)); err != nil {
+			t.Fatal(err)
 		}
-		if string(m[len(m)-1]) == "sync" {
-			return
+		wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		for {
+			m, err := probe.Recv(wait)
+			if err != nil {
+				break
+			}
+			if string(m[len(m)-1]) == token {
+				cancel()
+				return
+			}
+		}
+		cancel()
+		if ctx.Err() != nil {
+			t.Fatalf("no sync through the broker: %v", ctx.Err())
 		}
 	}
 }
+
+var syncSeq atomic.Uint64
 
 // probeClient is a client of the broker's front end that synced uses.
 func probeClient(ctx context.Context, t *testing.T, front string) *connection.Dealer {
