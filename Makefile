@@ -29,21 +29,32 @@ NESTED := registry/etcdstore metrics tracing cmd/dividere
 demo: deps
 	cd cmd/dividere && $(GO) run . demo
 
-## test: every test, with the race detector, plus vet, gofmt and a short fuzz run.
+## test: every test, with the race detector, on the pure-Go engine, and the connection
+## layer and its conformance on libzmq too; plus vet, gofmt, a CGO_ENABLED=0 build of the
+## core module and of the command (which then runs the demo), and short fuzz runs.
 test: deps-test vet
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 100000x -fuzzminimizetime 100x ./messaging
-	$(GO) test -race -count=1 -timeout 9m ./...
-	for m in $(NESTED) bench; do (cd $$m && $(GO) test -race -count=1 -timeout 5m ./...) || exit 1; done
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 100000x -fuzzminimizetime 100x ./internal/zmtp/wire
+	$(GO) test -run '^$$' -fuzz FuzzHandshake -fuzztime 20000x -fuzzminimizetime 100x ./internal/zmtp
+	cd cmd/dividere && CGO_ENABLED=0 $(GO) run . demo >/dev/null
+	DIVIDERE_ZMQ=go $(GO) test -race -count=1 -timeout 9m ./...
+	DIVIDERE_ZMQ=libzmq $(GO) test -race -count=1 -timeout 5m ./connection ./internal/zmtp/...
+	DIVIDERE_ZMQ=go $(GO) test -count=1 -timeout 2m -run 'Memory|CannotGrow' ./service ./patterns # RSS, without the race detector's shadow
+	for m in $(NESTED) bench; do (cd $$m && DIVIDERE_ZMQ=go $(GO) test -race -count=1 -timeout 5m ./...) || exit 1; done
 
-## fuzz: fuzz the envelope decoder for longer (FUZZTIME, default 2m).
+## fuzz: fuzz the envelope decoder, the ZMTP frame reader and the handshake for longer
+## (FUZZTIME each, default 2m).
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./messaging
+	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/zmtp/wire
+	$(GO) test -run '^$$' -fuzz FuzzHandshake -fuzztime $(FUZZTIME) ./internal/zmtp
 
 vet:
 	@scripts/bigfiles.sh
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./... && CGO_ENABLED=0 $(GO) vet ./...
 	for m in $(NESTED) bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 ## bench: every layer's Go benchmarks (raw libzmq side by side).

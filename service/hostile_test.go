@@ -173,13 +173,26 @@ func TestHostileFramesLeaveNoMemory(t *testing.T) {
 	if err != nil || len(rep) != 2 {
 		t.Fatalf("no answer to the 100 MB request: %v %v", rep, err)
 	}
+	if testutil.Race {
+		// The race detector shadows the engine's buffers, and never hands
+		// its shadow back: make test measures this without it.
+		t.Log("race detector on: the service's RSS after a large frame is not measured")
+	} else {
+		checkHandedBack(t, svc, svcBefore)
+	}
+	if got, err := call(ctx, c, "memory.Echo", "after"); err != nil || got != "after from "+port {
+		t.Fatalf("call after the 100 MB request: %q %v", got, err)
+	}
+}
+
+// checkHandedBack checks that a service's memory goes back near what it
+// was before a large frame.
+func checkHandedBack(t *testing.T, svc *testproc.Proc, svcBefore int64) {
+	const mb = 1 << 20
 	peak := svc.RSS(t)
 	took := eventually(t, 10*time.Second, "the service's memory handed back", func() bool { return svc.RSS(t)-svcBefore < 32*mb })
 	t.Logf("service RSS %d MB before, %d MB on answering a 100 MB request, %d MB %v later",
 		svcBefore/mb, peak/mb, svc.RSS(t)/mb, took.Round(10*time.Millisecond))
-	if got, err := call(ctx, c, "memory.Echo", "after"); err != nil || got != "after from "+port {
-		t.Fatalf("call after the 100 MB request: %q %v", got, err)
-	}
 }
 
 // A flood of garbage used to write a warning per message, about 200
