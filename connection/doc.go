@@ -1,5 +1,5 @@
 // Package connection is dividere's first layer: safe Go facades over
-// ZeroMQ sockets that carry bytes, exactly as they are (PROTOCOL.md).
+// ZeroMQ sockets that carry bytes, exactly as they are (docs/protocol.md).
 //
 // The facades are Publisher and Subscriber (topics are byte prefixes),
 // Request and Response (strict alternation, round-robin over several
@@ -8,11 +8,11 @@
 // Socket and share its guarantees:
 //
 //   - Every method is safe from any goroutine; one goroutine may Send while
-//     others Recv on the same Dealer. A caller that must wait first waits
-//     briefly in a blocking poll of the socket's ZMQ_FD, as libzmq's own
-//     calls do (a Request or Response in libzmq's blocking receive
-//     itself, since its sends and receives alternate), then parks in Go's
-//     network poller, so idle sockets cost no CPU.
+//     others Recv on the same Dealer. A caller that must wait waits on the
+//     engine's channels (the pure-Go engine) or on the socket's ZMQ_FD in
+//     Go's network poller (libzmq), so idle sockets cost no CPU.
+//   - The engine is the process's choice, DIVIDERE_ZMQ=go or libzmq (see
+//     Engine and docs/engine.md); both speak the same wire.
 //   - Blocking calls take a context.Context; Wait(timeout) bool is there
 //     for parity with the Python original.
 //   - Close never hangs: it wakes every waiter (they get ErrClosed), stops
@@ -29,9 +29,10 @@
 // # Binding or connecting
 //
 // Constructors take a comma-separated endpoint list. "@" in front of an
-// endpoint binds it and ">" connects it; without one, a tcp endpoint with
-// a wildcard host ("*", "0.0.0.0", "[::]") binds and any other connects,
-// and ipc/inproc endpoints follow the socket kind (see ParseEndpoints).
+// endpoint binds it and ">" connects it; without one, a server kind
+// (Publisher, Response, Router, a Proxy's ends) binds, whatever the host,
+// and a client kind connects, except to a tcp wildcard host ("*",
+// "0.0.0.0", "[::]"), which it binds (see ParseEndpoints).
 // Port 0 binds a port the OS picks; Endpoint and Port tell which.
 //
 // # Defaults

@@ -13,7 +13,7 @@ import (
 )
 
 // Request and Dealer against a raw libzmq ROUTER: the frames on the wire
-// are what PROTOCOL.md says.
+// are what docs/protocol.md says.
 func TestAgainstRawRouter(t *testing.T) {
 	router, err := zmq.NewSocket(zmq.ROUTER)
 	if err != nil {

@@ -46,7 +46,7 @@ type Resolver interface {
 	FindMessageByURL(string) (protoreflect.MessageType, error)
 }
 
-// Codec encodes messages into PROTOCOL.md envelopes and decodes them back.
+// Codec encodes messages into docs/protocol.md envelopes and decodes them back.
 // The zero value uses protoregistry.GlobalTypes and is ready to use.
 type Codec struct {
 	Resolver Resolver

@@ -1,6 +1,6 @@
 // Package messaging is dividere's second layer: the connection layer's
 // endpoints carrying Protobuf messages in the self-describing envelope of
-// PROTOCOL.md, and a Reactor that dispatches each message to the handler for
+// docs/protocol.md, and a Reactor that dispatches each message to the handler for
 // its type.
 //
 // Every message travels as a msgEnvelope{msgName, Any, header}. Encode and Decode

@@ -1,5 +1,5 @@
 // Package msglib holds the Go code generated from the wire schema in
-// proto/ (PROTOCOL.md): the message envelope (MsgEnvelope) and the service
+// proto/ (docs/protocol.md): the message envelope (MsgEnvelope) and the service
 // layer's messages. Do not edit the .pb.go files; run `make proto`.
 //
 // The messages are declared without a Protobuf package, as the Python

@@ -19,7 +19,7 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// Control signals of the byte-level protocol (PROTOCOL.md).
+// Control signals of the byte-level protocol (docs/protocol.md).
 const (
 	signalReady     byte = 0x01
 	signalHeartbeat byte = 0x02

@@ -14,7 +14,7 @@
 // anything longer is a reply [route..., payload], so application payloads
 // can never be taken for control frames. Control frames:
 //
-//   - byte level: 0x01 ready and 0x02 heartbeat (PROTOCOL.md), each optionally
+//   - byte level: 0x01 ready and 0x02 heartbeat (docs/protocol.md), each optionally
 //     followed by the worker's capacity as a uvarint (an addition: a lone
 //     byte means capacity 1), and 0x03 (an addition): "I dropped a request
 //     without replying; give me another";

@@ -12,7 +12,7 @@ import (
 	"github.com/dividere-go/dividere/messaging"
 )
 
-// Defaults of the load-balancing pattern (PROTOCOL.md).
+// Defaults of the load-balancing pattern (docs/protocol.md).
 const (
 	// DefaultHeartbeatInterval is how often a worker heartbeats; the
 	// broker answers each heartbeat in kind.

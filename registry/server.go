@@ -20,7 +20,7 @@ import (
 )
 
 // Default ports of the name service: requests and notices as in the
-// original (PROTOCOL.md); change notices on a port of their own.
+// original (docs/protocol.md); change notices on a port of their own.
 const (
 	DefaultRequestPort = 5000
 	DefaultNoticePort  = 5001
@@ -57,7 +57,7 @@ const MaxRequestSize = 64 << 10
 const requestHWM = 1000
 
 // Unavailable is the server name a lookup of an unknown service gets,
-// with port 0 (PROTOCOL.md).
+// with port 0 (docs/protocol.md).
 const Unavailable = "unavailable"
 
 type serverConfig struct {

@@ -19,7 +19,7 @@ import (
 	"github.com/dividere-go/dividere/messaging"
 )
 
-// Exit codes a script can rely on (README: "Exit codes").
+// Exit codes a script can rely on (the README, under "The command").
 const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed: no answer, a refusal, nothing found

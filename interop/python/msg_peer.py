@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Messaging-layer peer for dividere's interop tests: pyzmq + protobuf only,
-with the code generated from dividere's proto/ files, speaking the PROTOCOL.md
+with the code generated from dividere's proto/ files, speaking the docs/protocol.md
 envelope (msgEnvelope with an Any) the way the Python original does.
 
 Usage: msg_peer.py MODE ENDPOINT [N]
