@@ -1,4 +1,4 @@
-// The dividere message envelope (PROTOCOL.md). Every Protobuf message on the
+// The dividere message envelope (docs/protocol.md). Every Protobuf message on the
 // messaging layer travels inside one. No package: peers in other languages
 // know it by the bare name msgEnvelope.
 
