@@ -27,6 +27,11 @@ const OPTIONS = {
   linger: "linger",
   sndhwm: "sendHighWaterMark",
   rcvhwm: "receiveHighWaterMark",
+  // CURVE: a bool, and keys as 40-character Z85 text.
+  curve_server: "curveServer",
+  curve_secretkey: "curveSecretKey",
+  curve_publickey: "curvePublicKey",
+  curve_serverkey: "curveServerKey",
 }
 
 const b64 = (s) => Buffer.from(s || "", "base64")
@@ -40,10 +45,48 @@ const frameOut = (f) => (f.length > BIG
 
 let sock = null
 
+// zapHandler answers libzmq's ZAP requests (RFC 27): a CURVE client
+// whose key (Z85) is in allowed gets in, any other is refused with 400.
+async function zapHandler(allowed) {
+  const zap = new zmq.Reply({ linger: 0 })
+  await zap.bind("inproc://zeromq.zap.01")
+  ;(async () => {
+    for await (const req of zap) {
+      const key = req.length > 6 && req[6].length === 32 ? z85(req[6]) : ""
+      if (allowed.has(key)) {
+        await zap.send([req[0], req[1], "200", "OK", key, ""])
+      } else {
+        await zap.send([req[0], req[1], "400", "not on the list", "", ""])
+      }
+    }
+  })()
+}
+
+// z85 encodes 32 bytes as ZeroMQ's Z85 (RFC 32).
+const Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+function z85(b) {
+  let out = ""
+  for (let i = 0; i < b.length; i += 4) {
+    let v = ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3]
+    let chunk = ""
+    for (let j = 0; j < 5; j++) {
+      chunk = Z85[v % 85] + chunk
+      v = Math.floor(v / 85)
+    }
+    out += chunk
+  }
+  return out
+}
+
 const ops = {
-  open(req) {
+  async open(req) {
     const opts = { linger: 0 } // a test's peer never outlives it
-    for (const [name, value] of Object.entries(req.opts || {})) {
+    const given = { ...(req.opts || {}) }
+    if (given.zap_allow) { // a list of Z85 keys: run a ZAP handler
+      await zapHandler(new Set(given.zap_allow))
+      delete given.zap_allow
+    }
+    for (const [name, value] of Object.entries(given)) {
       opts[OPTIONS[name]] = name === "identity" ? b64(value).toString() : value
     }
     sock = new TYPES[req.type](opts)

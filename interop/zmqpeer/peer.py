@@ -13,6 +13,8 @@ A large frame need not cross the pipe as text: a frame sent may be
 {"fill": block, "size": n}, the block repeated to n bytes, and a frame
 received over BIG bytes comes as {"size": n, "sha256": hex digest}.
   {"op": "close"}                                   replies, then exits
+The option "zap_allow", a list of Z85 client keys, runs a ZAP handler
+that lets only those CURVE clients in.
 Every reply has "ok"; a failure has "err", libzmq's errno name (EAGAIN on
 a timeout, EHOSTUNREACH, ...), and "msg".
 
@@ -23,8 +25,10 @@ import errno
 import hashlib
 import json
 import sys
+import threading
 
 import zmq
+from zmq.utils import z85
 
 TYPES = ("PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB")
 
@@ -41,7 +45,15 @@ OPTIONS = {
     "linger": zmq.LINGER,
     "sndhwm": zmq.SNDHWM,
     "rcvhwm": zmq.RCVHWM,
+    # CURVE: a bool, and keys as 40-character Z85 text.
+    "curve_server": zmq.CURVE_SERVER,
+    "curve_secretkey": zmq.CURVE_SECRETKEY,
+    "curve_publickey": zmq.CURVE_PUBLICKEY,
+    "curve_serverkey": zmq.CURVE_SERVERKEY,
 }
+
+# Options whose value is text, set as bytes.
+TEXT = ("curve_secretkey", "curve_publickey", "curve_serverkey")
 
 
 BIG = 64 << 10
@@ -60,17 +72,44 @@ def frame_out(f):
     return base64.b64encode(f).decode()
 
 
+def zap_handler(ctx, allowed, ready):
+    """Answers libzmq's ZAP requests (RFC 27): a CURVE client whose key
+    (Z85) is in allowed gets in, any other is refused with 400."""
+    zap = ctx.socket(zmq.REP)
+    zap.linger = 0
+    zap.bind("inproc://zeromq.zap.01")
+    ready.set()
+    while True:
+        try:
+            req = zap.recv_multipart()
+        except zmq.ZMQError:
+            return
+        key = z85.encode(req[6]).decode() if len(req) > 6 and len(req[6]) == 32 else ""
+        if key in allowed:
+            zap.send_multipart([req[0], req[1], b"200", b"OK", key.encode(), b""])
+        else:
+            zap.send_multipart([req[0], req[1], b"400", b"not on the list", b"", b""])
+
+
 class Peer:
     def __init__(self):
         self.ctx = zmq.Context()
         self.sock = None
 
     def op_open(self, req):
+        opts = dict(req.get("opts", {}))
+        allowed = opts.pop("zap_allow", None)  # a list of Z85 keys: run a ZAP handler
+        if allowed is not None:
+            ready = threading.Event()
+            threading.Thread(target=zap_handler, args=(self.ctx, set(allowed), ready), daemon=True).start()
+            ready.wait()
         self.sock = self.ctx.socket(getattr(zmq, req["type"]))
         self.sock.setsockopt(zmq.LINGER, 0)  # a test's peer never outlives it
-        for name, value in req.get("opts", {}).items():
+        for name, value in opts.items():
             if name == "identity":
                 value = base64.b64decode(value)
+            elif name in TEXT:
+                value = value.encode()
             elif isinstance(value, bool):
                 value = int(value)
             self.sock.setsockopt(OPTIONS[name], value)
