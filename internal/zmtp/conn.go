@@ -3,6 +3,7 @@ package zmtp
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,14 @@ type stream struct {
 	err       error
 	lingering atomic.Bool
 	lingerEnd chan struct{}
+
+	// The writer's: closed when writeLoop has returned; what it hands to
+	// one writev; the CURVE writer's sealed batch and a frame spanning
+	// chunks.
+	wdone   chan struct{}
+	iov     [][]byte
+	sealed  []byte
+	scratch []byte
 }
 
 // readBufSize is each connection's read buffer: a batch of small
@@ -51,7 +60,7 @@ func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
 		rs.SetRemote(nc.RemoteAddr())
 	}
 	br := bufio.NewReaderSize(nc, readBufSize)
-	st := &stream{s: s, nc: nc, r: br, done: make(chan struct{})}
+	st := &stream{s: s, nc: nc, r: br, done: make(chan struct{}), wdone: make(chan struct{})}
 	st.fr = wire.NewReader(br, wire.Limits{MaxMessageSize: s.opt.MaxMessageSize, MaxFrames: limit(s.opt.MaxFrames)})
 	g := wire.Greeting{Major: wire.VersionMajor, Minor: wire.VersionMinor, Mechanism: m.Name(), AsServer: m.AsServer()}
 	if _, err := nc.Write(g.Append(nil)); err != nil {
@@ -180,6 +189,7 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	err := st.readLoop()
 	st.close(err)
 	<-st.lingerDone()
+	<-st.wdone
 
 	s.mu.Lock()
 	p.conn, p.up = nil, false
@@ -194,11 +204,12 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	}
 	s.mu.Unlock()
 	p.w.mu.Lock()
-	lost := p.w.inflight
-	p.w.inflight, p.w.inBytes, p.w.cmd = 0, 0, p.w.cmd[:0]
+	p.w.cmd = p.w.cmd[:0]
+	// The next connection starts at a message: the rest of one that went
+	// out in part is lost.
+	lost := p.w.dropPartial()
 	if !keep {
-		lost += p.w.n
-		p.w.n, p.w.buf = 0, nil
+		lost += p.w.clearAll()
 	}
 	p.w.mu.Unlock()
 	s.stats.droppedLost.Add(uint64(lost))
@@ -280,7 +291,7 @@ func (st *stream) lingerDone() <-chan struct{} {
 func (st *stream) linger(d time.Duration) {
 	w := &st.p.w
 	w.mu.Lock()
-	pending := w.n + w.inflight
+	pending := w.n
 	w.mu.Unlock()
 	if d == 0 || pending == 0 {
 		st.close(ErrClosed)
@@ -302,7 +313,7 @@ func (st *stream) linger(d time.Duration) {
 		defer tick.Stop()
 		for {
 			w.mu.Lock()
-			pending := w.n + w.inflight
+			pending := w.n
 			w.mu.Unlock()
 			if pending == 0 {
 				break
@@ -353,9 +364,9 @@ func (st *stream) queueSub(topic []byte, on bool) {
 // call. It also sends heartbeats and ends a connection gone silent.
 func (st *stream) writeLoop() {
 	defer st.s.wg.Done()
-	s, w := st.s, &st.p.w
-	hb := newHeartbeat(s.opt, st)
-	var sealed []byte
+	defer close(st.wdone)
+	w := &st.p.w
+	hb := newHeartbeat(st.s.opt, st)
 	for {
 		select {
 		case <-w.wake:
@@ -368,73 +379,168 @@ func (st *stream) writeLoop() {
 			hb.stop()
 			return
 		}
-		w.mu.Lock()
-		cmd, buf, n := w.cmd, w.buf, w.n
-		if len(cmd) == 0 && len(buf) == 0 {
-			w.mu.Unlock()
-			continue
-		}
-		// The spare becomes the queue: it must stop being the spare, or
-		// a writer that does not give its buffer back (a large one) would
-		// hand the queue out again while it is being appended to.
-		w.cmd, w.buf, w.n, w.spare = nil, w.spare[:0], 0, nil
-		w.inflight, w.inBytes = n, len(buf)
-		w.mu.Unlock()
-		var err error
-		if st.codec != nil {
-			sealed, err = sealAll(st.codec, sealed[:0], cmd, buf)
-			if err == nil {
-				_, err = st.nc.Write(sealed)
-			}
-		} else {
-			bufs := net.Buffers{cmd, buf}
-			_, err = bufs.WriteTo(st.nc)
-		}
-		w.mu.Lock()
-		w.inflight, w.inBytes = 0, 0
-		if cap(buf) <= 4<<20 {
-			w.spare = buf[:0]
-		}
-		w.mu.Unlock()
-		signal(s.wnotify)
-		if err != nil {
+		if err := st.flush(); err != nil {
 			st.close(err)
 			return
 		}
 	}
 }
 
-// sealAll runs every plain frame of cmd and buf through the codec.
-func sealAll(c mech.Codec, dst, cmd, buf []byte) ([]byte, error) {
-	for _, b := range [][]byte{cmd, buf} {
-		for len(b) > 0 {
-			flags, body, rest, err := splitFrame(b)
-			if err != nil {
-				return dst, err
+// flush writes what is queued until nothing is, a batch of whole chunks
+// (about writeBatchMax bytes) at a time, in one writev each.
+func (st *stream) flush() error {
+	s, w := st.s, &st.p.w
+	for {
+		w.mu.Lock()
+		if w.writing {
+			w.mu.Unlock()
+			return nil
+		}
+		iov := st.iov[:0]
+		var cmd []byte
+		if len(w.cmd) > 0 && !w.midMessage() {
+			// Commands go between messages only.
+			cmd, w.cmd = w.cmd, nil
+			iov = append(iov, cmd)
+		}
+		lim := writeBatchMax
+		if st.codec != nil {
+			lim = max(lim, w.frameLen()) // a frame is sealed whole
+		}
+		iov, n := w.take(iov, lim)
+		if len(iov) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		w.writing = true
+		w.mu.Unlock()
+
+		var err error
+		plain := n
+		if st.codec != nil {
+			var used int
+			st.sealed, used, err = sealFrames(st.codec, st.sealed[:0], iov, &st.scratch)
+			plain = used - len(cmd)
+			if err == nil {
+				_, err = st.nc.Write(st.sealed)
 			}
-			if dst, err = c.Seal(dst, flags, body); err != nil {
-				return dst, err
+			if cap(st.sealed) > 4<<20 {
+				st.sealed = nil
 			}
-			b = rest
+		} else {
+			bufs := net.Buffers(iov)
+			_, err = bufs.WriteTo(st.nc)
+		}
+		clear(iov)
+		st.iov = iov[:0]
+
+		w.mu.Lock()
+		w.writing = false
+		if w.cmd == nil && cap(cmd) <= 64<<10 {
+			w.cmd = cmd[:0]
+		}
+		lost := 0
+		if err != nil {
+			// What this write carried is lost, and so is the rest of a
+			// message it carried part of.
+			lost = w.consume(n) + w.dropPartial()
+		} else {
+			w.consume(plain)
+		}
+		w.mu.Unlock()
+		signal(s.wnotify)
+		if err != nil {
+			s.stats.droppedLost.Add(uint64(lost))
+			return err
 		}
 	}
-	return dst, nil
 }
 
-// splitFrame parses one frame we encoded ourselves.
-func splitFrame(b []byte) (flags byte, body, rest []byte, err error) {
-	if len(b) < 2 {
-		return 0, nil, nil, errors.New("zmtp: short frame in the send queue")
+// sealFrames runs the plain frames of segs through the codec, every one
+// that ends within them, and says how many plain bytes those were. A
+// frame may span segments.
+func sealFrames(c mech.Codec, dst []byte, segs [][]byte, scratch *[]byte) ([]byte, int, error) {
+	cur := segCursor{segs: segs}
+	for _, b := range segs {
+		cur.rem += len(b)
 	}
-	flags = b[0]
-	n, h := int(b[1]), 2
-	if flags&wire.FlagLong != 0 {
-		if len(b) < 9 {
-			return 0, nil, nil, errors.New("zmtp: short frame in the send queue")
+	used := 0
+	for {
+		var hdr [9]byte
+		if !cur.peek(hdr[:2]) {
+			break
 		}
-		n, h = int(uint64(b[1])<<56|uint64(b[2])<<48|uint64(b[3])<<40|uint64(b[4])<<32|uint64(b[5])<<24|uint64(b[6])<<16|uint64(b[7])<<8|uint64(b[8])), 9
+		h, size := 2, int(hdr[1])
+		if hdr[0]&wire.FlagLong != 0 {
+			if !cur.peek(hdr[:9]) {
+				break
+			}
+			h, size = 9, int(binary.BigEndian.Uint64(hdr[1:9]))
+		}
+		if cur.rem < h+size {
+			break
+		}
+		cur.next(h, scratch)
+		body := cur.next(size, scratch)
+		var err error
+		if dst, err = c.Seal(dst, hdr[0]&^wire.FlagLong, body); err != nil {
+			return dst, used, err
+		}
+		used += h + size
 	}
-	return flags &^ wire.FlagLong, b[h : h+n], b[h+n:], nil
+	return dst, used, nil
+}
+
+// segCursor reads through a list of byte slices as one.
+type segCursor struct {
+	segs [][]byte
+	i, j int // segs[i][j] is the next byte
+	rem  int // bytes from there to the end
+}
+
+// peek copies the next len(dst) bytes without consuming them; false if
+// there are not that many.
+func (c *segCursor) peek(dst []byte) bool {
+	if c.rem < len(dst) {
+		return false
+	}
+	n, i, j := 0, c.i, c.j
+	for n < len(dst) {
+		k := copy(dst[n:], c.segs[i][j:])
+		n += k
+		i, j = i+1, 0
+	}
+	return true
+}
+
+// next consumes n bytes (n <= rem) and returns them: a slice of a
+// segment when they lie in one, else copied into *scratch.
+func (c *segCursor) next(n int, scratch *[]byte) []byte {
+	c.rem -= n
+	for c.i < len(c.segs) && c.j == len(c.segs[c.i]) {
+		c.i, c.j = c.i+1, 0
+	}
+	if n == 0 {
+		return nil
+	}
+	if s := c.segs[c.i][c.j:]; len(s) >= n {
+		c.j += n
+		return s[:n:n]
+	}
+	b := (*scratch)[:0]
+	for len(b) < n {
+		s := c.segs[c.i][c.j:]
+		k := min(len(s), n-len(b))
+		b = append(b, s[:k]...)
+		c.j += k
+		if c.j == len(c.segs[c.i]) {
+			c.i, c.j = c.i+1, 0
+		}
+	}
+	if cap(b) <= 4<<20 {
+		*scratch = b
+	}
+	return b
 }
 
 // batchMax is the most messages a reader hands over under one lock.

@@ -1,7 +1,6 @@
 package zmtp
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/dividere-go/dividere/internal/zmtp/wire"
@@ -34,21 +33,6 @@ type peer struct {
 	dropped atomic.Uint64 // messages this peer missed at its high-water mark
 }
 
-// outQueue is what waits to be written on a peer's connection: whole
-// messages, encoded as plain ZMTP frames (a mechanism's codec seals them
-// as they are written), and commands, which go first and are dropped
-// with the connection.
-type outQueue struct {
-	mu       sync.Mutex
-	buf      []byte
-	cmd      []byte
-	n        int // messages in buf
-	inflight int // messages the writer is writing
-	inBytes  int // their bytes
-	spare    []byte
-	wake     chan struct{}
-}
-
 // offer queues msg for the peer if it is below its high-water mark, the
 // way libzmq's pipes do (whole messages; the mark counts messages and,
 // here, bytes too). delim adds a REQ's empty delimiter. Called with s.mu
@@ -67,11 +51,7 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 		w.mu.Unlock()
 		return false
 	}
-	if delim {
-		w.buf = wire.AppendFrame(w.buf, true, nil)
-	}
-	w.buf = wire.AppendMessage(w.buf, msg)
-	w.n++
+	w.push(msg, delim, size)
 	w.mu.Unlock()
 	signal(w.wake)
 	return true
@@ -81,13 +61,12 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 // the peer's marks. p.w.mu held.
 func (p *peer) roomLocked(size int) bool {
 	w, o := &p.w, &p.s.opt
-	queued := w.n + w.inflight
-	if queued >= limit(o.SendHWM) {
+	if w.n >= limit(o.SendHWM) {
 		return false
 	}
 	// One message always fits an empty queue, however large, so that a
 	// message over the byte bound is not refused for ever.
-	return queued == 0 || o.SendQueueBytes < 0 || int64(len(w.buf)+w.inBytes+size) <= o.SendQueueBytes
+	return w.n == 0 || o.SendQueueBytes < 0 || w.bytes+int64(size) <= o.SendQueueBytes
 }
 
 // hasRoom reports whether offer would take msg now. Only the socket's
@@ -172,8 +151,7 @@ func (p *peer) closeForSocket() {
 	}
 	// Never connected: what is queued is lost, and counted.
 	p.w.mu.Lock()
-	n := p.w.n
-	p.w.n, p.w.buf = 0, nil
+	n := p.w.clearAll()
 	p.w.mu.Unlock()
 	s.stats.droppedLost.Add(uint64(n))
 }
