@@ -39,7 +39,7 @@ type goSide struct {
 func (g goSide) name() string { return "go " + g.s.typ.String() }
 
 func (g goSide) send(msg [][]byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
 	defer cancel()
 	return g.s.Send(ctx, msg)
 }
@@ -65,7 +65,7 @@ func (g goSide) unsubscribe(topic string) {
 type libzmqSide struct{ p *zmqPeer }
 
 func (l libzmqSide) name() string                                 { return l.p.impl.name + " " + l.p.typ.String() }
-func (l libzmqSide) send(msg [][]byte) error                      { return l.p.send(msg, 5*time.Second) }
+func (l libzmqSide) send(msg [][]byte) error                      { return l.p.send(msg, stepTimeout) }
 func (l libzmqSide) recv(timeout time.Duration) ([][]byte, error) { return l.p.recv(timeout) }
 func (l libzmqSide) subscribe(topic string)                       { l.p.subscribe(topic) }
 func (l libzmqSide) unsubscribe(topic string)                     { l.p.unsubscribe(topic) }
@@ -83,9 +83,14 @@ func expect(t *testing.T, s side, want ...string) {
 	expectFrames(t, s, frames(want...))
 }
 
+// stepTimeout bounds one send or receive of the matrix: generous, since
+// a 10 MiB frame through a peer process on a loaded 2-core machine takes
+// seconds, and a bound only, never a speed goal.
+const stepTimeout = 20 * time.Second
+
 func expectFrames(t *testing.T, s side, want [][]byte) [][]byte {
 	t.Helper()
-	m, err := s.recv(5 * time.Second)
+	m, err := s.recv(stepTimeout)
 	if err != nil {
 		t.Fatalf("%s recv: %v", s.name(), err)
 	}
@@ -305,7 +310,7 @@ var scenarios = []scenario{
 
 func expectAny(t *testing.T, s side) [][]byte {
 	t.Helper()
-	m, err := s.recv(5 * time.Second)
+	m, err := s.recv(stepTimeout)
 	if err != nil {
 		t.Fatalf("%s recv: %v", s.name(), err)
 	}
