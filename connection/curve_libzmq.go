@@ -4,7 +4,9 @@ package connection
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 
 	zmq "github.com/pebbe/zmq4"
 
@@ -12,7 +14,18 @@ import (
 )
 
 func (c *config) applyCurve(s *zmq.Socket) error {
+	if err := c.curveAllowCheck(); err != nil {
+		return err
+	}
 	switch {
+	case c.curveServer != nil && c.curveAllow != nil:
+		// The socket's own list, in a ZAP domain of its own: only a ZAP
+		// handler enforces it, since libzmq lets every client in when
+		// none answers.
+		if zapRunning.Load() == 0 {
+			return fmt.Errorf("%w: on libzmq, a socket's own CURVE allow list needs a running Authenticator (StartAuthenticator), which answers for it", ErrOption)
+		}
+		return s.ServerAuthCurve(c.curveAllow.zapDomain(), c.curveServer.Secret)
 	case c.curveServer != nil:
 		return s.ServerAuthCurve(ZAPDomain, c.curveServer.Secret)
 	case c.curveClient != nil:
@@ -24,7 +37,8 @@ func (c *config) applyCurve(s *zmq.Socket) error {
 // authZ is an Authenticator's libzmq side: the ZAP handler, a REP
 // socket on the inproc endpoint libzmq sends its requests to.
 type authZ struct {
-	rep *Socket
+	rep     *Socket
+	stopped atomic.Bool
 }
 
 // start starts the ZAP handler of dividere's libzmq context (of another,
@@ -39,9 +53,13 @@ func (a *Authenticator) start(opts []Option) error {
 		return err
 	}
 	a.rep = rep
+	zapRunning.Add(1)
 	go a.serve()
 	return nil
 }
+
+// zapRunning counts the libzmq Authenticators running.
+var zapRunning atomic.Int32
 
 func (a *Authenticator) stop() error {
 	if a.rep == nil {
@@ -49,6 +67,9 @@ func (a *Authenticator) stop() error {
 	}
 	err := a.rep.Close()
 	<-a.done
+	if a.stopped.CompareAndSwap(false, true) {
+		zapRunning.Add(-1)
+	}
 	return err
 }
 
@@ -84,7 +105,18 @@ func (a *Authenticator) zap(req Message) (status, text, user string) {
 	if len(req) > 6 {
 		key = req[6]
 	}
-	why, user := a.decide(string(req[3]), string(req[5]), key)
+	rules, log := &a.accessRules, a.log
+	if l, ok := allowListOf(string(req[2])); ok {
+		if l == nil { // no socket holds it any more
+			a.refused.Add(1)
+			return "400", "unknown ZAP domain", ""
+		}
+		rules = &l.accessRules
+		if l.log != nil {
+			log = l.log
+		}
+	}
+	why, user := rules.decide(string(req[3]), string(req[5]), key, log, "")
 	if why != "" {
 		return "400", why, ""
 	}

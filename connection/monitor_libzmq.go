@@ -27,7 +27,7 @@ func startMonitor(s *Socket) (*monitor, error) {
 	cfg.monitor = false
 	cfg.heartbeat = 0
 	cfg.events = nil
-	cfg.curveServer, cfg.curveClient = nil, nil
+	cfg.curveServer, cfg.curveClient, cfg.curveAllow = nil, nil, nil
 	// Nothing of the owner's kind: no identity, topics, peer keys.
 	cfg.marked, cfg.identity, cfg.topics, cfg.topicsSet, cfg.userID, cfg.slowWait = nil, "", nil, false, false, 0
 	cfg.name = s.name + "-monitor"

@@ -103,6 +103,7 @@ type config struct {
 	topicsSet                 bool
 	curveServer, curveClient  *KeyPair
 	curveServerKey            string
+	curveAllow                *AllowList // WithCurveAllowList (curve.go)
 	userID                    bool
 	zconfig                            // the libzmq engine's own options
 	marked                    []string // the options that apply to some socket kinds only
