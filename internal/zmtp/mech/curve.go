@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -388,6 +389,7 @@ func (cfg CurveServerConfig) Factory() Factory {
 	if s.cookies.now == nil {
 		s.cookies.now = time.Now
 	}
+	s.crypto = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 	return func() Mechanism { return &curveServer{keys: s} }
 }
 
@@ -397,6 +399,20 @@ type curveServerKeys struct {
 	authorize      func(CurveClient) error
 	cookies        cookieKeys
 	bad            error
+	crypto         chan struct{} // slots for handshake crypto (see acquire)
+}
+
+// acquire waits for a slot to do a handshake's public-key crypto in and
+// returns its release, which may be called more than once. A server
+// socket has GOMAXPROCS-1 slots (at least one): a flood of HELLOs, each
+// costing two X25519 operations, then leaves a processor to the
+// connections already up, and queues the handshakes beyond, each bounded
+// by the engine's handshake timeout, rather than letting them take every
+// processor. No slot is held while waiting on the network.
+func (k *curveServerKeys) acquire() (release func()) {
+	k.crypto <- struct{}{}
+	var once sync.Once
+	return func() { once.Do(func() { <-k.crypto }) }
 }
 
 // cookieKeys holds the keys that seal cookies: the server's only memory
@@ -480,6 +496,8 @@ func (m *curveServer) welcome(c Conn) (cookieNonce [longNonce]byte, helloSeq uin
 	if err != nil {
 		return cookieNonce, 0, err
 	}
+	release := k.acquire()
+	defer release()
 	d := cmd.Data
 	switch {
 	case cmd.Name != cmdHello:
@@ -548,6 +566,7 @@ func (m *curveServer) welcome(c Conn) (cookieNonce [longNonce]byte, helloSeq uin
 	nonce = longNonceOf(&prefixWelcome, wn[:])
 	out = box.SealAfterPrecomputation(out, plain[:], &nonce, &toClient)
 	clear(plain[:])
+	release()
 	return cookieNonce, helloSeq, c.WriteCommand(cmdWelcome, out)
 }
 
@@ -560,6 +579,8 @@ func (m *curveServer) ready(c Conn, local wire.Metadata, cookieNonce [longNonce]
 	if err != nil {
 		return Result{}, err
 	}
+	release := k.acquire()
+	defer release()
 	d := cmd.Data
 	switch {
 	case cmd.Name != cmdInitiate:
@@ -632,10 +653,12 @@ func (m *curveServer) ready(c Conn, local wire.Metadata, cookieNonce [longNonce]
 	}
 	if lt, ok := local.Get("Socket-Type"); ok {
 		if pt, _ := peer.Get("Socket-Type"); !wire.Compatible(string(lt), string(pt)) {
+			release()
 			c.WriteCommand(wire.CmdError, errorReason("invalid socket type"))
 			return Result{}, fmt.Errorf("%w: CURVE: a %s cannot talk to %q", wire.ErrProtocol, lt, pt)
 		}
 	}
+	release() // Authorize may take its time: it holds no slot
 	if k.authorize != nil {
 		if err := k.authorize(CurveClient{Public: client, Remote: m.remote, Metadata: peer}); err != nil {
 			c.WriteCommand(wire.CmdError, errorReason(zapRefused))
