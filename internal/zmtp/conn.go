@@ -183,6 +183,11 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	s.emit(Event{Kind: EventHandshakeSucceeded, Endpoint: endpoint, Remote: p.info.Remote})
 	signal(s.wnotify)
 
+	if st.codec == nil {
+		p.w.mu.Lock()
+		p.w.direct = newRawWriter(st.nc)
+		p.w.mu.Unlock()
+	}
 	signal(p.w.wake) // what waited for the connection goes out first
 	s.wg.Add(1)
 	go st.writeLoop()
@@ -204,6 +209,7 @@ func (s *Socket) serve(st *stream, res mech.Result, p *peer, endpoint string) er
 	}
 	s.mu.Unlock()
 	p.w.mu.Lock()
+	p.w.quiesce()
 	p.w.cmd = p.w.cmd[:0]
 	// The next connection starts at a message: the rest of one that went
 	// out in part is lost.
@@ -436,6 +442,10 @@ func (st *stream) flush() error {
 
 		w.mu.Lock()
 		w.writing = false
+		w.lastBusy = monoNow()
+		if w.waiters > 0 {
+			w.idle.Broadcast()
+		}
 		if w.cmd == nil && cap(cmd) <= 64<<10 {
 			w.cmd = cmd[:0]
 		}

@@ -2,6 +2,7 @@ package zmtp
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/dividere-go/dividere/internal/zmtp/wire"
 )
@@ -51,11 +52,50 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 		w.mu.Unlock()
 		return false
 	}
+	// Nothing queued, nothing being written, and neither a send nor a
+	// write for a while (so not a stream, which batches better): the
+	// sender writes the message itself, without waking the writer loop.
+	direct := w.n == 0 && !w.writing && w.direct != nil && len(w.cmd) == 0
+	if direct {
+		now := monoNow()
+		direct = now-w.lastBusy > directGap
+		w.lastBusy = now
+	}
 	w.push(msg, delim, size)
+	if !direct {
+		w.mu.Unlock()
+		signal(w.wake)
+		return true
+	}
+	w.writing = true
+	b, rw := w.chunks[w.head][w.off:], w.direct
 	w.mu.Unlock()
-	signal(w.wake)
+	k := rw.tryWrite(b)
+	w.mu.Lock()
+	w.writing = false
+	if k > 0 {
+		w.consume(k)
+	}
+	rest := w.bytes > 0 || len(w.cmd) > 0
+	if w.waiters > 0 {
+		w.idle.Broadcast()
+	}
+	w.mu.Unlock()
+	if rest {
+		signal(w.wake) // the rest (or the error) is the writer loop's
+	}
 	return true
 }
+
+// directGap is how long a peer's queue must have been idle for a send to
+// write itself: sends closer together are a stream, and one write for
+// many of them is cheaper than a system call each.
+const directGap = int64(10 * time.Microsecond)
+
+var monoStart = time.Now()
+
+// monoNow is a monotonic clock reading in nanoseconds.
+func monoNow() int64 { return int64(time.Since(monoStart)) }
 
 // roomLocked reports whether a message of size encoded bytes fits below
 // the peer's marks. p.w.mu held.

@@ -74,6 +74,25 @@ type outQueue struct {
 	writing bool  // a write of the front is on its way
 	cmd     []byte
 	wake    chan struct{}
+
+	// direct is the connection's descriptor for a sender's own write
+	// (nil: none, or a codec); lastBusy is when the queue last had a send
+	// or a write (monoNow); idle wakes one waiting for writing to end.
+	direct   *rawWriter
+	lastBusy int64
+	idle     sync.Cond
+	waiters  int
+}
+
+// quiesce stops senders' own writes and waits until none is on its way.
+// mu held.
+func (w *outQueue) quiesce() {
+	w.direct = nil
+	for w.writing {
+		w.waiters++
+		w.idle.Wait()
+		w.waiters--
+	}
 }
 
 // push appends one message (with a REQ's empty delimiter first when

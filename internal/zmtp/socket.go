@@ -207,6 +207,7 @@ func (s *Socket) Connect(endpoint string) error {
 func (s *Socket) newPeer(endpoint string) *peer {
 	p := &peer{s: s, endpoint: endpoint, inSpace: make(chan struct{}, 1)}
 	p.w.wake = make(chan struct{}, 1)
+	p.w.idle.L = &p.w.mu
 	return p
 }
 
