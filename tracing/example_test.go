@@ -23,11 +23,14 @@ func Example() {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Serve(ctx) }()
-	defer func() { stop(); <-done }()
 
 	root, span := tp.Tracer("example").Start(ctx, "caller")
 	messaging.Call[*msglib.Text](root, req, &msglib.Text{Text: "hi"})
 	span.End()
+	// The reply can arrive before the handler's span has ended; Serve
+	// returns once its handlers have, and so their spans.
+	stop()
+	<-done
 	byID := map[string]string{}
 	spans := spansOf(exp, "example")
 	for _, s := range spans {
