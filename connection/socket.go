@@ -309,6 +309,19 @@ func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) e
 	return nil
 }
 
+// sendWaitCtx counts a send that has to wait for room and bounds its
+// wait by the Publisher's slow-subscriber wait, when there is one; the
+// caller cancels it when done.
+func (s *Socket) sendWaitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.sendWaits != nil {
+		s.sendWaits.Add(1)
+	}
+	if s.sendWait > 0 {
+		return context.WithTimeout(ctx, s.sendWait)
+	}
+	return ctx, func() {}
+}
+
 // recv receives one whole message.
 func (s *Socket) recv(ctx context.Context) (Message, error) {
 	var msg Message

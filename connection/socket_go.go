@@ -176,15 +176,8 @@ func (s *Socket) sendGo(ctx context.Context, frames [][]byte, before func()) err
 	if !errors.Is(err, zmtp.ErrAgain) {
 		return s.goErr(ctx, err)
 	}
-	if s.sendWaits != nil {
-		s.sendWaits.Add(1)
-	}
-	wctx := ctx
-	if s.sendWait > 0 {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, s.sendWait)
-		defer cancel()
-	}
+	wctx, cancel := s.sendWaitCtx(ctx)
+	defer cancel()
 	err = s.goErr(wctx, s.g.Send(wctx, frames))
 	if s.sendWait > 0 && ctx.Err() == nil && errors.Is(err, ErrTimeout) {
 		s.mu.Lock()

@@ -632,15 +632,8 @@ func (s *Socket) sendLibzmq(ctx context.Context, frames [][]byte, before func())
 // not escape to the heap on the fast path.
 func (s *Socket) sendSlow(ctx context.Context, frames [][]byte, before func()) error {
 	copied := append([][]byte(nil), frames...)
-	if s.sendWaits != nil {
-		s.sendWaits.Add(1)
-	}
-	wctx := ctx
-	if s.sendWait > 0 {
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, s.sendWait)
-		defer cancel()
-	}
+	wctx, cancel := s.sendWaitCtx(ctx)
+	defer cancel()
 	err := s.waitSend(wctx, copied, before)
 	if s.sendWait > 0 && ctx.Err() == nil && errors.Is(err, ErrTimeout) {
 		s.mu.Lock()
