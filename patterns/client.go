@@ -1,7 +1,9 @@
 package patterns
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,14 +24,24 @@ var ErrRetriesExhausted = errors.New("dividere: no reply after every retry")
 // id, so a late reply to an earlier attempt still answers its own request
 // and never another. One Client serves any number of goroutines at once;
 // their requests are in flight together.
+//
+// Given several brokers' front ends, a client spreads its requests over
+// the brokers it is connected to, and sends a request that gets no reply
+// in time to the next broker. When a broker's connection breaks (the
+// broker died), the requests that went to it are sent to another at once,
+// without waiting for their timeout. A request keeps its id across all
+// its attempts, so that a worker that sees it again answers with the
+// reply it kept (WithDedup); the caller gets one reply, or an error.
 type Client struct {
-	d   *connection.Dealer
-	cfg config
-	log *slog.Logger
+	brokers []*clientBroker
+	cfg     config
+	log     *slog.Logger
+	next    atomic.Uint64 // round-robin over the brokers
+	nonce   [8]byte       // the first half of every request id: this client
 
 	seq     atomic.Uint64
 	mu      sync.Mutex
-	pending map[uint64]chan []byte
+	pending map[uint64]*call
 	// lead is held by the request that receives for all: one waiting for
 	// its reply that finds nobody receiving receives itself, hands the
 	// others' replies to them and, once its own has come, leaves the
@@ -39,12 +51,31 @@ type Client struct {
 	lead      chan struct{}
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
+	watchers  sync.WaitGroup
 
-	sent, resent, late, malformed atomic.Uint64
+	sent, resent, late, malformed, failovers atomic.Uint64
 }
 
-// NewClient connects to the broker front end(s) at endpoints (several
-// brokers are used round-robin).
+// clientBroker is one broker's front end, as a Client sees it.
+type clientBroker struct {
+	endpoint                string
+	d                       *connection.Dealer
+	up                      atomic.Bool // its connection is up, as the socket's events tell
+	attempts, replies, lost atomic.Uint64
+}
+
+// call is one request in flight.
+type call struct {
+	ch     chan []byte // its reply
+	broker int         // where its current attempt went
+	cancel context.CancelCauseFunc
+}
+
+// errBrokerLost ends an attempt whose broker's connection broke.
+var errBrokerLost = errors.New("dividere: the broker's connection broke")
+
+// NewClient connects to the broker front end(s) at endpoints (a
+// comma-separated list names several brokers: see Client).
 func NewClient(endpoints string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
 	if err := cfg.check("Client"); err != nil {
@@ -54,35 +85,139 @@ func NewClient(endpoints string, opts ...Option) (*Client, error) {
 }
 
 func newClient(endpoints string, cfg config) (*Client, error) {
+	eps, err := connection.ParseEndpoints(endpoints, connection.Connect)
+	if err != nil {
+		return nil, err
+	}
+	if len(eps) > connection.MaxWaitAny {
+		return nil, fmt.Errorf("%w: %d brokers, at most %d", connection.ErrEndpoint, len(eps), connection.MaxWaitAny)
+	}
 	conn := cfg.conn
 	if cfg.identity != "" {
 		conn = append(conn, connection.WithIdentity(cfg.identity))
 	}
-	d, err := connection.NewDealer(endpoints, append(conn, connection.WithLinger(0))...)
-	if err != nil {
-		return nil, err
-	}
-	c := &Client{d: d, cfg: cfg, log: cfg.logger, pending: map[uint64]chan []byte{},
+	c := &Client{cfg: cfg, log: cfg.logger, pending: map[uint64]*call{},
 		lead: make(chan struct{}, 1), done: make(chan struct{})}
-	// Ids start at a random point so that a restarted client does not
-	// reuse the ids of its previous life.
-	var seed [8]byte
-	copy(seed[:], connection.UniqueIdentity())
-	c.seq.Store(binary.BigEndian.Uint64(seed[:]) >> 16)
+	copy(c.nonce[:], randomBytes())
+	// Sequence numbers start at a random point too, as they did when
+	// they were all of the id.
+	c.seq.Store(binary.BigEndian.Uint64(randomBytes()) >> 16)
+	if len(eps) == 1 {
+		d, err := connection.NewDealer(endpoints, append(conn, connection.WithLinger(0))...)
+		if err != nil {
+			return nil, err
+		}
+		c.brokers = []*clientBroker{{endpoint: eps[0].Addr, d: d}}
+		c.brokers[0].up.Store(true)
+		return c, nil
+	}
+	for i, ep := range eps {
+		mark := ">"
+		if ep.Role == connection.Bind {
+			mark = "@"
+		}
+		events := make(chan connection.Event, 64)
+		d, err := connection.NewDealer(mark+ep.Addr, append(conn, connection.WithLinger(0), connection.WithEvents(events))...)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		b := &clientBroker{endpoint: ep.Addr, d: d}
+		c.brokers = append(c.brokers, b)
+		c.watchers.Add(1)
+		go c.watch(i, b, events)
+	}
 	return c, nil
+}
+
+// randomBytes returns 8 random bytes.
+func randomBytes() []byte {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on the systems Go supports
+	}
+	return b[:]
+}
+
+// watch follows broker i's connection: when it breaks, the attempts that
+// went to it are ended at once, to be sent to another broker.
+func (c *Client) watch(i int, b *clientBroker, events <-chan connection.Event) {
+	defer c.watchers.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case ev := <-events:
+			switch ev.Kind {
+			case connection.EventHandshakeSucceeded:
+				b.up.Store(true)
+			case connection.EventDisconnected, connection.EventClosed:
+				if !b.up.Swap(false) {
+					continue
+				}
+				c.mu.Lock()
+				for _, cl := range c.pending {
+					if cl.broker == i && cl.cancel != nil {
+						cl.cancel(errBrokerLost)
+					}
+				}
+				c.mu.Unlock()
+			}
+		}
+	}
 }
 
 // ClientStats counts what a Client did.
 type ClientStats struct {
 	Sent      uint64 // requests sent, first attempts
-	Resent    uint64 // attempts after a timeout
+	Resent    uint64 // attempts after a timeout, or after their broker's connection broke
 	Late      uint64 // replies that came after their request was answered or given up (counted when a later request receives them)
 	Malformed uint64 // replies that were not [id, payload]
+	// Failovers counts attempts ended before their timeout because their
+	// broker's connection broke, and sent to another broker.
+	Failovers uint64
+	// Brokers is each broker's share, in the order given.
+	Brokers []ClientBrokerStats
+}
+
+// ClientBrokerStats counts what went through one broker of a Client.
+type ClientBrokerStats struct {
+	Endpoint string
+	Up       bool   // connected now (with one broker: always true)
+	Attempts uint64 // attempts sent to it
+	Replies  uint64 // replies that came through it
+	Lost     uint64 // attempts ended because its connection broke
 }
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{Sent: c.sent.Load(), Resent: c.resent.Load(), Late: c.late.Load(), Malformed: c.malformed.Load()}
+	st := ClientStats{Sent: c.sent.Load(), Resent: c.resent.Load(), Late: c.late.Load(), Malformed: c.malformed.Load(),
+		Failovers: c.failovers.Load()}
+	for _, b := range c.brokers {
+		st.Brokers = append(st.Brokers, ClientBrokerStats{Endpoint: b.endpoint, Up: b.up.Load(),
+			Attempts: b.attempts.Load(), Replies: b.replies.Load(), Lost: b.lost.Load()})
+	}
+	return st
+}
+
+// pick chooses the broker for an attempt: the next connected one after
+// the one the previous attempt went to (first attempts go round-robin),
+// or, with none connected, the next one.
+func (c *Client) pick(attempt, prev int) int {
+	n := len(c.brokers)
+	if n == 1 {
+		return 0
+	}
+	start := prev + 1
+	if attempt == 0 {
+		start = int(c.next.Add(1) % uint64(n))
+	}
+	for k := range n {
+		if i := (start + k) % n; c.brokers[i].up.Load() {
+			return i
+		}
+	}
+	return start % n
 }
 
 // Request sends payload and returns the reply. Each attempt waits for the
@@ -107,28 +242,39 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		deadline = time.Now().Add(c.budget())
 	}
 	id := c.seq.Add(1)
-	ch := make(chan []byte, 1)
+	cl := &call{ch: make(chan []byte, 1), broker: -1}
 	c.mu.Lock()
-	c.pending[id] = ch
+	c.pending[id] = cl
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	idFrame := binary.BigEndian.AppendUint64(nil, id)
+	idFrame := binary.BigEndian.AppendUint64(c.nonce[:len(c.nonce):len(c.nonce)], id)
+	broker := -1
 	for attempt := 0; ; attempt++ {
 		payload, err := encode(deadline)
 		if err != nil {
 			return nil, err
 		}
-		// One context bounds the attempt: its send and its wait.
-		actx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
-		err = c.d.Send(actx, idFrame, payload)
-		if err != nil && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
-			cancel()
+		broker = c.pick(attempt, broker)
+		b := c.brokers[broker]
+		// One context bounds the attempt: its send and its wait; it ends
+		// early when the broker's connection breaks (Client.watch).
+		tctx, cancelTimeout := context.WithTimeout(ctx, c.cfg.timeout)
+		actx, cancel := context.WithCancelCause(tctx)
+		c.mu.Lock()
+		cl.broker, cl.cancel = broker, cancel
+		c.mu.Unlock()
+		err = b.d.Send(actx, idFrame, payload)
+		lost := errors.Is(context.Cause(actx), errBrokerLost)
+		if err != nil && !lost && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
+			cancel(nil)
+			cancelTimeout()
 			return nil, err
 		}
+		b.attempts.Add(1)
 		if attempt == 0 {
 			c.sent.Add(1)
 		} else {
@@ -138,19 +284,29 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		// is an attempt that timed out.
 		var rep []byte
 		if err == nil {
-			rep, err = c.await(actx, id, ch)
+			rep, err = c.await(actx, id, cl.ch)
 		}
-		cancel()
+		lost = errors.Is(context.Cause(actx), errBrokerLost)
+		c.mu.Lock()
+		cl.cancel = nil
+		c.mu.Unlock()
+		cancel(nil)
+		cancelTimeout()
+		if lost && err != nil && ctx.Err() == nil {
+			b.lost.Add(1)
+			c.failovers.Add(1)
+			err = context.DeadlineExceeded // as a timeout: the next attempt goes elsewhere
+		}
 		if done, err := settled(ctx, err); done {
 			return rep, err
 		}
 		if attempt >= c.cfg.retries {
 			return nil, fmt.Errorf("request after %d attempts of %v: %w: %w", attempt+1, c.cfg.timeout, ErrRetriesExhausted, connection.ErrTimeout)
 		}
-		c.log.Debug("no reply in time: resending", "attempt", attempt+2)
-		if backoff := c.cfg.policy().Wait(attempt + 1); backoff > 0 {
+		c.log.Debug("no reply in time: resending", "attempt", attempt+2, "lost broker", lost)
+		if backoff := c.cfg.policy().Wait(attempt + 1); backoff > 0 && !lost {
 			bctx, cancel := context.WithTimeout(ctx, backoff)
-			rep, err := c.await(bctx, id, ch) // a late reply still answers this request
+			rep, err := c.await(bctx, id, cl.ch) // a late reply still answers this request
 			cancel()
 			if done, err := settled(ctx, err); done {
 				return rep, err
@@ -201,23 +357,40 @@ func (c *Client) await(ctx context.Context, id uint64, ch chan []byte) ([]byte, 
 // receive receives replies, the caller holding c.lead, until the one to
 // request id comes or ctx ends; the others go to their requests.
 func (c *Client) receive(ctx context.Context, id uint64, ch chan []byte) ([]byte, error) {
+	var socks []connection.Waitable
+	if len(c.brokers) > 1 {
+		for _, b := range c.brokers {
+			socks = append(socks, b.d)
+		}
+	}
 	for {
 		select {
 		case rep := <-ch: // delivered by the one that received before us
 			return rep, nil
 		default:
 		}
-		msg, err := c.d.Recv(ctx)
+		i := 0
+		if socks != nil {
+			var err error
+			if i, err = connection.WaitAny(ctx, socks...); err != nil {
+				return nil, err
+			}
+		}
+		msg, err := c.brokers[i].d.Recv(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(msg) != 2 || len(msg[0]) != 8 {
+		if len(msg) != 2 || len(msg[0]) != RequestIDSize || !bytes.Equal(msg[0][:8], c.nonce[:]) {
 			c.malformed.Add(1)
 			continue
 		}
-		rid := binary.BigEndian.Uint64(msg[0])
+		c.brokers[i].replies.Add(1)
+		rid := binary.BigEndian.Uint64(msg[0][8:])
 		c.mu.Lock()
-		rch := c.pending[rid]
+		var rch chan []byte
+		if cl := c.pending[rid]; cl != nil {
+			rch = cl.ch
+		}
 		delete(c.pending, rid)
 		c.mu.Unlock()
 		switch {
@@ -235,5 +408,10 @@ func (c *Client) receive(ctx context.Context, id uint64, ch chan []byte) ([]byte
 // connection.ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() { close(c.done) })
-	return c.d.Close()
+	var err error
+	for _, b := range c.brokers {
+		err = errors.Join(err, b.d.Close())
+	}
+	c.watchers.Wait()
+	return err
 }

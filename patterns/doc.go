@@ -29,11 +29,34 @@
 // long reconnects with backoff and announces itself again.
 //
 // A Client talks to the front end through a DEALER and puts a request id
-// frame before the payload: [id, payload]. Workers echo the route, so the
+// frame before the payload: [id, payload], the id RequestIDSize bytes (8
+// naming the client, 8 of sequence). Workers echo the route, so the
 // reply comes back as [id, reply] and the client matches it to its
 // request; a late reply to a request that was already answered or given
 // up is dropped, never taken for another request's answer. A plain REQ
 // client works too (its route is its identity and the empty delimiter).
+//
+// # Several brokers
+//
+// Brokers share nothing, so any number can run side by side
+// (active/active): every Worker is given every broker's back end and
+// serves them all, and every Client is given every front end, spreads
+// its requests over them and fails over between them. No machine stands
+// idle waiting for another to fail, and losing a broker costs only the
+// requests it held, which their clients send to another broker at once.
+//
+// A request keeps its id across its attempts, whichever broker carries
+// them, and a worker keeps each reply it sent for a window (WithDedup),
+// so the guarantee is:
+//
+//   - the caller gets one reply, or an error: never two;
+//   - a worker runs a request's handler at most once within the window:
+//     an attempt that reaches it again (a retry after a timeout, or
+//     after a broker died holding the reply) is answered with the kept
+//     reply;
+//   - across workers a request runs at least once: an attempt that
+//     another worker takes runs there again. A handler runs twice only
+//     for a request its client sent again.
 //
 // The Broker and the Workers serve as every dividere server does: the
 // constructor starts nothing, Serve serves, Shutdown finishes the requests

@@ -22,8 +22,9 @@ type MsgWorker struct {
 	reactor *messaging.Reactor // serves no endpoint: the worker hands it each request
 }
 
-// NewMsgWorker makes a MsgWorker for the broker back end at endpoint;
-// register handlers, then Serve.
+// NewMsgWorker makes a MsgWorker for the broker back end(s) at endpoint
+// (several, comma-separated, are all served, as a Worker does); register
+// handlers, then Serve.
 func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 	cfg := newConfig(opts)
 	if err := cfg.check("MsgWorker"); err != nil {
@@ -65,7 +66,8 @@ type MsgClient struct {
 	outgoing []func(context.Context, proto.Message, *messaging.Header)
 }
 
-// NewMsgClient connects to the broker front end(s) at endpoints.
+// NewMsgClient connects to the broker front end(s) at endpoints (several
+// are spread over and failed over between, as a Client does).
 func NewMsgClient(endpoints string, opts ...Option) (*MsgClient, error) {
 	cfg := newConfig(opts)
 	if err := cfg.check("MsgClient"); err != nil {

@@ -38,6 +38,16 @@ const (
 	// DefaultRetries is how many times a Client sends a request again
 	// before giving up with ErrRetriesExhausted.
 	DefaultRetries = 3
+	// DefaultDedupLimit is how many replies a Worker keeps to answer a
+	// resent request without running its handler again (WithDedup).
+	DefaultDedupLimit = 10_000
+	// DefaultDedupWindow is how long a Worker keeps a reply: longer than
+	// a Client's whole retry budget with the defaults (4 attempts of
+	// DefaultRequestTimeout), so that every resend of a request finds it.
+	DefaultDedupWindow = 30 * time.Second
+	// DefaultDedupBytes bounds the kept replies in bytes, so that large
+	// replies cannot make a worker hold more than this.
+	DefaultDedupBytes = 16 << 20
 )
 
 // Option configures a Broker, Worker or Client; each takes the options
@@ -60,6 +70,9 @@ type config struct {
 	reconnectMax time.Duration
 	reactor      []messaging.Option
 	forward      func(ctx context.Context, h *messaging.Header)
+	dedupLimit   int // kept replies at most; 0: none kept
+	dedupWindow  time.Duration
+	dedupBytes   int64
 	marked       []string // the options that apply to some kinds only
 }
 
@@ -76,6 +89,8 @@ var appliesTo = map[string][]string{
 	"WithForwardHook":         {"Broker"},
 	"WithIdentity":            {"Worker", "MsgWorker", "Client", "MsgClient"},
 	"WithReconnectBackoffMax": {"Worker", "MsgWorker"},
+	"WithDedup":               {"Worker", "MsgWorker"},
+	"WithDedupBytes":          {"Worker", "MsgWorker"},
 }
 
 func (c *config) mark(option string) { c.marked = append(c.marked, option) }
@@ -100,6 +115,9 @@ func newConfig(opts []Option) config {
 		timeout:      DefaultRequestTimeout,
 		retries:      DefaultRetries,
 		reconnectMax: 32 * time.Second,
+		dedupLimit:   DefaultDedupLimit,
+		dedupWindow:  DefaultDedupWindow,
+		dedupBytes:   DefaultDedupBytes,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -213,4 +231,30 @@ func WithConnectionOptions(opts ...connection.Option) Option {
 // interval, doubling).
 func WithReconnectBackoffMax(d time.Duration) Option {
 	return func(c *config) { c.reconnectMax = d; c.mark("WithReconnectBackoffMax") }
+}
+
+// WithDedup sets how many replies a Worker keeps, and for how long, so
+// that a request a Client sends again (it keeps its request id across
+// attempts, whichever broker carries them) is answered with the reply
+// the worker kept rather than by running the handler again (default
+// DefaultDedupLimit replies for DefaultDedupWindow). A limit of 0 keeps
+// none: every attempt runs the handler. The oldest kept replies make
+// room for new ones past the limit, and are counted
+// (WorkerStats.Evicted): keep the limit above the replies a worker makes
+// in one window.
+func WithDedup(limit int, window time.Duration) Option {
+	return func(c *config) {
+		c.mark("WithDedup")
+		c.dedupLimit = max(limit, 0)
+		if window > 0 {
+			c.dedupWindow = window
+		}
+	}
+}
+
+// WithDedupBytes bounds the replies a Worker keeps in bytes as well
+// (default DefaultDedupBytes; each kept reply counts its size, its
+// request id and its bookkeeping).
+func WithDedupBytes(n int64) Option {
+	return func(c *config) { c.dedupBytes = n; c.mark("WithDedupBytes") }
 }

@@ -1,6 +1,7 @@
 package patterns
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,17 +28,33 @@ type Handler func(ctx context.Context, request []byte) ([]byte, error)
 type WorkerStats struct {
 	Handled    uint64 // requests answered
 	Failed     uint64 // requests whose handler failed (no reply sent)
-	Reconnects uint64 // times the worker gave its broker up for dead and reconnected
-	Heartbeats uint64 // heartbeats heard from the broker (it sends them to a worker silent for the interval)
+	Reconnects uint64 // times the worker gave a broker up for dead and reconnected
+	Heartbeats uint64 // heartbeats heard from its brokers (a broker sends them to a worker silent for the interval)
+	// Replayed counts resent requests answered with the reply the worker
+	// kept, the handler not run again (WithDedup).
+	Replayed uint64
+	// Kept is how many replies the worker keeps now; Evicted counts those
+	// dropped for WithDedup's bounds before their window ended (a request
+	// resent after that runs its handler again).
+	Kept    int
+	Evicted uint64
 }
 
 // Worker serves requests from a Broker's back end at the byte level:
 // it announces itself (0x01), heartbeats (0x02), hands each request to its
 // Handler and replies along the request's route.
+//
+// Given several brokers' back ends, a worker serves all of them at once
+// (active/active), each over a connection of its own with its own
+// heartbeats and reconnects; its capacity is shared among them. A
+// request resent with the same request id (a Client does so, whichever
+// broker carries it) is answered with the reply the worker kept, not run
+// again: see WithDedup.
 type Worker struct{ engine }
 
-// NewWorker makes a Worker for the broker back end at endpoint (it
-// connects there, see connection.ParseEndpoints); Serve serves.
+// NewWorker makes a Worker for the broker back end(s) at endpoint (it
+// connects there, see connection.ParseEndpoints; a comma-separated list
+// names several brokers, each served); Serve serves.
 func NewWorker(endpoint string, h Handler, opts ...Option) (*Worker, error) {
 	w := &Worker{}
 	cfg := newConfig(opts)
@@ -82,24 +99,35 @@ type handleFunc func(ctx context.Context, route [][]byte, payload []byte, reply 
 // engine is the worker loop both Worker and MsgWorker run: connect,
 // announce, heartbeat, serve, and reconnect when the broker goes silent.
 type engine struct {
-	endpoint string
-	cfg      config
-	proto    protocol
-	handle   handleFunc
-	log      *slog.Logger
-	life     *lifecycle.State
+	endpoints []string // one per broker, each with its @ or >
+	cfg       config
+	proto     protocol
+	handle    handleFunc
+	log       *slog.Logger
+	life      *lifecycle.State
+	slots     chan struct{} // one per request in hand, whichever broker sent it: capacity in all
+	replay    *replayCache  // nil: WithDedup(0, …)
 
-	handled, failed, reconnects, heartbeats atomic.Uint64
+	handled, failed, reconnects, heartbeats, replayed atomic.Uint64
 }
 
 func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) error {
-	if _, err := connection.ParseEndpoints(endpoint, connection.Connect); err != nil {
+	eps, err := connection.ParseEndpoints(endpoint, connection.Connect)
+	if err != nil {
 		return err
 	}
 	if cfg.identity == "" {
 		cfg.identity = connection.UniqueIdentity()
 	}
-	*e = engine{endpoint: endpoint, cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity), life: lifecycle.New()}
+	*e = engine{cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity), life: lifecycle.New(),
+		slots: make(chan struct{}, cfg.capacity), replay: newReplayCache(cfg.dedupLimit, cfg.dedupWindow, cfg.dedupBytes)}
+	for _, ep := range eps {
+		mark := ">"
+		if ep.Role == connection.Bind {
+			mark = "@"
+		}
+		e.endpoints = append(e.endpoints, mark+ep.Addr)
+	}
 	return nil
 }
 
@@ -108,13 +136,16 @@ func (e *engine) ID() string { return e.cfg.identity }
 
 // Stats returns the worker's counters.
 func (e *engine) Stats() WorkerStats {
-	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load(), Heartbeats: e.heartbeats.Load()}
+	kept, evicted := e.replay.stats()
+	return WorkerStats{Handled: e.handled.Load(), Failed: e.failed.Load(), Reconnects: e.reconnects.Load(), Heartbeats: e.heartbeats.Load(),
+		Replayed: e.replayed.Load(), Kept: kept, Evicted: evicted}
 }
 
 // Serve serves until ctx ends (returning ctx's error) or Shutdown or
 // Close is called (returning connection.ErrServerClosed). It reconnects on
-// its own when the broker goes silent, waiting one heartbeat interval,
-// then twice that, up to WithReconnectBackoffMax. A worker serves once.
+// its own to a broker that goes silent, waiting one heartbeat interval,
+// then twice that, up to WithReconnectBackoffMax, while it goes on
+// serving the others. A worker serves once.
 func (e *engine) Serve(ctx context.Context) error {
 	if err := e.life.Begin(); err != nil {
 		return err
@@ -136,9 +167,30 @@ func (e *engine) Serve(ctx context.Context) error {
 		}
 		return connection.ErrServerClosed
 	}
+	if len(e.endpoints) == 1 {
+		return e.run(ctx, e.endpoints[0], stopped)
+	}
+	errs := make(chan error, len(e.endpoints))
+	for _, ep := range e.endpoints {
+		go func() { errs <- e.run(ctx, ep, stopped) }()
+	}
+	err := <-errs
+	for range len(e.endpoints) - 1 {
+		<-errs
+	}
+	return err
+}
+
+// run serves the broker at endpoint, one session after another, until
+// ctx ends or the worker shuts down.
+func (e *engine) run(ctx context.Context, endpoint string, stopped func() error) error {
+	log := e.log
+	if len(e.endpoints) > 1 {
+		log = log.With("broker", endpoint)
+	}
 	backoff := e.cfg.interval
 	for {
-		healthy, err := e.session(ctx)
+		healthy, err := e.session(ctx, endpoint)
 		if ctx.Err() != nil {
 			return stopped()
 		}
@@ -148,13 +200,13 @@ func (e *engine) Serve(ctx context.Context) error {
 		default:
 		}
 		if err != nil {
-			e.log.Warn("worker session ended", "err", err)
+			log.Warn("worker session ended", "err", err)
 		}
 		if healthy {
 			backoff = e.cfg.interval
 		}
 		e.reconnects.Add(1)
-		e.log.Info("broker silent: reconnecting", "after", backoff)
+		log.Info("broker silent: reconnecting", "after", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -169,10 +221,10 @@ func (e *engine) Serve(ctx context.Context) error {
 	}
 }
 
-// session runs one connection to the broker until it goes silent or ctx
-// ends; healthy tells whether the broker was heard at all.
-func (e *engine) session(ctx context.Context) (healthy bool, err error) {
-	d, err := connection.NewDealer(e.endpoint, append(e.cfg.conn,
+// session runs one connection to the broker at endpoint until it goes
+// silent or ctx ends; healthy tells whether the broker was heard at all.
+func (e *engine) session(ctx context.Context, endpoint string) (healthy bool, err error) {
+	d, err := connection.NewDealer(endpoint, append(e.cfg.conn,
 		connection.WithIdentity(e.cfg.identity), connection.WithLinger(0))...)
 	if err != nil {
 		return false, err
@@ -270,12 +322,68 @@ func (e *engine) Close() error {
 	return nil
 }
 
-// serve handles one request [route..., payload].
+// serve handles one request [route..., payload]. A request that carries
+// a request id (requestID) and was answered already is answered with the
+// kept reply; one whose first attempt is still running waits for it.
 func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection.Message) {
-	route := msg.Route()
+	id := ""
+	if e.replay != nil {
+		id = requestID(msg)
+	}
+	var entry *replayEntry
+	for id != "" {
+		var first bool
+		entry, first = e.replay.begin(id, time.Now())
+		if first {
+			break
+		}
+		select {
+		case <-entry.done:
+		case <-ctx.Done():
+			return
+		}
+		if entry.reply == nil {
+			continue // the first attempt answered nothing: this one runs
+		}
+		if err := d.Send(ctx, msg.Reply(entry.reply)...); err != nil && ctx.Err() == nil {
+			e.log.Debug("replayed reply not sent", "err", err)
+		}
+		e.replayed.Add(1)
+		return
+	}
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		if entry != nil {
+			e.replay.finish(entry, nil, time.Now())
+		}
+		return
+	}
+	// The reply is sent once the handler is done and its slot free: a
+	// send to a broker that just died waits until the session gives it
+	// up, and must not hold up the requests of the other brokers.
+	var out []byte
 	replied := false
-	reply := func(out []byte) error { replied = true; return d.Send(ctx, msg.Reply(out)...) }
-	if err := e.handle(ctx, route, msg.Payload(), reply); err != nil {
+	reply := func(b []byte) error {
+		if !replied {
+			replied, out = true, bytes.Clone(b)
+			if out == nil {
+				out = []byte{}
+			}
+		}
+		return nil
+	}
+	err := e.handle(ctx, msg.Route(), msg.Payload(), reply)
+	<-e.slots
+	if entry != nil {
+		e.replay.finish(entry, out, time.Now())
+	}
+	if replied {
+		if serr := d.Send(ctx, msg.Reply(out)...); serr != nil && ctx.Err() == nil {
+			e.log.Debug("reply not sent", "err", serr)
+		}
+	}
+	if err != nil {
 		e.failed.Add(1)
 		if !errors.Is(err, ErrDrop) {
 			e.log.Warn("handler failed", "err", err)
