@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,13 +19,49 @@ import (
 )
 
 // runDemo brings up each part that exists, drives some traffic through it
-// and prints what happens, then closes everything and exits.
+// and prints what happens, then closes everything and exits. `demo
+// failover` runs the failover scenario instead (failover.go).
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(e.errOut)
+	fs.Usage = func() {
+		fmt.Fprintf(e.errOut, "usage: dividere demo [flags]           a tour of every layer\n"+
+			"       dividere demo failover [flags]  two brokers, one SIGKILLed under load and started again\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	n := fs.Int("n", 5, "messages per part")
+	workers := fs.Int("workers", 8, "failover: worker processes")
+	clients := fs.Int("clients", 8, "failover: client processes")
+	rate := fs.Int("rate", 40, "failover: requests a second from each client")
+	timeout := fs.Duration("timeout", 600*time.Millisecond, "failover: a client's attempt timeout")
+	before := fs.Duration("before", 3*time.Second, "failover: load before the broker is killed")
+	down := fs.Duration("down", 3*time.Second, "failover: how long the killed broker stays down")
+	after := fs.Duration("after", 3*time.Second, "failover: load once the restarted broker has its workers back")
+	role := fs.String("role", "", "failover: run one process of the scenario, worker or client (the scenario starts its own)")
+	brokers := fs.String("brokers", "", "with -role: the brokers' back ends (worker) or front ends (client), comma-separated")
+	id := fs.String("id", "", "with -role: the process's name")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	switch rest := fs.Args(); {
+	case len(rest) == 0:
+	case len(rest) == 1 && rest[0] == "failover":
+		switch *role {
+		case "worker":
+			return failoverWorker(ctx, e, *brokers, *id)
+		case "client":
+			return failoverClient(ctx, e, *brokers, *id, *rate, *timeout)
+		case "":
+		default:
+			return usageError{fmt.Sprintf("-role %q: worker or client", *role)}
+		}
+		if *workers < 1 || *clients < 1 || *rate < 1 || *timeout <= 0 {
+			return usageError{"failover: -workers, -clients, -rate and -timeout must be more than 0"}
+		}
+		return demoFailover(ctx, e, failoverConfig{workers: *workers, clients: *clients, rate: *rate, timeout: *timeout,
+			before: *before, down: *down, after: *after})
+	default:
+		return usageError{fmt.Sprintf("demo %s: the only scenario is failover", strings.Join(rest, " "))}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -208,6 +246,28 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 	}
 	say("  reactor stats: %+v", r.Stats())
 	return nil
+}
+
+// demoFailover runs the failover scenario with this very binary, saying
+// how it goes, and ends with its one-line summary; it fails when the
+// scenario broke a guarantee.
+func demoFailover(ctx context.Context, e *env, cfg failoverConfig) error {
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cfg.bin = bin
+	cfg.say = func(format string, a ...any) { fmt.Fprintf(e.out, format+"\n", a...) }
+	ctx, cancel := context.WithTimeout(ctx, cfg.before+cfg.down+cfg.after+2*time.Minute)
+	defer cancel()
+	cfg.say("== failover: 2 brokers, %d workers serving both, %d clients spreading over both ==", cfg.workers, cfg.clients)
+	res, err := runFailover(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	bad := res.check()
+	fmt.Fprintln(e.out, res.line())
+	return bad
 }
 
 // demoBroker shows the load-balancing broker with heartbeating workers and

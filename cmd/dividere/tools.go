@@ -751,7 +751,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 
 func runBroker(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "broker", "FRONT BACK", "curve-server")
-	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval")
+	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval (the workers' must be the same)")
+	liveness := f.Duration("liveness", 0, "how long a silent worker is given before it is dead (the workers' must be the same; default 2 heartbeats)")
+	clientTimeout := f.Duration("client-timeout", patterns.DefaultRequestTimeout, "the clients' attempt timeout: a worker holding requests unanswered for longer gets no more until it answers")
+	name := f.String("name", "broker", "the broker's name in its metrics and logs: which broker of a set this is")
 	httpAddr := f.httpFlag()
 	rest, err := f.parse(args, 2, 2)
 	if err != nil {
@@ -759,6 +762,9 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	}
 	if *hb <= 0 {
 		return usageError{fmt.Sprintf("-heartbeat %v: must be more than 0", *hb)}
+	}
+	if *liveness < 0 || *clientTimeout <= 0 || *name == "" {
+		return usageError{"-liveness must not be negative, -client-timeout must be more than 0, -name must not be empty"}
 	}
 	if err := listenings(rest); err != nil {
 		return err
@@ -768,13 +774,13 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, 0), patterns.WithLogger(e.log),
-		patterns.WithConnectionOptions(conn...))
+	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, *liveness), patterns.WithLogger(e.log.With("broker", *name)),
+		patterns.WithRetry(*clientTimeout, patterns.DefaultRetries, 0), patterns.WithConnectionOptions(conn...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	m := metrics.New(nil)
-	m.Broker("broker", b)
+	m.Broker(*name, b)
 	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(metrics.BrokerReady(b)))
 	if err != nil {
 		b.Close()
