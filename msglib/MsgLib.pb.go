@@ -901,6 +901,117 @@ func (x *ServiceEvent) GetRevision() uint64 {
 	return 0
 }
 
+// Asked of a name service by a watcher that may have missed change
+// notices (it was connected to no name-service instance for a while):
+// the changes it published after afterRevision, the last one the watcher
+// saw.
+type ServiceChangesReq struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AfterRevision uint64                 `protobuf:"varint,1,opt,name=afterRevision,proto3" json:"afterRevision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceChangesReq) Reset() {
+	*x = ServiceChangesReq{}
+	mi := &file_MsgLib_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceChangesReq) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceChangesReq) ProtoMessage() {}
+
+func (x *ServiceChangesReq) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceChangesReq.ProtoReflect.Descriptor instead.
+func (*ServiceChangesReq) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ServiceChangesReq) GetAfterRevision() uint64 {
+	if x != nil {
+		return x.AfterRevision
+	}
+	return 0
+}
+
+type ServiceChangesRep struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*ServiceEvent        `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"` // in revision order
+	// The name service knows every change after afterRevision; false when
+	// its history does not reach back that far (it started since, or the
+	// changes were too many), and another instance may.
+	Complete      bool   `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	Revision      uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"` // the last change it knows of (0: none)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceChangesRep) Reset() {
+	*x = ServiceChangesRep{}
+	mi := &file_MsgLib_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceChangesRep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceChangesRep) ProtoMessage() {}
+
+func (x *ServiceChangesRep) ProtoReflect() protoreflect.Message {
+	mi := &file_MsgLib_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceChangesRep.ProtoReflect.Descriptor instead.
+func (*ServiceChangesRep) Descriptor() ([]byte, []int) {
+	return file_MsgLib_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ServiceChangesRep) GetEvents() []*ServiceEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ServiceChangesRep) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
+func (x *ServiceChangesRep) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // Asked of a service directly (like NATS micro's PING/INFO/STATS): who it
 // is and what it has done.
 type ServiceInfoReq struct {
@@ -911,7 +1022,7 @@ type ServiceInfoReq struct {
 
 func (x *ServiceInfoReq) Reset() {
 	*x = ServiceInfoReq{}
-	mi := &file_MsgLib_proto_msgTypes[13]
+	mi := &file_MsgLib_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1034,7 @@ func (x *ServiceInfoReq) String() string {
 func (*ServiceInfoReq) ProtoMessage() {}
 
 func (x *ServiceInfoReq) ProtoReflect() protoreflect.Message {
-	mi := &file_MsgLib_proto_msgTypes[13]
+	mi := &file_MsgLib_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1047,7 @@ func (x *ServiceInfoReq) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfoReq.ProtoReflect.Descriptor instead.
 func (*ServiceInfoReq) Descriptor() ([]byte, []int) {
-	return file_MsgLib_proto_rawDescGZIP(), []int{13}
+	return file_MsgLib_proto_rawDescGZIP(), []int{15}
 }
 
 type ServiceInfoRep struct {
@@ -953,7 +1064,7 @@ type ServiceInfoRep struct {
 
 func (x *ServiceInfoRep) Reset() {
 	*x = ServiceInfoRep{}
-	mi := &file_MsgLib_proto_msgTypes[14]
+	mi := &file_MsgLib_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1076,7 @@ func (x *ServiceInfoRep) String() string {
 func (*ServiceInfoRep) ProtoMessage() {}
 
 func (x *ServiceInfoRep) ProtoReflect() protoreflect.Message {
-	mi := &file_MsgLib_proto_msgTypes[14]
+	mi := &file_MsgLib_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1089,7 @@ func (x *ServiceInfoRep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfoRep.ProtoReflect.Descriptor instead.
 func (*ServiceInfoRep) Descriptor() ([]byte, []int) {
-	return file_MsgLib_proto_rawDescGZIP(), []int{14}
+	return file_MsgLib_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ServiceInfoRep) GetInstance() *ServiceInstance {
@@ -1082,7 +1193,13 @@ const file_MsgLib_proto_rawDesc = "" +
 	"\n" +
 	"REGISTERED\x10\x00\x12\x10\n" +
 	"\fUNREGISTERED\x10\x01\x12\v\n" +
-	"\aEXPIRED\x10\x02\"\x10\n" +
+	"\aEXPIRED\x10\x02\"9\n" +
+	"\x11ServiceChangesReq\x12$\n" +
+	"\rafterRevision\x18\x01 \x01(\x04R\rafterRevision\"r\n" +
+	"\x11ServiceChangesRep\x12%\n" +
+	"\x06events\x18\x01 \x03(\v2\r.ServiceEventR\x06events\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"\x10\n" +
 	"\x0eServiceInfoReq\"v\n" +
 	"\x0eServiceInfoRep\x12,\n" +
 	"\binstance\x18\x01 \x01(\v2\x10.ServiceInstanceR\binstance\x12\x14\n" +
@@ -1102,7 +1219,7 @@ func file_MsgLib_proto_rawDescGZIP() []byte {
 }
 
 var file_MsgLib_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_MsgLib_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_MsgLib_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_MsgLib_proto_goTypes = []any{
 	(ServiceEvent_Kind)(0),    // 0: ServiceEvent.Kind
 	(*RegisterService)(nil),   // 1: RegisterService
@@ -1118,25 +1235,28 @@ var file_MsgLib_proto_goTypes = []any{
 	(*ServiceListReq)(nil),    // 11: ServiceListReq
 	(*ServiceListRep)(nil),    // 12: ServiceListRep
 	(*ServiceEvent)(nil),      // 13: ServiceEvent
-	(*ServiceInfoReq)(nil),    // 14: ServiceInfoReq
-	(*ServiceInfoRep)(nil),    // 15: ServiceInfoRep
-	nil,                       // 16: RegisterService.MetadataEntry
-	nil,                       // 17: ServiceInstance.MetadataEntry
+	(*ServiceChangesReq)(nil), // 14: ServiceChangesReq
+	(*ServiceChangesRep)(nil), // 15: ServiceChangesRep
+	(*ServiceInfoReq)(nil),    // 16: ServiceInfoReq
+	(*ServiceInfoRep)(nil),    // 17: ServiceInfoRep
+	nil,                       // 18: RegisterService.MetadataEntry
+	nil,                       // 19: ServiceInstance.MetadataEntry
 }
 var file_MsgLib_proto_depIdxs = []int32{
-	16, // 0: RegisterService.metadata:type_name -> RegisterService.MetadataEntry
+	18, // 0: RegisterService.metadata:type_name -> RegisterService.MetadataEntry
 	9,  // 1: RegisterService.stats:type_name -> InstanceStats
-	17, // 2: ServiceInstance.metadata:type_name -> ServiceInstance.MetadataEntry
+	19, // 2: ServiceInstance.metadata:type_name -> ServiceInstance.MetadataEntry
 	9,  // 3: ServiceInstance.stats:type_name -> InstanceStats
 	10, // 4: ServiceListRep.instances:type_name -> ServiceInstance
 	0,  // 5: ServiceEvent.kind:type_name -> ServiceEvent.Kind
 	10, // 6: ServiceEvent.instance:type_name -> ServiceInstance
-	10, // 7: ServiceInfoRep.instance:type_name -> ServiceInstance
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 7: ServiceChangesRep.events:type_name -> ServiceEvent
+	10, // 8: ServiceInfoRep.instance:type_name -> ServiceInstance
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_MsgLib_proto_init() }
@@ -1150,7 +1270,7 @@ func file_MsgLib_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_MsgLib_proto_rawDesc), len(file_MsgLib_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

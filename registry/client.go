@@ -1,13 +1,16 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +142,25 @@ type clientConfig struct {
 	conn                     []connection.Option
 	calls                    []messaging.Option // for Call's requests
 	store                    Store              // direct: no name-service process
+	failover                 time.Duration      // WithFailoverTimeout
+}
+
+// DefaultFailoverTimeout is how long a client that lists several
+// name-service instances waits for an answer before it sends the request
+// again (WithFailoverTimeout).
+const DefaultFailoverTimeout = 250 * time.Millisecond
+
+// WithFailoverTimeout sets how long a client that lists several
+// name-service instances (WithAddress) waits for one to answer a request
+// before it sends the request again, on a fresh socket, to the instances
+// that are up (default DefaultFailoverTimeout). A request that went to an
+// instance as it died is so answered by another within about d plus a
+// reconnection; the requests are idempotent, so one answered late by a
+// slow instance and again by another does no harm. The attempts go on,
+// d apart, for the WithRetry budget. d of 0 or over the WithRetry timeout
+// leaves the WithRetry attempts as they are.
+func WithFailoverTimeout(d time.Duration) Option {
+	return forClient(func(c *clientConfig) { c.failover = d })
 }
 
 // WithMessagingOptions passes options to the requests Call makes to
@@ -153,8 +175,12 @@ func WithMessagingOptions(opts ...messaging.Option) Option {
 // WithNoticeAddress says otherwise. Default: $DIVIDERE_REGISTRY, else
 // localhost:5000. A comma-separated list names several name-service
 // instances that share one store (etcd): requests go round-robin to the
-// instances that are up, and one left unanswered for half the timeout is
-// sent again to the others, so the client fails over when one goes down.
+// instances that are up, and one left unanswered for the failover timeout
+// (WithFailoverTimeout, 250 ms) is sent again to the others, so the client
+// fails over within a second when one goes down. An instance that comes
+// back is connected to again within 250 ms (the sockets' reconnect
+// interval) and takes its share of the requests again: there is no
+// preferred instance to go back to, every one that is up is used.
 // A store URL such as "etcd://host:2379,host:2379" makes the client use
 // that store directly, as WithDirectStore does, when its package is
 // linked in (RegisterStore; import registry/etcdstore for etcd).
@@ -222,7 +248,8 @@ type Client struct {
 // NewClient makes a client; it connects lazily, so the name service need
 // not be up yet.
 func NewClient(opts ...Option) (*Client, error) {
-	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), retry: retry.Policy{Timeout: time.Second, Retries: 1}}}
+	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), retry: retry.Policy{Timeout: time.Second, Retries: 1},
+		failover: DefaultFailoverTimeout}}
 	if err := o.apply(opts, "Client"); err != nil {
 		return nil, err
 	}
@@ -394,8 +421,30 @@ func (c *Client) WatchAddress() string { return c.cfg.watch }
 // WithDirectStore, where there is no name service to hear.
 func (c *Client) NoticeAddress() string { return c.cfg.notices }
 
+// several reports whether the client lists more than one name-service
+// instance.
+func (c *Client) several() bool { return strings.Contains(c.cfg.requests, ",") }
+
+// failoverPolicy is the retry policy of a client that lists several
+// name-service instances: attempts of at most the failover timeout, as
+// many as the budget holds, so that a request lost with a dead instance
+// is sent again to one that is up within that timeout.
+func (c *Client) failoverPolicy() retry.Policy {
+	p := c.policy()
+	budget := p.Budget()
+	if f := c.cfg.failover; f > 0 && f < p.Timeout {
+		p.Timeout, p.Backoff = f, 0
+		p.Retries = max(int(budget/f)-1, p.Retries)
+	}
+	return p
+}
+
 func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	ctx, cancel := c.bound(ctx)
+	budget := c.policy().Budget()
+	if d := regbridge.Patience(ctx); d > budget && c.kind.Load() != kindGo && !c.several() {
+		budget = d // the caller waits its turn at what may be the original's name service
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -403,16 +452,26 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 	var err error
 	// Retries on a fresh socket (connection.Request.Call resets itself
 	// when its context ends), but not to a name service that may be the
-	// original's (see WithRetry).
-	if c.kind.Load() != kindGo && !strings.Contains(c.cfg.requests, ",") {
-		rep, err = c.req.Call(ctx, m)
+	// original's (see WithRetry), unless the connection the request went
+	// on closed: then no answer can come.
+	if c.kind.Load() != kindGo && !c.several() {
+		for {
+			rep, err = c.attempt(ctx, m)
+			if !errors.Is(err, errPeerLost) || ctx.Err() != nil {
+				break
+			}
+		}
 	} else {
-		err = c.policy().Do(ctx, func(actx context.Context) (err error) {
-			rep, err = c.req.Call(actx, m)
+		p := c.policy()
+		if c.several() {
+			p = c.failoverPolicy()
+		}
+		err = p.Do(ctx, func(actx context.Context) (err error) {
+			rep, err = c.attempt(actx, m)
 			return err
 		}, func(err error) bool {
 			c.cfg.logger.Debug("name service did not answer; asking again", "err", err)
-			return errors.Is(err, connection.ErrTimeout)
+			return errors.Is(err, connection.ErrTimeout) || errors.Is(err, errPeerLost)
 		})
 	}
 	if err != nil {
@@ -425,6 +484,50 @@ func (c *Client) call(ctx context.Context, m proto.Message) (proto.Message, erro
 		c.patience.Store(0) // a dividere name service answers at once again
 	}
 	return rep, nil
+}
+
+// errPeerLost: a connection to a name-service instance closed while a
+// request waited for its answer, which may have gone on it.
+var errPeerLost = errors.New("a name-service connection closed while the request waited")
+
+// peerPoll is how often an attempt checks that its connections still
+// stand.
+const peerPoll = 20 * time.Millisecond
+
+// attempt sends m and waits for the answer, giving up with errPeerLost
+// as soon as the socket has fewer connected name-service instances than
+// it had since the request was sent: the request may have gone on the
+// connection that closed (an instance SIGKILLed), and a REQ socket never
+// sends it again, so waiting for its timeout would only delay the
+// failover. With several instances it may have gone to another one that
+// is still up; sending it again is harmless, as the requests are
+// idempotent.
+func (c *Client) attempt(ctx context.Context, m proto.Message) (proto.Message, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		peers := c.req.Stats().Peers
+		t := time.NewTicker(peerPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case <-t.C:
+			}
+			n := c.req.Stats().Peers
+			if n < peers {
+				cancel(errPeerLost)
+				return
+			}
+			peers = n
+		}
+	}()
+	rep, err := c.req.Call(actx, m)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errPeerLost) {
+		return nil, fmt.Errorf("%w: %w", errPeerLost, err)
+	}
+	return rep, err
 }
 
 // Register registers (or renews) an instance, for its TTL.
@@ -596,9 +699,18 @@ type Event struct {
 type Watcher struct {
 	sub     *messaging.Subscriber // nil when direct
 	repeats atomic.Uint64
+	resumes atomic.Uint64 // catch-ups done
+	gaps    atomic.Uint64 // catch-ups no instance could complete
 	events  chan Event
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	mu      sync.Mutex // guards what follows: the order of delivery
+	seen    *recent
+	last    uint64  // the highest revision delivered
+	base    uint64  // the name service's revision as the watch began, while nothing was delivered
+	holding bool    // catching up: live notices wait in held
+	held    []Event // live notices heard while catching up
 }
 
 // Watch subscribes to change notices: of every name-service instance the
@@ -606,70 +718,237 @@ type Watcher struct {
 // is delivered once), or with WithDirectStore of the store itself. Events
 // are delivered on the returned Watcher's channel until Close (or ctx
 // ends); a watcher that falls behind by 1024 events loses the oldest.
+//
+// A watcher of name-service instances resumes where it was when one of its
+// connections closes (an instance died) or a notice was lost on the way:
+// it asks an instance for the changes published after the last revision
+// it delivered (ServiceChangesReq), holding the notices it hears
+// meanwhile, and delivers what it missed and then those, in revision
+// order, each once. An instance keeps its last 4096 changes for this; a
+// catch-up that no instance can complete (all of them restarted since, or
+// the name service predates it) is counted in Gaps and logged: list again.
 func (c *Client) Watch(ctx context.Context) (*Watcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &Watcher{events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{})}
-	var next func() (Event, bool)
+	w := &Watcher{events: make(chan Event, 1024), cancel: cancel, done: make(chan struct{}), seen: newRecent(1024)}
 	if c.dir != nil {
 		ch, err := c.dir.store.Watch(ctx)
 		if err != nil {
 			cancel()
 			return nil, c.directErr(false, err)
 		}
-		next = func() (Event, bool) {
-			ch, ok := <-ch
-			if !ok {
-				return Event{}, false
+		go func() {
+			defer close(w.done)
+			defer close(w.events)
+			for ch := range ch {
+				w.push(Event{Kind: ch.Kind, Instance: fromProto(ch.Instance), Revision: ch.Revision})
 			}
-			return Event{Kind: ch.Kind, Instance: fromProto(ch.Instance), Revision: ch.Revision}, true
-		}
-	} else {
-		sub, err := messaging.NewSubscriber(connectAll(c.cfg.watch), messaging.WithTypes(&msglib.ServiceEvent{}),
-			messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...))
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		w.sub = sub
-		seen := newRecent(1024)
-		next = func() (Event, bool) {
-			for {
-				m, err := messaging.RecvAs[*msglib.ServiceEvent](ctx, sub)
-				if err != nil {
-					if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
-						return Event{}, false
-					}
-					continue
-				}
-				ev := Event{Kind: m.Kind, Instance: fromProto(m.Instance), Revision: m.Revision}
-				if ev.Revision != 0 && !seen.add(ev) {
-					w.repeats.Add(1) // heard from another instance already
-					continue
-				}
-				return ev, true
-			}
-		}
+		}()
+		return w, nil
 	}
+	links := make(chan connection.Event, 64) // a full channel drops events: a disconnection is also seen as fewer peers
+	sub, err := messaging.NewSubscriber(connectAll(c.cfg.watch), messaging.WithTypes(&msglib.ServiceEvent{}),
+		messaging.WithLogger(c.cfg.logger),
+		messaging.WithConnectionOptions(append(append(controlPlane(), c.cfg.conn...), connection.WithEvents(links))...))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	w.sub = sub
+	resume := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); w.watchLinks(ctx, links, resume) }()
+	go func() { defer wg.Done(); w.catchUps(ctx, c, resume) }()
 	go func() {
 		defer close(w.done)
 		defer close(w.events)
+		defer wg.Wait()
+		defer cancel()
 		for {
-			ev, ok := next()
-			if !ok {
-				return
-			}
-			select {
-			case w.events <- ev:
-			default: // full: drop the oldest (unless the reader just took it)
-				select {
-				case <-w.events:
-				default:
+			m, err := messaging.RecvAs[*msglib.ServiceEvent](ctx, sub)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, connection.ErrClosed) {
+					return
 				}
-				w.events <- ev // only this goroutine sends: there is room now
+				continue
 			}
+			w.live(Event{Kind: m.Kind, Instance: fromProto(m.Instance), Revision: m.Revision})
 		}
 	}()
 	return w, nil
+}
+
+// resumeSettle is how long a watcher that lost a connection waits, once
+// it is connected to an instance again, before it catches up: its
+// subscription must reach that instance first, or a change published in
+// between would be in neither the catch-up nor the notices.
+const resumeSettle = 100 * time.Millisecond
+
+// watchLinks asks for a catch-up (on resume) when one of the watcher's
+// connections to the name-service instances closed (events, its socket's
+// monitor events), or a publisher says notices were lost on the way: from
+// then on live notices are held, and the catch-up runs once the watcher
+// is connected to an instance again.
+func (w *Watcher) watchLinks(ctx context.Context, events <-chan connection.Event, resume chan<- struct{}) {
+	t := time.NewTicker(peerPoll)
+	defer t.Stop()
+	lost, peers := uint64(0), 0
+	pending := false
+	var ready time.Time // when the pending catch-up may run
+	drop := func() {
+		w.mu.Lock()
+		w.holding = true
+		w.mu.Unlock()
+		pending, ready = true, time.Time{}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if ev.Kind == connection.EventDisconnected {
+				drop()
+			}
+			continue
+		case <-t.C:
+		}
+		if l := w.sub.MessageStats().Lost; l > lost {
+			lost = l
+			drop()
+		}
+		n := w.sub.Stats().Peers
+		if n < peers {
+			drop()
+		}
+		peers = n
+		switch {
+		case !pending:
+		case n == 0:
+			ready = time.Time{}
+		case ready.IsZero():
+			ready = time.Now().Add(resumeSettle)
+		case time.Now().After(ready):
+			pending = false
+			select {
+			case resume <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// catchUps learns the name service's revision as the watch begins, then
+// runs a catch-up each time watchLinks asks for one.
+func (w *Watcher) catchUps(ctx context.Context, c *Client, resume <-chan struct{}) {
+	if orig, err := c.Original(ctx); err != nil || orig {
+		if err == nil {
+			return // the original's name service publishes no changes
+		}
+	} else if rep, err := c.changesAfter(ctx, math.MaxUint64); err == nil {
+		w.mu.Lock()
+		if w.last == 0 {
+			w.base = rep.Revision
+		}
+		w.mu.Unlock()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-resume:
+		}
+		w.catchUp(ctx, c)
+	}
+}
+
+// catchUp asks for the changes after the last revision delivered, of each
+// instance in turn until one knows them all, and delivers them with the
+// notices held meanwhile.
+func (w *Watcher) catchUp(ctx context.Context, c *Client) {
+	w.mu.Lock()
+	after := max(w.last, w.base)
+	w.mu.Unlock()
+	var missed []*msglib.ServiceEvent
+	complete := false
+	orig, err := c.Original(ctx) // never ask the original's: the request would stop it
+	if after != 0 && err == nil && !orig {
+		for range strings.Count(c.cfg.requests, ",") + 1 {
+			var rep *msglib.ServiceChangesRep
+			if rep, err = c.changesAfter(ctx, after); err != nil {
+				continue
+			}
+			missed = append(missed, rep.Events...)
+			if rep.Complete {
+				complete = true
+				break
+			}
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	evs := w.held
+	for _, m := range missed {
+		evs = append(evs, Event{Kind: m.Kind, Instance: fromProto(m.Instance), Revision: m.Revision})
+	}
+	slices.SortStableFunc(evs, func(a, b Event) int { return cmp.Compare(a.Revision, b.Revision) })
+	for _, ev := range evs {
+		w.deliverLocked(ev)
+	}
+	w.held, w.holding = nil, false
+	w.resumes.Add(1)
+	if !complete && ctx.Err() == nil {
+		w.gaps.Add(1)
+		c.cfg.logger.Warn("watcher could not catch up: changes may have been missed; list again",
+			"after", after, "err", err)
+	}
+}
+
+// changesAfter asks a name-service instance for the changes after rev.
+func (c *Client) changesAfter(ctx context.Context, rev uint64) (*msglib.ServiceChangesRep, error) {
+	rep, err := c.call(ctx, &msglib.ServiceChangesReq{AfterRevision: rev})
+	if err != nil {
+		return nil, err
+	}
+	return messaging.As[*msglib.ServiceChangesRep](rep)
+}
+
+// live takes a notice heard from an instance: delivered, or held while
+// the watcher catches up.
+func (w *Watcher) live(ev Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.holding {
+		w.held = append(w.held, ev)
+		return
+	}
+	w.deliverLocked(ev)
+}
+
+// push delivers a change of a direct store.
+func (w *Watcher) push(ev Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.deliverLocked(ev)
+}
+
+// deliverLocked delivers ev unless it was delivered already; w.mu is held.
+func (w *Watcher) deliverLocked(ev Event) {
+	if ev.Revision != 0 {
+		if !w.seen.add(ev) {
+			w.repeats.Add(1) // heard from another instance already
+			return
+		}
+		w.last = max(w.last, ev.Revision)
+	}
+	select {
+	case w.events <- ev:
+	default: // full: drop the oldest (unless the reader just took it)
+		select {
+		case <-w.events:
+		default:
+		}
+		w.events <- ev // only this goroutine sends (under w.mu): there is room now
+	}
 }
 
 // recent remembers the last n events seen, to drop repeats.
@@ -709,6 +988,22 @@ func (r *recent) add(ev Event) bool {
 // Repeats counts the notices dropped because another name-service
 // instance had already delivered the same change.
 func (w *Watcher) Repeats() uint64 { return w.repeats.Load() }
+
+// Resumes counts the catch-ups the watcher ran: after one of its
+// connections to the name-service instances closed, or a notice was lost
+// on the way.
+func (w *Watcher) Resumes() uint64 { return w.resumes.Load() }
+
+// Gaps counts the catch-ups that no name-service instance could complete:
+// changes may have been missed, and a List tells what is there now.
+func (w *Watcher) Gaps() uint64 { return w.gaps.Load() }
+
+// Revision returns the highest revision the watcher delivered (0: none).
+func (w *Watcher) Revision() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
 
 // Events returns the channel of notices; it is closed by Close, and when
 // a direct store stops watching (etcd compacted changes it had not

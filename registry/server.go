@@ -162,6 +162,7 @@ type Server struct {
 
 	registrations, lookups, notFound, expiries atomic.Uint64
 	announcing                                 atomic.Bool // the store's watch is open
+	hist                                       history     // what was published, for watchers catching up
 }
 
 // NewServer binds the request, notice and watch endpoints; Serve serves.
@@ -229,6 +230,7 @@ func NewServer(opts ...Option) (*Server, error) {
 	messaging.Handle(s.reactor, s.unregister)
 	messaging.Handle(s.reactor, s.lookup)
 	messaging.Handle(s.reactor, s.list)
+	messaging.Handle(s.reactor, s.changes)
 	return s, nil
 }
 
@@ -548,12 +550,15 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 			}
 			s.log.Info(strings.ToLower(c.Kind.String()), "service", c.Instance.ServiceName, "instance", c.Instance.InstanceId,
 				"server", c.Instance.Server, "port", c.Instance.Port)
-			err := s.watch.Send(ctx, &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision})
+			ev := &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision}
+			s.hist.add(ev)
+			err := s.watch.Send(ctx, ev)
 			if err != nil && ctx.Err() == nil {
 				s.log.Warn("notice not published", "err", err)
 			}
 		}
 		s.announcing.Store(false)
+		s.hist.reset()
 		if ctx.Err() == nil {
 			s.log.Warn("the registry store's watch ended; watching again (notices may have been missed)")
 			retry.Reset(0)
