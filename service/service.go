@@ -509,6 +509,10 @@ func (s *Service) kickRegister() {
 // and knows no TTL, so on it the service renews only when asked to
 // (RediscoverReq), as the original's services do.
 func (s *Service) registerLoop(ctx context.Context) {
+	// Until the first answer says which kind of name service this is, a
+	// registration may sit in the original's queue (a request a second)
+	// behind those of other services: it waits this long for its turn.
+	const originalQueueWait = 15 * time.Second
 	renew := s.cfg.ttl / 3
 	const firstRetry = 200 * time.Millisecond
 	retry := firstRetry
@@ -526,21 +530,16 @@ func (s *Service) registerLoop(ctx context.Context) {
 		case <-tick:
 		case <-s.kick:
 		}
-		var err error
+		// Until the kind of name service is known, register first and then
+		// ask which kind it is (on the original's, renewals would only
+		// queue up), both waiting their turn in its queue: services
+		// started together each queue a request there, answered a second
+		// apart, and one that gave up would queue another behind the rest.
+		rctx := ctx
 		if !probed {
-			// Which kind of name service this is, asked before anything
-			// else: on the original's, renewals would only queue up.
-			var orig bool
-			if orig, err = s.reg.Original(ctx); err == nil {
-				probed, original = true, orig
-				if orig {
-					s.log.Info("the name service is the original's: registering again only when it asks")
-				}
-			}
+			rctx = regbridge.WithPatience(ctx, originalQueueWait)
 		}
-		if err == nil {
-			err = s.reg.Register(ctx, s.Instance())
-		}
+		err := s.reg.Register(rctx, s.Instance())
 		next := renew
 		switch {
 		case err == nil:
@@ -550,6 +549,21 @@ func (s *Service) registerLoop(ctx context.Context) {
 			failing, retry = false, firstRetry
 			s.regs.Add(1)
 			s.regOnce.Do(func() { close(s.registered) })
+			// A RediscoverReq heard while the registration was on its way
+			// (the original's name service sends one as it starts) asked
+			// for what was just done: registering again would only queue.
+			select {
+			case <-s.kick:
+			default:
+			}
+			if !probed {
+				if orig, perr := s.reg.Original(rctx); perr == nil {
+					probed, original = true, orig
+					if orig {
+						s.log.Info("the name service is the original's: registering again only when it asks")
+					}
+				}
+			}
 		case ctx.Err() != nil:
 			return
 		default:
