@@ -7,10 +7,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("DIVIDERE_HELPER") != "" { // an etcd member of etcdtest.StartCluster, in a process of its own
+		testproc.Main(m, map[string]testproc.Helper{etcdtest.HelperName: etcdtest.Helper})
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
