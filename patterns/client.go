@@ -58,9 +58,13 @@ type Client struct {
 
 // clientBroker is one broker's front end, as a Client sees it.
 type clientBroker struct {
-	endpoint                string
-	d                       *connection.Dealer
-	up                      atomic.Bool // its connection is up, as the socket's events tell
+	endpoint string
+	d        *connection.Dealer
+	up       atomic.Bool // its connection is up, as the socket's events tell
+	// suspect is until when (UnixNano) first attempts avoid it: an
+	// attempt timed out there, and a broker that hangs keeps its
+	// connections up. A reply through it clears it.
+	suspect                 atomic.Int64
 	attempts, replies, lost atomic.Uint64
 }
 
@@ -212,6 +216,12 @@ func (c *Client) pick(attempt, prev int) int {
 	if attempt == 0 {
 		start = int(c.next.Add(1) % uint64(n))
 	}
+	now := time.Now().UnixNano()
+	for k := range n {
+		if i := (start + k) % n; c.brokers[i].up.Load() && c.brokers[i].suspect.Load() < now {
+			return i
+		}
+	}
 	for k := range n {
 		if i := (start + k) % n; c.brokers[i].up.Load() {
 			return i
@@ -292,10 +302,13 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		c.mu.Unlock()
 		cancel(nil)
 		cancelTimeout()
-		if lost && err != nil && ctx.Err() == nil {
+		switch {
+		case lost && err != nil && ctx.Err() == nil:
 			b.lost.Add(1)
 			c.failovers.Add(1)
 			err = context.DeadlineExceeded // as a timeout: the next attempt goes elsewhere
+		case len(c.brokers) > 1 && err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			b.suspect.Store(time.Now().Add(c.cfg.timeout).UnixNano())
 		}
 		if done, err := settled(ctx, err); done {
 			return rep, err
@@ -385,6 +398,9 @@ func (c *Client) receive(ctx context.Context, id uint64, ch chan []byte) ([]byte
 			continue
 		}
 		c.brokers[i].replies.Add(1)
+		if c.brokers[i].suspect.Load() != 0 {
+			c.brokers[i].suspect.Store(0)
+		}
 		rid := binary.BigEndian.Uint64(msg[0][8:])
 		c.mu.Lock()
 		var rch chan []byte
