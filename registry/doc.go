@@ -27,7 +27,9 @@
 //
 // The Client takes the name service's address from an option or from
 // $DIVIDERE_REGISTRY (default localhost:5000); a comma-separated list names
-// several instances, and the client fails over between them. With
+// several instances, and the client fails over between them within a
+// second, and a Watcher that lost one catches up from the last revision
+// it delivered (docs/operations.md, "Several name services"). With
 // WithDirectStore it uses a Store itself, with no name-service process.
 // Its calls take a context and time out (default 2 s), and a call that
 // timed out leaves it usable. Call looks a service up and calls it.
