@@ -61,7 +61,7 @@ func TestNameServiceInstanceKilled(t *testing.T) {
 	for range 20 {
 		start := time.Now()
 		// A request on its way to the killed instance is sent again to
-		// the other after half the client's timeout: none fails.
+		// the other as soon as its connection closes: none fails.
 		if in, err := c.Lookup(ctx, "orders"); err != nil || strconv.Itoa(in.Port) != svc.Fields[0] {
 			t.Fatalf("lookup with one instance killed: %+v %v", in, err)
 		}
