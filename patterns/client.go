@@ -65,6 +65,7 @@ type clientBroker struct {
 	// attempt timed out there, and a broker that hangs keeps its
 	// connections up. A reply through it clears it.
 	suspect                 atomic.Int64
+	seen                    atomic.Bool // it has been up once
 	attempts, replies, lost atomic.Uint64
 }
 
@@ -154,6 +155,13 @@ func (c *Client) watch(i int, b *clientBroker, events <-chan connection.Event) {
 		case ev := <-events:
 			switch ev.Kind {
 			case connection.EventHandshakeSucceeded:
+				if b.seen.Swap(true) {
+					// Back after a break (a restarted broker, most
+					// likely): its workers reconnect at their own pace,
+					// so give them an attempt timeout before first
+					// attempts come again.
+					b.suspect.Store(time.Now().Add(c.cfg.timeout).UnixNano())
+				}
 				b.up.Store(true)
 			case connection.EventDisconnected, connection.EventClosed:
 				if !b.up.Swap(false) {

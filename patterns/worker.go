@@ -233,6 +233,34 @@ func (e *engine) session(ctx context.Context, endpoint string) (healthy bool, er
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	// Announce once connected: a broker that is down (or restarting) is
+	// waited for here, at the socket's reconnect pace, rather than by
+	// sessions that time out one after another with a growing backoff,
+	// so that a broker started again gets its workers back as soon as it
+	// listens. On either engine: libzmq would queue the announcement and
+	// start the silence clock at once.
+	wctx, stopWait := context.WithCancel(sctx)
+	go func() {
+		select {
+		case <-e.life.ShuttingDown():
+			stopWait()
+		case <-wctx.Done():
+		}
+	}()
+	err = d.WaitConnected(wctx)
+	stopWait()
+	switch {
+	case err == nil, errors.Is(err, connection.ErrNoMonitor):
+	case sctx.Err() != nil:
+		return false, nil
+	default:
+		select {
+		case <-e.life.ShuttingDown():
+			return false, nil
+		default:
+		}
+		return false, err
+	}
 	if err := d.Send(sctx, e.proto.ready(e.cfg.capacity)); err != nil {
 		return false, err
 	}
