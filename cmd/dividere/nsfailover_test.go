@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +25,8 @@ const failoverTolerance = 500 * time.Millisecond
 // -store etcd://` processes on a three-member etcd cluster (each member a
 // process). Under a steady load of lookups and registrations one name
 // service is SIGKILLed, then one etcd member (the leader, the hardest
-// case: the cluster elects another). Lookups keep succeeding, the longest
+// case: the cluster elects another), then another name service hangs
+// (SIGSTOP). Lookups keep succeeding, the longest
 // time between two that succeeded staying within the failover bound; no
 // registration that was acknowledged is lost; the watcher, which was
 // connected to the killed name service too, resumes from the revision it
@@ -164,6 +166,17 @@ func TestSeveralNameServicesSurviveKills(t *testing.T) {
 	cl.Kill(leader)
 	t.Logf("SIGKILLed etcd member %d, the leader", leader)
 	settle("after the etcd member was killed")
+	// A name service that hangs rather than dies (SIGSTOP): its
+	// connections stay open, so its requests are sent again after the
+	// failover timeout.
+	if err := procs[1].cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("SIGSTOPped name service 1")
+	settle("with a name service hung")
+	if err := procs[1].cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	stop()
 	wg.Wait()
 
