@@ -117,12 +117,8 @@ func newClient(endpoints string, cfg config) (*Client, error) {
 		return c, nil
 	}
 	for i, ep := range eps {
-		mark := ">"
-		if ep.Role == connection.Bind {
-			mark = "@"
-		}
 		events := make(chan connection.Event, 64)
-		d, err := connection.NewDealer(mark+ep.Addr, append(conn, connection.WithLinger(0), connection.WithEvents(events))...)
+		d, err := connection.NewDealer(explicit(ep), append(conn, connection.WithLinger(0), connection.WithEvents(events))...)
 		if err != nil {
 			c.Close()
 			return nil, err

@@ -258,3 +258,12 @@ func WithDedup(limit int, window time.Duration) Option {
 func WithDedupBytes(n int64) Option {
 	return func(c *config) { c.dedupBytes = n; c.mark("WithDedupBytes") }
 }
+
+// explicit writes ep back as an endpoint list of one, with its role
+// marked, so that a socket of another kind attaches it the same way.
+func explicit(ep connection.Endpoint) string {
+	if ep.Role == connection.Bind {
+		return "@" + ep.Addr
+	}
+	return ">" + ep.Addr
+}

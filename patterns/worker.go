@@ -122,11 +122,7 @@ func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) err
 	*e = engine{cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity), life: lifecycle.New(),
 		slots: make(chan struct{}, cfg.capacity), replay: newReplayCache(cfg.dedupLimit, cfg.dedupWindow, cfg.dedupBytes)}
 	for _, ep := range eps {
-		mark := ">"
-		if ep.Role == connection.Bind {
-			mark = "@"
-		}
-		e.endpoints = append(e.endpoints, mark+ep.Addr)
+		e.endpoints = append(e.endpoints, explicit(ep))
 	}
 	return nil
 }
