@@ -617,12 +617,25 @@ func TestGoCallsNodeService(t *testing.T) {
 	})
 }
 
+// binDir holds the dividere command built for the tests; TestMain
+// removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // dividereBinary builds the dividere command (a module of its own) once.
 var dividereBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "dividere-node-test")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "dividere")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = filepath.Join("..", "..", "cmd", "dividere")
@@ -644,7 +657,6 @@ func TestDividereCommandOnNodeService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	run := func(args ...string) (int, string, string) {
 		cmd := exec.CommandContext(ctx, bin, append(args, "-registry", addr(ns.RequestEndpoint()))...)
 		var out, errOut bytes.Buffer
@@ -711,4 +723,39 @@ func TestNodeCurveClient(t *testing.T) {
 	if e.Ev != "error" || e.Code != int(messaging.DeadlineExceeded) {
 		t.Fatalf("a key the server does not allow: %+v", e)
 	}
+}
+
+// A restarted Go name service learns a Node service back: the service
+// registers again when it hears RediscoverReq, long before its renewal
+// (a third of a one-minute TTL) would.
+func TestNodeServiceRediscovered(t *testing.T) {
+	reqs, notices := testutil.Port(t), testutil.Port(t)
+	start := func() *registry.Server {
+		s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://127.0.0.1:%d", reqs), fmt.Sprintf("tcp://127.0.0.1:%d", notices)),
+			registry.WithWatchEndpoint("tcp://127.0.0.1:0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ns := start()
+	errc := make(chan error, 1)
+	go func() { errc <- ns.Serve(context.Background()) }()
+	p := startNode(t)
+	ctx := testutil.Ctx(t, 2*time.Minute)
+	ep := nodeService(t, ctx, p, ns, "node.back", map[string]any{"ttlMs": 60000})
+	ns.Close()
+	<-errc
+	ns = start()
+	testutil.Serve(t, ns)
+	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	took := testutil.Eventually(t, 15*time.Second, "the node service registered again", func() bool {
+		in, err := c.Lookup(ctx, "node.back")
+		return err == nil && in.Endpoint() == ep
+	})
+	t.Logf("registered again %v after the restart", took)
 }
