@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testutil"
+	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -355,4 +357,49 @@ func TestClientAvoidsAHungBroker(t *testing.T) {
 	if st.Brokers[1].Replies != n {
 		t.Fatalf("replies through the live broker: %+v", st)
 	}
+}
+
+// A MsgClient's resends (each a new envelope, with the time left in its
+// header, under the same request id) reach a MsgWorker still running the
+// first: the handler runs once, and every attempt gets its reply.
+func TestMsgClientRetryRunsOnce(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithLogger(quiet)))(t)
+	testutil.Serve(t, b)
+	closeAll(t, b)
+	w := ok(patterns.NewMsgWorker(b.Backend(), fastBeat, patterns.WithCapacity(4), patterns.WithLogger(quiet)))(t)
+	var runs atomic.Int64
+	release := make(chan struct{})
+	messaging.Handle(w, func(ctx context.Context, m *testpb.Work, _ messaging.Peer) (*testpb.WorkDone, error) {
+		runs.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return &testpb.WorkDone{Seq: m.Seq}, nil
+	})
+	runWorker(t, w)
+	ctx := tctx(t, 30*time.Second)
+	if err := b.WaitWorkers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithRetry(100*time.Millisecond, 1000, 0)))(t)
+	closeAll(t, c)
+	got := make(chan error, 1)
+	go func() {
+		rep, err := patterns.Call[*testpb.WorkDone](ctx, c, &testpb.Work{Seq: 7})
+		if err == nil && rep.Seq != 7 {
+			err = fmt.Errorf("reply %v", rep)
+		}
+		got <- err
+	}()
+	testutil.Eventually(t, 20*time.Second, "two resends at the broker", func() bool { return c.Stats().Resent >= 2 && b.Stats().Requests >= 3 })
+	close(release)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the handler ran %d times for one request", n)
+	}
+	testutil.Eventually(t, 10*time.Second, "the resends replayed", func() bool { return w.Stats().Replayed >= 2 })
 }

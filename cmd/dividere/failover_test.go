@@ -106,3 +106,22 @@ func runBinFor(t *testing.T, d time.Duration, args ...string) (code int, out, er
 	code = p.wait(t, d)
 	return code, p.out.String(), p.err.String()
 }
+
+// `dividere broker` takes what a broker of a set needs: a name for its
+// metrics, and the workers' and clients' timings; bad values are usage
+// errors.
+func TestBrokerSetFlags(t *testing.T) {
+	front, back, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	b := start(t, "broker", "-name", "edge-a", "-heartbeat", "500ms", "-liveness", "2s", "-client-timeout", "1s",
+		"-http", httpAddr, "tcp://"+front, "tcp://"+back)
+	waitOutput(t, b.out, "broker: clients on tcp://"+front)
+	if code, body := httpGet(t, "http://"+httpAddr+"/metrics"); code != 200 || !strings.Contains(body, `dividere_broker_workers{broker="edge-a"} 0`) {
+		t.Fatalf("metrics: %d, no broker=\"edge-a\" workers gauge in\n%s", code, body)
+	}
+	for _, bad := range [][]string{{"-liveness", "-1s"}, {"-client-timeout", "0s"}, {"-name", ""}} {
+		args := append(append([]string{"broker"}, bad...), "tcp://"+freeAddr(t), "tcp://"+freeAddr(t))
+		if code, _, e := runBin(t, args...); code != exitUsage || !strings.Contains(e, "broker: "+bad[0]) {
+			t.Errorf("%v: exit %d %q", bad, code, e)
+		}
+	}
+}

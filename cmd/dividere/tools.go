@@ -763,8 +763,13 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	if *hb <= 0 {
 		return usageError{fmt.Sprintf("-heartbeat %v: must be more than 0", *hb)}
 	}
-	if *liveness < 0 || *clientTimeout <= 0 || *name == "" {
-		return usageError{"-liveness must not be negative, -client-timeout must be more than 0, -name must not be empty"}
+	switch {
+	case *liveness < 0:
+		return usageError{fmt.Sprintf("-liveness %v: must not be negative", *liveness)}
+	case *clientTimeout <= 0:
+		return usageError{fmt.Sprintf("-client-timeout %v: must be more than 0", *clientTimeout)}
+	case *name == "":
+		return usageError{"-name: must not be empty"}
 	}
 	if err := listenings(rest); err != nil {
 		return err
