@@ -582,6 +582,11 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 	batch := *pbatch
 	defer func() { *pbatch = batch }()
 	filter := s.typ == SUB
+	lead := 0
+	if s.typ == ROUTER {
+		lead = 1 // the slot for the routing id, filled by Recv
+	}
+	var frames carver
 	for {
 		if len(batch) > 0 && (len(batch) >= batchMax || st.r.Buffered() == 0) {
 			// Nothing more is read ahead (or the batch is full): hand over
@@ -639,8 +644,10 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 		if f.More() {
 			continue
 		}
-		m := msg
-		msg, msgBytes = nil, 0
+		m := frames.frameList(lead + len(msg))
+		copy(m[lead:], msg)
+		clear(msg)
+		msg, msgBytes = msg[:0], 0
 		switch s.typ {
 		case PUB, XPUB:
 			if err := st.fromSubscriber(m); err != nil {

@@ -32,20 +32,22 @@ type peer struct {
 
 	w       outQueue
 	dropped atomic.Uint64 // messages this peer missed at its high-water mark
+	slab    carver        // inproc: what sends to the mirror are copied into (s.mu)
 }
 
-// offer queues msg for the peer if it is below its high-water mark, the
-// way libzmq's pipes do (whole messages; the mark counts messages and,
-// here, bytes too). delim adds a REQ's empty delimiter. Called with s.mu
-// held.
-func (p *peer) offer(msg [][]byte, delim bool) bool {
+// delimiter is the empty frame a REQ puts before its message.
+var delimiter = [][]byte{{}}
+
+// offer queues the message of pre's frames and then msg's for the peer
+// if it is below its high-water mark, the way libzmq's pipes do (whole
+// messages; the mark counts messages and, here, bytes too). pre is a
+// REQ's delimiter or a REP's envelope, nil for the others. Called with
+// s.mu held.
+func (p *peer) offer(pre, msg [][]byte) bool {
 	if p.mirror != nil {
-		return p.offerInproc(msg, delim)
+		return p.offerInproc(pre, msg)
 	}
-	size := wire.MessageSize(msg)
-	if delim {
-		size += 2
-	}
+	size := wire.MessageSize(pre) + wire.MessageSize(msg)
 	w := &p.w
 	w.mu.Lock()
 	if !p.roomLocked(size) {
@@ -61,7 +63,7 @@ func (p *peer) offer(msg [][]byte, delim bool) bool {
 		direct = now-w.lastBusy > directGap
 		w.lastBusy = now
 	}
-	w.push(msg, delim, size)
+	w.push(pre, msg, size)
 	if !direct {
 		w.mu.Unlock()
 		signal(w.wake)
@@ -125,28 +127,38 @@ func (p *peer) hasRoom(msg [][]byte) bool {
 	return ok
 }
 
-// offerInproc queues msg straight into the other socket's inbound queue:
-// no bytes, no copies but one, no system call. Its capacity is both
-// sides' marks added, as libzmq's inproc pipes.
-func (p *peer) offerInproc(msg [][]byte, delim bool) bool {
+// offerInproc queues the message straight into the other socket's
+// inbound queue: no bytes, no copies but one, no system call. Its
+// capacity is both sides' marks added, as libzmq's inproc pipes. The
+// copy is carved out of the peer's slabs (guarded by s.mu, as offer is).
+func (p *peer) offerInproc(pre, msg [][]byte) bool {
 	m := p.mirror
 	o := m.s
-	cp := make([][]byte, 0, len(msg)+1)
-	if delim {
-		cp = append(cp, []byte{})
+	lead := 0
+	if o.typ == ROUTER {
+		lead = 1 // the slot for the routing id, filled by Recv
 	}
+	mark := p.slab.mark()
+	cp := p.slab.frameList(lead + len(pre) + len(msg))
 	total := 0
-	for _, f := range msg {
-		total += len(f)
+	for _, part := range [2][][]byte{pre, msg} {
+		for _, f := range part {
+			total += len(f)
+		}
 	}
-	buf := make([]byte, 0, total)
-	for _, f := range msg {
-		buf = append(buf, f...)
-		cp = append(cp, buf[len(buf)-len(f):len(buf):len(buf)])
+	buf := p.slab.body(total)[:0]
+	i := lead
+	for _, part := range [2][][]byte{pre, msg} {
+		for _, f := range part {
+			buf = append(buf, f...)
+			cp[i] = buf[len(buf)-len(f) : len(buf) : len(buf)]
+			i++
+		}
 	}
 	o.qmu.Lock()
 	if m.in.len() >= limit(m.inCap) {
 		o.qmu.Unlock()
+		p.slab.reset(mark) // never handed out
 		return false
 	}
 	m.in.push(cp)

@@ -95,20 +95,21 @@ func (w *outQueue) quiesce() {
 	}
 }
 
-// push appends one message (with a REQ's empty delimiter first when
-// delim) of size encoded bytes. mu held.
-func (w *outQueue) push(msg [][]byte, delim bool, size int) {
+// push appends one message, the frames of pre and then msg's, of size
+// encoded bytes. mu held.
+func (w *outQueue) push(pre, msg [][]byte, size int) {
 	var hdr [9]byte
-	if delim {
-		w.appendBytes(wire.AppendFrameHeader(hdr[:0], wire.FlagMore, 0))
-	}
-	for i, f := range msg {
-		var flags byte
-		if i < len(msg)-1 {
-			flags = wire.FlagMore
+	last, i := len(pre)+len(msg)-1, 0
+	for _, part := range [2][][]byte{pre, msg} {
+		for _, f := range part {
+			var flags byte
+			if i < last {
+				flags = wire.FlagMore
+			}
+			w.appendBytes(wire.AppendFrameHeader(hdr[:0], flags, len(f)))
+			w.appendBytes(f)
+			i++
 		}
-		w.appendBytes(wire.AppendFrameHeader(hdr[:0], flags, len(f)))
-		w.appendBytes(f)
 	}
 	w.pos += int64(size)
 	w.bytes += int64(size)
@@ -255,4 +256,57 @@ func (w *outQueue) frameLen() int {
 		size = size<<8 | int(b)
 	}
 	return 9 + size
+}
+
+// carver hands out frame lists and small bodies carved one after another
+// out of larger allocations: a message costs no allocation of its own.
+// What is carved is never written again, so a receiver may keep it.
+type carver struct {
+	frames [][]byte
+	bytes  []byte
+}
+
+const (
+	frameSlabLen = 256      // frame lists of a slab
+	byteSlabSize = 32 << 10 // bytes of a slab
+	slabBodyMax  = 1024     // a larger body is an allocation of its own
+)
+
+// frameList returns n frames' room.
+func (sl *carver) frameList(n int) [][]byte {
+	if cap(sl.frames)-len(sl.frames) < n {
+		sl.frames = make([][]byte, 0, max(frameSlabLen, n))
+	}
+	l := len(sl.frames)
+	sl.frames = sl.frames[:l+n]
+	return sl.frames[l : l+n : l+n]
+}
+
+// body returns n bytes' room.
+func (sl *carver) body(n int) []byte {
+	if n > slabBodyMax {
+		return make([]byte, n)
+	}
+	if cap(sl.bytes)-len(sl.bytes) < n {
+		sl.bytes = make([]byte, 0, byteSlabSize)
+	}
+	l := len(sl.bytes)
+	sl.bytes = sl.bytes[:l+n]
+	return sl.bytes[l : l+n : l+n]
+}
+
+type slabMark struct{ frames, bytes int }
+
+// mark and reset give back what was carved since the mark, when none of
+// it was handed out.
+func (sl *carver) mark() slabMark { return slabMark{len(sl.frames), len(sl.bytes)} }
+
+func (sl *carver) reset(m slabMark) {
+	if m.frames <= len(sl.frames) {
+		clear(sl.frames[m.frames:])
+		sl.frames = sl.frames[:m.frames]
+	}
+	if m.bytes <= len(sl.bytes) {
+		sl.bytes = sl.bytes[:m.bytes]
+	}
 }

@@ -48,14 +48,13 @@ func TestSendQueueChunkBoundaries(t *testing.T) {
 				if i%3 == 0 {
 					msg = append(msg, fill(i, 1), nil) // multi-frame
 				}
-				delim := i%4 == 1
-				size := wire.MessageSize(msg)
-				if delim {
-					size += 2
-					want = wire.AppendFrame(want, true, nil)
+				var pre [][]byte
+				if i%4 == 1 {
+					pre = delimiter
 				}
-				want = wire.AppendMessage(want, msg)
-				w.push(msg, delim, size)
+				size := wire.MessageSize(pre) + wire.MessageSize(msg)
+				want = wire.AppendMessage(want, append(append([][]byte(nil), pre...), msg...))
+				w.push(pre, msg, size)
 				msgs++
 			}
 			if w.bytes != int64(len(want)) || w.n != msgs {
@@ -100,7 +99,7 @@ func TestSendQueueDropPartial(t *testing.T) {
 	var w outQueue
 	for i := range 3 {
 		msg := [][]byte{fill(bigChunk, i)}
-		w.push(msg, false, wire.MessageSize(msg))
+		w.push(nil, msg, wire.MessageSize(msg))
 	}
 	if w.dropPartial() != 0 {
 		t.Fatal("dropped a message nothing of which was written")

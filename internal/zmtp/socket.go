@@ -377,7 +377,11 @@ func (s *Socket) roundRobinLocked(msg [][]byte, delim bool) (*peer, error) {
 		if s.typ == PAIR && !p.up && p.conn == nil && p.mirror == nil && len(s.out) > 1 {
 			continue
 		}
-		if p.offer(msg, delim) {
+		var pre [][]byte
+		if delim {
+			pre = delimiter
+		}
+		if p.offer(pre, msg) {
 			s.rr = (s.rr + i + 1) % n
 			return p, nil
 		}
@@ -401,7 +405,7 @@ func (s *Socket) publishLocked(msg [][]byte) error {
 		if !p.subs.match(msg[0]) {
 			continue
 		}
-		if !p.offer(msg, false) {
+		if !p.offer(nil, msg) {
 			p.dropped.Add(1)
 			s.stats.droppedHWM.Add(1)
 		}
@@ -420,7 +424,7 @@ func (s *Socket) xsubSendLocked(msg [][]byte) error {
 		return nil
 	}
 	for _, p := range s.out {
-		if !p.offer(msg, false) {
+		if !p.offer(nil, msg) {
 			s.stats.droppedHWM.Add(1)
 		}
 	}
@@ -439,7 +443,7 @@ func (s *Socket) routerSendLocked(msg [][]byte) error {
 	if len(msg) == 1 {
 		return nil // an identity and nothing to send: libzmq sends nothing
 	}
-	if !p.offer(msg[1:], false) {
+	if !p.offer(nil, msg[1:]) {
 		if s.opt.RouterMandatory {
 			return ErrAgain
 		}
@@ -459,9 +463,7 @@ func (s *Socket) repSendLocked(msg [][]byte) error {
 		s.stats.droppedNoPeer.Add(1)
 		return nil
 	}
-	full := make([][]byte, 0, len(env)+len(msg))
-	full = append(append(full, env...), msg...)
-	if !p.offer(full, false) {
+	if !p.offer(env, msg) {
 		p.dropped.Add(1)
 		s.stats.droppedHWM.Add(1)
 	}
@@ -540,8 +542,7 @@ func (s *Socket) TryRecvFrom() ([][]byte, *PeerInfo, error) {
 		}
 		switch s.typ {
 		case ROUTER:
-			full := make([][]byte, 0, len(m)+1)
-			m = append(append(full, p.id), m...)
+			m[0] = p.id // the slot its reader left
 		case REQ:
 			if p != s.reqPeer || len(m) < 2 || len(m[0]) != 0 {
 				s.stats.discarded.Add(1)
@@ -578,10 +579,11 @@ func (s *Socket) popLocked() ([][]byte, *peer) {
 	wasFull := p.in.len()+1 >= limit(p.inCap)
 	if p.in.len() == 0 {
 		p.inReady = false
-		s.ready = s.ready[1:]
-		if len(s.ready) == 0 {
-			s.ready = s.ready[:0:0]
-		}
+		// Shifted down, not resliced: the array is kept for the next
+		// append, and no allocation comes with each message.
+		n := copy(s.ready, s.ready[1:])
+		s.ready[n] = nil
+		s.ready = s.ready[:n]
 	} else if len(s.ready) > 1 {
 		// Fair queueing: the peer goes to the back.
 		copy(s.ready, s.ready[1:])
