@@ -14,20 +14,26 @@ const (
 	// C library and works in a CGO_ENABLED=0 build.
 	EngineGo = "go"
 	// EngineLibzmq is libzmq, through cgo (github.com/pebbe/zmq4). It is
-	// there only in a build with cgo.
+	// there only in a program built with -tags libzmq and cgo, for what
+	// only libzmq has (WithContext: sharing a libzmq context, and its
+	// inproc endpoints, with other libzmq code in the process).
 	EngineLibzmq = "libzmq"
 )
+
+// DefaultEngine is the engine of a process whose DIVIDERE_ZMQ is unset:
+// the Go engine, in every build.
+const DefaultEngine = EngineGo
 
 // EngineEnv is the environment variable that chooses the engine of every
 // socket in the process when it starts: EngineGo or EngineLibzmq. It
 // holds for the library, the dividere command, the examples and the
-// benchmarks alike, so that a deployment switches engines without being
-// rebuilt. Unset, it is DefaultEngine.
+// benchmarks alike, so that a program built with -tags libzmq switches
+// engines without being rebuilt. Unset, it is DefaultEngine.
 const EngineEnv = "DIVIDERE_ZMQ"
 
 // ErrEngine is returned by every constructor when DIVIDERE_ZMQ names an
-// engine this build does not have (libzmq in a CGO_ENABLED=0 build) or
-// none at all.
+// engine this build does not have (libzmq in a build without -tags
+// libzmq and cgo) or none at all.
 var ErrEngine = errors.New("dividere: ZeroMQ engine not available")
 
 // processEngine is the engine chosen at start, or why none could be.
@@ -41,7 +47,7 @@ func chooseEngine(v string) (string, error) {
 		return EngineGo, nil
 	case EngineLibzmq:
 		if !haveLibzmq {
-			return "", fmt.Errorf("%w: %s=%s, but this program was built without cgo, so it has only the %q engine",
+			return "", fmt.Errorf("%w: %s=%s, but this program was built without -tags libzmq (and cgo), so it has only the %q engine",
 				ErrEngine, EngineEnv, v, EngineGo)
 		}
 		return EngineLibzmq, nil

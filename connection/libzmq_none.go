@@ -1,4 +1,4 @@
-//go:build !cgo
+//go:build !libzmq || !cgo
 
 package connection
 
@@ -11,16 +11,13 @@ import (
 	"github.com/dividere-go/dividere/internal/recvview"
 )
 
-// A build without cgo has the Go engine only. These are the libzmq
-// engine's entry points, which such a build never reaches: openSocket
-// refuses EngineLibzmq first (see chooseEngine).
+// A build without the libzmq tag (the default), or without cgo, has the
+// Go engine only. These are the libzmq engine's entry points, which such
+// a build never reaches: openSocket refuses EngineLibzmq first (see
+// chooseEngine).
 
 // haveLibzmq says this build has the libzmq engine.
 const haveLibzmq = false
-
-// DefaultEngine is the engine of a process whose DIVIDERE_ZMQ is unset:
-// the Go engine, the only one in a CGO_ENABLED=0 build.
-const DefaultEngine = EngineGo
 
 type (
 	zside   struct{}
@@ -29,7 +26,7 @@ type (
 	authZ   struct{}
 )
 
-var errNoLibzmq = errors.New("dividere: libzmq is not in this build (CGO_ENABLED=0)")
+var errNoLibzmq = errors.New("dividere: libzmq is not in this build (it needs -tags libzmq and cgo)")
 
 func (s *Socket) openLibzmq(kind) error                              { return errNoLibzmq }
 func (s *Socket) startLibzmq()                                       {}

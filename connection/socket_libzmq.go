@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build libzmq && cgo
 
 package connection
 
@@ -21,11 +21,6 @@ import (
 
 // haveLibzmq says this build has the libzmq engine.
 const haveLibzmq = true
-
-// DefaultEngine is the engine of a process whose DIVIDERE_ZMQ is unset:
-// libzmq in a build with cgo, until the Go engine replaces it as the
-// default; the Go engine (EngineGo) in a CGO_ENABLED=0 build.
-const DefaultEngine = EngineLibzmq
 
 // zside is a Socket's libzmq state.
 //

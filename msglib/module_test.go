@@ -9,10 +9,12 @@ import (
 )
 
 // A program that imports any package of the core module pulls in only
-// protobuf, golang.org/x/crypto (CURVE) and pebbe/zmq4 (libzmq, built
-// only with cgo): etcd, the command and the benchmark peers
-// live in modules of their own. A fresh user module, one per package,
-// counts its module graph with go list -m all.
+// protobuf and golang.org/x/crypto (CURVE), and builds no cgo: etcd, the
+// command and the benchmark peers live in modules of their own, and the
+// libzmq engine (pebbe/zmq4, in the module graph for it) is compiled only
+// with -tags libzmq. A fresh user module, one per package, counts its
+// module graph with go list -m all and its compiled packages with go list
+// -deps.
 func TestUserModuleGraphIsLean(t *testing.T) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
@@ -42,6 +44,11 @@ func TestUserModuleGraphIsLean(t *testing.T) {
 			return string(out)
 		}
 		run("mod", "tidy")
+		for _, dep := range strings.Split(strings.TrimSpace(run("list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}} {{len .CgoFiles}}{{end}}", ".")), "\n") {
+			if path, n, _ := strings.Cut(dep, " "); n != "0" || strings.HasPrefix(path, "github.com/pebbe/") {
+				t.Errorf("a program importing %s compiles %s (%s cgo files)", pkg, path, n)
+			}
+		}
 		mods := strings.Fields(run("list", "-m", "-f", "{{.Path}}", "all"))
 		t.Logf("a module importing %s: %d modules in its graph: %s", pkg, len(mods), strings.Join(mods, " "))
 		for _, m := range mods[1:] {

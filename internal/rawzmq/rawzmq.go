@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build libzmq && cgo
 
 // Package rawzmq sets up plain pebbe/zmq4 socket pairs on tcp loopback:
 // the baseline that the Go benchmarks and `dividere bench` measure
