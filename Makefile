@@ -6,7 +6,7 @@ PROTOC_GEN_GO_VERSION := v1.36.12
 BENCHTIME ?= 2s
 FUZZTIME  ?= 2m
 
-.PHONY: all deps deps-test deps-proto demo test bench benchsuite proto fuzz vet
+.PHONY: all deps deps-test deps-proto demo test bench benchsuite proto fuzz vet cross release
 
 all: test
 
@@ -30,24 +30,27 @@ demo: deps
 	cd cmd/dividere && $(GO) run . demo
 
 ## test: every test, with the race detector, on the pure-Go engine, and the connection
-## layer and its conformance on libzmq too; plus vet, gofmt, a CGO_ENABLED=0 build of the
-## core module and of the command (which then runs the demo), and short fuzz runs.
-test: deps-test vet
+## layer and its conformance on the opt-in libzmq engine too (-tags libzmq); plus vet,
+## gofmt, a CGO_ENABLED=0 build of the core module and of the command (which then runs
+## the demo), the release targets' cross-builds, and short fuzz runs.
+test: deps-test vet cross
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 100000x -fuzzminimizetime 100x ./messaging
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime 100000x -fuzzminimizetime 100x ./internal/zmtp/wire
 	$(GO) test -run '^$$' -fuzz FuzzHandshake -fuzztime 20000x -fuzzminimizetime 100x ./internal/zmtp
+	$(GO) test -run '^$$' -fuzz FuzzCurveHandshake -fuzztime 5000x -fuzzminimizetime 100x ./internal/zmtp/mech
 	cd cmd/dividere && CGO_ENABLED=0 $(GO) run . demo >/dev/null
 	DIVIDERE_ZMQ=go $(GO) test -race -count=1 -timeout 9m ./...
-	DIVIDERE_ZMQ=libzmq $(GO) test -race -count=1 -timeout 5m ./connection ./internal/zmtp/...
+	DIVIDERE_ZMQ=libzmq $(GO) test -tags libzmq -race -count=1 -timeout 5m ./connection ./internal/zmtp/...
 	DIVIDERE_ZMQ=go $(GO) test -count=1 -timeout 2m -run 'Memory|CannotGrow' ./service ./patterns # RSS, without the race detector's shadow
 	for m in $(NESTED) bench; do (cd $$m && DIVIDERE_ZMQ=go $(GO) test -race -count=1 -timeout 5m ./...) || exit 1; done
 
-## fuzz: fuzz the envelope decoder, the ZMTP frame reader and the handshake for longer
-## (FUZZTIME each, default 2m).
+## fuzz: fuzz the envelope decoder, the ZMTP frame reader, the handshake and the CURVE
+## handshake for longer (FUZZTIME each, default 2m).
 fuzz: deps
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./messaging
 	$(GO) test -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/zmtp/wire
 	$(GO) test -run '^$$' -fuzz FuzzHandshake -fuzztime $(FUZZTIME) ./internal/zmtp
+	$(GO) test -run '^$$' -fuzz FuzzCurveHandshake -fuzztime $(FUZZTIME) ./internal/zmtp/mech
 
 vet:
 	@scripts/bigfiles.sh
@@ -55,7 +58,33 @@ vet:
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	CGO_ENABLED=0 $(GO) build ./... && CGO_ENABLED=0 $(GO) vet ./...
+	$(GO) vet -tags libzmq ./connection ./internal/...
 	for m in $(NESTED) bench; do (cd $$m && $(GO) vet ./...) || exit 1; done
+
+# The platforms a release ships the dividere command for, all built with
+# CGO_ENABLED=0: static binaries, no C toolchain, no libzmq.
+RELEASE_TARGETS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+## cross: the core module and the command build and vet for every release target (the
+## host's own is the CGO_ENABLED=0 build and vet of `make vet`, and the demo run).
+cross:
+	@host=$$($(GO) env GOOS)/$$($(GO) env GOARCH); for t in $(RELEASE_TARGETS); do \
+	  [ $$t = $$host ] && continue; \
+	  echo "cross: $$t"; \
+	  export CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/}; \
+	  $(GO) build ./... && $(GO) vet ./... && (cd cmd/dividere && $(GO) build -o /dev/null . && $(GO) vet ./...) || exit 1; \
+	done
+
+## release: static dividere binaries for every release target, in dist/.
+release:
+	@mkdir -p dist
+	@for t in $(RELEASE_TARGETS); do \
+	  os=$${t%/*}; arch=$${t#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=$(CURDIR)/dist/dividere-$(VERSION)-$$os-$$arch$$ext; \
+	  (cd cmd/dividere && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" -o $$out .) || exit 1; \
+	  echo "$$out"; \
+	done
 
 ## bench: every layer's Go benchmarks (raw libzmq side by side).
 bench: deps

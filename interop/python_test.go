@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -61,7 +60,7 @@ func startPeer(t *testing.T, script string, env []string, args ...string) *pyPee
 	// A group of its own, so that the end of the test kills what the peer
 	// started too (the original's MpMsgReactor forks a process, which
 	// would otherwise outlive it holding its output open).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = ownGroup()
 	cmd.Stderr = &prefixWriter{t: t, prefix: filepath.Base(script) + ": "}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -95,7 +94,7 @@ func startPeer(t *testing.T, script string, env []string, args ...string) *pyPee
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killGroup(cmd.Process)
 		<-p.exited
 	})
 	select {

@@ -30,7 +30,10 @@ func dividereBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "dividere")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// Built as a release is (make release): CGO_ENABLED=0, static.
+		build := exec.Command("go", "build", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			binErr = &buildError{err, string(out)}
 		}

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -292,11 +291,6 @@ func (p *zmqPeer) kill() {
 		p.t.Logf("%s %s stderr:\n%s", p.impl.name, p.typ, p.stderr.String())
 	}
 }
-
-// stop and resume freeze and thaw the whole process, libzmq's I/O
-// threads with it: a peer gone silent with its connections open.
-func (p *zmqPeer) stop()   { p.cmd.Process.Signal(syscall.SIGSTOP) }
-func (p *zmqPeer) resume() { p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // call sends one request and waits for its reply; wait is how long the
 // request itself may take.
