@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what dividere needs on a Debian machine, only when it is missing.
-#   scripts/deps.sh build   libzmq (libzmq3-dev) and pkg-config, for cgo
-#   scripts/deps.sh test    build + python3-zmq, python3-protobuf and protoc (interop tests,
+#   scripts/deps.sh build   nothing: dividere's engine is pure Go (kept so that the targets
+#                           that build say what they need in one place)
+#   scripts/deps.sh test    libzmq (libzmq3-dev) and pkg-config (the opt-in libzmq engine's
+#                           tests, -tags libzmq, and the bench module's raw libzmq peer),
+#                           python3-zmq, python3-protobuf and protoc (interop tests,
 #                           which compile the original Python dividere's schema), and zsh
 #                           and fish (the CLI's completion scripts are loaded in each shell), and
 #                           chromium (the name service's status page is tested in a headless browser),
 #                           and, when npm is there, Node's zeromq into interop/zmqpeer (the pure-Go
 #                           engine's conformance tests run against it; it bundles a prebuilt libzmq)
-#   scripts/deps.sh proto   build + protobuf-compiler (protoc)
+#   scripts/deps.sh proto   protobuf-compiler (protoc)
 set -euo pipefail
 
 want=()
@@ -15,11 +18,11 @@ npm_peer=""
 peer_dir="$(cd "$(dirname "$0")/.." && pwd)/interop/zmqpeer"
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || want+=("$1"); }
 
-need_pkg pkg-config
-pkg-config --exists libzmq 2>/dev/null || need_pkg libzmq3-dev
 case "${1:-build}" in
   build) ;;
   test)
+    need_pkg pkg-config
+    pkg-config --exists libzmq 2>/dev/null || need_pkg libzmq3-dev
     /usr/bin/python3 -c 'import zmq' 2>/dev/null || need_pkg python3-zmq
     /usr/bin/python3 -c 'import google.protobuf' 2>/dev/null || need_pkg python3-protobuf
     command -v protoc >/dev/null || need_pkg protobuf-compiler
