@@ -35,8 +35,12 @@ import (
 )
 
 // The Node package's test schema beyond dividere's own: a packaged type
-// that the subscriber does not ask for.
-var packagedProto, _ = filepath.Abs(filepath.Join("..", "..", "proto", "testmsgs", "Packaged.proto"))
+// that the subscriber does not ask for, and types the dividere command
+// does not know.
+var (
+	packagedProto, _ = filepath.Abs(filepath.Join("..", "..", "proto", "testmsgs", "Packaged.proto"))
+	nodeTestProto, _ = filepath.Abs(filepath.Join("test", "nodetest.proto"))
+)
 
 // requireNode fails the test when node or the package's node_modules is
 // missing, saying how to install them. It only skips when node itself
@@ -113,7 +117,7 @@ func startNode(t *testing.T) *nodePeer {
 	requireNode(t)
 	p := &nodePeer{t: t, more: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd = exec.Command("node", filepath.Join("test", "driver.js"))
-	p.cmd.Env = append(os.Environ(), "DIVIDERE_TEST_PROTO="+packagedProto)
+	p.cmd.Env = append(os.Environ(), "DIVIDERE_TEST_PROTO="+packagedProto+","+nodeTestProto)
 	p.cmd.Stderr = &p.stderr
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -652,7 +656,18 @@ func TestDividereCommandOnNodeService(t *testing.T) {
 	ns := nameService(t)
 	p := startNode(t)
 	ctx := testutil.Ctx(t, 4*time.Minute)
-	ep := nodeService(t, ctx, p, ns, "node.cli", nil)
+	// The service describes its types with a descriptor set that protoc
+	// writes, so that the command can call it with a type it was not
+	// built with.
+	descriptors := ""
+	if protoc, err := exec.LookPath("protoc"); err == nil {
+		descriptors = filepath.Join(t.TempDir(), "nodetest.pb")
+		if out, err := exec.CommandContext(ctx, protoc, "--include_imports", "--descriptor_set_out="+descriptors,
+			"-I", filepath.Dir(nodeTestProto), nodeTestProto).CombinedOutput(); err != nil {
+			t.Fatalf("protoc: %v\n%s", err, out)
+		}
+	}
+	ep := nodeService(t, ctx, p, ns, "node.cli", map[string]any{"descriptorsFile": descriptors})
 	bin, err := dividereBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -688,6 +703,20 @@ func TestDividereCommandOnNodeService(t *testing.T) {
 	if code, out, e := run("ping", "-count", "2", "node.cli"); code != 0 || !strings.Contains(out, "seq=2") || !strings.Contains(out, "2 round trips") {
 		t.Fatalf("ping: exit %d\n%s\n%s", code, out, e)
 	}
+	t.Run("descriptors", func(t *testing.T) {
+		if descriptors == "" {
+			t.Skip("protoc is not installed (Debian: protobuf-compiler, or scripts/deps.sh test)")
+		}
+		code, out, e := run("call", "node.cli", "nodetest.Order", `{"item": "tea", "qty": 2}`)
+		if code != 0 || !strings.Contains(out, `{"type":"nodetest.OrderPlaced","msg":{"id":"tea-2"}}`) {
+			t.Fatalf("call with the service's descriptors: exit %d\n%s\n%s", code, out, e)
+		}
+		// Without them, the command cannot make the request.
+		nodeService(t, ctx, p, ns, "node.nodesc", nil)
+		if code, out, e := run("call", "node.nodesc", "nodetest.Order", `{"item": "tea"}`); code == 0 || !strings.Contains(e, "nodetest.Order") {
+			t.Fatalf("call without descriptors: exit %d\n%s\n%s", code, out, e)
+		}
+	})
 }
 
 // Node is a CURVE client of a Go server that allows its key; a Node

@@ -197,7 +197,8 @@ class Service {
     if (this.ns && this.registrations > 0) {
       const r = this.registration();
       try {
-        await this.ns.unregister({ serviceName: r.serviceName, server: r.server, port: r.port, instanceId: r.instanceId });
+        // Briefly: a name service that is gone lets the registration expire.
+        await this.ns.unregister({ serviceName: r.serviceName, server: r.server, port: r.port, instanceId: r.instanceId }, { timeoutMs: 1000 });
       } catch (e) {
         this.log.warn("unregister", `${this.name}: cannot unregister: ${e.message}`);
       }

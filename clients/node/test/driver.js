@@ -3,6 +3,7 @@
 // line on stdin, one JSON event a line on stdout. Everything it does goes
 // through the package, as an application's code would.
 
+const fs = require("fs");
 const readline = require("readline");
 const d = require("../src");
 
@@ -116,8 +117,12 @@ const ops = {
     const svc = new d.Service(c.service, {
       types, registry: c.registry, noticeAddress: c.notices, host: c.host || "127.0.0.1", ttlMs: c.ttlMs, version: c.version,
       metadata: c.metadata, curve: c.curve, handlerTimeoutMs: c.handlerTimeoutMs,
+      descriptors: c.descriptorsFile ? fs.readFileSync(c.descriptorsFile) : undefined,
     });
     svc.handle("dividere.Text", "dividere.Text", textHandler);
+    if (types.find("nodetest.Order")) {
+      svc.handle("nodetest.Order", "nodetest.OrderPlaced", (m) => ({ id: `${m.item}-${m.qty}` }));
+    }
     closers.push(svc);
     await svc.start();
     await svc.waitRegistered(c.timeoutMs || 30000);
