@@ -11,10 +11,11 @@
 //	BENCH_PROFILE=/tmp/p go run . -only "pub/sub 100" -systems "messaging,NATS"   # CPU profiles of the children
 //	go run . -systems "raw libzmq,raw Go engine,zmq_proxy,Go engine proxy"   # libzmq against the pure-Go engine
 //
-// The dividere rows named "(Go engine)" run their children with
-// DIVIDERE_ZMQ=go, the pure-Go engine; the other dividere rows run with
-// this process's environment, so DIVIDERE_ZMQ=go go run . runs them all
-// on it.
+// The dividere rows run on the engine of this process's environment,
+// which its children inherit: the pure-Go engine (internal/zmtp) unless
+// DIVIDERE_ZMQ says otherwise. The raw libzmq rows are libzmq (pebbe/zmq4)
+// whatever DIVIDERE_ZMQ says; DIVIDERE_ZMQ=libzmq is for a build with
+// -tags libzmq, and in any other the run refuses to start.
 //
 // Besides each system's rate or latency, every row says what a message or
 // request cost in CPU time (all processes it crossed, every thread, from
@@ -97,6 +98,10 @@ func parseFlags() (options, error) {
 }
 
 func run(ctx context.Context, o options, stdout io.Writer) error {
+	if connection.Engine() == "" {
+		// Every dividere row would fail with connection.ErrEngine.
+		return fmt.Errorf("%s=%q names no engine this build has (the libzmq engine needs -tags libzmq)", connection.EngineEnv, os.Getenv(connection.EngineEnv))
+	}
 	natsURL, stopNATS, err := startNATS(ctx)
 	if err != nil {
 		return fmt.Errorf("nats-server: %w", err)
@@ -121,7 +126,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 	for _, w := range work {
 		total += len(w.systems) * o.reps
 	}
-	res := &results{Started: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), Engine: os.Getenv(connection.EngineEnv)}
+	res := &results{Started: time.Now().UTC().Format(time.RFC3339), Host: hostInfo(), Engine: connection.Engine()}
 	done := 0
 	for rep := range o.reps {
 		cal := calibrate()
@@ -130,7 +135,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			for _, sys := range w.systems {
 				done++
 				progress(done, total, fmt.Sprintf("rep %d/%d: %s, %s", rep+1, o.reps, w.name, sys.name))
-				cctx, cancel := context.WithTimeout(withChildEnv(ctx, sys.env), 2*time.Minute)
+				cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 				m, err := sys.run(cctx)
 				cancel()
 				if ctx.Err() != nil {
@@ -236,19 +241,6 @@ func (t *tailBuffer) String() string {
 	return strings.TrimSpace(string(t.b))
 }
 
-// childEnvKey keys the variables added to the environment of the
-// children spawned with a context (withChildEnv).
-type childEnvKey struct{}
-
-// withChildEnv returns ctx with env ("NAME=value" each) added to the
-// environment of every child spawned with it, on top of this process's.
-func withChildEnv(ctx context.Context, env []string) context.Context {
-	if len(env) == 0 {
-		return ctx
-	}
-	return context.WithValue(ctx, childEnvKey{}, env)
-}
-
 // spawn starts a child with args (or, with a script path first, a
 // Python child) and waits for its READY line.
 func spawn(ctx context.Context, args ...string) (*proc, error) {
@@ -257,9 +249,6 @@ func spawn(ctx context.Context, args ...string) (*proc, error) {
 		cmd = exec.CommandContext(ctx, "/usr/bin/python3", args...)
 	} else {
 		cmd = exec.CommandContext(ctx, os.Args[0], append([]string{"child"}, args...)...)
-	}
-	if env, _ := ctx.Value(childEnvKey{}).([]string); len(env) > 0 {
-		cmd.Env = append(os.Environ(), env...) // the last of a name wins
 	}
 	tail := &tailBuffer{}
 	cmd.Stderr = tail

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +42,7 @@ func TestSuiteRuns(t *testing.T) {
 		"## pub/sub 100 B", "## pub/sub 1 KiB", "## req/rep 100 B, 1 requester", "## req/rep 100 B, 8 requesters", "## load-balanced",
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| dividere connection + Protobuf |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
 		"| dividere broker |", "| raw libzmq broker |", "| libzmq zmq_proxy |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
-		"| raw Go engine |", "| Go engine proxy |", "vs libzmq zmq_proxy", "| dividere connection (Go engine) |", "| dividere messaging (Go engine) |", "| dividere broker (Go engine) |",
-		"vs dividere connection", "vs dividere messaging", "vs dividere broker",
+		"| raw Go engine |", "| Go engine proxy |", "vs libzmq zmq_proxy",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)
@@ -95,41 +93,28 @@ func TestGoEngineRows(t *testing.T) {
 	}
 }
 
-// A system's env reaches the environment of the children it spawns, and
-// only theirs; the "(Go engine)" rows are the only ones with an env, and
-// it selects the Go engine.
-func TestChildEnv(t *testing.T) {
+// The children inherit this process's environment, and with DIVIDERE_ZMQ
+// unset their dividere sockets run on the pure-Go engine: the dividere
+// rows are the Go engine's.
+func TestChildEngine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	t.Setenv("DIVIDERE_ZMQ", "libzmq")
-	for env, want := range map[string]string{"": "DIVIDERE_ZMQ=libzmq", "DIVIDERE_ZMQ=go": "DIVIDERE_ZMQ=go"} {
-		cctx := ctx
-		if env != "" {
-			cctx = withChildEnv(ctx, []string{env})
-		}
-		p, err := spawn(cctx, "getenv", "DIVIDERE_ZMQ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.kill()
-		if len(p.ready) != 1 || p.ready[0] != want {
-			t.Errorf("with env %q, the child has %v; want %s", env, p.ready, want)
-		}
+	t.Setenv(connection.EngineEnv, "")
+	p, err := spawn(ctx, "engine")
+	if err != nil {
+		t.Fatal(err)
 	}
-	goRows := 0
-	for _, w := range workloads(options{n: 1000, n1k: 1000, rounds: 10, duration: time.Second}, "") {
-		for _, s := range w.systems {
-			onGo := strings.HasSuffix(s.name, goSuffix)
-			if onGo {
-				goRows++
-			}
-			if onGo != slices.Equal(s.env, []string{"DIVIDERE_ZMQ=go"}) || !onGo && len(s.env) > 0 {
-				t.Errorf("%s, %s: env %q", w.name, s.name, s.env)
-			}
-		}
+	p.kill()
+	if len(p.ready) != 1 || p.ready[0] != connection.EngineGo {
+		t.Errorf("with %s unset, a child's engine is %v; want %s", connection.EngineEnv, p.ready, connection.EngineGo)
 	}
-	if goRows == 0 {
-		t.Error("no row runs on the Go engine")
+	t.Setenv(connection.EngineEnv, connection.EngineGo)
+	if p, err = spawn(ctx, "engine"); err != nil {
+		t.Fatal(err)
+	}
+	p.kill()
+	if len(p.ready) != 1 || p.ready[0] != connection.EngineGo {
+		t.Errorf("with %s=go, a child's engine is %v", connection.EngineEnv, p.ready)
 	}
 }
 

@@ -5,14 +5,16 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/dividere-go/dividere/connection"
 )
 
 // results is one whole run.
 type results struct {
 	Started     string        `json:"started"`
 	Host        string        `json:"host"`
-	Engine      string        `json:"dividere_zmq,omitempty"` // DIVIDERE_ZMQ of the run, for the dividere rows without "(Go engine)"
-	Calibration []float64     `json:"calibration_ms"`         // the CPU loop, per repetition
+	Engine      string        `json:"dividere_engine,omitempty"` // the engine the dividere rows ran on (connection.Engine)
+	Calibration []float64     `json:"calibration_ms"`            // the CPU loop, per repetition
 	Runs        []measurement `json:"runs"`
 }
 
@@ -103,12 +105,12 @@ func (r *results) markdown(work []workload) string {
 	fmt.Fprintf(&b, "CPU calibration loop per repetition (drift check): %s ms. ", joinFloats(r.Calibration))
 	fmt.Fprintf(&b, "Cores busy is the rate times the CPU per message or request: how many cores the processes on the way kept busy. ")
 	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message. ")
-	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side), which systems that read and write from goroutines (NATS, gRPC, the pure-Go engine) do not have. ")
-	engine := r.Engine
-	if engine == "" {
-		engine = "unset: libzmq"
+	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side): the raw libzmq, libzmq zmq_proxy, raw libzmq broker and Python rows have them; systems that read and write from goroutines (NATS, gRPC, dividere's pure-Go engine) do not. ")
+	engine := "the pure-Go engine"
+	if r.Engine == connection.EngineLibzmq {
+		engine = "libzmq (DIVIDERE_ZMQ=libzmq, a -tags libzmq build)"
 	}
-	fmt.Fprintf(&b, "The Go engine is dividere's own ZeroMQ engine in pure Go: raw, its sockets used directly; the dividere rows named (Go engine) run with DIVIDERE_ZMQ=go, the others with the run's (%s).\n\n", engine)
+	fmt.Fprintf(&b, "The dividere rows ran on %s; the raw Go engine rows use that engine's sockets directly, the raw libzmq rows pebbe/zmq4.\n\n", engine)
 	for _, w := range work {
 		unit := "msgs/s"
 		if w.latency {
@@ -242,7 +244,7 @@ func (r *results) svg(work []workload) string {
 	var rows []string
 	y := 30
 	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysMsgV1: "#4a6", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7",
-		sysGo: "#d94", sysGoProxy: "#ea6", sysConnGo: "#d94", sysMsgGo: "#b72", sysBrokerGo: "#b72"}
+		sysGo: "#d94", sysGoProxy: "#ea6"}
 	for _, w := range work {
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/messaging"
 )
 
@@ -56,22 +54,6 @@ type workload struct {
 type system struct {
 	name string
 	run  func(ctx context.Context) (measurement, error)
-	// env is added to the environment of every child the system runs
-	// (its children only: nats-server is the parent's).
-	env []string
-}
-
-// goSuffix names a dividere row run on the pure-Go engine: its children
-// run with DIVIDERE_ZMQ=go, which the connection package reads at
-// process start. The dividere rows without it run with the parent's
-// environment: libzmq, unless DIVIDERE_ZMQ says otherwise.
-const goSuffix = " (Go engine)"
-
-// onGo is s run on the pure-Go engine.
-func onGo(s system) system {
-	s.name += goSuffix
-	s.env = append(slices.Clone(s.env), connection.EngineEnv+"="+connection.EngineGo)
-	return s
 }
 
 // The systems, by the names the children know them by.
@@ -95,10 +77,6 @@ const (
 	// directly in the raw libzmq rows' shapes.
 	sysGo      = "raw Go engine"
 	sysGoProxy = "Go engine proxy" // its counterpart of zmq_proxy: ROUTER to DEALER, a goroutine each way
-	// The dividere rows run with DIVIDERE_ZMQ=go.
-	sysConnGo   = sysConn + goSuffix
-	sysMsgGo    = sysMsg + goSuffix
-	sysBrokerGo = sysBroker + goSuffix
 )
 
 // roles maps a system's display name to its name on a child's command line.
@@ -112,10 +90,8 @@ func refsFor(names ...string) map[string]string {
 	m := map[string]string{}
 	for _, n := range names {
 		switch n {
-		case sysConn, sysPython, sysGo, sysConnGo:
+		case sysConn, sysPython, sysGo:
 			m[n] = sysRaw
-		case sysMsgGo:
-			m[n] = sysNATS
 		case sysGoProxy:
 			m[n] = sysProxy
 		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysProxy, sysConnE, sysConnPB:
@@ -125,7 +101,7 @@ func refsFor(names ...string) map[string]string {
 		case sysReactM:
 			m[n] = sysReact
 		}
-		if n == sysBroker || n == sysRawLB || n == sysProxy || n == sysBrokerGo {
+		if n == sysBroker || n == sysRawLB || n == sysProxy {
 			m[n] = sysQueue
 		}
 	}
@@ -136,7 +112,6 @@ func refsFor(names ...string) map[string]string {
 // against, after its reference.
 var alsoVs = map[string][]string{
 	sysMsg: {sysRaw}, sysGRPC: {sysRaw}, sysBroker: {sysRawLB},
-	sysConnGo: {sysConn}, sysMsgGo: {sysRaw, sysMsg}, sysBrokerGo: {sysBroker},
 }
 
 func workloads(o options, natsURL string) []workload {
@@ -156,7 +131,7 @@ func workloads(o options, natsURL string) []workload {
 		// BytesValue, marshalled and unmarshalled with protobuf-go and
 		// no envelope: the least any Protobuf framework over ZeroMQ does.
 		ps := func(s string) system { return system{name: s, run: pubsubRun(roles[s], size, n, natsURL)} }
-		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), onGo(ps(sysConn)), ps(sysMsg), onGo(ps(sysMsg)), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB)}
+		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), ps(sysMsg), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB)}
 		// The connection layer carrying as many bytes as the messaging
 		// layer puts on the wire for this payload: what the messaging
 		// layer could reach if its Protobuf work cost nothing.
@@ -170,7 +145,7 @@ func workloads(o options, natsURL string) []workload {
 	rr1 := func(s string) system {
 		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration)}
 	}
-	one.systems = []system{rr1(sysRaw), rr1(sysGo), rr1(sysConn), onGo(rr1(sysConn)), rr1(sysMsg), onGo(rr1(sysMsg)), rr1(sysNATS), rr1(sysGRPC)}
+	one.systems = []system{rr1(sysRaw), rr1(sysGo), rr1(sysConn), rr1(sysMsg), rr1(sysNATS), rr1(sysGRPC)}
 	if o.python && pyErr == nil {
 		one.systems = append(one.systems, system{name: sysPython, run: pythonReqRep(py, o.rounds)})
 	}
@@ -179,7 +154,7 @@ func workloads(o options, natsURL string) []workload {
 	rr8 := func(s string) system {
 		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)}
 	}
-	eight.systems = []system{rr8(sysRaw), rr8(sysGo), rr8(sysConn), onGo(rr8(sysConn)), rr8(sysMsg), onGo(rr8(sysMsg)), rr8(sysReact), rr8(sysReactM), rr8(sysNATS), rr8(sysGRPC)}
+	eight.systems = []system{rr8(sysRaw), rr8(sysGo), rr8(sysConn), rr8(sysMsg), rr8(sysReact), rr8(sysReactM), rr8(sysNATS), rr8(sysGRPC)}
 	ws = append(ws, eight)
 	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
 	lb.systems = []system{
@@ -187,7 +162,6 @@ func workloads(o options, natsURL string) []workload {
 		{name: sysGoProxy, run: brokerRun("zmtpproxy", 100, o.duration)},
 		{name: sysRawLB, run: brokerRun("rawbroker", 100, o.duration)},
 		{name: sysBroker, run: brokerRun("broker", 100, o.duration)},
-		onGo(system{name: sysBroker, run: brokerRun("broker", 100, o.duration)}),
 		{name: sysQueue, run: queueGroupRun(natsURL, 100, o.duration)},
 	}
 	ws = append(ws, lb)
