@@ -674,6 +674,7 @@ func TestDividereCommandOnNodeService(t *testing.T) {
 	}
 	run := func(args ...string) (int, string, string) {
 		cmd := exec.CommandContext(ctx, bin, append(args, "-registry", addr(ns.RequestEndpoint()))...)
+		cmd.Env = append(os.Environ(), "DIVIDERE_ZMQ=go") // it is built without cgo
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
 		err := cmd.Run()
@@ -730,8 +731,16 @@ func TestNodeCurveClient(t *testing.T) {
 	}
 	client, _ := connection.NewKeyPair()
 	stranger, _ := connection.NewKeyPair()
-	rep, err := messaging.NewResponse("tcp://127.0.0.1:0", messaging.WithConnectionOptions(
-		connection.WithCurveServer(server), connection.WithCurveAllow(client.Public)))
+	// The Authenticator answers for the server on either engine.
+	auth, err := connection.StartAuthenticator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer auth.Close()
+	if err := auth.SetKeys(client.Public); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := messaging.NewResponse("tcp://127.0.0.1:0", messaging.WithConnectionOptions(connection.WithCurveServer(server)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -751,6 +760,9 @@ func TestNodeCurveClient(t *testing.T) {
 	e = p.call(ctx, map[string]any{"endpoint": rep.Conn().Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "let me in"}, "curve": curve(stranger), "timeoutMs": 1500})
 	if e.Ev != "error" || e.Code != int(messaging.DeadlineExceeded) {
 		t.Fatalf("a key the server does not allow: %+v", e)
+	}
+	if st := auth.Stats(); st.Allowed == 0 || st.Refused == 0 {
+		t.Fatalf("authenticator %+v: want the client allowed and the stranger refused", st)
 	}
 }
 
