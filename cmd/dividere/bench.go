@@ -592,6 +592,13 @@ func benchSub(ctx context.Context, e *env, c *benchConfig) (*benchResult, error)
 			s.Close()
 		}
 	}()
+	if !listens { // said, when the publisher is not there
+		events := make(chan connection.Event, 64)
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go warnUnconnected(wctx, e, "bench sub", events, notConnectedAfter)
+		opts = append(opts, connection.WithEvents(events))
+	}
 	for range c.subs {
 		s, err := messaging.NewSubscriber(c.endpoint, messaging.WithTypes(benchTopic), messaging.WithConnectionOptions(opts...), messaging.WithLogger(e.log))
 		if err != nil {
@@ -614,6 +621,7 @@ func runSubscribers(ctx context.Context, e *env, c *benchConfig, subs []*messagi
 	var wg sync.WaitGroup
 	for i, s := range subs {
 		counts[i] = newSubCount(e)
+		counts[i].say = i == 0
 		wg.Go(func() {
 			counts[i].run(ctx, s, c.pubs, c.timeout)
 			s.Close()
@@ -641,6 +649,7 @@ type subCount struct {
 	malformed   uint64
 	lastWarn    time.Time
 	size        int
+	say         bool // say when a publisher ends (one subscriber says it for all)
 	first, last time.Time
 	lastNano    atomic.Int64 // the latest arrival, for the idle watch
 }
@@ -694,6 +703,9 @@ func (s *subCount) run(ctx context.Context, sub *messaging.Subscriber, want int,
 			if !p.ended {
 				p.ended, p.total = true, v
 				ended++
+				if s.say {
+					fmt.Fprintf(s.e.errOut, "bench sub: publisher %d of %d ended: %d received of %d sent\n", ended, want, p.received, v)
+				}
 			}
 			continue
 		}

@@ -374,3 +374,40 @@ func TestHist(t *testing.T) {
 		}
 	}
 }
+
+// With CURVE: a subscriber with the publisher's key gets everything, one
+// without it is never a subscriber; a subscriber stopped by Ctrl-C says
+// what it had.
+func TestBenchCurveAndInterrupt(t *testing.T) {
+	key := t.TempDir() + "/server.key"
+	if code, _, e := cli(t, "keygen", "-o", key); code != exitOK {
+		t.Fatalf("keygen: %d %s", code, e)
+	}
+	ep := "tcp://127.0.0.1:" + itoa(testutil.Port(t))
+	sub := start(t, "bench", "sub", "-endpoint", ep, "-curve-server-key", key, "-pubs", "2", "-timeout", "10m", "-json")
+	pub := start(t, "bench", "pub", "-endpoint", ep, "-curve-server", key, "-count", "1000", "-timeout", "60s")
+	// The subscriber waits for a second publisher that never comes, and
+	// shows the first's thousand when interrupted.
+	waitOutputFor(t, sub.err, "publisher 1 of 2 ended: 1000 received of 1000 sent", benchWait)
+	sub.cmd.Process.Signal(syscall.SIGINT)
+	if code := sub.wait(t, benchWait); code != exitOK {
+		t.Fatalf("sub: exit %d: %s", code, sub.err.String())
+	}
+	if code := pub.wait(t, benchWait); code != exitOK { // it waited for the subscriber to leave
+		t.Fatalf("pub: exit %d: %s", code, pub.err.String())
+	}
+	r := decodeBench(t, sub.out.String())
+	if !r.Interrupted || r.Sub.Received != 1000 || r.Sub.Expected != 1000 || r.Sub.PublishersEnded != 1 {
+		t.Errorf("interrupted sub -json: %+v %+v", r, r.Sub)
+	}
+	if n := textNumbers(t, pub.out.String(), `sent (\d+) in`); n[0] != 1000 {
+		t.Errorf("pub sent %d", n[0])
+	}
+	// Without the key, no handshake, so no subscriber.
+	ep = "tcp://127.0.0.1:" + itoa(testutil.Port(t))
+	start(t, "bench", "sub", "-endpoint", ep)
+	code, _, e := runBin(t, "bench", "pub", "-endpoint", ep, "-curve-server", key, "-count", "10", "-timeout", "2s")
+	if code != exitFailure || !strings.Contains(e, "did not come within 2s") {
+		t.Errorf("pub to a subscriber without the key: exit %d %q", code, e)
+	}
+}
