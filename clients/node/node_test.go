@@ -238,15 +238,16 @@ func nameService(t *testing.T) *registry.Server {
 
 func addr(endpoint string) string { return strings.TrimPrefix(endpoint, "tcp://") }
 
-// The package's own unit tests (envelope round trips, bad input).
+// The package's own unit tests (envelope round trips, bad input, loss
+// accounting).
 func TestNodeUnit(t *testing.T) {
 	requireNode(t)
 	ctx := testutil.Ctx(t, 2*time.Minute)
-	out, err := exec.CommandContext(ctx, "node", "--test", filepath.Join("test", "envelope.test.js")).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "node", "--test", filepath.Join("test", "envelope.test.js"), filepath.Join("test", "loss.test.js")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("node --test: %v\n%s", err, out)
 	}
-	if !bytes.Contains(out, []byte("# fail 0")) {
+	if !bytes.Contains(out, []byte("# fail 0")) || bytes.Contains(out, []byte("# pass 0\n")) {
 		t.Fatalf("node --test did not report its results:\n%s", out)
 	}
 }
@@ -378,10 +379,10 @@ func TestNodeSubscriberCountsGoPublisherLoss(t *testing.T) {
 	if err := pub.WaitSubscribers(ctx, &msglib.Text{}, 1); err != nil {
 		t.Fatal(err)
 	}
-	// 20,000 messages of 1 KiB: far more than the queues and the
+	// 40,000 messages of 1 KiB: far more than the queues and the
 	// loopback's socket buffers hold.
 	pad := strings.Repeat("x", 1024)
-	const burst = 20000
+	const burst = 40000
 	for i := range burst {
 		if err := pub.Send(ctx, &msglib.Text{Text: fmt.Sprint("b", i, pad)}); err != nil {
 			t.Fatal(err)
