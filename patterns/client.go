@@ -276,13 +276,18 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		b := c.brokers[broker]
 		// One context bounds the attempt: its send and its wait; it ends
 		// early when the broker's connection breaks (Client.watch).
-		tctx, cancelTimeout := context.WithTimeout(ctx, c.cfg.timeout)
-		actx, cancel := context.WithCancelCause(tctx)
-		c.mu.Lock()
-		cl.broker, cl.cancel = broker, cancel
-		c.mu.Unlock()
+		actx, cancelTimeout := context.WithTimeout(ctx, c.cfg.timeout)
+		multi := len(c.brokers) > 1
+		cancel := context.CancelCauseFunc(func(error) {})
+		if multi { // one broker: no watcher, nothing to end the attempt early
+			actx, cancel = context.WithCancelCause(actx)
+			c.mu.Lock()
+			cl.broker, cl.cancel = broker, cancel
+			c.mu.Unlock()
+		}
+		lostBroker := func() bool { return multi && errors.Is(context.Cause(actx), errBrokerLost) }
 		err = b.d.Send(actx, idFrame, payload)
-		lost := errors.Is(context.Cause(actx), errBrokerLost)
+		lost := lostBroker()
 		if err != nil && !lost && (!errors.Is(err, connection.ErrTimeout) || ctx.Err() != nil) {
 			cancel(nil)
 			cancelTimeout()
@@ -300,10 +305,12 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 		if err == nil {
 			rep, err = c.await(actx, id, cl.ch)
 		}
-		lost = errors.Is(context.Cause(actx), errBrokerLost)
-		c.mu.Lock()
-		cl.cancel = nil
-		c.mu.Unlock()
+		lost = lostBroker()
+		if multi {
+			c.mu.Lock()
+			cl.cancel = nil
+			c.mu.Unlock()
+		}
 		cancel(nil)
 		cancelTimeout()
 		switch {
@@ -311,7 +318,7 @@ func (c *Client) request(ctx context.Context, encode func(deadline time.Time) ([
 			b.lost.Add(1)
 			c.failovers.Add(1)
 			err = context.DeadlineExceeded // as a timeout: the next attempt goes elsewhere
-		case len(c.brokers) > 1 && err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+		case multi && err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 			b.suspect.Store(time.Now().Add(c.cfg.timeout).UnixNano())
 		}
 		if done, err := settled(ctx, err); done {

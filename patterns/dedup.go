@@ -47,10 +47,11 @@ type replayCache struct {
 }
 
 type replayEntry struct {
-	id    string
-	done  chan struct{} // closed when the handler finished
-	reply []byte        // what it answered; nil when it answered nothing
-	at    time.Time     // when it finished
+	id       string
+	finished bool
+	done     chan struct{} // made by the first attempt that waits for it, closed when the handler finished
+	reply    []byte        // what it answered; nil when it answered nothing
+	at       time.Time     // when it finished
 }
 
 func newReplayCache(limit int, window time.Duration, maxBytes int64) *replayCache {
@@ -69,9 +70,23 @@ func (c *replayCache) begin(id string, now time.Time) (*replayEntry, bool) {
 	if e := c.entries[id]; e != nil {
 		return e, false
 	}
-	e := &replayEntry{id: id, done: make(chan struct{})}
+	e := &replayEntry{id: id}
 	c.entries[id] = e
 	return e, true
+}
+
+// wait returns a channel closed once e's handler has finished (at once
+// if it has).
+func (c *replayCache) wait(e *replayEntry) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.done == nil {
+		e.done = make(chan struct{})
+		if e.finished {
+			close(e.done)
+		}
+	}
+	return e.done
 }
 
 // finish ends e with the reply its handler sent (nil: none, and the
@@ -80,8 +95,10 @@ func (c *replayCache) begin(id string, now time.Time) (*replayEntry, bool) {
 func (c *replayCache) finish(e *replayEntry, reply []byte, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e.reply, e.at = reply, now
-	close(e.done)
+	e.reply, e.at, e.finished = reply, now, true
+	if e.done != nil {
+		close(e.done)
+	}
 	if reply == nil {
 		delete(c.entries, e.id)
 		return

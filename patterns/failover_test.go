@@ -73,9 +73,11 @@ func TestWorkerReplaysARequestSentAgain(t *testing.T) {
 	if n := runs.Load(); n != 1 {
 		t.Fatalf("the handler ran %d times for one request id", n)
 	}
-	if st := w.Stats(); st.Replayed != 2 || st.Handled != 1 || st.Kept != 1 {
-		t.Fatalf("stats %+v: want 2 replayed, 1 handled, 1 kept", st)
-	}
+	// The counters move just after the reply is sent.
+	testutil.Eventually(t, 10*time.Second, "2 replayed, 1 handled, 1 kept", func() bool {
+		st := w.Stats()
+		return st.Replayed == 2 && st.Handled == 1 && st.Kept == 1
+	})
 	if err := d.Send(ctx, requestID("replay01", 2), []byte("new")); err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +166,11 @@ func TestWorkerDedupBounds(t *testing.T) {
 	for seq := range uint64(3) {
 		call(seq)
 	}
-	if st := w.Stats(); st.Kept != 2 || st.Evicted != 1 {
-		t.Fatalf("after 3 replies with room for 2: %+v", st)
-	}
+	// The counters move just after the reply is sent.
+	testutil.Eventually(t, 10*time.Second, "2 kept and 1 evicted after 3 replies with room for 2", func() bool {
+		st := w.Stats()
+		return st.Kept == 2 && st.Evicted == 1
+	})
 	call(2) // kept: replayed
 	if n := runs.Load(); n != 3 {
 		t.Fatalf("a kept request ran again: %d runs", n)
@@ -180,9 +184,10 @@ func TestWorkerDedupBounds(t *testing.T) {
 	if n := runs.Load(); n != 5 {
 		t.Fatalf("a request whose window ended did not run again: %d runs", n)
 	}
-	if st := w.Stats(); st.Evicted != 2 || st.Replayed != 1 {
-		t.Fatalf("stats %+v: want 2 evicted (expiry is not eviction), 1 replayed", st)
-	}
+	testutil.Eventually(t, 10*time.Second, "2 evicted (expiry is not eviction), 1 replayed, 1 kept", func() bool {
+		st := w.Stats()
+		return st.Evicted == 2 && st.Replayed == 1 && st.Kept == 1
+	})
 
 	// WithDedup(0, …) keeps nothing: every attempt runs.
 	var plain atomic.Int64

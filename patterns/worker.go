@@ -362,7 +362,7 @@ func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection
 			break
 		}
 		select {
-		case <-entry.done:
+		case <-e.replay.wait(entry):
 		case <-ctx.Done():
 			return
 		}
@@ -375,34 +375,48 @@ func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection
 		e.replayed.Add(1)
 		return
 	}
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		if entry != nil {
-			e.replay.finish(entry, nil, time.Now())
+	// With several brokers a slot is taken for the handler, so that the
+	// worker holds no more than its capacity in all, and the reply is
+	// sent once the slot is free again: a send to a broker that just
+	// died waits until the session gives it up, and must not hold up the
+	// other brokers' requests. With one broker the receivers are the
+	// slots.
+	multi := len(e.endpoints) > 1
+	if multi {
+		select {
+		case e.slots <- struct{}{}:
+		case <-ctx.Done():
+			if entry != nil {
+				e.replay.finish(entry, nil, time.Now())
+			}
+			return
 		}
-		return
 	}
-	// The reply is sent once the handler is done and its slot free: a
-	// send to a broker that just died waits until the session gives it
-	// up, and must not hold up the requests of the other brokers.
-	var out []byte
+	var out []byte // the reply, when it is kept or sent later
 	replied := false
 	reply := func(b []byte) error {
-		if !replied {
-			replied, out = true, bytes.Clone(b)
-			if out == nil {
+		if replied {
+			return nil
+		}
+		replied = true
+		if entry != nil || multi {
+			if out = bytes.Clone(b); out == nil {
 				out = []byte{}
 			}
 		}
-		return nil
+		if multi {
+			return nil
+		}
+		return d.Send(ctx, msg.Reply(b)...)
 	}
 	err := e.handle(ctx, msg.Route(), msg.Payload(), reply)
-	<-e.slots
+	if multi {
+		<-e.slots
+	}
 	if entry != nil {
 		e.replay.finish(entry, out, time.Now())
 	}
-	if replied {
+	if replied && multi {
 		if serr := d.Send(ctx, msg.Reply(out)...); serr != nil && ctx.Err() == nil {
 			e.log.Debug("reply not sent", "err", serr)
 		}
