@@ -169,7 +169,9 @@ func WithQueueBytes(n int64) Option {
 
 // WithCapacity lets a Worker take n requests at once, handled on n
 // goroutines (default 1). The broker learns it from the worker's ready
-// and heartbeat messages.
+// and heartbeat messages. A worker of several brokers announces n to
+// each and runs at most n handlers in all: a request from one waits
+// while the others' fill the worker.
 func WithCapacity(n int) Option {
 	return func(c *config) {
 		c.mark("WithCapacity")
