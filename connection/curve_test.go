@@ -523,9 +523,11 @@ func TestCurveHelloFlood(t *testing.T) {
 }
 
 // maxHalfOpen bounds what one connection that has not completed its
-// handshake may cost the server: its goroutine and read buffer, and
-// nothing of CURVE's but a cookie's nonce.
-const maxHalfOpen = 160 << 10
+// handshake may cost the server: its goroutine and a 512-byte read
+// buffer (the full 64 KiB one comes with the handshake's end), and
+// nothing of CURVE's but a cookie's nonce. The engine holds at most 1024
+// such connections (zmtp.DefaultMaxHandshakes) and sheds the oldest.
+const maxHalfOpen = 24 << 10
 
 // TestCurveFloodServer is TestCurveHelloFlood's server process: run with
 // CURVE_FLOOD_SERVER set to the server's public and secret key and the

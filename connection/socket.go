@@ -94,7 +94,8 @@ type EngineStats struct {
 	DroppedLost          uint64 // messages queued to a peer whose connection ended before they went out
 	Discarded            uint64 // received messages thrown away as malformed for the socket type
 	ProtocolErrors       uint64 // connections closed for breaking ZMTP
-	HandshakeFailures    uint64 // connections that did not complete the handshake
+	HandshakeFailures    uint64 // connections that did not complete the handshake (HandshakesShed included)
+	HandshakesShed       uint64 // accepted connections closed mid-handshake, oldest first, past 1024 handshakes at once
 	SubscriptionsRefused uint64 // subscriptions refused over a per-peer bound
 }
 
@@ -210,6 +211,7 @@ func (s *Socket) Stats() Stats {
 			Discarded:            e.Discarded,
 			ProtocolErrors:       e.ProtocolErrors,
 			HandshakeFailures:    e.HandshakeFailures,
+			HandshakesShed:       e.HandshakesShed,
 			SubscriptionsRefused: e.SubscriptionsRefused,
 		}
 	}

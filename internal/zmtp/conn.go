@@ -46,9 +46,15 @@ type stream struct {
 	scratch []byte
 }
 
-// readBufSize is each connection's read buffer: a batch of small
-// messages is parsed out of one read.
-const readBufSize = 64 << 10
+// readBufSize is each connection's read buffer once its handshake is
+// done: a batch of small messages is parsed out of one read.
+// handshakeBufSize is its buffer before: the handshake's commands are a
+// few hundred bytes, and a connection that never completes its handshake
+// should cost the server little.
+const (
+	readBufSize      = 64 << 10
+	handshakeBufSize = 512
+)
 
 // handshake runs the greeting and the mechanism on a new connection.
 func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
@@ -59,9 +65,9 @@ func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
 	if rs, ok := m.(mech.RemoteSetter); ok {
 		rs.SetRemote(nc.RemoteAddr())
 	}
-	br := bufio.NewReaderSize(nc, readBufSize)
+	br := newHandshakeReader(nc)
 	st := &stream{s: s, nc: nc, r: br, done: make(chan struct{}), wdone: make(chan struct{})}
-	st.fr = wire.NewReader(br, wire.Limits{MaxMessageSize: s.opt.MaxMessageSize, MaxFrames: limit(s.opt.MaxFrames)})
+	st.fr = wire.NewReader(br, wire.Limits{})
 	g := wire.Greeting{Major: wire.VersionMajor, Minor: wire.VersionMinor, Mechanism: m.Name(), AsServer: m.AsServer()}
 	if _, err := nc.Write(g.Append(nil)); err != nil {
 		return nil, mech.Result{}, err
@@ -104,18 +110,49 @@ func (s *Socket) handshake(nc net.Conn) (*stream, mech.Result, error) {
 		return nil, res, fmt.Errorf("%w: %s cannot talk to %q", ErrIncompatible, s.typ, pt)
 	}
 	st.codec = res.Codec
+	lim := wire.Limits{MaxMessageSize: s.opt.MaxMessageSize, MaxFrames: limit(s.opt.MaxFrames)}
 	if st.codec != nil {
 		// Each frame travels boxed in a MESSAGE of its own: the reader
 		// bounds one box, and readFrames bounds the message the opened
 		// frames make.
-		lim := s.opt.MaxMessageSize
-		if lim >= 0 {
-			lim += int64(mech.CurveOverhead)
+		lim = wire.Limits{MaxMessageSize: s.opt.MaxMessageSize}
+		if lim.MaxMessageSize >= 0 {
+			lim.MaxMessageSize += int64(mech.CurveOverhead)
 		}
-		st.fr.SetLimits(wire.Limits{MaxMessageSize: lim})
 	}
+	st.r = grown(br, nc)
+	st.fr = wire.NewReader(st.r, lim)
 	nc.SetDeadline(time.Time{})
 	return st, res, nil
+}
+
+func newHandshakeReader(nc net.Conn) *bufio.Reader { return bufio.NewReaderSize(nc, handshakeBufSize) }
+
+// grown is a connection's full-size reader after its handshake, holding
+// what the handshake's small one had read ahead (the peer's first
+// messages may have come in the same segment as its last command).
+func grown(br *bufio.Reader, nc net.Conn) *bufio.Reader {
+	n := br.Buffered()
+	if n == 0 {
+		return bufio.NewReaderSize(nc, readBufSize)
+	}
+	ahead, _ := br.Peek(n)
+	return bufio.NewReaderSize(&prefixReader{ahead: append([]byte(nil), ahead...), r: nc}, readBufSize)
+}
+
+// prefixReader reads ahead, then r.
+type prefixReader struct {
+	ahead []byte
+	r     io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.ahead) > 0 {
+		n := copy(b, p.ahead)
+		p.ahead = p.ahead[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
 }
 
 func errReason(r string) []byte { return append([]byte{byte(len(r))}, r...) }
@@ -818,19 +855,24 @@ func (s *Socket) acceptLoop(ln *listener) {
 		}
 		setKeepAlive(nc, s.opt.TCPKeepAlive)
 		s.emit(Event{Kind: EventAccepted, Endpoint: ln.endpoint, Remote: nc.RemoteAddr().String()})
+		hs := s.admit(nc)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.run(nc, nil, ln.endpoint)
+			s.run(nc, hs, nil, ln.endpoint)
 		}()
 	}
 }
 
-// run handshakes and serves one connection.
-func (s *Socket) run(nc net.Conn, p *peer, endpoint string) error {
+// run handshakes and serves one connection; hs is its place among the
+// accepted connections' pending handshakes (nil for one we dialled).
+func (s *Socket) run(nc net.Conn, hs *pendingConn, p *peer, endpoint string) error {
 	stop := context.AfterFunc(doneCtx{s.done}, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	st, res, err := s.handshake(nc)
 	stop()
+	if hs != nil && s.settle(hs) && err != nil {
+		err = fmt.Errorf("%w: closed mid-handshake to make room for newer connections (%d handshakes at once at most)", err, s.opt.MaxHandshakes)
+	}
 	if err != nil {
 		nc.Close()
 		s.stats.handshakeFailures.Add(1)
@@ -903,7 +945,7 @@ func (s *Socket) dialLoop(d *dialer) {
 		setKeepAlive(nc, s.opt.TCPKeepAlive)
 		s.emit(Event{Kind: EventConnected, Endpoint: d.ep.String(), Remote: nc.RemoteAddr().String()})
 		start := time.Now()
-		s.run(nc, d.p, d.ep.String())
+		s.run(nc, nil, d.p, d.ep.String())
 		select {
 		case <-s.done:
 			return

@@ -103,7 +103,7 @@ func FuzzHandshake(f *testing.F) {
 			cli.Close()
 		}()
 		ran := make(chan error, 1)
-		go func() { ran <- s.run(srv, nil, "pipe://fuzz") }()
+		go func() { ran <- s.run(srv, nil, nil, "pipe://fuzz") }()
 		select {
 		case err := <-ran:
 			if err == nil {

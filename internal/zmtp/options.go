@@ -27,6 +27,9 @@ const (
 	DefaultReconnectInterval = 100 * time.Millisecond
 	// DefaultHandshakeTimeout bounds a handshake, as libzmq's 30 s.
 	DefaultHandshakeTimeout = 30 * time.Second
+	// DefaultMaxHandshakes bounds the accepted connections of a socket
+	// whose handshake is under way.
+	DefaultMaxHandshakes = 1024
 	// DefaultBacklog is the listen backlog libzmq uses.
 	DefaultBacklog = 100
 )
@@ -88,6 +91,14 @@ type Options struct {
 	RouterHandover bool
 	// Backlog is the listen backlog (advisory: Go sets its own).
 	Backlog int
+	// MaxHandshakes bounds the accepted connections whose handshake is
+	// under way, over all the socket's listeners. A connection accepted
+	// at the bound closes the oldest of them (counted in
+	// Stats.HandshakesShed): a flood of connections that never finish
+	// their handshake costs at most this many connections' memory, and
+	// a real peer, whose handshake takes milliseconds, is rarely the
+	// oldest. 0: DefaultMaxHandshakes.
+	MaxHandshakes int
 	// TCPKeepAlive is the keep-alive period of tcp connections; 0: the
 	// operating system's, < 0: off.
 	TCPKeepAlive time.Duration
@@ -117,6 +128,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if o.MaxHandshakes <= 0 {
+		o.MaxHandshakes = DefaultMaxHandshakes
 	}
 	if o.HeartbeatInterval > 0 && o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = o.HeartbeatInterval

@@ -51,11 +51,16 @@ type Socket struct {
 	gone             chan struct{} // closed when every goroutine has ended
 
 	stats counters
+
+	// The accepted connections whose handshake is under way, oldest
+	// first (see Options.MaxHandshakes).
+	hsmu    sync.Mutex
+	pending pendingList
 }
 
 type counters struct {
 	sent, received, droppedHWM, droppedNoPeer, droppedLost, discarded atomic.Uint64
-	protocolErrors, handshakeFailures, subsRefused                    atomic.Uint64
+	protocolErrors, handshakeFailures, subsRefused, handshakesShed    atomic.Uint64
 }
 
 // Stats is a snapshot of a socket's counters. Every message the socket
@@ -80,8 +85,11 @@ type Stats struct {
 	// the protocol or a bound (message size, frames, ...).
 	ProtocolErrors uint64
 	// HandshakeFailures counts connections that never completed their
-	// handshake.
+	// handshake (HandshakesShed included).
 	HandshakeFailures uint64
+	// HandshakesShed counts accepted connections closed, mid-handshake,
+	// to make room under Options.MaxHandshakes.
+	HandshakesShed uint64
 	// SubscriptionsRefused counts subscriptions over a peer's bounds.
 	SubscriptionsRefused uint64
 	// Peers is the number of peers connected now.
@@ -725,7 +733,7 @@ func (s *Socket) Stats() Stats {
 		DroppedHWM: s.stats.droppedHWM.Load(), DroppedNoPeer: s.stats.droppedNoPeer.Load(),
 		DroppedLost: s.stats.droppedLost.Load(), Discarded: s.stats.discarded.Load(),
 		ProtocolErrors: s.stats.protocolErrors.Load(), HandshakeFailures: s.stats.handshakeFailures.Load(),
-		SubscriptionsRefused: s.stats.subsRefused.Load(), Peers: n,
+		HandshakesShed: s.stats.handshakesShed.Load(), SubscriptionsRefused: s.stats.subsRefused.Load(), Peers: n,
 	}
 }
 
