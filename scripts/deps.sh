@@ -9,13 +9,16 @@
 #                           and fish (the CLI's completion scripts are loaded in each shell), and
 #                           chromium (the name service's status page is tested in a headless browser),
 #                           and, when npm is there, Node's zeromq into interop/zmqpeer (the pure-Go
-#                           engine's conformance tests run against it; it bundles a prebuilt libzmq)
+#                           engine's conformance tests run against it; it bundles a prebuilt libzmq),
+#                           and the Node.js client's zeromq and protobufjs into clients/node (npm ci)
 #   scripts/deps.sh proto   protobuf-compiler (protoc)
 set -euo pipefail
 
 want=()
 npm_peer=""
 peer_dir="$(cd "$(dirname "$0")/.." && pwd)/interop/zmqpeer"
+npm_node=""
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/clients/node"
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || want+=("$1"); }
 
 case "${1:-build}" in
@@ -30,6 +33,7 @@ case "${1:-build}" in
     command -v fish >/dev/null || need_pkg fish
     command -v chromium >/dev/null || need_pkg chromium
     if [ ! -d "$peer_dir/node_modules/zeromq" ] && command -v npm >/dev/null; then npm_peer=1; fi
+    if { [ ! -d "$node_dir/node_modules/zeromq" ] || [ ! -d "$node_dir/node_modules/protobufjs" ]; } && command -v npm >/dev/null; then npm_node=1; fi
     ;;
   proto) command -v protoc >/dev/null || need_pkg protobuf-compiler ;;
   *) echo "usage: $0 build|test|proto" >&2; exit 2 ;;
@@ -48,4 +52,8 @@ fi
 if [ -n "$npm_peer" ]; then
   echo "installing: zeromq (npm) into interop/zmqpeer" >&2
   npm install --prefix "$peer_dir" --no-audit --no-fund --silent >/dev/null
+fi
+if [ -n "$npm_node" ]; then
+  echo "installing: zeromq and protobufjs (npm) into clients/node" >&2
+  npm ci --prefix "$node_dir" --no-audit --no-fund --silent >/dev/null
 fi
