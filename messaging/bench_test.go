@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -101,6 +102,38 @@ func BenchmarkPubSub100B(b *testing.B) {
 			func() error { return pub.Send(ctx, sample) },
 			func() error { _, err := sub.Recv(ctx); return err })
 	})
+}
+
+// A receive loop that makes a deadline context per message pays for the
+// context and its timer on every message; one context for the loop does
+// not (docs/guide.md, "Receive loops"):
+//
+//	go test -run '^$' -bench RecvContext -benchmem ./messaging
+func BenchmarkRecvContext(b *testing.B) {
+	ctx := context.Background()
+	for _, perMessage := range []bool{false, true} {
+		name := map[bool]string{false: "one-per-loop", true: "one-per-message"}[perMessage]
+		b.Run(name, func(b *testing.B) {
+			pub, _ := messaging.NewPublisher("@tcp://127.0.0.1:0")
+			sub, _ := messaging.NewSubscriber(pub.Endpoint(), messaging.WithTypes(sample))
+			defer pub.Close()
+			defer sub.Close()
+			pub.WaitSubscribers(ctx, sample, 1)
+			loop, cancel := context.WithCancel(ctx)
+			defer cancel()
+			recv := func() error { _, err := sub.Recv(loop); return err }
+			if perMessage {
+				recv = func() error {
+					mctx, cancel := context.WithTimeout(loop, time.Second)
+					defer cancel()
+					_, err := sub.Recv(mctx)
+					return err
+				}
+			}
+			b.ReportAllocs()
+			benchkit.Stream(b, func() error { return pub.Send(ctx, sample) }, recv)
+		})
+	}
 }
 
 func BenchmarkReqRep100B(b *testing.B) {
