@@ -43,6 +43,10 @@ const (
 	failoverBeat      = 200 * time.Millisecond
 	failoverLiveness  = time.Second
 	failoverReconnect = 500 * time.Millisecond
+	// failoverWork is what a request costs its handler, so that a broker
+	// killed under load leaves requests in the middle of being handled,
+	// their replies on the way back through it.
+	failoverWork = 2 * time.Millisecond
 )
 
 // failoverResult is what the scenario saw.
@@ -506,10 +510,17 @@ func runFailover(ctx context.Context, cfg failoverConfig) (failoverResult, error
 // broker it is given and says RAN for every request its handler runs.
 func failoverWorker(ctx context.Context, e *env, brokers, id string) error {
 	var mu sync.Mutex
-	w, err := patterns.NewWorker(brokers, func(_ context.Context, req []byte) ([]byte, error) {
+	w, err := patterns.NewWorker(brokers, func(ctx context.Context, req []byte) ([]byte, error) {
 		mu.Lock()
 		fmt.Fprintf(e.out, "RAN %s\n", req)
 		mu.Unlock()
+		work := time.NewTimer(failoverWork)
+		defer work.Stop()
+		select {
+		case <-work.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		return fmt.Appendf(nil, "%s %s", req, id), nil
 	}, patterns.WithIdentity(id), patterns.WithHeartbeat(failoverBeat, failoverLiveness),
 		patterns.WithReconnectBackoffMax(failoverReconnect), patterns.WithLogger(e.log),
