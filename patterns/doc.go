@@ -26,7 +26,8 @@
 // 1.5 intervals of sending nothing (the original's rules). A worker
 // silent for the timeout (WithHeartbeat; default 2 × 3 s) is dead and
 // gets no more requests; a worker that hears nothing from its broker as
-// long reconnects with backoff and announces itself again.
+// long reconnects with backoff, and announces itself again as soon as
+// its connection is back.
 //
 // A Client talks to the front end through a DEALER and puts a request id
 // frame before the payload: [id, payload], the id RequestIDSize bytes (8
