@@ -412,3 +412,39 @@ func TestMsgClientRetryRunsOnce(t *testing.T) {
 	}
 	testutil.Eventually(t, 10*time.Second, "the resends replayed", func() bool { return w.Stats().Replayed >= 2 })
 }
+
+// The kept replies are bounded in bytes too: large replies make the
+// oldest go sooner, counted.
+func TestWorkerDedupBytes(t *testing.T) {
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat))(t)
+	testutil.Serve(t, b)
+	closeAll(t, b)
+	const size, limit = 1000, 10_000
+	w := ok(patterns.NewWorker(b.Backend(), func(_ context.Context, req []byte) ([]byte, error) {
+		return make([]byte, size), nil
+	}, fastBeat, patterns.WithDedupBytes(limit)))(t)
+	runWorker(t, w)
+	ctx := tctx(t, 20*time.Second)
+	if err := b.WaitWorkers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	d := rawClient(t, b.Frontend())
+	const n = 50
+	for seq := range uint64(n) {
+		if err := d.Send(ctx, requestID("bytes001", seq), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, rep := recvReply(t, ctx, d); len(rep) != size {
+			t.Fatalf("reply of %d bytes", len(rep))
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, "every reply kept or evicted", func() bool {
+		st := w.Stats()
+		return st.Kept+int(st.Evicted) == n
+	})
+	// Each costs its bytes, its id and some bookkeeping: fewer than
+	// limit/size fit.
+	if st := w.Stats(); st.Kept == 0 || st.Kept*(size+patterns.RequestIDSize) > limit {
+		t.Fatalf("%d replies of %d bytes kept under a bound of %d bytes: %+v", st.Kept, size, limit, st)
+	}
+}
