@@ -38,7 +38,9 @@ func runVersion(_ context.Context, e *env, args []string) error {
 		}
 	}
 	for _, d := range bi.Deps {
-		if d.Path == "github.com/dividere-go/dividere" || d.Path == "github.com/pebbe/zmq4" || d.Path == "google.golang.org/protobuf" {
+		// Every dividere module the binary was built from: a release's
+		// must all say its version (RELEASING.md).
+		if strings.HasPrefix(d.Path, "github.com/dividere-go/dividere") || d.Path == "google.golang.org/protobuf" {
 			fmt.Fprintf(e.out, "  %s %s\n", d.Path, d.Version)
 		}
 	}
