@@ -111,16 +111,16 @@ func TestReplyModes(t *testing.T) {
 		code     int
 		out, err string
 	}{
-		{nil, `{"value": "hi"}`, exitOK, `{"type":"StringMsg","msg":{"value":"hi"}}`, ""},
+		{nil, `{"text": "hi"}`, exitOK, `{"type":"dividere.Text","msg":{"text":"hi"}}`, ""},
 		{[]string{"-error", "NOT_FOUND:no such order"}, `{}`, exitFailure, "", "error: NOT_FOUND: no such order\n"},
-		{[]string{"-exec", `sed s/loud/LOUD/`}, `{"value": "loud"}`, exitOK, `{"type":"StringMsg","msg":{"value":"LOUD"}}`, ""},
+		{[]string{"-exec", `sed s/loud/LOUD/`}, `{"text": "loud"}`, exitOK, `{"type":"dividere.Text","msg":{"text":"LOUD"}}`, ""},
 		{[]string{"-exec", `exit 3`}, `{}`, exitFailure, "", "error: INTERNAL: the command failed"},
 		{[]string{"-type", "dividere.Text", "-json", `{"text": "fixed"}`}, `{}`, exitOK, `{"type":"dividere.Text","msg":{"text":"fixed"}}`, ""},
 	} {
 		ep := "tcp://" + freeAddr(t)
 		r := start(t, append(append([]string{"reply", "-q", "-count", "1"}, tc.flags...), ep)...)
 		waitOutput(t, r.err, "answering on")
-		code, o, e := runBin(t, "req", ep, "StringMsg", tc.req)
+		code, o, e := runBin(t, "req", ep, "dividere.Text", tc.req)
 		if code != tc.code || !strings.Contains(o, tc.out) || !strings.HasPrefix(e, tc.err) {
 			t.Errorf("reply %v: exit %d %q %q; want %d %q %q", tc.flags, code, o, e, tc.code, tc.out, tc.err)
 		}
@@ -136,7 +136,7 @@ func TestReplyModes(t *testing.T) {
 // pub -count -rate with a templated body, to sub -count -o short.
 func TestPubCountRateTemplateSubShort(t *testing.T) {
 	ep := "tcp://" + freeAddr(t)
-	pub := start(t, "pub", "-count", "5", "-rate", "200", ep, "StringMsg", `{"value": "n={{.N}}"}`)
+	pub := start(t, "pub", "-count", "5", "-rate", "200", ep, "dividere.Text", `{"text": "n={{.N}}"}`)
 	sub := start(t, "sub", "-count", "5", "-o", "short", ep)
 	if code := sub.wait(t, 20*time.Second); code != exitOK {
 		t.Fatalf("sub: exit %d %q", code, sub.err.String())
@@ -149,7 +149,7 @@ func TestPubCountRateTemplateSubShort(t *testing.T) {
 		t.Fatalf("sub printed %q", sub.out.String())
 	}
 	for i, l := range lines {
-		if !strings.HasSuffix(l, ` StringMsg {"value":"n=`+itoa(i+1)+`"}`) {
+		if !strings.HasSuffix(l, ` Text {"text":"n=`+itoa(i+1)+`"}`) {
 			t.Fatalf("line %d: %q", i, l)
 		}
 	}
@@ -169,7 +169,7 @@ func TestNewcomerErrors(t *testing.T) {
 	sub := start(t, "sub", "tcp://"+freeAddr(t))
 	waitOutput(t, sub.err, "still not connected to tcp://")
 	waitOutput(t, sub.err, "connection refused")
-	pub := start(t, "pub", "-subscribers", "0", ">tcp://"+freeAddr(t), "StringMsg", "{}")
+	pub := start(t, "pub", "-subscribers", "0", ">tcp://"+freeAddr(t), "dividere.Text", "{}")
 	waitOutput(t, pub.err, "connecting to tcp://")
 }
 

@@ -152,9 +152,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"broker", "-heartbeat", "0s", "tcp://" + freeAddr(t), "tcp://" + freeAddr(t)}, "-heartbeat"},
 		{[]string{"proxy", "tcp://" + freeAddr(t), ">tcp://" + freeAddr(t)}, "a server must listen"},
 		{[]string{"sub", "-count", "-1", "tcp://" + freeAddr(t)}, "-count -1"},
-		{[]string{"req", "-timeout", "0s", "tcp://" + freeAddr(t), "StringMsg", "{}"}, "-timeout"},
-		{[]string{"call", "-timeout", "-1s", "x", "StringMsg", "{}"}, "-timeout"},
-		{[]string{"pub", "-timeout", "0s", "tcp://" + freeAddr(t), "StringMsg", "{}"}, "-timeout"},
+		{[]string{"req", "-timeout", "0s", "tcp://" + freeAddr(t), "dividere.Text", "{}"}, "-timeout"},
+		{[]string{"call", "-timeout", "-1s", "x", "dividere.Text", "{}"}, "-timeout"},
+		{[]string{"pub", "-timeout", "0s", "tcp://" + freeAddr(t), "dividere.Text", "{}"}, "-timeout"},
 	} {
 		code, _, e := runBin(t, tc.args...)
 		if code != exitUsage || !strings.Contains(e, tc.want) || strings.Count(strings.TrimSpace(e), "\n") > 0 {
@@ -165,7 +165,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 
 // An interrupted pub says so; it used to say "within 30s".
 func TestPubInterrupted(t *testing.T) {
-	p := start(t, "pub", "-timeout", "30s", "tcp://"+freeAddr(t), "StringMsg", `{"value": "x"}`)
+	p := start(t, "pub", "-timeout", "30s", "tcp://"+freeAddr(t), "dividere.Text", `{"text": "x"}`)
 	// Wait until it listens (a raw connect succeeds), then interrupt it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -14,8 +14,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
-
-	_ "github.com/dividere-go/dividere/internal/testpb" // demo and test types, so `call` and `sub` know them
 )
 
 // types resolves message types: those described in a descriptor set file
