@@ -21,16 +21,23 @@ import (
 // method set, not a Socket one can reach into.
 type sock = Socket
 
-// Socket is what every facade in this package is built on: one ZeroMQ
-// socket made safe for use from any goroutine, on the engine the process
-// chose (see Engine).
+// Socket is one open ZeroMQ socket, and what every kind of socket in this
+// package can do: say its name and the endpoints it bound, count what it
+// sent and received (Stats), wait for peers (WaitConnected, WaitPeers),
+// and close.
 //
-// On the pure-Go engine the socket is goroutine-safe by itself and a
-// waiting call waits on a channel. On libzmq, whose sockets must not be
-// used by two threads at once, every libzmq call is made under a mutex,
-// and no goroutine blocks inside libzmq while holding it: see
-// socket_libzmq.go.
+// A program does not make a Socket itself. Publisher, Subscriber, Dealer,
+// Router and Response embed one, so these methods are theirs too; a
+// Proxy's Frontend and Backend are Sockets, to watch either side of what
+// it forwards. Every method may be called from any goroutine, on either
+// engine (see Engine).
 type Socket struct {
+	// On the pure-Go engine the socket is goroutine-safe by itself and a
+	// waiting call waits on a channel. On libzmq, whose sockets must not
+	// be used by two threads at once, every libzmq call is made under mu,
+	// and no goroutine blocks inside libzmq while holding it: see
+	// socket_libzmq.go.
+
 	zside              // the libzmq engine's state; empty on the Go engine
 	g     *zmtp.Socket // the Go engine's socket; nil on libzmq
 
