@@ -50,8 +50,11 @@ const (
 	DefaultDedupBytes = 16 << 20
 )
 
-// Option configures a Broker, Worker or Client; each takes the options
-// that concern it and ignores the rest.
+// Option configures a Broker, Worker, Client, MsgWorker or MsgClient.
+// WithLogger and WithConnectionOptions concern every kind; each other
+// option's doc says which kinds it is for, and a constructor given an
+// option that is not for its kind fails with connection.ErrOption, naming
+// the option, so that a setting is never silently ignored.
 type Option func(*config)
 
 type config struct {
@@ -200,7 +203,8 @@ func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option
 // MsgWorker answers requests by (messaging.WithHandlerTimeout,
 // WithHiddenErrors, WithMiddleware, WithObserver), and to a MsgClient,
 // whose requests go through their messaging.WithOutgoing hooks (where a
-// tracer sets the trace context). Other kinds ignore them.
+// tracer sets the trace context). A Broker, Worker or Client refuses it
+// (connection.ErrOption): it has no Reactor.
 func WithReactorOptions(opts ...messaging.Option) Option {
 	return func(c *config) { c.reactor = append(c.reactor, opts...); c.mark("WithReactorOptions") }
 }
