@@ -78,25 +78,13 @@ func goRecvLoop(ctx context.Context, c *counter, endpoint string) (func() error,
 	}, nil
 }
 
-// runGoRep echoes every request on one REP socket, as the raw libzmq
-// responder does.
-func runGoRep() error {
-	rep, ep, err := goBound(zmtp.REP)
-	if err != nil {
-		return err
-	}
-	go func() { untilParentGoes(); os.Exit(0) }()
-	return echo(context.Background(), ep, rep.Recv, rep.Send)
-}
-
 func newGoCaller(endpoint string) (caller, error) {
 	req, err := goConnected(zmtp.REQ, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
 	msg := [][]byte{nil}
-	return func(b []byte) error {
+	return func(ctx context.Context, b []byte) error {
 		msg[0] = b
 		if err := req.Send(ctx, msg); err != nil {
 			return err

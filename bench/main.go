@@ -41,12 +41,15 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	zmq "github.com/pebbe/zmq4"
 
 	"github.com/dividere-go/dividere/connection"
 )
@@ -203,7 +206,9 @@ func hostInfo() string {
 			n++
 		}
 	}
-	return fmt.Sprintf("%d cores, %s", n, model)
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	major, minor, patch := zmq.Version()
+	return fmt.Sprintf("%d cores, %s; Linux %s; %s; libzmq %d.%d.%d (raw libzmq rows)", n, model, strings.TrimSpace(string(kernel)), runtime.Version(), major, minor, patch)
 }
 
 // proc is a child process of this binary, speaking the line protocol:
@@ -441,6 +446,30 @@ func (p *proc) switches() int {
 	return n
 }
 
+// peakRSS returns the most memory the process has held resident so far
+// (VmHWM in /proc/<pid>/status), in MiB; 0 when it cannot be read.
+func (p *proc) peakRSS() float64 {
+	if p == nil || p.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return vmHWM(b)
+}
+
+// vmHWM reads the VmHWM line of a /proc status file, in MiB.
+func vmHWM(status []byte) float64 {
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
 // usage is what a set of processes used between two points.
 type usage struct {
 	procs []*proc
@@ -480,6 +509,15 @@ func (u *usage) per(m *measurement, n int) {
 		io += p.ioCPU() - u.io0[i]
 	}
 	m.CPUBy, m.SwitchesBy = by, swBy
+	for _, p := range u.procs {
+		// nats-server serves every NATS row of the run: its peak is the
+		// run's, not this row's.
+		rss := 0.0
+		if p != natsServer {
+			rss = p.peakRSS()
+		}
+		m.RSSBy = append(m.RSSBy, rss)
+	}
 	m.IOCPU = io.Seconds() / float64(n)
 	for i := range by {
 		m.CPU += by[i]

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 // A short run of every workload on every system: each child process
 // starts, measures and reports, and the report has every row.
 func TestSuiteRuns(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute+30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	var out bytes.Buffer
@@ -43,6 +43,12 @@ func TestSuiteRuns(t *testing.T) {
 		"| raw libzmq |", "| dividere connection |", "| dividere messaging |", "| dividere connection, envelope-sized |", "| dividere connection + Protobuf |", "| NATS |", "| gRPC |", "| Python (pyzmq) |",
 		"| dividere broker |", "| raw libzmq broker |", "| libzmq zmq_proxy |", "| NATS queue group |", "vs raw libzmq broker", "vs raw libzmq", "vs NATS", "| cores busy |",
 		"| raw Go engine |", "| Go engine proxy |", "vs libzmq zmq_proxy",
+		"| dividere messaging, no header |", "| dividere messaging, v2 header |", "vs dividere messaging",
+		"| dividere Reactor |", "| dividere Reactor, metrics on |", "| dividere Reactor, tracing on |", "vs dividere Reactor",
+		"| dividere broker, metrics on |", "| dividere broker, tracing on |", "vs dividere broker",
+		"## req/rep 64 B, 1 responder, no deadline", "## req/rep 64 B, 9 responders in one process (1 busy)", "## req/rep 64 B, a deadline context per call",
+		"the user's shape", "vs itself with 1 responder, no deadline", "## What each part of the shape costs",
+		"## name service lookups", "| dividere registry, 10k lookups/s |", "| dividere registry, full speed |", "peak RSS MiB",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)
@@ -76,7 +82,7 @@ func TestGoEngineRows(t *testing.T) {
 		t.Errorf("pub/sub: CPU %g s/msg, of which I/O threads %g; want some, and none", m.CPU, m.IOCPU)
 	}
 	for _, conc := range []int{1, 8} {
-		m, err := reqRepRun(roles[sysGo], "", 100, 100, conc, 200*time.Millisecond)(ctx)
+		m, err := reqRepRun(roles[sysGo], "", 100, 100, conc, 200*time.Millisecond, reqShape{})(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

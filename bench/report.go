@@ -110,28 +110,31 @@ func (r *results) markdown(work []workload) string {
 	if r.Engine == connection.EngineLibzmq {
 		engine = "libzmq (DIVIDERE_ZMQ=libzmq, a -tags libzmq build)"
 	}
+	fmt.Fprintf(&b, "Peak RSS is each child process's VmHWM (/proc/<pid>/status) at the end of its run, the median over the repetitions; nats-server's shows as shared, as it serves every NATS row of the run. ")
 	fmt.Fprintf(&b, "The dividere rows ran on %s; the raw Go engine rows use that engine's sockets directly, the raw libzmq rows pebbe/zmq4.\n\n", engine)
 	for _, w := range work {
 		unit := "msgs/s"
 		if w.latency {
 			unit = "p50 (p99)"
-		} else if strings.HasPrefix(w.name, "req/rep") || strings.HasPrefix(w.name, "load") {
+		} else if w.requests() {
 			unit = "req/s (p50)"
 		}
-		throughput := !w.latency && !strings.HasPrefix(w.name, "req/rep") && !strings.HasPrefix(w.name, "load")
-		per, split := "req", "requester + responder (+ server)"
+		throughput := !w.latency && !w.requests()
+		per, split, rssSplit := "req", "requester + responder (+ server)", "requester + responder"
 		switch {
 		case throughput:
-			per, split = "msg", "publisher + subscriber (+ server)"
+			per, split, rssSplit = "msg", "publisher + subscriber (+ server)", "publisher + subscriber"
 		case strings.HasPrefix(w.name, "load"):
-			split = "clients + broker or server + workers"
+			split, rssSplit = "clients + broker or server + workers", "clients + broker or server + workers"
+		case strings.HasPrefix(w.name, "name service"):
+			split, rssSplit = "clients + name service", "clients + name service"
 		}
-		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | cores busy | I/O threads | thread switches/%s |\n|---|---|---|---|---|---|---|---|\n",
-			w.name, unit, per, split, per)
+		fmt.Fprintf(&b, "## %s\n\n| system | %s | ratio | lost | CPU µs/%s: median, and the median run's %s | cores busy | I/O threads | thread switches/%s | peak RSS MiB: %s |\n|---|---|---|---|---|---|---|---|---|\n",
+			w.name, unit, per, split, per, rssSplit)
 		for _, s := range w.systems {
 			runs := r.of(w.name, s.name)
 			var vals, p99s, p50s, cpus, busy, ios, sws []float64
-			var by, swBy [][]float64 // per run, per process
+			var by, swBy, rss [][]float64 // per run, per process
 			lost, errs := 0, []string{}
 			for _, m := range runs {
 				if m.Err != "" {
@@ -148,6 +151,9 @@ func (r *results) markdown(work []workload) string {
 					by = append(by, m.CPUBy)
 					sws = append(sws, m.Switches)
 					swBy = append(swBy, m.SwitchesBy)
+				}
+				if len(m.RSSBy) > 0 {
+					rss = append(rss, m.RSSBy)
 				}
 				lost = max(lost, m.Lost)
 			}
@@ -174,6 +180,14 @@ func (r *results) markdown(work []workload) string {
 					ratio += ratioText(v) + " vs " + other
 				}
 			}
+			if w.base != "" {
+				if v := r.crossRatios(w, s.name); len(v) > 0 {
+					if ratio != "" {
+						ratio += "; "
+					}
+					ratio += ratioText(v) + " vs itself with " + w.baseWhat()
+				}
+			}
 			lostCell := ""
 			if throughput {
 				lostCell = fmt.Sprint(lost)
@@ -196,11 +210,102 @@ func (r *results) markdown(work []workload) string {
 				m, _, _ := spread(sws)
 				sw = switchText(m) + medianSplit(sws, m, swBy, switchText)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, cores, io, sw)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.name, cell, ratio, lostCell, c, cores, io, sw, rssText(rss))
 		}
 		b.WriteString("\n")
 	}
+	b.WriteString(r.shapeTable(work))
 	b.WriteString("Regenerate with `make benchsuite` (or `cd bench && go run . -out .`).\n")
+	return b.String()
+}
+
+// rssText is the median over the runs of each process's peak RSS, as
+// "a + b + …" in MiB ("—" for nats-server, shared by the run's rows).
+func rssText(rss [][]float64) string {
+	if len(rss) == 0 {
+		return ""
+	}
+	var parts []string
+	for i := range rss[0] {
+		var v []float64
+		for _, run := range rss {
+			if i < len(run) {
+				v = append(v, run[i])
+			}
+		}
+		med, _, _ := spread(v)
+		if med == 0 {
+			parts = append(parts, "shared")
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%.0f", med))
+	}
+	return strings.Join(parts, " + ")
+}
+
+// baseWhat says what the base workload of a varied one has: its name
+// after the part both share ("req/rep 64 B, ").
+func (w workload) baseWhat() string {
+	if i := strings.Index(w.base, ", "); i >= 0 {
+		return w.base[i+2:]
+	}
+	return w.base
+}
+
+// crossRatios are a system's headline on w over its headline on w's base
+// workload, per repetition: what w's variation costs that system.
+func (r *results) crossRatios(w workload, system string) []float64 {
+	base := map[int]float64{}
+	for _, m := range r.of(w.base, system) {
+		if m.Err == "" {
+			base[m.Rep] = w.headline(m)
+		}
+	}
+	var out []float64
+	for _, m := range r.of(w.name, system) {
+		if v, ok := base[m.Rep]; ok && m.Err == "" && v > 0 {
+			out = append(out, w.headline(m)/v)
+		}
+	}
+	return out
+}
+
+// shapeTable sums up the varied workloads: per system, each variation's
+// p50 over the same system's on the base workload (median [min–max] of
+// the per-repetition ratios), so that a column says what that part costs
+// each system, and the rows show whom it costs more.
+func (r *results) shapeTable(work []workload) string {
+	var varied []workload
+	for _, w := range work {
+		if w.base != "" {
+			varied = append(varied, w)
+		}
+	}
+	if len(varied) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## What each part of the shape costs\n\nEach cell: a system's headline (p50) with that part over its own with %s, per repetition.\n\n| system |", varied[0].baseWhat())
+	for _, w := range varied {
+		fmt.Fprintf(&b, " %s |", w.part)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(varied)) + "\n")
+	var names []string
+	for _, w := range varied {
+		for _, s := range w.systems {
+			if !slices.Contains(names, s.name) {
+				names = append(names, s.name)
+			}
+		}
+	}
+	for _, n := range names {
+		fmt.Fprintf(&b, "| %s |", n)
+		for _, w := range varied {
+			fmt.Fprintf(&b, " %s |", ratioText(r.crossRatios(w, n)))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

@@ -28,9 +28,12 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/zmtp"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/patterns"
+	"github.com/dividere-go/dividere/registry"
+	"github.com/dividere-go/dividere/tracing"
 )
 
 // The first byte of every pub/sub payload says what it is.
@@ -52,8 +55,9 @@ func child(args []string) int {
 		return 2
 	}
 	if dir := os.Getenv("BENCH_PROFILE"); dir != "" && args[0] != "nats-server" {
-		// For finding costs: a CPU profile per child, named by its role.
-		f, err := os.Create(filepath.Join(dir, strings.Join(args[:2], "-")+".pprof"))
+		// For finding costs: a CPU profile per child, named by its role
+		// and the arguments that shape it (not its endpoints).
+		f, err := os.Create(filepath.Join(dir, profileName(args)+".pprof"))
 		if err == nil {
 			pprof.StartCPUProfile(f)
 			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
@@ -68,12 +72,14 @@ func child(args []string) int {
 	case "sub":
 		err = runSub(args[1], atoi(args[2]), atoi(args[3]), args[4])
 	case "rep":
-		err = runRep(args[1], args[2])
+		err = runRep(args[1], args[2], atoi(args[3]))
 	case "req":
 		d, _ := time.ParseDuration(args[6])
-		err = runReq(args[1], args[2], atoi(args[3]), atoi(args[4]), atoi(args[5]), d)
-	case "broker":
-		err = runBroker(atoi(args[1]))
+		err = runReq(args[1], args[2], atoi(args[3]), atoi(args[4]), atoi(args[5]), d, args[7] == "deadline", atoi(args[8]))
+	case "broker", "brokerm", "brokert":
+		err = runBroker(args[0], atoi(args[1]))
+	case "registry":
+		err = runRegistry()
 	case "rawbroker":
 		err = runRawBroker(atoi(args[1]))
 	case "zmqproxy":
@@ -97,6 +103,18 @@ func child(args []string) int {
 }
 
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+// profileName names a child's CPU profile by its arguments, leaving out
+// endpoints and URLs.
+func profileName(args []string) string {
+	var parts []string
+	for _, a := range args {
+		if !strings.ContainsAny(a, ":/") {
+			parts = append(parts, a)
+		}
+	}
+	return strings.Join(parts, "-")
+}
 
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
@@ -190,14 +208,23 @@ func newPublisher(role, natsURL string) (publisher, error) {
 			}
 			return pub.Send(ctx, buf)
 		}}, nil
-	case "msg", "msgv1":
+	case "msg", "msgv1", "reactor", "reactorm", "reactort":
+		// The Reactor rows' publishers are the messaging rows'; with
+		// metrics on, the metrics module reads its counters; with tracing
+		// on, every send is a span whose context travels in the header.
 		var opts []messaging.Option
-		if role == "msgv1" {
+		switch {
+		case role == "msgv1":
 			opts = append(opts, messaging.WithoutSequence())
+		case observed(role) == 't':
+			opts = append(opts, tracing.Outgoing(tracerProvider()))
 		}
 		pub, err := messaging.NewPublisher("@tcp://127.0.0.1:0", opts...)
 		if err != nil {
 			return publisher{}, err
+		}
+		if observed(role) == 'm' {
+			newMetrics().Endpoint(pub)
 		}
 		ctx := context.Background()
 		m := &wrapperspb.BytesValue{}
@@ -387,6 +414,40 @@ func runSub(role string, size, n int, endpoint string) error {
 				}
 			}
 		}
+	case "reactor", "reactorm", "reactort":
+		// A Reactor with a typed handler, as a service subscribes; with
+		// metrics on, every metric of the metrics module (the handled
+		// messages observed, by type, with their handling time), with
+		// tracing on, a span for each handled message, linked to its
+		// publisher's.
+		sub, err := messaging.NewSubscriber(endpoint, messaging.WithTypes(&wrapperspb.BytesValue{}))
+		if err != nil {
+			return err
+		}
+		var opts []messaging.Option
+		var m *metrics.Metrics
+		switch observed(role) {
+		case 'm':
+			m = newMetrics()
+			m.Endpoint(sub)
+			opts = append(opts, m.Observer())
+		case 't':
+			opts = append(opts, tracing.Middleware(tracerProvider()))
+		}
+		r := messaging.NewReactor([]messaging.Endpoint{sub}, opts...)
+		messaging.HandleMessage(r, func(_ context.Context, b *wrapperspb.BytesValue, _ messaging.Source) error {
+			c.see(b.Value[0])
+			return nil
+		})
+		if m != nil {
+			m.Reactor("bench", r)
+		}
+		recvLoop = func() error {
+			if err := r.Serve(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+			return nil
+		}
 	case "nats":
 		nc, err := nats.Connect(endpoint)
 		if err != nil {
@@ -444,51 +505,86 @@ var echoDesc = grpc.ServiceDesc{
 	}}},
 }
 
-func runRep(role, natsURL string) error {
+// runRep starts n responders of role in this process, each answering on
+// an endpoint of its own, and says READY with the first's endpoint: the
+// requester's. With n > 1 the others idle beside it, as the other
+// services of a process do.
+func runRep(role, natsURL string, n int) error {
+	var first string
+	for i := range max(n, 1) {
+		ep, err := startResponder(role, natsURL, i)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			first = ep
+		}
+	}
+	say("READY %s", first)
+	untilParentGoes()
+	return nil
+}
+
+// startResponder starts responder i of role, echoing every request on a
+// goroutine of its own, and returns where its requester connects.
+func startResponder(role, natsURL string, i int) (string, error) {
 	ctx := context.Background()
 	switch role {
 	case "raw":
 		rep, err := rawBound(zmq.REP)
 		if err != nil {
-			return err
+			return "", err
 		}
 		ep, _ := rep.GetLastEndpoint()
-		say("READY %s", ep)
-		for {
-			b, err := rep.RecvBytes(0)
-			if err != nil {
-				return err
+		go func() { // the socket's only user: pebbe sockets are not thread-safe
+			for {
+				b, err := rep.RecvBytes(0)
+				if err != nil {
+					return
+				}
+				rep.SendBytes(b, 0)
 			}
-			rep.SendBytes(b, 0)
-		}
+		}()
+		return ep, nil
 	case "zmtp":
-		return runGoRep()
+		rep, ep, err := goBound(zmtp.REP)
+		if err != nil {
+			return "", err
+		}
+		go echo(ctx, rep.Recv, rep.Send)
+		return ep, nil
 	case "conn":
 		rep, err := connection.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
-			return err
+			return "", err
 		}
-		return echo(ctx, rep.Endpoint(), rep.Recv, func(ctx context.Context, m connection.Message) error { return rep.Send(ctx, m...) })
-	case "msg":
+		go echo(ctx, rep.Recv, func(ctx context.Context, m connection.Message) error { return rep.Send(ctx, m...) })
+		return rep.Endpoint(), nil
+	case "msg", "msgv2":
 		rep, err := messaging.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
-			return err
+			return "", err
 		}
-		return echo(ctx, rep.Endpoint(), rep.Recv, rep.Send)
-	case "reactor", "reactorm":
+		go echo(ctx, rep.Recv, rep.Send)
+		return rep.Endpoint(), nil
+	case "reactor", "reactorm", "reactort":
 		// A Reactor with a typed handler, as a service answers; with
-		// "reactorm" also every metric the metrics module keeps of it,
-		// scraped once a second as Prometheus would at the most.
+		// metrics on, every metric the metrics module keeps of it; with
+		// tracing on, a span for every handled request, the child of the
+		// requester's.
 		rep, err := messaging.NewResponse("@tcp://127.0.0.1:0")
 		if err != nil {
-			return err
+			return "", err
 		}
 		var opts []messaging.Option
 		var m *metrics.Metrics
-		if role == "reactorm" {
-			m = metrics.New(nil)
+		switch observed(role) {
+		case 'm':
+			m = newMetrics()
 			m.Endpoint(rep)
 			opts = append(opts, m.Observer())
+		case 't':
+			opts = append(opts, tracing.Middleware(tracerProvider()))
 		}
 		r := messaging.NewReactor([]messaging.Endpoint{rep}, opts...)
 		messaging.Handle(r, func(_ context.Context, b *wrapperspb.BytesValue, _ messaging.Peer) (*wrapperspb.BytesValue, error) {
@@ -496,43 +592,40 @@ func runRep(role, natsURL string) error {
 		})
 		if m != nil {
 			m.Reactor("bench", r)
-			go func() {
-				for range time.Tick(time.Second) {
-					m.Registry().Gather()
-				}
-			}()
 		}
 		go r.Serve(ctx)
-		say("READY %s", rep.Endpoint())
+		return rep.Endpoint(), nil
 	case "nats":
+		// A connection per responder, as each service has its own; the
+		// first answers the requester's subject.
 		nc, err := nats.Connect(natsURL)
 		if err != nil {
-			return err
+			return "", err
 		}
-		if _, err := nc.Subscribe("echo", func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
-			return err
+		subject := "echo"
+		if i > 0 {
+			subject = fmt.Sprintf("echo.idle.%d", i)
+		}
+		if _, err := nc.Subscribe(subject, func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
+			return "", err
 		}
 		nc.Flush()
-		say("READY %s", natsURL)
+		return natsURL, nil
 	case "grpc":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return err
+			return "", err
 		}
 		s := grpc.NewServer()
 		s.RegisterService(&echoDesc, echoImpl{})
 		go s.Serve(l)
-		say("READY %s", l.Addr())
-	default:
-		return fmt.Errorf("no responder %q", role)
+		return l.Addr().String(), nil
 	}
-	untilParentGoes()
-	return nil
+	return "", fmt.Errorf("no responder %q", role)
 }
 
-// echo says READY and answers every request with itself.
-func echo[M any](ctx context.Context, endpoint string, recv func(context.Context) (M, error), send func(context.Context, M) error) error {
-	say("READY %s", endpoint)
+// echo answers every request with itself, until a receive fails.
+func echo[M any](ctx context.Context, recv func(context.Context) (M, error), send func(context.Context, M) error) error {
 	for {
 		m, err := recv(ctx)
 		if err != nil {
@@ -542,12 +635,11 @@ func echo[M any](ctx context.Context, endpoint string, recv func(context.Context
 	}
 }
 
-// caller makes one request and waits for its answer; each requester has
-// its own.
-type caller func(payload []byte) error
+// caller makes one request and waits for its answer, within ctx where
+// the system takes one; each requester has its own.
+type caller func(ctx context.Context, payload []byte) error
 
 func newCaller(role, endpoint string) (caller, error) {
-	ctx := context.Background()
 	switch role {
 	case "raw":
 		req, err := zmq.NewSocket(zmq.REQ)
@@ -559,7 +651,9 @@ func newCaller(role, endpoint string) (caller, error) {
 		if err := req.Connect(endpoint); err != nil {
 			return nil, err
 		}
-		return func(b []byte) error {
+		// pebbe takes no context: a Go program on it makes its deadline
+		// context all the same, and libzmq never sees it.
+		return func(_ context.Context, b []byte) error {
 			if _, err := req.SendBytes(b, 0); err != nil {
 				return err
 			}
@@ -573,14 +667,33 @@ func newCaller(role, endpoint string) (caller, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(b []byte) error { _, err := req.Call(ctx, b); return err }, nil
-	case "msg", "reactor", "reactorm":
-		req, err := messaging.NewRequest(endpoint)
+		return func(ctx context.Context, b []byte) error { _, err := req.Call(ctx, b); return err }, nil
+	case "msg", "msgv2", "reactor", "reactorm", "reactort":
+		var opts []messaging.Option
+		if observed(role) == 't' {
+			opts = append(opts, tracing.Outgoing(tracerProvider()))
+		}
+		req, err := messaging.NewRequest(endpoint, opts...)
 		if err != nil {
 			return nil, err
 		}
+		if observed(role) == 'm' {
+			newMetrics().Endpoint(req)
+		}
+		// msgv2: every request carries the v2 header (the time left
+		// before a deadline, timeout_us), from one context made once, so
+		// that the row costs the header and not a context per call.
+		var long context.Context
+		if role == "msgv2" {
+			var stop context.CancelFunc
+			long, stop = context.WithTimeout(context.Background(), 24*time.Hour)
+			lifelong = append(lifelong, stop)
+		}
 		m := &wrapperspb.BytesValue{}
-		return func(b []byte) error {
+		return func(ctx context.Context, b []byte) error {
+			if long != nil {
+				ctx = long
+			}
 			m.Value = b
 			_, err := messaging.Call[*wrapperspb.BytesValue](ctx, req, m)
 			return err
@@ -594,33 +707,59 @@ func newCaller(role, endpoint string) (caller, error) {
 		if role == "natsqg" {
 			subject = "work"
 		}
-		return func(b []byte) error { _, err := nc.Request(subject, b, 10*time.Second); return err }, nil
+		return func(ctx context.Context, b []byte) error {
+			if _, ok := ctx.Deadline(); ok {
+				_, err := nc.RequestWithContext(ctx, subject, b)
+				return err
+			}
+			_, err := nc.Request(subject, b, 10*time.Second)
+			return err
+		}, nil
 	case "grpc":
 		conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return nil, err
 		}
 		in, out := &wrapperspb.BytesValue{}, &wrapperspb.BytesValue{}
-		return func(b []byte) error {
+		return func(ctx context.Context, b []byte) error {
 			in.Value = b
 			return conn.Invoke(ctx, "/bench.Echo/Echo", in, out)
 		}, nil
-	case "broker":
-		c, err := patterns.NewMsgClient(endpoint, patterns.WithRetry(10*time.Second, 0, 0))
+	case "broker", "brokerm", "brokert":
+		opts := []patterns.Option{patterns.WithRetry(10*time.Second, 0, 0)}
+		if observed(role) == 't' {
+			opts = append(opts, patterns.WithReactorOptions(tracing.Outgoing(tracerProvider())))
+		}
+		c, err := patterns.NewMsgClient(endpoint, opts...)
 		if err != nil {
 			return nil, err
 		}
 		m := &wrapperspb.BytesValue{}
-		return func(b []byte) error {
+		return func(ctx context.Context, b []byte) error {
 			m.Value = b
 			_, err := patterns.Call[*wrapperspb.BytesValue](ctx, c, m)
 			return err
 		}, nil
+	case "registry":
+		c, err := registry.NewClient(registry.WithAddress(endpoint))
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, _ []byte) error { _, err := c.Lookup(ctx, registryService); return err }, nil
 	}
 	return nil, fmt.Errorf("no requester %q", role)
 }
 
-func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) error {
+// lifelong holds the cancel functions of contexts that live as long as
+// the child does.
+var lifelong []context.CancelFunc
+
+// runReq makes rounds round trips one at a time (conc 1), or runs conc
+// requesters at once for d. With deadline, each call has a context of
+// its own, made with context.WithTimeout just before it, as a program
+// that bounds every call does. With rate > 0, the requesters together
+// start no more than rate calls a second.
+func runReq(role, endpoint string, size, rounds, conc int, d time.Duration, deadline bool, rate int) error {
 	callers := make([]caller, max(conc, 1))
 	for i := range callers {
 		c, err := newCaller(role, endpoint)
@@ -629,11 +768,19 @@ func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) erro
 		}
 		callers[i] = c
 	}
+	call := func(c caller, payload []byte) error {
+		if !deadline {
+			return c(context.Background(), payload)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c(ctx, payload)
+	}
 	payload := make([]byte, size)
 	// Warm up every connection (and, for TCP, the handshake).
 	for _, c := range callers {
 		for range 200 {
-			if err := c(payload); err != nil {
+			if err := call(c, payload); err != nil {
 				return err
 			}
 		}
@@ -645,7 +792,7 @@ func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) erro
 		start := time.Now()
 		for range rounds {
 			t := time.Now()
-			if err := callers[0](payload); err != nil {
+			if err := call(callers[0], payload); err != nil {
 				return err
 			}
 			lat = append(lat, time.Since(t))
@@ -660,15 +807,26 @@ func runReq(role, endpoint string, size, rounds, conc int, d time.Duration) erro
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, conc)
 	errs := make(chan error, conc)
-	deadline := time.Now().Add(d)
 	start := time.Now()
+	deadlineAt := start.Add(d)
+	var every time.Duration // between one requester's calls, when paced
+	if rate > 0 {
+		every = time.Duration(float64(conc) * float64(time.Second) / float64(rate))
+	}
 	for i, c := range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) {
+			next := start.Add(every * time.Duration(i) / time.Duration(conc)) // spread the requesters' slots
+			for time.Now().Before(deadlineAt) {
+				if every > 0 {
+					if wait := time.Until(next); wait > 0 {
+						time.Sleep(wait) // pacing, not synchronisation
+					}
+					next = next.Add(every)
+				}
 				t := time.Now()
-				if err := c(payload); err != nil {
+				if err := call(c, payload); err != nil {
 					errs <- err
 					return
 				}
@@ -701,10 +859,20 @@ func percentiles(lat []time.Duration) childResult {
 	return childResult{P50: lat[len(lat)/2].Seconds(), P99: lat[len(lat)*99/100].Seconds()}
 }
 
-func runBroker(workers int) error {
-	b, err := patterns.NewBroker("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")
+// runBroker runs dividere's broker (role broker; brokerm with the
+// metrics module reading its counters, brokert with a span for each
+// request it forwards).
+func runBroker(role string, workers int) error {
+	var opts []patterns.Option
+	if observed(role) == 't' {
+		opts = append(opts, tracing.Broker(tracerProvider()))
+	}
+	b, err := patterns.NewBroker("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", opts...)
 	if err != nil {
 		return err
+	}
+	if observed(role) == 'm' {
+		newMetrics().Broker("bench", b)
 	}
 	go b.Serve(context.Background())
 	say("READY %s %s", b.Frontend(), b.Backend())
@@ -720,11 +888,18 @@ func runBroker(workers int) error {
 
 func runWorkers(role, endpoint string, n int) error {
 	switch role {
-	case "broker":
+	case "broker", "brokerm", "brokert":
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		var opts []patterns.Option
+		switch observed(role) {
+		case 'm':
+			opts = append(opts, patterns.WithReactorOptions(newMetrics().Observer()))
+		case 't':
+			opts = append(opts, patterns.WithReactorOptions(tracing.Middleware(tracerProvider())))
+		}
 		for range n {
-			w, err := patterns.NewMsgWorker(endpoint)
+			w, err := patterns.NewMsgWorker(endpoint, opts...)
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,11 @@ type measurement struct {
 	// IOCPU is the part of CPU spent in libzmq's I/O threads, summed
 	// over those processes (0 for systems without libzmq).
 	IOCPU float64 `json:"io_thread_cpu_per_msg,omitempty"`
-	Err   string  `json:"error,omitempty"`
+	// RSSBy is each of those processes' peak resident memory (VmHWM),
+	// in MiB, read at the end of the run; 0 for nats-server, whose peak
+	// is the whole run's.
+	RSSBy []float64 `json:"peak_rss_mib_by_process,omitempty"`
+	Err   string    `json:"error,omitempty"`
 }
 
 // workload is one thing measured, on several systems.
@@ -49,6 +53,16 @@ type workload struct {
 	// rest.
 	refs    map[string]string
 	systems []system
+	// base names the workload this one varies, and part how: each row's
+	// headline is then also taken against the same system's on base, per
+	// repetition, to say what the variation costs each system.
+	base, part string
+}
+
+// requests reports whether the workload's headline is a request rate
+// (with its p50) rather than a message rate or a latency.
+func (w workload) requests() bool {
+	return !w.latency && !strings.HasPrefix(w.name, "pub/sub")
 }
 
 type system struct {
@@ -58,21 +72,29 @@ type system struct {
 
 // The systems, by the names the children know them by.
 const (
-	sysRaw    = "raw libzmq"
-	sysConn   = "dividere connection"
-	sysMsg    = "dividere messaging"
-	sysMsgV1  = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
-	sysConnE  = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
-	sysConnPB = "dividere connection + Protobuf"      // protobuf-go Marshal and Unmarshal of the payload, no envelope
-	sysNATS   = "NATS"
-	sysGRPC   = "gRPC"
-	sysPython = "Python (pyzmq)"
-	sysBroker = "dividere broker"
-	sysRawLB  = "raw libzmq broker" // the ZeroMQ guide's load-balancing broker, on pebbe
-	sysProxy  = "libzmq zmq_proxy"  // libzmq's own forwarding loop in C: the cheapest hop over libzmq
-	sysReact  = "dividere Reactor"
-	sysReactM = "dividere Reactor, metrics on" // every metric of metrics/, scraped once a second
-	sysQueue  = "NATS queue group"
+	sysRaw     = "raw libzmq"
+	sysConn    = "dividere connection"
+	sysMsg     = "dividere messaging"
+	sysMsgV1   = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
+	sysConnE   = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
+	sysConnPB  = "dividere connection + Protobuf"      // protobuf-go Marshal and Unmarshal of the payload, no envelope
+	sysNATS    = "NATS"
+	sysGRPC    = "gRPC"
+	sysPython  = "Python (pyzmq)"
+	sysBroker  = "dividere broker"
+	sysRawLB   = "raw libzmq broker" // the ZeroMQ guide's load-balancing broker, on pebbe
+	sysProxy   = "libzmq zmq_proxy"  // libzmq's own forwarding loop in C: the cheapest hop over libzmq
+	sysReact   = "dividere Reactor"
+	sysReactM  = "dividere Reactor, metrics on"  // every metric of metrics/, scraped once a second
+	sysReactT  = "dividere Reactor, tracing on"  // tracing/ with OpenTelemetry: every span sampled, batched, then dropped
+	sysMsgV2   = "dividere messaging, v2 header" // req/rep: every request carries the header's timeout_us
+	sysQueue   = "NATS queue group"
+	sysBrokerM = "dividere broker, metrics on"
+	sysBrokerT = "dividere broker, tracing on"
+	// dividere's name service (registry.Server) answering lookups, at a
+	// paced rate and as fast as its clients go.
+	sysRegPaced = "dividere registry, 10k lookups/s"
+	sysRegFull  = "dividere registry, full speed"
 	// dividere's own ZeroMQ engine in pure Go (internal/zmtp), used
 	// directly in the raw libzmq rows' shapes.
 	sysGo      = "raw Go engine"
@@ -83,7 +105,8 @@ const (
 var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysConnPB: "pb", sysNATS: "nats", sysGRPC: "grpc",
 	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysProxy: "zmqproxy", sysReact: "reactor", sysReactM: "reactorm",
-	sysGo: "zmtp", sysGoProxy: "zmtpproxy",
+	sysGo: "zmtp", sysGoProxy: "zmtpproxy", sysReactT: "reactort", sysMsgV2: "msgv2", sysBrokerM: "brokerm", sysBrokerT: "brokert",
+	sysRegPaced: "registry", sysRegFull: "registry",
 }
 
 func refsFor(names ...string) map[string]string {
@@ -96,10 +119,12 @@ func refsFor(names ...string) map[string]string {
 			m[n] = sysProxy
 		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysProxy, sysConnE, sysConnPB:
 			m[n] = sysNATS
-		case sysMsgV1:
+		case sysMsgV1, sysMsgV2, sysReact:
 			m[n] = sysMsg
-		case sysReactM:
+		case sysReactM, sysReactT:
 			m[n] = sysReact
+		case sysBrokerM, sysBrokerT:
+			m[n] = sysBroker
 		}
 		if n == sysBroker || n == sysRawLB || n == sysProxy {
 			m[n] = sysQueue
@@ -131,7 +156,7 @@ func workloads(o options, natsURL string) []workload {
 		// BytesValue, marshalled and unmarshalled with protobuf-go and
 		// no envelope: the least any Protobuf framework over ZeroMQ does.
 		ps := func(s string) system { return system{name: s, run: pubsubRun(roles[s], size, n, natsURL)} }
-		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), ps(sysMsg), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB)}
+		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), ps(sysMsg), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB), ps(sysReact), ps(sysReactM), ps(sysReactT)}
 		// The connection layer carrying as many bytes as the messaging
 		// layer puts on the wire for this payload: what the messaging
 		// layer could reach if its Protobuf work cost nothing.
@@ -143,34 +168,73 @@ func workloads(o options, natsURL string) []workload {
 	}
 	one := workload{name: "req/rep 100 B, 1 requester", latency: true}
 	rr1 := func(s string) system {
-		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration)}
+		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration, reqShape{})}
 	}
-	one.systems = []system{rr1(sysRaw), rr1(sysGo), rr1(sysConn), rr1(sysMsg), rr1(sysNATS), rr1(sysGRPC)}
+	one.systems = []system{rr1(sysRaw), rr1(sysGo), rr1(sysConn), rr1(sysMsg), rr1(sysMsgV2), rr1(sysNATS), rr1(sysGRPC), rr1(sysReact), rr1(sysReactM), rr1(sysReactT)}
 	if o.python && pyErr == nil {
 		one.systems = append(one.systems, system{name: sysPython, run: pythonReqRep(py, o.rounds)})
 	}
 	ws = append(ws, one)
 	eight := workload{name: "req/rep 100 B, 8 requesters"}
 	rr8 := func(s string) system {
-		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration)}
+		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, 0, 8, o.duration, reqShape{})}
 	}
-	eight.systems = []system{rr8(sysRaw), rr8(sysGo), rr8(sysConn), rr8(sysMsg), rr8(sysReact), rr8(sysReactM), rr8(sysNATS), rr8(sysGRPC)}
+	eight.systems = []system{rr8(sysRaw), rr8(sysGo), rr8(sysConn), rr8(sysMsg), rr8(sysMsgV2), rr8(sysReact), rr8(sysReactM), rr8(sysReactT), rr8(sysNATS), rr8(sysGRPC)}
 	ws = append(ws, eight)
+	ws = append(ws, userShape(o, natsURL)...)
 	lb := workload{name: "load-balanced 100 B, 8 clients × 8 workers"}
 	lb.systems = []system{
 		{name: sysProxy, run: brokerRun("zmqproxy", 100, o.duration)},
 		{name: sysGoProxy, run: brokerRun("zmtpproxy", 100, o.duration)},
 		{name: sysRawLB, run: brokerRun("rawbroker", 100, o.duration)},
 		{name: sysBroker, run: brokerRun("broker", 100, o.duration)},
+		{name: sysBrokerM, run: brokerRun("brokerm", 100, o.duration)},
+		{name: sysBrokerT, run: brokerRun("brokert", 100, o.duration)},
 		{name: sysQueue, run: queueGroupRun(natsURL, 100, o.duration)},
 	}
 	ws = append(ws, lb)
+	ws = append(ws, workload{name: "name service lookups, 8 clients", systems: []system{
+		{name: sysRegPaced, run: nameServiceRun(10_000, o.duration)},
+		{name: sysRegFull, run: nameServiceRun(0, o.duration)},
+	}})
 	for i := range ws {
 		var names []string
 		for _, s := range ws[i].systems {
 			names = append(names, s.name)
 		}
 		ws[i].refs = refsFor(names...)
+	}
+	return ws
+}
+
+// userShape is request/reply as a separate harness measured it, where
+// dividere's ratios to raw libzmq and NATS were worse than this suite's:
+// nine responders share one process and only one is busy, and each call
+// has a deadline context of its own (context.WithTimeout per call). A
+// workload with neither, one for each alone and one with both tell which
+// of the two costs dividere more than raw libzmq: every row of the last
+// three is also taken against the same system's on the first.
+func userShape(o options, natsURL string) []workload {
+	const base = "req/rep 64 B, 1 responder, no deadline"
+	shapes := []struct {
+		name, part string
+		shape      reqShape
+	}{
+		{base, "", reqShape{responders: 1}},
+		{"req/rep 64 B, 9 responders in one process (1 busy)", "9 responders", reqShape{responders: 9}},
+		{"req/rep 64 B, a deadline context per call", "deadline per call", reqShape{responders: 1, deadline: true}},
+		{"req/rep 64 B, 9 responders (1 busy) and a deadline per call: the user's shape", "both", reqShape{responders: 9, deadline: true}},
+	}
+	var ws []workload
+	for _, sh := range shapes {
+		w := workload{name: sh.name, latency: true, part: sh.part}
+		if sh.part != "" {
+			w.base = base
+		}
+		for _, s := range []string{sysRaw, sysGo, sysConn, sysMsg, sysNATS} {
+			w.systems = append(w.systems, system{name: s, run: reqRepRun(roles[s], natsURL, 64, o.rounds, 1, o.duration, sh.shape)})
+		}
+		ws = append(ws, w)
 	}
 	return ws
 }
@@ -245,17 +309,55 @@ func pubsub(ctx context.Context, pubArgs []string, subArgs func(string) []string
 	return m, nil
 }
 
+// reqShape is how a request/reply workload is laid out beyond its
+// sizes: how many responders its responder process runs (only the first
+// is asked), whether each call has a deadline context of its own, and
+// at how many calls a second the requesters are paced (0: as fast as
+// they go).
+type reqShape struct {
+	responders int
+	deadline   bool
+	rate       int
+}
+
+// reqArgs are the arguments of a requester child after its endpoint.
+func reqArgs(size, rounds, conc int, d interface{ String() string }, sh reqShape) []string {
+	dl := "nodeadline"
+	if sh.deadline {
+		dl = "deadline"
+	}
+	return []string{itoa(size), itoa(rounds), itoa(conc), d.String(), dl, itoa(sh.rate)}
+}
+
 // reqRepRun: a responder process echoes; a requester process makes
 // rounds round trips one at a time (conc 1), or runs conc requesters on
 // conc connections for d.
-func reqRepRun(role, natsURL string, size, rounds, conc int, d interface{ String() string }) func(context.Context) (measurement, error) {
+func reqRepRun(role, natsURL string, size, rounds, conc int, d interface{ String() string }, sh reqShape) func(context.Context) (measurement, error) {
 	return func(ctx context.Context) (measurement, error) {
-		rep, err := spawn(ctx, "rep", role, natsURL)
+		// The last argument, the requester's deadline mode, only names the
+		// responder's CPU profile (BENCH_PROFILE) apart from the other
+		// shapes'.
+		args := reqArgs(size, rounds, conc, d, sh)
+		rep, err := spawn(ctx, "rep", role, natsURL, itoa(max(sh.responders, 1)), args[4])
 		if err != nil {
 			return measurement{}, err
 		}
 		defer rep.kill()
-		return requester(ctx, []string{"req", role, rep.ready[0], itoa(size), itoa(rounds), itoa(conc), d.String()}, rep, natsFor(role))
+		return requester(ctx, append([]string{"req", role, rep.ready[0]}, args...), rep, natsFor(role))
+	}
+}
+
+// nameServiceRun: a name service process, and a process of 8 clients
+// looking one service up, paced at rate lookups a second in all (0: as
+// fast as they go), for d.
+func nameServiceRun(rate int, d interface{ String() string }) func(context.Context) (measurement, error) {
+	return func(ctx context.Context) (measurement, error) {
+		s, err := spawn(ctx, "registry")
+		if err != nil {
+			return measurement{}, err
+		}
+		defer s.kill()
+		return requester(ctx, append([]string{"req", "registry", s.ready[0]}, reqArgs(0, 0, 8, d, reqShape{rate: rate})...), s)
 	}
 }
 
@@ -331,7 +433,7 @@ func brokerRun(role string, size int, d interface{ String() string }) func(conte
 		case "zmtpproxy":
 			client = "zmtp" // a Go engine REQ socket
 		}
-		return requester(ctx, []string{"req", client, b.ready[0], itoa(size), "0", "8", d.String()}, b, w)
+		return requester(ctx, append([]string{"req", client, b.ready[0]}, reqArgs(size, 0, 8, d, reqShape{})...), b, w)
 	}
 }
 
@@ -344,7 +446,7 @@ func queueGroupRun(natsURL string, size int, d interface{ String() string }) fun
 			return measurement{}, err
 		}
 		defer w.kill()
-		return requester(ctx, []string{"req", "natsqg", natsURL, itoa(size), "0", "8", d.String()}, natsServer, w)
+		return requester(ctx, append([]string{"req", "natsqg", natsURL}, reqArgs(size, 0, 8, d, reqShape{})...), natsServer, w)
 	}
 }
 
