@@ -244,28 +244,6 @@ func TestWalkthrough(t *testing.T) {
 	}
 }
 
-// The systemd unit of the README's deployment recipe is one systemd
-// accepts, and runs this binary's registry command.
-func TestSystemdUnit(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze is not installed: the unit goes unchecked")
-	}
-	unit, err := os.ReadFile(filepath.Join("..", "..", "deploy", "dividere-registry.service"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(unit), "/usr/local/bin/dividere", dividereBinary(t))
-	path := filepath.Join(t.TempDir(), "dividere-registry.service")
-	os.WriteFile(path, []byte(text), 0o644)
-	if out, err := exec.Command(analyze, "verify", path).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Fatalf("systemd-analyze verify: %v: %s", err, out)
-	}
-	if !strings.Contains(text, dividereBinary(t)+" registry") {
-		t.Fatal("the unit does not run dividere registry")
-	}
-}
-
 // demo and monitor, as the built binary; and the bash completion script
 // loads in bash.
 func TestDemoMonitorCompletionInShell(t *testing.T) {
