@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -409,5 +410,35 @@ func TestBenchCurveAndInterrupt(t *testing.T) {
 	code, _, e := runBin(t, "bench", "pub", "-endpoint", ep, "-curve-server", key, "-count", "10", "-timeout", "2s")
 	if code != exitFailure || !strings.Contains(e, "did not come within 2s") {
 		t.Errorf("pub to a subscriber without the key: exit %d %q", code, e)
+	}
+}
+
+// On a terminal the sending side draws a progress bar to the end; with
+// -json, or off a terminal, none.
+func TestBenchProgressBar(t *testing.T) {
+	script, err := exec.LookPath("script") // util-linux: runs a command on a pseudo-terminal
+	if err != nil {
+		t.Skip("no script(1) to give the command a terminal (apt-get install bsdutils)")
+	}
+	bin := dividereBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), benchWait)
+	defer cancel()
+	for _, tc := range []struct {
+		args string
+		bar  bool
+	}{
+		{"bench reqrep -count 3000", true},
+		{"bench reqrep -count 3000 -json", false},
+	} {
+		out, err := exec.CommandContext(ctx, script, "-qec", bin+" "+tc.args, "/dev/null").CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s on a terminal: %v\n%s", tc.args, err, out)
+		}
+		if got := strings.Contains(string(out), "[##############################] 100% sent 3000 of 3000"); got != tc.bar {
+			t.Errorf("%s on a terminal: progress bar to the end %v, want %v:\n%q", tc.args, got, tc.bar, out)
+		}
+	}
+	if _, o, e := cli(t, "bench", "reqrep", "-count", "300"); strings.Contains(o+e, "[#") {
+		t.Errorf("a bar off a terminal: %q %q", o, e)
 	}
 }
