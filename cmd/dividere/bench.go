@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -142,7 +143,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 func (c *benchConfig) check() error {
 	allowed, ok := benchModes[c.mode]
 	if !ok {
-		return usageError{fmt.Sprintf("unknown mode %q%s (pub, sub, pubsub, req, rep or reqrep)", c.mode, suggest(c.mode, slices.Sorted(mapKeys(benchModes))))}
+		return usageError{fmt.Sprintf("unknown mode %q%s (pub, sub, pubsub, req, rep or reqrep)", c.mode, suggest(c.mode, slices.Sorted(maps.Keys(benchModes))))}
 	}
 	var bad []string
 	c.f.Visit(func(fl *flag.Flag) {
@@ -238,16 +239,6 @@ func (f *flags) isSet(name string) bool {
 	set := false
 	f.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
 	return set
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // binds reports whether an endpoint list, for a socket whose kind has
@@ -376,7 +367,7 @@ func (c *benchConfig) amount() string {
 // progress bar, and returns what they did.
 func runPublishers(ctx context.Context, e *env, c *benchConfig, socks []*messaging.Publisher) *pubResult {
 	var sent, failed atomic.Uint64
-	var firstErr atomic.Value
+	var firstErr firstError
 	var wg sync.WaitGroup
 	start := time.Now()
 	ends := make([]time.Time, c.pubs)
@@ -398,7 +389,7 @@ func runPublishers(ctx context.Context, e *env, c *benchConfig, socks []*messagi
 						seq--
 						break
 					}
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.set(err)
 					failed.Add(1)
 					continue
 				}
@@ -416,7 +407,7 @@ func runPublishers(ctx context.Context, e *env, c *benchConfig, socks []*messagi
 	wg.Wait()
 	bar.stop()
 	r := &pubResult{Publishers: c.pubs, Sent: sent.Load(), SendErrors: failed.Load()}
-	if err, ok := firstErr.Load().(error); ok {
+	if err := firstErr.err; err != nil {
 		fmt.Fprintf(e.errOut, "bench pub: %d send(s) failed, the first: %s\n", r.SendErrors, once(err))
 	}
 	r.Seconds = slices.MaxFunc(ends, time.Time.Compare).Sub(start).Seconds()
@@ -483,6 +474,15 @@ func watchDown(ctx context.Context, events <-chan connection.Event, down *atomic
 		}
 	}
 }
+
+// firstError keeps the first error it is given, from any goroutine; it
+// is read once they are done.
+type firstError struct {
+	once sync.Once
+	err  error
+}
+
+func (f *firstError) set(err error) { f.once.Do(func() { f.err = err }) }
 
 func randomID() uint64 {
 	var b [8]byte

@@ -207,7 +207,7 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 	var (
 		calls                  atomic.Uint64
 		wg                     sync.WaitGroup
-		firstRefusal, firstErr atomic.Value
+		firstRefusal, firstErr firstError
 	)
 	parts := make([]*reqResult, c.clients)
 	lats := make([]hist, c.clients)
@@ -248,14 +248,14 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 				case errors.As(err, &refusal):
 					p.Refused++
 					lats[i].add(int64(took)) // a round trip too
-					firstRefusal.CompareAndSwap(nil, err)
+					firstRefusal.set(err)
 				case ctx.Err() != nil:
 					calls.Add(^uint64(0)) // interrupted: not a call
 				case errors.Is(err, connection.ErrTimeout) || errors.Is(err, context.DeadlineExceeded):
 					p.Timeouts++
 				default:
 					p.Errors++
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.set(err)
 				}
 			}
 			ends[i] = time.Now()
@@ -279,10 +279,10 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 		r.CallsPerSec = float64(r.Answered+r.Refused) / r.Seconds
 	}
 	r.Latency = lat.summary()
-	if err, ok := firstRefusal.Load().(error); ok {
+	if err := firstRefusal.err; err != nil {
 		fmt.Fprintf(e.errOut, "bench req: %d request(s) refused, the first: %v\n", r.Refused, err)
 	}
-	if err, ok := firstErr.Load().(error); ok {
+	if err := firstErr.err; err != nil {
 		fmt.Fprintf(e.errOut, "bench req: %d request(s) failed, the first: %s\n", r.Errors, once(err))
 	}
 	return r, nil

@@ -442,3 +442,42 @@ func TestBenchProgressBar(t *testing.T) {
 		t.Errorf("a bar off a terminal: %q %q", o, e)
 	}
 }
+
+// A responder that never answers makes timeouts, one that answers
+// something else mismatches; each is counted, none is an answer's latency
+// but the mismatched (which were answered).
+func TestBenchReqCountsFailures(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	silent, err := connection.NewResponse("@tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for ctx.Err() == nil {
+			silent.Recv(ctx) // and no reply
+		}
+	}()
+	code, o, e := cli(t, "bench", "req", "-endpoint", silent.Endpoints()[0], "-count", "3", "-timeout", "300ms", "-json")
+	r := decodeBench(t, o)
+	if q := r.Req; code != exitOK || q.Calls != 3 || q.Timeouts != 3 || q.Answered != 0 || q.Latency.Count != 0 {
+		t.Errorf("req to a silent responder: exit %d %+v %s", code, q, e)
+	}
+	liar, err := messaging.NewResponse("@tcp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer liar.Close()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := liar.Recv(ctx); err == nil {
+				liar.Send(ctx, &msglib.Bytes{Data: []byte("not your request")})
+			}
+		}
+	}()
+	code, o, e = cli(t, "bench", "req", "-endpoint", liar.Conn().Endpoints()[0], "-count", "50", "-clients", "2")
+	if n := textNumbers(t, o, `answered (\d+), refused 0, timeouts 0, errors 0, mismatched (\d+)`); code != exitOK || n[0] != 50 || n[1] != 50 {
+		t.Errorf("req to a responder that answers something else: exit %d\n%s%s", code, o, e)
+	}
+}
