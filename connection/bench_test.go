@@ -26,7 +26,7 @@ func BenchmarkPubSub(b *testing.B) {
 }
 
 func benchPubSubRaw(b *testing.B, size int) {
-	pub, sub, err := rawzmq.PubSub(context.Background())
+	pub, sub, err := rawzmq.PubSub(context.Background(), connection.DefaultHWM)
 	if err != nil {
 		b.Fatal(err)
 	}

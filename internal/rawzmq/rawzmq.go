@@ -10,15 +10,15 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-
-	"github.com/dividere-go/dividere/connection"
 )
 
 // PubSub returns a PUB and a SUB subscribed to everything, with
-// dividere's high-water marks and no linger, once the subscription is in
+// high-water marks of hwm (the caller passes connection.DefaultHWM, so
+// that both sides of a comparison queue alike: this package imports no
+// layer of dividere) and no linger, once the subscription is in
 // place: raw PUB/SUB has no way to tell, so it probes until a probe
 // arrives, then drains the probes. The caller closes both.
-func PubSub(ctx context.Context) (pub, sub *zmq.Socket, err error) {
+func PubSub(ctx context.Context, hwm int) (pub, sub *zmq.Socket, err error) {
 	if pub, err = zmq.NewSocket(zmq.PUB); err != nil {
 		return nil, nil, err
 	}
@@ -28,8 +28,8 @@ func PubSub(ctx context.Context) (pub, sub *zmq.Socket, err error) {
 	}
 	for _, s := range []*zmq.Socket{pub, sub} {
 		s.SetLinger(0)
-		s.SetSndhwm(connection.DefaultHWM)
-		s.SetRcvhwm(connection.DefaultHWM)
+		s.SetSndhwm(hwm)
+		s.SetRcvhwm(hwm)
 	}
 	pub.Bind("tcp://127.0.0.1:*")
 	ep, _ := pub.GetLastEndpoint()
