@@ -390,15 +390,20 @@ func connectAll(list string) string {
 	return ">" + strings.ReplaceAll(list, ",", ",>")
 }
 
-func init() {
-	regbridge.NoticeSubscriber = func(client any, log *slog.Logger) (*messaging.Subscriber, error) {
-		c := client.(*Client)
-		if c.NoticeAddress() == "" {
-			return nil, nil
-		}
-		return messaging.NewSubscriber(connectAll(c.NoticeAddress()), messaging.WithTypes(&msglib.RediscoverReq{}),
-			messaging.WithLogger(log), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...))
+// Notices subscribes to the name service's notices: the RediscoverReq a
+// name service publishes when it starts and to every subscriber that
+// joins, so that the instances of a restarted name service register
+// again (what a service.Service does on each). The
+// subscriber connects the way the client's own sockets do (with its
+// connection options, such as CURVE) and logs to the client's logger;
+// opts come after those. It is nil, nil for a client with no notice
+// address (WithDirectStore). The caller closes it.
+func (c *Client) Notices(opts ...messaging.Option) (*messaging.Subscriber, error) {
+	if c.NoticeAddress() == "" {
+		return nil, nil
 	}
+	return messaging.NewSubscriber(connectAll(c.NoticeAddress()), append([]messaging.Option{messaging.WithTypes(&msglib.RediscoverReq{}),
+		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...)}, opts...)...)
 }
 
 // Address returns the name service's request endpoints, or with

@@ -367,7 +367,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	defer cancel()
 	endpoints := []messaging.Endpoint{s.rep}
 	if s.reg.NoticeAddress() != "" {
-		notices, err := regbridge.NoticeSubscriber(s.reg, s.cfg.logger)
+		notices, err := s.reg.Notices(messaging.WithLogger(s.cfg.logger))
 		if err != nil {
 			return err
 		}

@@ -1,22 +1,12 @@
-// Package regbridge gives package service what it needs of a
-// registry.Client beyond the public API (a subscription to the name
-// service's notices, made as the client's own sockets are) without
-// registry exporting its plumbing. Package registry sets NoticeSubscriber
-// when it is initialised.
+// Package regbridge carries, from package service to a registry.Client
+// call, what the call's context says beyond the public API: how long to
+// wait for an answer from a name service that may be the original's.
 package regbridge
 
 import (
 	"context"
-	"log/slog"
 	"time"
-
-	"github.com/dividere-go/dividere/messaging"
 )
-
-// NoticeSubscriber subscribes to the RediscoverReq notices of the name
-// service client (a *registry.Client) talks to; nil, nil when the client
-// has no notice address (a direct store).
-var NoticeSubscriber func(client any, log *slog.Logger) (*messaging.Subscriber, error)
 
 type patienceKey struct{}
 
