@@ -68,7 +68,7 @@ func child(args []string) int {
 	case "nats-server":
 		err = runNATSServer()
 	case "pub":
-		err = runPub(args[1], atoi(args[2]), atoi(args[3]), args[4])
+		err = runPub(args[1], atoi(args[2]), atoi(args[3]), args[4], atoi(args[5]))
 	case "sub":
 		err = runSub(args[1], atoi(args[2]), atoi(args[3]), args[4])
 	case "rep":
@@ -239,7 +239,10 @@ func newPublisher(role, natsURL string) (publisher, error) {
 	return publisher{}, fmt.Errorf("no publisher %q", role)
 }
 
-func runPub(role string, size, n int, natsURL string) error {
+// runPub publishes n messages of size, as fast as it can or, with rate >
+// 0, rate a second: each message at its time from the start, so that a
+// late wake-up is caught up with a burst, not lost.
+func runPub(role string, size, n int, natsURL string, rate int) error {
 	p, err := newPublisher(role, natsURL)
 	if err != nil {
 		return err
@@ -259,7 +262,12 @@ func runPub(role string, size, n int, natsURL string) error {
 send:
 	payload[0] = kindData
 	start := time.Now()
-	for range n {
+	for i := range n {
+		if rate > 0 {
+			if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+				time.Sleep(wait) // pacing, not synchronisation
+			}
+		}
 		if err := p.send(payload); err != nil {
 			return err
 		}

@@ -57,6 +57,9 @@ type workload struct {
 	// headline is then also taken against the same system's on base, per
 	// repetition, to say what the variation costs each system.
 	base, part string
+	// paced: every system is held to the same rate, so the rate is no
+	// figure to compare (CPU and memory are), and there are no ratios.
+	paced bool
 }
 
 // requests reports whether the workload's headline is a request rate
@@ -91,6 +94,9 @@ const (
 	sysQueue   = "NATS queue group"
 	sysBrokerM = "dividere broker, metrics on"
 	sysBrokerT = "dividere broker, tracing on"
+	// The broker with its 8 clients paced at 10k requests a second in
+	// all: its memory when it keeps up.
+	sysBrokerPaced = "dividere broker, 10k req/s"
 	// dividere's name service (registry.Server) answering lookups, at a
 	// paced rate and as fast as its clients go.
 	sysRegPaced = "dividere registry, 10k lookups/s"
@@ -166,6 +172,14 @@ func workloads(o options, natsURL string) []workload {
 		}
 		ws = append(ws, w)
 	}
+	// At a steady 10k msgs/s, well within every system's reach: what a
+	// publisher and a subscriber hold in memory (peak RSS) when they keep
+	// up, against the full-speed rows above.
+	paced := workload{name: fmt.Sprintf("pub/sub 100 B at 10k msgs/s, %dk msgs", pacedN(o)/1000), paced: true}
+	for _, s := range []string{sysRaw, sysConn, sysMsg, sysNATS} {
+		paced.systems = append(paced.systems, system{name: s, run: pacedPubsubRun(roles[s], 100, pacedN(o), 10_000, natsURL)})
+	}
+	ws = append(ws, paced)
 	one := workload{name: "req/rep 100 B, 1 requester", latency: true}
 	rr1 := func(s string) system {
 		return system{name: s, run: reqRepRun(roles[s], natsURL, 100, o.rounds, 1, o.duration, reqShape{})}
@@ -190,6 +204,7 @@ func workloads(o options, natsURL string) []workload {
 		{name: sysBroker, run: brokerRun("broker", 100, o.duration)},
 		{name: sysBrokerM, run: brokerRun("brokerm", 100, o.duration)},
 		{name: sysBrokerT, run: brokerRun("brokert", 100, o.duration)},
+		{name: sysBrokerPaced, run: pacedBrokerRun("broker", 100, o.duration, 10_000)},
 		{name: sysQueue, run: queueGroupRun(natsURL, 100, o.duration)},
 	}
 	ws = append(ws, lb)
@@ -198,6 +213,9 @@ func workloads(o options, natsURL string) []workload {
 		{name: sysRegFull, run: nameServiceRun(0, o.duration)},
 	}})
 	for i := range ws {
+		if ws[i].paced {
+			continue
+		}
 		var names []string
 		for _, s := range ws[i].systems {
 			names = append(names, s.name)
@@ -239,6 +257,10 @@ func userShape(o options, natsURL string) []workload {
 	return ws
 }
 
+// pacedN is how many messages the paced pub/sub workload sends: as many
+// as -duration takes at 10k a second, and at least 1000.
+func pacedN(o options) int { return max(int(o.duration.Seconds()*10_000), 1000) }
+
 func sizeName(size int) string {
 	if size >= 1024 {
 		return fmt.Sprintf("%d KiB", size/1024)
@@ -262,8 +284,14 @@ type childResult struct {
 // can; a subscriber process counts them, timing the first to the last.
 // What did not arrive is counted lost.
 func pubsubRun(role string, size, n int, natsURL string) func(context.Context) (measurement, error) {
+	return pacedPubsubRun(role, size, n, 0, natsURL)
+}
+
+// pacedPubsubRun is pubsubRun with the publisher sending rate messages
+// a second (0: as fast as it can).
+func pacedPubsubRun(role string, size, n, rate int, natsURL string) func(context.Context) (measurement, error) {
 	return func(ctx context.Context) (measurement, error) {
-		return pubsub(ctx, []string{"pub", role, itoa(size), itoa(n), natsURL}, func(ep string) []string {
+		return pubsub(ctx, []string{"pub", role, itoa(size), itoa(n), natsURL, itoa(rate)}, func(ep string) []string {
 			return []string{"sub", role, itoa(size), itoa(n), ep}
 		}, n, role == "nats")
 	}
@@ -412,6 +440,12 @@ func natsFor(role string) *proc {
 // process of 8 workers and a process of 8 clients, each making one
 // request at a time.
 func brokerRun(role string, size int, d interface{ String() string }) func(context.Context) (measurement, error) {
+	return pacedBrokerRun(role, size, d, 0)
+}
+
+// pacedBrokerRun is brokerRun with the clients making rate requests a
+// second in all (0: as fast as they go).
+func pacedBrokerRun(role string, size int, d interface{ String() string }, rate int) func(context.Context) (measurement, error) {
 	return func(ctx context.Context) (measurement, error) {
 		b, err := spawn(ctx, role, "8")
 		if err != nil {
@@ -433,7 +467,7 @@ func brokerRun(role string, size int, d interface{ String() string }) func(conte
 		case "zmtpproxy":
 			client = "zmtp" // a Go engine REQ socket
 		}
-		return requester(ctx, append([]string{"req", client, b.ready[0]}, reqArgs(size, 0, 8, d, reqShape{})...), b, w)
+		return requester(ctx, append([]string{"req", client, b.ready[0]}, reqArgs(size, 0, 8, d, reqShape{rate: rate})...), b, w)
 	}
 }
 
