@@ -414,7 +414,14 @@ func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection
 		<-e.slots
 	}
 	if entry != nil {
-		e.replay.finish(entry, out, time.Now())
+		keep := out
+		if ctx.Err() != nil {
+			// The worker's own stop (its session ended, Close) cut the
+			// handler short: what it answered (a refusal, most likely)
+			// is no answer to replay; a retry runs the request again.
+			keep = nil
+		}
+		e.replay.finish(entry, keep, time.Now())
 	}
 	if replied && multi {
 		if serr := d.Send(ctx, msg.Reply(out)...); serr != nil && ctx.Err() == nil {
@@ -423,7 +430,11 @@ func (e *engine) serve(ctx context.Context, d *connection.Dealer, msg connection
 	}
 	if err != nil {
 		e.failed.Add(1)
-		if !errors.Is(err, ErrDrop) {
+		switch {
+		case errors.Is(err, ErrDrop):
+		case ctx.Err() != nil:
+			e.log.Debug("handler cut short: the worker is stopping", "err", err)
+		default:
 			e.log.Warn("handler failed", "err", err)
 		}
 		if !replied && ctx.Err() == nil {
