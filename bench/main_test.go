@@ -48,7 +48,7 @@ func TestSuiteRuns(t *testing.T) {
 		"| dividere broker, metrics on |", "| dividere broker, tracing on |", "vs dividere broker",
 		"## req/rep 64 B, 1 responder, no deadline", "## req/rep 64 B, 9 responders in one process (1 busy)", "## req/rep 64 B, a deadline context per call",
 		"the user's shape", "vs itself with 1 responder, no deadline", "## What each part of the shape costs",
-		"## pub/sub 100 B at 10k msgs/s", "| dividere broker, 10k req/s |", "## name service lookups", "| dividere registry, 10k lookups/s |", "| dividere registry, full speed |", "peak RSS MiB",
+		"| dividere connection, a context per Recv |", "| dividere messaging, a context per Recv |", "## pub/sub 100 B at 10k msgs/s", "| dividere broker, 10k req/s |", "## name service lookups", "| dividere registry, 10k lookups/s |", "| dividere registry, full speed |", "peak RSS MiB",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("report lacks %q", want)

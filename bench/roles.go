@@ -188,13 +188,13 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		return publisher{endpoint: ep, send: func(b []byte) error { _, err := pub.SendBytes(b, 0); return err }}, nil
 	case "zmtp":
 		return newGoPublisher()
-	case "conn", "pb":
+	case "conn", "pb", "connctx":
 		pub, err := connection.NewPublisher("@tcp://127.0.0.1:0")
 		if err != nil {
 			return publisher{}, err
 		}
 		ctx := context.Background()
-		if role == "conn" {
+		if role != "pb" {
 			return publisher{endpoint: pub.Endpoint(), send: func(b []byte) error { return pub.Send(ctx, b) }}, nil
 		}
 		// pb: the payload as a bare BytesValue, marshalled into a reused buffer.
@@ -208,7 +208,7 @@ func newPublisher(role, natsURL string) (publisher, error) {
 			}
 			return pub.Send(ctx, buf)
 		}}, nil
-	case "msg", "msgv1", "reactor", "reactorm", "reactort":
+	case "msg", "msgv1", "msgctx", "reactor", "reactorm", "reactort":
 		// The Reactor rows' publishers are the messaging rows'; with
 		// metrics on, the metrics module reads its counters; with tracing
 		// on, every send is a span whose context travels in the header.
@@ -378,15 +378,19 @@ func runSub(role string, size, n int, endpoint string) error {
 		if recvLoop, err = goRecvLoop(ctx, c, endpoint); err != nil {
 			return err
 		}
-	case "conn", "pb":
+	case "conn", "pb", "connctx":
 		sub, err := connection.NewSubscriber(endpoint)
 		if err != nil {
 			return err
 		}
 		bare := role == "pb" // a bare BytesValue to unmarshal
+		recv := sub.Recv
+		if role == "connctx" {
+			recv = perCall(sub.Recv)
+		}
 		recvLoop = func() error {
 			for {
-				m, err := sub.Recv(ctx)
+				m, err := recv(ctx)
 				if err != nil {
 					return nil
 				}
@@ -403,14 +407,20 @@ func runSub(role string, size, n int, endpoint string) error {
 				}
 			}
 		}
-	case "msg", "msgv1":
+	case "msg", "msgv1", "msgctx":
 		sub, err := messaging.NewSubscriber(endpoint, messaging.WithTypes(&wrapperspb.BytesValue{}))
 		if err != nil {
 			return err
 		}
+		recv := func(ctx context.Context) (*wrapperspb.BytesValue, error) {
+			return messaging.RecvAs[*wrapperspb.BytesValue](ctx, sub)
+		}
+		if role == "msgctx" {
+			recv = perCall(recv)
+		}
 		recvLoop = func() error {
 			for {
-				m, err := messaging.RecvAs[*wrapperspb.BytesValue](ctx, sub)
+				m, err := recv(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return nil
@@ -488,6 +498,17 @@ func runSub(role string, size, n int, endpoint string) error {
 	result(childResult{Received: got, Seconds: secs})
 	untilParentGoes() // linger: the parent reads what we used, then ends us
 	return nil
+}
+
+// perCall wraps recv so that every call has a deadline context of its
+// own (context.WithTimeout of the loop's context), as a receive loop that
+// bounds each receive does.
+func perCall[M any](recv func(context.Context) (M, error)) func(context.Context) (M, error) {
+	return func(ctx context.Context) (M, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return recv(ctx)
+	}
 }
 
 // The gRPC echo, declared by hand (no generated code needed for one method).

@@ -75,12 +75,15 @@ type system struct {
 
 // The systems, by the names the children know them by.
 const (
-	sysRaw     = "raw libzmq"
-	sysConn    = "dividere connection"
-	sysMsg     = "dividere messaging"
-	sysMsgV1   = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
-	sysConnE   = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
-	sysConnPB  = "dividere connection + Protobuf"      // protobuf-go Marshal and Unmarshal of the payload, no envelope
+	sysRaw    = "raw libzmq"
+	sysConn   = "dividere connection"
+	sysMsg    = "dividere messaging"
+	sysMsgV1  = "dividere messaging, no header"       // WithoutSequence: what stamping sequences costs
+	sysConnE  = "dividere connection, envelope-sized" // bytes only, as many as the messaging layer's envelope
+	sysConnPB = "dividere connection + Protobuf"      // protobuf-go Marshal and Unmarshal of the payload, no envelope
+	// The subscriber makes a deadline context for every receive.
+	sysConnCtx = "dividere connection, a context per Recv"
+	sysMsgCtx  = "dividere messaging, a context per Recv"
 	sysNATS    = "NATS"
 	sysGRPC    = "gRPC"
 	sysPython  = "Python (pyzmq)"
@@ -112,7 +115,7 @@ var roles = map[string]string{
 	sysRaw: "raw", sysConn: "conn", sysMsg: "msg", sysMsgV1: "msgv1", sysConnPB: "pb", sysNATS: "nats", sysGRPC: "grpc",
 	sysBroker: "broker", sysQueue: "natsqg", sysRawLB: "rawbroker", sysProxy: "zmqproxy", sysReact: "reactor", sysReactM: "reactorm",
 	sysGo: "zmtp", sysGoProxy: "zmtpproxy", sysReactT: "reactort", sysMsgV2: "msgv2", sysBrokerM: "brokerm", sysBrokerT: "brokert",
-	sysRegPaced: "registry", sysRegFull: "registry",
+	sysRegPaced: "registry", sysRegFull: "registry", sysConnCtx: "connctx", sysMsgCtx: "msgctx",
 }
 
 func refsFor(names ...string) map[string]string {
@@ -125,8 +128,10 @@ func refsFor(names ...string) map[string]string {
 			m[n] = sysProxy
 		case sysMsg, sysGRPC, sysBroker, sysRawLB, sysProxy, sysConnE, sysConnPB:
 			m[n] = sysNATS
-		case sysMsgV1, sysMsgV2, sysReact:
+		case sysMsgV1, sysMsgV2, sysReact, sysMsgCtx:
 			m[n] = sysMsg
+		case sysConnCtx:
+			m[n] = sysConn
 		case sysReactM, sysReactT:
 			m[n] = sysReact
 		case sysBrokerM, sysBrokerT:
@@ -162,7 +167,7 @@ func workloads(o options, natsURL string) []workload {
 		// BytesValue, marshalled and unmarshalled with protobuf-go and
 		// no envelope: the least any Protobuf framework over ZeroMQ does.
 		ps := func(s string) system { return system{name: s, run: pubsubRun(roles[s], size, n, natsURL)} }
-		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), ps(sysMsg), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB), ps(sysReact), ps(sysReactM), ps(sysReactT)}
+		w.systems = []system{ps(sysRaw), ps(sysGo), ps(sysConn), ps(sysMsg), ps(sysMsgV1), ps(sysNATS), ps(sysConnPB), ps(sysReact), ps(sysReactM), ps(sysReactT), ps(sysConnCtx), ps(sysMsgCtx)}
 		// The connection layer carrying as many bytes as the messaging
 		// layer puts on the wire for this payload: what the messaging
 		// layer could reach if its Protobuf work cost nothing.
