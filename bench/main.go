@@ -10,6 +10,7 @@
 //	go run . -only "8 requesters" -systems Reactor -reps 15   # an A/B of two systems
 //	BENCH_PROFILE=/tmp/p go run . -only "pub/sub 100" -systems "messaging,NATS"   # CPU profiles of the children
 //	go run . -systems "raw libzmq,raw Go engine,zmq_proxy,Go engine proxy"   # libzmq against the pure-Go engine
+//	go run . -only "64 B" -reps 9   # request/reply in a user's shape (9 responders, a deadline per call), and each part alone
 //
 // The dividere rows run on the engine of this process's environment,
 // which its children inherit: the pure-Go engine (internal/zmtp) unless
@@ -21,7 +22,8 @@
 // request cost in CPU time (all processes it crossed, every thread, from
 // /proc), how much of that libzmq's I/O threads spent, and how many thread
 // switches it took: what bounds throughput on few cores, and what a
-// thread-per-hop transport pays for on a virtual machine.
+// thread-per-hop transport pays for on a virtual machine; and each child
+// process's peak resident memory.
 //
 // It is its own module, so that nats-server and gRPC never enter the
 // graph of a program that uses dividere.
