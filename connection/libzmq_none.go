@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // A build without the libzmq tag (the default), or without cgo, has the
@@ -40,8 +38,8 @@ func (s *Socket) recvLibzmq(context.Context) (Message, error)        { return ni
 func (s *Socket) recvUserLibzmq(context.Context) (Message, string, error) {
 	return nil, "", errNoLibzmq
 }
-func (s *Socket) recvViewLibzmq(context.Context, recvview.Decoder) (any, error, error) {
-	return nil, nil, errNoLibzmq
+func recvViewLibzmq[T any](*Socket, context.Context, func(Message) (T, error)) (v T, derr, err error) {
+	return v, nil, errNoLibzmq
 }
 func (s *Socket) waitReadableLibzmq(context.Context) error { return errNoLibzmq }
 func (s *Socket) subscribeLibzmq(bool, []string) error     { return errNoLibzmq }

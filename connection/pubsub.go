@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/dividere-go/dividere/internal/recvview"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
@@ -280,13 +279,21 @@ func (s *Subscriber) Recv(ctx context.Context) (Message, error) { return s.recv(
 // original's wait(timeOutMs)).
 func (s *Subscriber) Wait(timeout time.Duration) bool { return s.waitFor(timeout) }
 
-func init() {
-	recvview.Recv = func(sock any, ctx context.Context, decode recvview.Decoder) (any, error, bool, error) {
-		s, ok := sock.(*Subscriber)
-		if !ok {
-			return nil, nil, false, nil
-		}
-		v, derr, err := s.recvView(ctx, decode)
-		return v, derr, true, err
+// RecvView receives the next message on s, as s.Recv does, and returns
+// what decode makes of it. decode is handed the message where it lies in
+// the socket's receive buffer, without the copy Recv makes so that its
+// caller may keep what it receives: decode must be done with the frames
+// when it returns. A decoder that copies what it keeps (as Protobuf's
+// does) may be given them; nothing that keeps them may. It saves a copy
+// and an allocation per message. The error is the socket's, as Recv's,
+// or else decode's.
+//
+// decode is best made once per receiver (a method value), not per call:
+// a closure passed here escapes to the heap.
+func RecvView[T any](ctx context.Context, s *Subscriber, decode func(Message) (T, error)) (T, error) {
+	v, derr, err := recvView(s.sock, ctx, decode)
+	if err != nil {
+		return v, err
 	}
+	return v, derr
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/internal/ratelog"
-	"github.com/dividere-go/dividere/internal/recvview"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
@@ -372,7 +371,7 @@ func (s *Socket) recvUser(ctx context.Context) (Message, string, error) {
 // next receive reuses, so decode must be done with them when it returns
 // (a decoder that copies what it keeps); it saves a copy and an
 // allocation per message.
-func (s *Socket) recvView(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+func recvView[T any](s *Socket, ctx context.Context, decode func(Message) (T, error)) (v T, derr, err error) {
 	if s.g != nil {
 		var msg Message
 		msg, _, err = s.recvGo(ctx, false)
@@ -380,11 +379,12 @@ func (s *Socket) recvView(ctx context.Context, decode recvview.Decoder) (v any, 
 			v, derr = decode(msg)
 		}
 	} else {
-		v, derr, err = s.recvViewLibzmq(ctx, decode)
+		v, derr, err = recvViewLibzmq(s, ctx, decode)
 	}
 	if err != nil {
 		s.stats.recvErrors.Add(1)
-		return nil, nil, s.mapErr("recv", err)
+		var zero T
+		return zero, nil, s.mapErr("recv", err)
 	}
 	s.stats.received.Add(1)
 	return v, derr, nil

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-
-	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // haveLibzmq says this build has the libzmq engine.
@@ -815,45 +813,44 @@ func (s *Socket) refill(view bool) error {
 // buffer, which the next receive reuses, so decode must be done with
 // them when it returns (a decoder that copies what it keeps). It saves
 // a copy and an allocation per message.
-func (s *Socket) recvViewLibzmq(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+func recvViewLibzmq[T any](s *Socket, ctx context.Context, decode func(Message) (T, error)) (v T, derr, err error) {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
-		return nil, nil, ErrClosed
+		return v, nil, ErrClosed
 	}
-	v, derr, err = s.viewLocked(decode)
+	v, derr, err = viewLocked(s, decode)
 	s.notifyLocked(dirNone)
 	s.mu.Unlock()
 	if isAgain(err) {
-		v, derr, err = s.recvViewSlow(ctx, decode)
+		v, derr, err = recvViewSlow(s, ctx, decode)
 	}
 	return v, derr, err
 }
 
 // recvViewSlow waits for the message: a function of its own, so that the
 // variables its closure captures (which escape) are not the fast path's.
-func (s *Socket) recvViewSlow(ctx context.Context, decode recvview.Decoder) (v any, derr, err error) {
+func recvViewSlow[T any](s *Socket, ctx context.Context, decode func(Message) (T, error)) (v T, derr, err error) {
 	err = s.wait(ctx, false, func() error {
 		var e error
-		v, derr, e = s.viewLocked(decode)
+		v, derr, e = viewLocked(s, decode)
 		return e
 	})
 	return v, derr, err
 }
 
 // viewLocked takes the next message and decodes it; s.mu must be held.
-func (s *Socket) viewLocked(decode recvview.Decoder) (any, error, error) {
+func viewLocked[T any](s *Socket, decode func(Message) (T, error)) (v T, derr, err error) {
 	var msg Message
-	var err error
 	if s.batch {
 		msg, err = s.nextQueued(true)
 	} else {
 		msg, err = s.recvFrames()
 	}
 	if err != nil {
-		return nil, nil, err
+		return v, nil, err
 	}
-	v, derr := decode(msg)
+	v, derr = decode(msg)
 	return v, derr, nil
 }
 

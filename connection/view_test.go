@@ -80,7 +80,7 @@ func TestRecvViewMixedWithRecv(t *testing.T) {
 			kept[i] = m
 			continue
 		}
-		v, derr, err := sub.recvView(ctx, func(frames [][]byte) (any, error) {
+		v, derr, err := recvView(sub.sock, ctx, func(frames Message) (any, error) {
 			return nil, check(i, frames)
 		})
 		if err != nil || derr != nil || v != nil {

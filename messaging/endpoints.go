@@ -14,7 +14,6 @@ import (
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/ratelog"
-	"github.com/dividere-go/dividere/internal/recvview"
 )
 
 // Option configures a messaging endpoint or a Reactor: one vocabulary for
@@ -327,7 +326,7 @@ type Subscriber struct {
 	socket
 	core
 	sub  *connection.Subscriber
-	view recvview.Decoder // decodeView, made once
+	view func(connection.Message) (proto.Message, error) // decodeView, made once
 }
 
 // NewSubscriber creates a Subscriber; WithTypes selects message types,
@@ -386,23 +385,12 @@ func topics(msgs []proto.Message) []string {
 func (s *Subscriber) Recv(ctx context.Context) (proto.Message, error) {
 	// Decoded where it lies in the socket's receive buffer: Protobuf
 	// copies what a message keeps, so the frame needs no copy of its own.
-	if v, derr, ok, err := recvview.Recv(s.sub, ctx, s.view); ok {
-		if err != nil {
-			return nil, err
-		}
-		m, _ := v.(proto.Message)
-		return m, derr
-	}
-	raw, err := s.sub.Recv(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.decodeMsg(s.Name(), raw.Payload())
+	return connection.RecvView(ctx, s.sub, s.view)
 }
 
-// decodeView is the Subscriber's recvview.Decoder.
-func (s *Subscriber) decodeView(frames [][]byte) (any, error) {
-	m, err := s.decodeMsg(s.Name(), connection.Message(frames).Payload())
+// decodeView is the Subscriber's decoder for connection.RecvView.
+func (s *Subscriber) decodeView(frames connection.Message) (proto.Message, error) {
+	m, err := s.decodeMsg(s.Name(), frames.Payload())
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,6 @@ var rank = map[string]int{
 	"internal/ratelog":   0,
 	"internal/rawzmq":    0,
 	"internal/readmepb":  0,
-	"internal/recvview":  0,
 	"internal/regbridge": 0,
 	"internal/retry":     0,
 	"internal/storekit":  0,
