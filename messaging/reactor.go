@@ -141,7 +141,7 @@ type Reactor struct {
 	handlers *Mux
 	mw       []Middleware
 	dispatch HandlerFunc // the middleware and the Mux, built at Serve
-	// For patterns' MsgWorker (answer): the chain built once, and the
+	// For Answer: the chain built once, and the
 	// codec and counters of the requests it hands over.
 	bridge     sync.Once
 	bridgeCore core
@@ -581,10 +581,16 @@ func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, ro
 	return j
 }
 
-// answer handles one request that came by other means than a reactor
-// endpoint (patterns' MsgWorker, through internal/msgserve), by the same
-// rules.
-func (r *Reactor) answer(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
+// Answer handles one request that came by other means than the
+// Reactor's endpoints (a patterns.MsgWorker's, from its brokers), by the
+// rules its endpoints' requests are handled by: the header's deadline
+// and metadata reach the handler, middleware and observers run, and the
+// request gets one reply or a refusal with its code. payload is the
+// request's envelope, route its routing frames (handed to the handler's
+// Source), and reply sends an encoded envelope back. It returns the
+// handler's error, or why no answer could be sent. The Reactor need not
+// be serving; its handlers must be registered first.
+func (r *Reactor) Answer(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 	r.bridge.Do(func() {
 		r.mu.Lock()
 		r.buildChain()
@@ -612,18 +618,23 @@ func (r *Reactor) answer(ctx context.Context, route [][]byte, payload []byte, re
 	return r.handle(ctx, r.jobOf(ep, m, hdrBytes, route, ""))
 }
 
-func init() {
-	msgserve.Answer = func(ctx context.Context, reactor any, route [][]byte, payload []byte, reply func([]byte) error) error {
-		return reactor.(*Reactor).answer(ctx, route, payload, reply)
-	}
-	msgserve.Check = func(reactor any) error { return reactor.(*Reactor).optErr }
-	msgserve.Outgoing = func(opts []any) []func(context.Context, proto.Message, *Header) {
-		var c config
-		for _, o := range opts {
-			o.(Option)(&c)
+// Err returns the error Serve would fail with before serving: that of an
+// option given to NewReactor that is not a Reactor's (one wrapping
+// connection.ErrOption), or nil.
+func (r *Reactor) Err() error { return r.optErr }
+
+// OutgoingHooks returns the WithOutgoing hooks among opts, in order, for
+// what encodes its own envelopes and sends them by other means than
+// messaging's endpoints (a patterns.MsgClient): it calls each with the
+// header about to travel, as an endpoint does.
+func OutgoingHooks(opts ...Option) []func(ctx context.Context, m proto.Message, h *Header) {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
 		}
-		return c.outgoing
 	}
+	return c.outgoing
 }
 
 // handle runs the handler for one job; panics are recovered and counted.

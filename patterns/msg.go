@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/dividere-go/dividere/internal/msgserve"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -31,11 +30,11 @@ func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
 		return nil, err
 	}
 	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.Option{messaging.WithLogger(cfg.logger)}, cfg.reactor...)...)}
-	if err := msgserve.Check(w.reactor); err != nil {
+	if err := w.reactor.Err(); err != nil {
 		return nil, err
 	}
 	if err := w.engine.init(endpoint, cfg, nil, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
-		return msgserve.Answer(ctx, w.reactor, route, payload, reply)
+		return w.reactor.Answer(ctx, route, payload, reply)
 	}); err != nil {
 		return nil, err
 	}
@@ -77,11 +76,7 @@ func NewMsgClient(endpoints string, opts ...Option) (*MsgClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	reactor := make([]any, len(cfg.reactor))
-	for i, o := range cfg.reactor {
-		reactor[i] = o
-	}
-	return &MsgClient{Client: c, outgoing: msgserve.Outgoing(reactor)}, nil
+	return &MsgClient{Client: c, outgoing: messaging.OutgoingHooks(cfg.reactor...)}, nil
 }
 
 // Call sends m (retrying as the Client does) and returns the reply. The
