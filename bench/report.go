@@ -349,11 +349,18 @@ func (r *results) svg(work []workload) string {
 	var rows []string
 	y := 30
 	colors := map[string]string{sysRaw: "#888", sysConn: "#2a7", sysMsg: "#184", sysMsgV1: "#4a6", sysNATS: "#27c", sysGRPC: "#c72", sysPython: "#a5c", sysBroker: "#184", sysQueue: "#27c", sysRawLB: "#888", sysProxy: "#bbb", sysReact: "#184", sysReactM: "#5b5", sysConnE: "#7c9", sysConnPB: "#9c7",
-		sysGo: "#d94", sysGoProxy: "#ea6"}
+		sysGo: "#d94", sysGoProxy: "#ea6", sysReactT: "#7b5", sysMsgV2: "#4a6", sysBrokerM: "#5b5", sysBrokerT: "#7b5", sysBrokerPaced: "#184",
+		sysConnCtx: "#9b9", sysMsgCtx: "#9b9", sysRegPaced: "#184", sysRegFull: "#184"}
 	for _, w := range work {
+		if w.paced {
+			continue // one rate for every system: nothing to draw
+		}
 		ref := sysNATS
 		if len(r.of(w.name, sysNATS)) == 0 {
 			ref = sysQueue
+		}
+		if len(r.of(w.name, ref)) == 0 {
+			continue // no NATS row to draw against (the name service)
 		}
 		rows = append(rows, fmt.Sprintf(`<text x="4" y="%d" font-weight="bold">%s (relative to %s%s)</text>`, y, w.name, ref, map[bool]string{true: "; shorter is faster", false: "; longer is faster"}[w.latency]))
 		y += rowH
