@@ -614,6 +614,7 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 	var (
 		msg      [][]byte
 		msgBytes int64 // of msg, when a codec hides message bounds from the reader
+		msgSize  int   // of msg
 		slab     []byte
 	)
 	batch := *pbatch
@@ -667,6 +668,7 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 			continue
 		}
 		msg = append(msg, f.Body)
+		msgSize += len(f.Body)
 		if st.codec != nil {
 			// The wire reader sees boxes, not messages: the limits are
 			// checked here, on what the boxes held.
@@ -681,10 +683,10 @@ func (st *stream) readFrames(pbatch *[][][]byte) error {
 		if f.More() {
 			continue
 		}
-		m := frames.frameList(lead + len(msg))
+		m := frames.frameListFor(lead+len(msg), msgSize)
 		copy(m[lead:], msg)
 		clear(msg)
-		msg, msgBytes = msg[:0], 0
+		msg, msgBytes, msgSize = msg[:0], 0, 0
 		switch s.typ {
 		case PUB, XPUB:
 			if err := st.fromSubscriber(m); err != nil {

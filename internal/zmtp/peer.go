@@ -138,14 +138,14 @@ func (p *peer) offerInproc(pre, msg [][]byte) bool {
 	if o.typ == ROUTER {
 		lead = 1 // the slot for the routing id, filled by Recv
 	}
-	mark := p.slab.mark()
-	cp := p.slab.frameList(lead + len(pre) + len(msg))
 	total := 0
 	for _, part := range [2][][]byte{pre, msg} {
 		for _, f := range part {
 			total += len(f)
 		}
 	}
+	mark := p.slab.mark()
+	cp := p.slab.frameListFor(lead+len(pre)+len(msg), total)
 	buf := p.slab.body(total)[:0]
 	i := lead
 	for _, part := range [2][][]byte{pre, msg} {

@@ -270,6 +270,12 @@ const (
 	frameSlabLen = 256      // frame lists of a slab
 	byteSlabSize = 32 << 10 // bytes of a slab
 	slabBodyMax  = 1024     // a larger body is an allocation of its own
+	// A message larger than slabPinMax gets a frame list of its own: a
+	// slab's list keeps its bodies alive as long as the slab is (the
+	// reader carves from it for up to 255 more messages), which must not
+	// hold a 100 MB message's memory after it was handled. The slab's
+	// messages thus pin at most frameSlabLen × slabPinMax bytes.
+	slabPinMax = 4 << 10
 )
 
 // frameList returns n frames' room.
@@ -280,6 +286,14 @@ func (sl *carver) frameList(n int) [][]byte {
 	l := len(sl.frames)
 	sl.frames = sl.frames[:l+n]
 	return sl.frames[l : l+n : l+n]
+}
+
+// frameListFor returns n frames' room for a message of size bytes.
+func (sl *carver) frameListFor(n, size int) [][]byte {
+	if size > slabPinMax {
+		return make([][]byte, n)
+	}
+	return sl.frameList(n)
 }
 
 // body returns n bytes' room.
