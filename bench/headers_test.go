@@ -20,7 +20,7 @@ func TestPublishedEnvelopes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	payload := bytes.Repeat([]byte{kindData}, 100)
-	v1, err := messaging.Codec{}.Encode(wrapperspb.Bytes(payload))
+	v1, err := messaging.Encode(wrapperspb.Bytes(payload), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestPublishedEnvelopes(t *testing.T) {
 		}
 		got := firstPublished(ctx, t, pub, sub, payload)
 		sub.Close()
-		h, err := messaging.DecodeHeader(got)
+		_, h, err := messaging.DecodeHeader(got)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestRequestEnvelopes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := messaging.DecodeHeader(m.Payload())
+		_, h, err := messaging.DecodeHeader(m.Payload())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -212,7 +212,7 @@ func newPublisher(role, natsURL string) (publisher, error) {
 		// The Reactor rows' publishers are the messaging rows'; with
 		// metrics on, the metrics module reads its counters; with tracing
 		// on, every send is a span whose context travels in the header.
-		var opts []messaging.Option
+		var opts []messaging.PublisherOption
 		switch {
 		case role == "msgv1":
 			opts = append(opts, messaging.WithoutSequence())
@@ -442,7 +442,7 @@ func runSub(role string, size, n int, endpoint string) error {
 		if err != nil {
 			return err
 		}
-		var opts []messaging.Option
+		var opts []messaging.ReactorOption
 		var m *metrics.Metrics
 		switch observed(role) {
 		case 'm':
@@ -453,7 +453,7 @@ func runSub(role string, size, n int, endpoint string) error {
 			opts = append(opts, tracing.Middleware(tracerProvider()))
 		}
 		r := messaging.NewReactor([]messaging.Endpoint{sub}, opts...)
-		messaging.HandleMessage(r, func(_ context.Context, b *wrapperspb.BytesValue, _ messaging.Source) error {
+		messaging.HandleMessage(r, func(_ context.Context, b *wrapperspb.BytesValue, _ messaging.Peer) error {
 			c.see(b.Value[0])
 			return nil
 		})
@@ -605,7 +605,7 @@ func startResponder(role, natsURL string, i int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var opts []messaging.Option
+		var opts []messaging.ReactorOption
 		var m *metrics.Metrics
 		switch observed(role) {
 		case 'm':
@@ -698,7 +698,7 @@ func newCaller(role, endpoint string) (caller, error) {
 		}
 		return func(ctx context.Context, b []byte) error { _, err := req.Call(ctx, b); return err }, nil
 	case "msg", "msgv2", "reactor", "reactorm", "reactort":
-		var opts []messaging.Option
+		var opts []messaging.RequestOption
 		if observed(role) == 't' {
 			opts = append(opts, tracing.Outgoing(tracerProvider()))
 		}

@@ -494,7 +494,7 @@ func queueGroupRun(natsURL string, size int, d interface{ String() string }) fun
 // id and a sequence number as large as the run's last).
 func envelopeSize(size, n int) int {
 	h := &messaging.Header{Publisher: strings.Repeat("x", 12), Sequence: uint64(n)}
-	b, err := messaging.Codec{}.EncodeWithHeader(wrapperspb.Bytes(make([]byte, size)), h)
+	b, err := messaging.Encode(wrapperspb.Bytes(make([]byte, size)), h)
 	if err != nil {
 		panic(err)
 	}

@@ -73,7 +73,7 @@ func TestOriginalReadsV2Envelopes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := messaging.DecodeHeader(m.Payload())
+			_, h, err := messaging.DecodeHeader(m.Payload())
 			if err != nil || h.GetSequence() != uint64(i+1) || h.GetPublisher() != pub.ID() ||
 				h.GetMetadata()["tenant"] != "acme" || h.GetTraceparent() == "" {
 				t.Fatalf("header sent: %v %v", h, err)

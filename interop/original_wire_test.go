@@ -88,7 +88,7 @@ func echoReactor(t *testing.T, eps ...messaging.Endpoint) {
 		t.Cleanup(func() { ep.(io.Closer).Close() }) // after the Reactor's end (cleanups run last first)
 	}
 	r := messaging.NewReactor(eps, messaging.WithLogger(quiet))
-	messaging.HandleDefault(r, func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) { return m, nil })
+	messaging.HandleNamed(r, "", func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) { return m, nil })
 	testutil.Serve(t, r)
 }
 
@@ -145,7 +145,7 @@ func TestOriginalRequestResponseEveryType(t *testing.T) {
 		ctx := tctx(t, 60*time.Second)
 		for i := range 5 {
 			for _, m := range originalTypes(i) {
-				got, err := req.Call(ctx, m)
+				got, err := messaging.Call[proto.Message](ctx, req, m)
 				if err != nil {
 					t.Fatalf("%T: %v", m, err)
 				}
@@ -349,7 +349,7 @@ func TestOriginalDealer(t *testing.T) {
 		defer d.Close()
 		ctx := tctx(t, 60*time.Second)
 		for _, m := range originalTypes(7) {
-			if err := d.Send(ctx, m); err != nil {
+			if err := d.Send(ctx, nil, m); err != nil {
 				t.Fatal(err)
 			}
 			got, _, err := d.Recv(ctx)
@@ -382,7 +382,7 @@ func TestOriginalProxy(t *testing.T) {
 		defer req.Close()
 		for i := range 9 {
 			m := &testpb.TestDtMsg01{Field1: float64(i)}
-			got, err := req.Call(ctx, m)
+			got, err := messaging.Call[proto.Message](ctx, req, m)
 			if err != nil || !proto.Equal(got, m) {
 				t.Fatalf("request %d across the original's proxy: %v %v", i, got, err)
 			}
@@ -401,7 +401,7 @@ func TestOriginalProxy(t *testing.T) {
 		}
 		defer d.Close()
 		for _, m := range originalTypes(3) {
-			if err := d.Send(ctx, m); err != nil {
+			if err := d.Send(ctx, nil, m); err != nil {
 				t.Fatal(err)
 			}
 			got, _, err := d.Recv(ctx)

@@ -23,11 +23,11 @@ import (
 var sample = &testpb.Echo{Data: make([]byte, 76), Seq: 123456789}
 
 func BenchmarkCodec(b *testing.B) {
-	env, _ := messaging.Encode(sample)
+	env, _ := messaging.Encode(sample, nil)
 	b.Run(fmt.Sprintf("encode/%dB", len(env)), func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := messaging.Encode(sample); err != nil {
+			if _, err := messaging.Encode(sample, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -35,7 +35,7 @@ func BenchmarkCodec(b *testing.B) {
 	b.Run(fmt.Sprintf("decode/%dB", len(env)), func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := messaging.Decode(env); err != nil {
+			if _, _, err := messaging.Decode(env, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -49,11 +49,11 @@ func BenchmarkCodec(b *testing.B) {
 		name string
 		h    *messaging.Header
 	}{{"sequence", seq}, {"request", full}} {
-		henv, _ := (messaging.Codec{}).EncodeWithHeader(sample, h.h)
+		henv, _ := messaging.Encode(sample, h.h)
 		b.Run(fmt.Sprintf("encode+%s/%dB", h.name, len(henv)), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := (messaging.Codec{}).EncodeWithHeader(sample, h.h); err != nil {
+				if _, err := messaging.Encode(sample, h.h); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -61,7 +61,7 @@ func BenchmarkCodec(b *testing.B) {
 		b.Run(fmt.Sprintf("decode+%s/%dB", h.name, len(henv)), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := messaging.Decode(henv); err != nil {
+				if _, _, err := messaging.Decode(henv, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -69,7 +69,7 @@ func BenchmarkCodec(b *testing.B) {
 		b.Run(fmt.Sprintf("decodewithheader+%s/%dB", h.name, len(henv)), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := (messaging.Codec{}).DecodeWithHeader(henv); err != nil {
+				if _, _, err := messaging.Decode(henv, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -79,7 +79,7 @@ func BenchmarkCodec(b *testing.B) {
 
 func BenchmarkPubSub100B(b *testing.B) {
 	ctx := context.Background()
-	env, _ := messaging.Encode(sample)
+	env, _ := messaging.Encode(sample, nil)
 	b.Run("connection", func(b *testing.B) {
 		pub, _ := connection.NewPublisher("@tcp://127.0.0.1:0")
 		sub, _ := connection.NewSubscriber(pub.Endpoint())
@@ -138,7 +138,7 @@ func BenchmarkRecvContext(b *testing.B) {
 
 func BenchmarkReqRep100B(b *testing.B) {
 	ctx := context.Background()
-	env, _ := messaging.Encode(sample)
+	env, _ := messaging.Encode(sample, nil)
 	b.Run("connection", func(b *testing.B) {
 		rep, _ := connection.NewResponse("@tcp://127.0.0.1:0")
 		req, _ := connection.NewRequest(rep.Endpoint())
@@ -176,7 +176,7 @@ func BenchmarkReqRep100B(b *testing.B) {
 		defer rep.Close()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := req.Call(ctx, sample); err != nil {
+			if _, err := messaging.Call[proto.Message](ctx, req, sample); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -200,7 +200,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 		defer req.Close()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := req.Call(ctx, sample); err != nil {
+			if _, err := messaging.Call[proto.Message](ctx, req, sample); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -216,7 +216,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 		d, _ := messaging.NewDealer(router.Endpoint())
 		defer d.Close()
 		benchkit.Pipeline(b, 64,
-			func() error { return d.Send(ctx, sample) },
+			func() error { return d.Send(ctx, nil, sample) },
 			func() error { _, _, err := d.Recv(ctx); return err })
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "round-trips/s")
 	})
@@ -241,7 +241,7 @@ func BenchmarkReactorCPU(b *testing.B) {
 			defer d.Close()
 			work := &testpb.Work{Rounds: 50}
 			benchkit.Pipeline(b, 16,
-				func() error { return d.Send(ctx, work) },
+				func() error { return d.Send(ctx, nil, work) },
 				func() error { _, _, err := d.Recv(ctx); return err })
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})

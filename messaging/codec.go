@@ -18,63 +18,42 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// Errors for a message that cannot be decoded. Each is an error for that
-// one message: endpoints and reactors count it, log it and keep serving.
+// ErrUndecodable wraps every failure to decode a message: bytes that are
+// not a msgEnvelope (garbage, an empty frame, a truncated message), an
+// envelope with no message in it, a type this side does not know, and
+// bytes that do not parse as their type. It is an error for that one
+// message: endpoints and reactors count it (Stats, by reason), log it and
+// keep serving. CodeOf says Unimplemented for an unknown type and
+// InvalidArgument for the others, as a refusal does.
+var ErrUndecodable = errors.New("dividere: undecodable message")
+
+// ErrWrongType is what a typed receive or call (RecvAs, Call) returns for
+// a message of another type than asked.
+var ErrWrongType = errors.New("dividere: unexpected message type")
+
+// The reasons a message cannot be decoded, each counted on its own
+// (Stats).
 var (
-	// ErrNotEnvelope: the bytes are not a msgEnvelope (garbage, an empty
-	// frame, a truncated message).
-	ErrNotEnvelope = errors.New("dividere: not a message envelope")
-	// ErrNoPayload: an envelope with no msg (Any) field or no type.
-	ErrNoPayload = errors.New("dividere: envelope carries no message")
-	// ErrUnknownType: the envelope names a type the resolver does not know.
-	ErrUnknownType = errors.New("dividere: unknown message type")
-	// ErrCorrupt: the type is known but its bytes do not parse as it.
-	ErrCorrupt = errors.New("dividere: corrupt message")
-	// ErrWrongType: a typed receive or call got another type than asked.
-	ErrWrongType = errors.New("dividere: unexpected message type")
+	errNotEnvelope = fmt.Errorf("%w: not a message envelope", ErrUndecodable)
+	errNoPayload   = fmt.Errorf("%w: envelope carries no message", ErrUndecodable)
+	errUnknownType = fmt.Errorf("%w: unknown message type", ErrUndecodable)
+	errCorrupt     = fmt.Errorf("%w: corrupt message", ErrUndecodable)
 )
 
-// TypeURLPrefix is the prefix of an Any's type URL; the full name follows.
-const TypeURLPrefix = "type.googleapis.com/"
+// typeURLPrefix is the prefix of an Any's type URL; the full name follows.
+const typeURLPrefix = "type.googleapis.com/"
 
-// Resolver finds message types by full name and by type URL.
-// protoregistry.GlobalTypes (every generated type linked into the
-// program) is the default; a protoregistry.Types built from descriptor
-// sets serves dynamic types.
-type Resolver interface {
-	FindMessageByName(protoreflect.FullName) (protoreflect.MessageType, error)
-	FindMessageByURL(string) (protoreflect.MessageType, error)
+// codec encodes and decodes envelopes, looking types up in resolver
+// (protoregistry.GlobalTypes when nil).
+type codec struct {
+	resolver protoregistry.MessageTypeResolver
 }
 
-// Codec encodes messages into docs/protocol.md envelopes and decodes them back.
-// The zero value uses protoregistry.GlobalTypes and is ready to use.
-type Codec struct {
-	Resolver Resolver
-}
-
-func (c Codec) resolver() Resolver {
-	if c.Resolver == nil {
+func (c codec) types() protoregistry.MessageTypeResolver {
+	if c.resolver == nil {
 		return protoregistry.GlobalTypes
 	}
-	return c.Resolver
-}
-
-// Encode wraps m in an envelope with the default Codec.
-func Encode(m proto.Message) ([]byte, error) { return Codec{}.Encode(m) }
-
-// Decode unwraps an envelope with the default Codec.
-func Decode(b []byte) (proto.Message, error) { return Codec{}.Decode(b) }
-
-// Encode wraps m in a msgEnvelope: msgName = m's full name, msg = an Any
-// with type URL "type.googleapis.com/<full name>" and m's bytes. The
-// output is byte for byte what marshalling the envelope with any
-// Protobuf library gives, built in one allocation with m serialized once.
-func (c Codec) Encode(m proto.Message) ([]byte, error) { return c.AppendEncode(nil, m) }
-
-// AppendEncode appends m's envelope to dst, growing it at most once: for
-// callers that reuse buffers.
-func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
-	return c.appendEncode(dst, m, nil)
+	return c.resolver
 }
 
 // Header is the v2 envelope header (msgHeader): a request's deadline,
@@ -82,9 +61,14 @@ func (c Codec) AppendEncode(dst []byte, m proto.Message) ([]byte, error) {
 // sequence number. A v1 peer skips it.
 type Header = msglib.MsgHeader
 
-// EncodeWithHeader wraps m in an envelope that carries h. An empty or nil
-// h gives exactly the v1 envelope Encode gives.
-func (c Codec) EncodeWithHeader(m proto.Message, h *Header) ([]byte, error) {
+// Encode wraps m in a msgEnvelope (docs/protocol.md): msgName = m's full
+// name, msg = an Any with type URL "type.googleapis.com/<full name>" and
+// m's bytes, and h as the v2 header. With a nil or empty h it is the v1
+// envelope, byte for byte what marshalling the envelope with any
+// Protobuf library gives, built in one allocation with m serialized once.
+// The endpoints encode for you; Encode is for those who send envelopes
+// by other means.
+func Encode(m proto.Message, h *Header) ([]byte, error) {
 	var hdr []byte
 	if h != nil {
 		var err error
@@ -92,15 +76,15 @@ func (c Codec) EncodeWithHeader(m proto.Message, h *Header) ([]byte, error) {
 			return nil, fmt.Errorf("encode header: %w", err)
 		}
 	}
-	return c.appendEncode(nil, m, hdr)
+	return codec{}.appendEncode(nil, m, hdr)
 }
 
 // appendEncode appends m's envelope, with the serialized header hdr as
 // field 3 when there is one. The header comes last, so that the type
 // prefix subscribers filter on is the same as in v1.
-func (c Codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, error) {
+func (c codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, error) {
 	if m == nil {
-		return nil, fmt.Errorf("encode: %w: nil message", ErrNoPayload)
+		return nil, fmt.Errorf("encode: %w: nil message", errNoPayload)
 	}
 	p := prefixOf(m.ProtoReflect().Descriptor())
 	size := proto.Size(m)
@@ -140,7 +124,7 @@ func (c Codec) appendEncode(dst []byte, m proto.Message, hdr []byte) ([]byte, er
 type typePrefix struct {
 	desc protoreflect.MessageDescriptor
 	name []byte // tag 1, length, full name
-	url  []byte // tag 1, length, TypeURLPrefix + full name
+	url  []byte // tag 1, length, typeURLPrefix + full name
 }
 
 // lastPrefix is the type encoded last: an endpoint mostly sends one type
@@ -159,7 +143,7 @@ func prefixOf(d protoreflect.MessageDescriptor) *typePrefix {
 	p, ok := prefixes.get(name) // the pieces depend on the name alone
 	if !ok {
 		p = &typePrefix{desc: d, name: appendString(nil, 1, name),
-			url: appendString(nil, 1, TypeURLPrefix+name)}
+			url: appendString(nil, 1, typeURLPrefix+name)}
 		prefixes.add(name, p)
 	}
 	lastPrefix.Store(p)
@@ -216,20 +200,13 @@ func appendString(b []byte, field protowire.Number, s string) []byte {
 	return append(b, s...)
 }
 
-// Decode unwraps an envelope and returns the message it carries. The type
-// is looked up by msgName, then by the Any's type URL (a peer may name a
-// packaged message by its short name). Every failure wraps one of
-// ErrNotEnvelope, ErrNoPayload, ErrUnknownType or ErrCorrupt.
-func (c Codec) Decode(b []byte) (proto.Message, error) {
-	m, _, err := c.decode(b)
-	return m, err
-}
-
-// DecodeWithHeader is Decode that also returns the envelope's header (nil
-// for a v1 envelope). A header that does not parse is an error wrapping
-// ErrNotEnvelope.
-func (c Codec) DecodeWithHeader(b []byte) (proto.Message, *Header, error) {
-	m, hdr, err := c.decode(b)
+// Decode unwraps an envelope and returns the message it carries and its
+// header (nil for a v1 envelope). The type is looked up in r
+// (protoregistry.GlobalTypes when r is nil) by msgName, then by the
+// Any's type URL (a peer may name a packaged message by its short name).
+// Every failure wraps ErrUndecodable.
+func Decode(b []byte, r protoregistry.MessageTypeResolver) (proto.Message, *Header, error) {
+	m, hdr, err := codec{resolver: r}.decode(b)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -240,15 +217,17 @@ func (c Codec) DecodeWithHeader(b []byte) (proto.Message, *Header, error) {
 	return m, h, nil
 }
 
-// DecodeHeader returns the header of an envelope without decoding its
-// message (nil for a v1 envelope): what a broker needs to see a
-// request's deadline.
-func DecodeHeader(b []byte) (*Header, error) {
+// DecodeHeader returns the type name (msgName) and the header (nil for a
+// v1 envelope) of an envelope without decoding its message: what a
+// broker or a router needs to see a request's deadline or dispatch it,
+// whether or not it knows the type.
+func DecodeHeader(b []byte) (string, *Header, error) {
 	e, err := parseEnvelope(b)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	return parseHeader(e.header)
+	h, err := parseHeader(e.header)
+	return string(e.name), h, err
 }
 
 // ReplaceHeader returns the envelope with h as its header instead of the
@@ -264,7 +243,7 @@ func ReplaceHeader(envelope []byte, h *Header) ([]byte, error) {
 		num, typ, n := protowire.ConsumeTag(b)
 		m := protowire.ConsumeFieldValue(num, typ, b[n:])
 		if n < 0 || m < 0 {
-			return nil, fmt.Errorf("decode: %w", ErrNotEnvelope)
+			return nil, fmt.Errorf("decode: %w", errNotEnvelope)
 		}
 		if num != 3 {
 			out = append(out, b[:n+m]...)
@@ -290,22 +269,22 @@ func parseHeader(hdr []byte) (*Header, error) {
 	}
 	h := &Header{}
 	if err := proto.Unmarshal(hdr, h); err != nil {
-		return nil, fmt.Errorf("decode: %w: header: %v", ErrNotEnvelope, err)
+		return nil, fmt.Errorf("decode: %w: header: %v", errNotEnvelope, err)
 	}
 	return h, nil
 }
 
 // decode returns the message and the header's bytes (nil when none).
-func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
+func (c codec) decode(b []byte) (proto.Message, []byte, error) {
 	e, err := parseEnvelope(b)
 	if err != nil {
 		return nil, nil, err
 	}
 	name, url, value, hasAny := e.name, e.url, e.value, e.hasAny
 	if !hasAny || len(url) == 0 {
-		return nil, nil, fmt.Errorf("decode %q: %w", name, ErrNoPayload)
+		return nil, nil, fmt.Errorf("decode %q: %w", name, errNoPayload)
 	}
-	r := c.resolver()
+	r := c.types()
 	var m proto.Message
 	if t := c.cached(name); t.mt != nil {
 		m = t.new()
@@ -313,7 +292,7 @@ func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
 		var mt protoreflect.MessageType
 		if mt, err = r.FindMessageByName(protoreflect.FullName(name)); err != nil {
 			if mt, err = r.FindMessageByURL(string(url)); err != nil {
-				return nil, nil, fmt.Errorf("decode: %w: %q (type URL %q)", ErrUnknownType, name, url)
+				return nil, nil, fmt.Errorf("decode: %w: %q (type URL %q)", errUnknownType, name, url)
 			}
 		}
 		c.remember(name, mt)
@@ -322,22 +301,15 @@ func (c Codec) decode(b []byte) (proto.Message, []byte, error) {
 	// Merge: the message is new, so the Reset an unmarshal starts with
 	// would clear nothing.
 	opts := proto.UnmarshalOptions{Merge: true}
-	if c.Resolver != nil { // nil: the global registry, the options' default
+	if c.resolver != nil { // nil: the global registry, the options' default
 		if er, ok := r.(protoregistry.ExtensionTypeResolver); ok {
 			opts.Resolver = er // extensions inside the message resolve too
 		}
 	}
 	if err := opts.Unmarshal(value, m); err != nil {
-		return nil, nil, fmt.Errorf("decode %s: %w: %v", name, ErrCorrupt, err)
+		return nil, nil, fmt.Errorf("decode %s: %w: %v", name, errCorrupt, err)
 	}
 	return m, e.header, nil
-}
-
-// TypeName returns the msgName of an envelope without decoding the
-// message: what a router needs to dispatch.
-func TypeName(b []byte) (string, error) {
-	e, err := parseEnvelope(b)
-	return string(e.name), err
 }
 
 // globalCache maps names seen in envelopes to their types in
@@ -363,8 +335,8 @@ func (t cachedType) new() proto.Message {
 	return t.mt.New().Interface()
 }
 
-func (c Codec) cached(name []byte) cachedType {
-	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
+func (c codec) cached(name []byte) cachedType {
+	if c.resolver != nil && c.resolver != protoregistry.GlobalTypes {
 		return cachedType{} // a custom resolver may change: ask it every time
 	}
 	t, _ := globalCache.getBytes(name)
@@ -393,8 +365,8 @@ func zeroStruct(mt protoreflect.MessageType) (goType reflect.Type) {
 	return zt.Elem()
 }
 
-func (c Codec) remember(name []byte, mt protoreflect.MessageType) {
-	if c.Resolver != nil && c.Resolver != protoregistry.GlobalTypes {
+func (c codec) remember(name []byte, mt protoreflect.MessageType) {
+	if c.resolver != nil && c.resolver != protoregistry.GlobalTypes {
 		return
 	}
 	globalCache.add(string(name), cachedType{mt: mt, goType: zeroStruct(mt)})
@@ -411,19 +383,19 @@ type envelope struct {
 // fields are skipped, as Protobuf requires.
 func parseEnvelope(b []byte) (e envelope, err error) {
 	if len(b) == 0 {
-		return e, fmt.Errorf("decode: %w: empty frame", ErrNotEnvelope)
+		return e, fmt.Errorf("decode: %w: empty frame", errNotEnvelope)
 	}
 	var anyBytes []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return e, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode: %w: %v", errNotEnvelope, protowire.ParseError(n))
 		}
 		b = b[n:]
 		if typ == protowire.BytesType && num >= 1 && num <= 3 {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return e, fmt.Errorf("decode: %w: field %d: %v", ErrNotEnvelope, num, protowire.ParseError(n))
+				return e, fmt.Errorf("decode: %w: field %d: %v", errNotEnvelope, num, protowire.ParseError(n))
 			}
 			b = b[n:]
 			switch num {
@@ -442,30 +414,30 @@ func parseEnvelope(b []byte) (e envelope, err error) {
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return e, fmt.Errorf("decode: %w: %v", ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode: %w: %v", errNotEnvelope, protowire.ParseError(n))
 		}
 		b = b[n:]
 	}
 	if len(e.name) == 0 && !e.hasAny {
-		return e, fmt.Errorf("decode: %w: no envelope fields", ErrNotEnvelope)
+		return e, fmt.Errorf("decode: %w: no envelope fields", errNotEnvelope)
 	}
 	for len(anyBytes) > 0 {
 		num, typ, n := protowire.ConsumeTag(anyBytes)
 		if n < 0 {
-			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, errNotEnvelope, protowire.ParseError(n))
 		}
 		anyBytes = anyBytes[n:]
 		if typ != protowire.BytesType || (num != 1 && num != 2) {
 			n := protowire.ConsumeFieldValue(num, typ, anyBytes)
 			if n < 0 {
-				return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
+				return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, errNotEnvelope, protowire.ParseError(n))
 			}
 			anyBytes = anyBytes[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(anyBytes)
 		if n < 0 {
-			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, ErrNotEnvelope, protowire.ParseError(n))
+			return e, fmt.Errorf("decode %q: %w: Any: %v", e.name, errNotEnvelope, protowire.ParseError(n))
 		}
 		if num == 1 {
 			e.url = v
@@ -481,18 +453,10 @@ func parseEnvelope(b []byte) (e envelope, err error) {
 }
 
 // Topic returns the subscription prefix that selects exactly the
-// messages of m's type: 0x0A, varint(len(name)), name. The length keeps
-// "Msg01" from matching "Msg012", for names of any length.
-func Topic(m proto.Message) string { return TopicForName(m.ProtoReflect().Descriptor().FullName()) }
-
-// TopicForName is Topic for a full name.
-func TopicForName(name protoreflect.FullName) string {
-	return string(appendString(nil, 1, string(name)))
-}
-
-// TopicOf is Topic for a message type given as a type parameter:
-// TopicOf[*pb.Order]().
-func TopicOf[T proto.Message]() string {
-	var zero T
-	return Topic(zero)
+// messages of m's type (m may be a nil *T): 0x0A, varint(len(name)),
+// name. The length keeps "Msg01" from matching "Msg012", for names of
+// any length. A Subscriber subscribes by type for you; Topic is for the
+// connection layer (Publisher.Conn().Subscribers(Topic(m))).
+func Topic(m proto.Message) string {
+	return string(appendString(nil, 1, string(m.ProtoReflect().Descriptor().FullName())))
 }

@@ -59,7 +59,7 @@ func nested() *testpb.Outer {
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for _, m := range scalarSamples() {
-		b, err := messaging.Encode(m)
+		b, err := messaging.Encode(m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		// a message of m's own Go type, equal to m, and never the same one.
 		var prev proto.Message
 		for range 3 {
-			got, err := messaging.Decode(b)
+			got, _, err := messaging.Decode(b, nil)
 			if err != nil {
 				t.Fatalf("%T: %v", m, err)
 			}
@@ -96,7 +96,7 @@ func TestEncodeMatchesStandardEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ours, err := messaging.Encode(m)
+		ours, err := messaging.Encode(m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestTopicIsExact(t *testing.T) {
 	if a != "\x0a\x05Msg01" || strings.HasPrefix(b, a) {
 		t.Fatalf("Msg01 topic %q is a prefix of Msg012's %q", a, b)
 	}
-	long := messaging.TopicOf[*testpb.AMessageNameLongerThanOneHundredTwentySevenCharactersSoThatItsLengthTakesTwoBytesOfVarintInTheEnvelopePrefixXXXXXXXXXXXXXXXXXXXXXXX]()
+	long := messaging.Topic((*testpb.AMessageNameLongerThanOneHundredTwentySevenCharactersSoThatItsLengthTakesTwoBytesOfVarintInTheEnvelopePrefixXXXXXXXXXXXXXXXXXXXXXXX)(nil))
 	if long[1] != 0x83 || long[2] != 0x01 { // varint(131)
 		t.Fatalf("long name topic starts %x", long[:3])
 	}
@@ -127,20 +127,20 @@ func TestDecodeShortNameFallsBackToTypeURL(t *testing.T) {
 	m := &testpb.Packaged{Text: "via URL"}
 	a, _ := anypb.New(m)
 	b, _ := proto.Marshal(&msglib.MsgEnvelope{MsgName: "Packaged", Msg: a})
-	got, err := messaging.Decode(b)
+	got, _, err := messaging.Decode(b, nil)
 	if err != nil || !proto.Equal(got, m) {
 		t.Fatalf("got %v %v", got, err)
 	}
-	if n, _ := messaging.TypeName(b); n != "Packaged" {
-		t.Fatalf("TypeName %q", n)
+	if n, _, _ := messaging.DecodeHeader(b); n != "Packaged" {
+		t.Fatalf("DecodeHeader's name %q", n)
 	}
 }
 
 func TestDecodeBadInput(t *testing.T) {
-	good, _ := messaging.Encode(&testpb.StringMsg{Value: "this is a string"})
-	unknownAny := &anypb.Any{TypeUrl: messaging.TypeURLPrefix + "NoSuchType", Value: []byte{8, 1}}
+	good, _ := messaging.Encode(&testpb.StringMsg{Value: "this is a string"}, nil)
+	unknownAny := &anypb.Any{TypeUrl: "type.googleapis.com/" + "NoSuchType", Value: []byte{8, 1}}
 	unknown, _ := proto.Marshal(&msglib.MsgEnvelope{MsgName: "NoSuchType", Msg: unknownAny})
-	corruptAny := &anypb.Any{TypeUrl: messaging.TypeURLPrefix + "StringMsg", Value: []byte{0x0a, 0x7f, 'x'}}
+	corruptAny := &anypb.Any{TypeUrl: "type.googleapis.com/" + "StringMsg", Value: []byte{0x0a, 0x7f, 'x'}}
 	corrupt, _ := proto.Marshal(&msglib.MsgEnvelope{MsgName: "StringMsg", Msg: corruptAny})
 	noAny, _ := proto.Marshal(&msglib.MsgEnvelope{MsgName: "StringMsg"})
 	for _, tc := range []struct {
@@ -148,15 +148,15 @@ func TestDecodeBadInput(t *testing.T) {
 		in   []byte
 		want error
 	}{
-		{"empty frame", nil, messaging.ErrNotEnvelope},
-		{"garbage", []byte("\xff\xff\xff\xff garbage"), messaging.ErrNotEnvelope},
-		{"truncated", good[:len(good)-3], messaging.ErrNotEnvelope},
-		{"plain text", []byte("hello"), messaging.ErrNotEnvelope},
-		{"unknown type", unknown, messaging.ErrUnknownType},
-		{"corrupt body", corrupt, messaging.ErrCorrupt},
-		{"no Any", noAny, messaging.ErrNoPayload},
+		{"empty frame", nil, messaging.ErrUndecodable},
+		{"garbage", []byte("\xff\xff\xff\xff garbage"), messaging.ErrUndecodable},
+		{"truncated", good[:len(good)-3], messaging.ErrUndecodable},
+		{"plain text", []byte("hello"), messaging.ErrUndecodable},
+		{"unknown type", unknown, messaging.ErrUndecodable},
+		{"corrupt body", corrupt, messaging.ErrUndecodable},
+		{"no Any", noAny, messaging.ErrUndecodable},
 	} {
-		_, err := messaging.Decode(tc.in)
+		_, _, err := messaging.Decode(tc.in, nil)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
@@ -165,15 +165,15 @@ func TestDecodeBadInput(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, m := range scalarSamples() {
-		b, _ := messaging.Encode(m)
+		b, _ := messaging.Encode(m, nil)
 		f.Add(b)
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x00, 0x12, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := messaging.Decode(b)
+		m, _, err := messaging.Decode(b, nil)
 		if err != nil {
-			for _, sentinel := range []error{messaging.ErrNotEnvelope, messaging.ErrNoPayload, messaging.ErrUnknownType, messaging.ErrCorrupt} {
+			for _, sentinel := range []error{messaging.ErrUndecodable, messaging.ErrUndecodable, messaging.ErrUndecodable, messaging.ErrUndecodable} {
 				if errors.Is(err, sentinel) {
 					return
 				}
@@ -181,11 +181,11 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("untyped error %v", err)
 		}
 		// Whatever decodes must survive a round trip.
-		again, err := messaging.Encode(m)
+		again, err := messaging.Encode(m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m2, err := messaging.Decode(again)
+		m2, _, err := messaging.Decode(again, nil)
 		if err != nil || !proto.Equal(m, m2) {
 			t.Fatalf("re-encode round trip: %v", err)
 		}
@@ -220,12 +220,12 @@ func TestDecodeGlobalDynamicType(t *testing.T) {
 	}
 	m := dynamicpb.NewMessage(md)
 	m.Set(md.Fields().Get(0), protoreflect.ValueOfString("hello"))
-	b, err := messaging.Encode(m)
+	b, err := messaging.Encode(m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		got, err := messaging.Decode(b)
+		got, _, err := messaging.Decode(b, nil)
 		if err != nil {
 			t.Fatalf("decode %d: %v", i, err)
 		}

@@ -14,8 +14,8 @@
 // Decoding looks a type up by name in protoregistry.GlobalTypes (or a
 // Resolver of your own, for dynamic types), falling back to the Any's type
 // URL. A message that cannot be decoded is an error for that message
-// only, wrapping ErrNotEnvelope, ErrNoPayload, ErrUnknownType or
-// ErrCorrupt; the endpoint counts it (MessageStats), logs it, and goes on.
+// only, wrapping ErrUndecodable; the endpoint counts it by reason
+// (MessageStats), logs it, and goes on.
 // A Response answers an undecodable request with ack{ok: false} so that
 // neither side is left waiting.
 //
@@ -26,6 +26,15 @@
 // Subscriber counts what it lost (Stats.Lost). A failed request is
 // answered with a code (google.rpc.Code numbering) and a message, and
 // the caller gets an *Error (CodeOf). A v1 peer ignores all of it.
+//
+// Options are scoped at compile time: each constructor takes its own
+// kind's option interface (PublisherOption, SubscriberOption, …,
+// ReactorOption), each option returns the narrowest one it applies to,
+// and Option (WithLogger) applies everywhere, so that a misplaced option
+// is a type error. WithConnectionOptions passes the socket options of
+// every kind on; a kind's own go by its bridge (WithPublisherConnOptions,
+// WithRouterConnOptions, …). Endpoints are connection.Waitable:
+// connection.WaitAny waits on several.
 //
 // Handlers are registered per type with generics, with no reflection on
 // names:

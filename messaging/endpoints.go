@@ -5,123 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/ratelog"
 )
-
-// Option configures a messaging endpoint or a Reactor: one vocabulary for
-// both. An option given to what it does not apply to (WithTypes to a
-// Publisher, WithWorkers to an endpoint) is an error wrapping
-// connection.ErrOption.
-type Option func(*config)
-
-type config struct {
-	conn      []connection.Option
-	codec     Codec
-	logger    *slog.Logger
-	types     []proto.Message
-	typesSet  bool
-	answerAll bool
-	outgoing  []func(context.Context, proto.Message, *Header)
-	noSeq     bool
-	marked    []string // options that apply to some kinds only
-	reactor   []func(*Reactor)
-}
-
-// endpointKinds are the kinds of endpoint (the Reactor is the other kind
-// of thing options configure).
-var endpointKinds = []string{"Publisher", "Subscriber", "Request", "Response", "Dealer", "Router"}
-
-// appliesTo names the kinds each kind-specific option is for; the
-// Reactor's own options (reactorOption) are for "Reactor". WithLogger is
-// for everything.
-var appliesTo = map[string][]string{
-	"WithTypes": {"Subscriber"}, "AnswerEveryRequest": {"Router"}, "WithoutSequence": {"Publisher"},
-	"WithConnectionOptions": endpointKinds, "WithResolver": endpointKinds, "WithOutgoing": endpointKinds,
-}
-
-// check fails with connection.ErrOption when an option is not for kind.
-func (c config) check(kind string) error {
-	for _, o := range c.marked {
-		kinds, ok := appliesTo[o]
-		if !ok {
-			kinds = []string{"Reactor"}
-		}
-		if !slices.Contains(kinds, kind) {
-			return fmt.Errorf("%w: messaging.%s to a %s", connection.ErrOption, o, kind)
-		}
-	}
-	return nil
-}
-
-func newConfig(opts []Option) config {
-	var c config
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
-	if c.logger == nil {
-		c.logger = slog.Default()
-	}
-	return c
-}
-
-// WithConnectionOptions passes options to the underlying connection-layer
-// socket (high-water marks, heartbeats, events, …).
-func WithConnectionOptions(opts ...connection.Option) Option {
-	return func(c *config) {
-		c.conn = append(c.conn, opts...)
-		c.marked = append(c.marked, "WithConnectionOptions")
-	}
-}
-
-// WithResolver decodes with r instead of protoregistry.GlobalTypes, e.g.
-// for types known only from a descriptor set.
-func WithResolver(r Resolver) Option {
-	return func(c *config) { c.codec.Resolver = r; c.marked = append(c.marked, "WithResolver") }
-}
-
-// AnswerEveryRequest makes a Router serve its messages as a Response
-// serves requests, but several peers' at once: in a Reactor, a message it
-// cannot decode, and one whose handler sends no reply, is answered ack{ok:
-// false}, a handler can reply once, so that a REQ peer never waits in
-// vain, and each peer's requests are handled in the order they came (with
-// WithWorkers, each peer's go to one worker). Other endpoints ignore it.
-func AnswerEveryRequest() Option {
-	return func(c *config) { c.answerAll = true; c.marked = append(c.marked, "AnswerEveryRequest") }
-}
-
-// WithLogger sets the logger for bad input (warn) and socket events
-// (debug). The default is slog.Default().
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l; c.conn = append(c.conn, connection.WithLogger(l)) }
-}
-
-// WithTypes subscribes a Subscriber to exactly these message types from
-// the start. A Subscriber created without it receives every type.
-func WithTypes(msgs ...proto.Message) Option {
-	return func(c *config) {
-		c.types = append(c.types, msgs...)
-		c.typesSet = true
-		c.marked = append(c.marked, "WithTypes")
-	}
-}
-
-// WithoutSequence makes a Publisher send without the v2 header's
-// publisher id and sequence number: its envelopes are then byte for byte
-// v1, and its subscribers cannot count what they lost. Other endpoints
-// ignore it.
-func WithoutSequence() Option {
-	return func(c *config) { c.noSeq = true; c.marked = append(c.marked, "WithoutSequence") }
-}
 
 // Stats counts what a messaging endpoint sent and received, and the
 // messages it could not decode (which it dropped, logged and reported as
@@ -142,19 +33,19 @@ type Stats struct {
 // core is what every typed endpoint shares: the codec, the logger and
 // the counters.
 type core struct {
-	codec                        Codec
+	codec                        codec
 	log                          *slog.Logger
 	warn                         *ratelog.Limiter // bad input is logged at a bounded rate
 	outgoing                     []func(context.Context, proto.Message, *Header)
 	gaps                         *gapTracker // a Subscriber's
 	sent, received, decodeErrors atomic.Uint64
-	// decodeErrors by reason: ErrNotEnvelope, ErrNoPayload, ErrUnknownType,
-	// ErrCorrupt
+	// decodeErrors by reason: errNotEnvelope, errNoPayload, errUnknownType,
+	// errCorrupt
 	reasons [4]atomic.Uint64
 }
 
 // decodeReasons are the reasons decode errors are counted by, in order.
-var decodeReasons = [4]error{ErrNotEnvelope, ErrNoPayload, ErrUnknownType, ErrCorrupt}
+var decodeReasons = [4]error{errNotEnvelope, errNoPayload, errUnknownType, errCorrupt}
 
 func newCore(c config) core {
 	return core{codec: c.codec, log: c.logger, warn: ratelog.Default(), outgoing: c.outgoing}
@@ -232,22 +123,26 @@ func (c *core) decodeMsg(name string, payload []byte) (proto.Message, error) {
 }
 
 // socket is the method set every endpoint shares with the
-// connection-layer socket underneath: where it is, what it counted, and
-// Close.
+// connection-layer socket underneath: where it is, what it counted,
+// Close, and connection.Waitable, so that connection.WaitAny waits on
+// messaging endpoints too.
 type socket interface {
-	Close() error
+	reqSocket
+	connection.Waitable
 	Endpoint() string
 	Endpoints() []string
-	Name() string
 	Port() int
+}
+
+// reqSocket is what a Request shares with its socket (a connecting
+// Request has no endpoint of its own).
+type reqSocket interface {
+	Close() error
+	Name() string
 	Stats() connection.Stats
 	WaitConnected(ctx context.Context) error
 	WaitPeers(ctx context.Context, n int) error
 }
-
-// Route is the identity frames a message crossed ROUTER sockets with; a
-// reply sent with the same route goes back to the sender.
-type Route [][]byte
 
 // Publisher publishes Protobuf messages in envelopes; subscribers can
 // select them by type.
@@ -260,12 +155,9 @@ type Publisher struct {
 
 // NewPublisher creates a Publisher (see connection.NewPublisher for the
 // endpoint rules).
-func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
-	c := newConfig(opts)
-	if err := c.check("Publisher"); err != nil {
-		return nil, err
-	}
-	p, err := connection.NewPublisher(endpoints, c.conn...)
+func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error) {
+	c := newConfig(opts, PublisherOption.applyPublisher)
+	p, err := connection.NewPublisher(endpoints, c.pubConn...)
 	if err != nil {
 		return nil, err
 	}
@@ -314,12 +206,10 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, m proto.Message, n int)
 	return p.pub.WaitSubscribers(ctx, Topic(m), n)
 }
 
-// Conn returns the connection-layer Publisher underneath.
+// Conn returns the connection-layer Publisher underneath: its
+// PublisherStats (how it met full subscriber queues), Subscribers and
+// WaitJoin.
 func (p *Publisher) Conn() *connection.Publisher { return p.pub }
-
-// PublisherStats counts how the Publisher met full subscriber queues (see
-// connection.Publisher.Send).
-func (p *Publisher) PublisherStats() connection.PublisherStats { return p.pub.PublisherStats() }
 
 // Subscriber receives the Protobuf messages of the types it subscribed to.
 type Subscriber struct {
@@ -331,12 +221,9 @@ type Subscriber struct {
 
 // NewSubscriber creates a Subscriber; WithTypes selects message types,
 // and without it every message arrives.
-func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
-	c := newConfig(opts)
-	if err := c.check("Subscriber"); err != nil {
-		return nil, err
-	}
-	conn := c.conn
+func NewSubscriber(endpoints string, opts ...SubscriberOption) (*Subscriber, error) {
+	c := newConfig(opts, SubscriberOption.applySubscriber)
+	conn := c.subConn
 	if c.typesSet {
 		topics := make([]string, len(c.types))
 		for i, m := range c.types {
@@ -380,8 +267,8 @@ func topics(msgs []proto.Message) []string {
 }
 
 // Recv returns the next message. A message that cannot be decoded is
-// dropped and reported as an error wrapping ErrNotEnvelope, ErrNoPayload,
-// ErrUnknownType or ErrCorrupt; the next Recv goes on with the next one.
+// dropped and reported as an error wrapping ErrUndecodable; the next Recv
+// goes on with the next one.
 func (s *Subscriber) Recv(ctx context.Context) (proto.Message, error) {
 	// Decoded where it lies in the socket's receive buffer: Protobuf
 	// copies what a message keeps, so the frame needs no copy of its own.
@@ -397,46 +284,21 @@ func (s *Subscriber) decodeView(frames connection.Message) (proto.Message, error
 	return m, nil
 }
 
-// Wait reports whether a message is ready within timeout.
-func (s *Subscriber) Wait(timeout time.Duration) bool { return s.sub.Wait(timeout) }
-
-// Conn returns the connection-layer Subscriber underneath.
-func (s *Subscriber) Conn() *connection.Subscriber { return s.sub }
-
-// Request sends Protobuf requests and receives replies in alternation.
+// Request sends Protobuf requests and receives their replies: Call.
 type Request struct {
+	reqSocket
 	core
 	req *connection.Request
 }
 
 // NewRequest creates a Request (see connection.NewRequest).
-func NewRequest(endpoints string, opts ...Option) (*Request, error) {
-	c := newConfig(opts)
-	if err := c.check("Request"); err != nil {
-		return nil, err
-	}
-	r, err := connection.NewRequest(endpoints, c.conn...)
+func NewRequest(endpoints string, opts ...RequestOption) (*Request, error) {
+	c := newConfig(opts, RequestOption.applyRequest)
+	r, err := connection.NewRequest(endpoints, c.reqConn...)
 	if err != nil {
 		return nil, err
 	}
-	return &Request{core: newCore(c), req: r}, nil
-}
-
-// Send sends a request. Its header carries ctx's remaining time, when ctx
-// has a deadline, so that the server gives up when the caller does, and
-// ctx's metadata (AppendMetadata).
-func (r *Request) Send(ctx context.Context, m proto.Message) error {
-	return r.send(ctx, m, stampDeadline|stampContext, nil, 0, func(b []byte) error { return r.req.Send(ctx, b) })
-}
-
-// Recv receives the reply to the last request. A refusal, ack{ok:
-// false}, is returned as an *Error with its code and message.
-func (r *Request) Recv(ctx context.Context) (proto.Message, error) {
-	raw, err := r.req.Recv(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.reply(raw.Payload())
+	return &Request{reqSocket: r, core: newCore(c), req: r}, nil
 }
 
 func (r *Request) reply(payload []byte) (proto.Message, error) {
@@ -450,10 +312,9 @@ func (r *Request) reply(payload []byte) (proto.Message, error) {
 	return m, nil
 }
 
-// Call sends m and returns the reply; when ctx ends first the Request
-// resets itself (see connection.Request.Call). A refusal is an *Error
-// (see Recv).
-func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
+// call sends m and returns the reply; when ctx ends first the Request
+// resets itself (see connection.Request.Call).
+func (r *Request) call(ctx context.Context, m proto.Message) (proto.Message, error) {
 	var raw connection.Message
 	err := r.send(ctx, m, stampDeadline|stampContext, nil, 0, func(b []byte) (err error) { raw, err = r.req.Call(ctx, b); return err })
 	if err != nil {
@@ -461,24 +322,6 @@ func (r *Request) Call(ctx context.Context, m proto.Message) (proto.Message, err
 	}
 	return r.reply(raw.Payload())
 }
-
-// WaitConnected waits for a Response peer.
-func (r *Request) WaitConnected(ctx context.Context) error { return r.req.WaitConnected(ctx) }
-
-// Reset replaces the socket (see connection.Request.Reset).
-func (r *Request) Reset() error { return r.req.Reset() }
-
-// Close closes the Request.
-func (r *Request) Close() error { return r.req.Close() }
-
-// Name returns the name of the Request's socket.
-func (r *Request) Name() string { return r.req.Name() }
-
-// Stats returns the socket's counters (MessageStats has the messages').
-func (r *Request) Stats() connection.Stats { return r.req.Stats() }
-
-// Conn returns the connection-layer Request underneath.
-func (r *Request) Conn() *connection.Request { return r.req }
 
 // Response receives Protobuf requests and sends replies in alternation.
 type Response struct {
@@ -488,12 +331,9 @@ type Response struct {
 }
 
 // NewResponse creates a Response (see connection.NewResponse).
-func NewResponse(endpoints string, opts ...Option) (*Response, error) {
-	c := newConfig(opts)
-	if err := c.check("Response"); err != nil {
-		return nil, err
-	}
-	r, err := connection.NewResponse(endpoints, c.conn...)
+func NewResponse(endpoints string, opts ...ResponseOption) (*Response, error) {
+	c := newConfig(opts, ResponseOption.applyResponse)
+	r, err := connection.NewResponse(endpoints, c.repConn...)
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +351,7 @@ func (r *Response) Recv(ctx context.Context) (proto.Message, error) {
 	}
 	m, err := r.decodeMsg(r.Name(), raw.Payload())
 	if err != nil {
-		if nerr := r.Send(ctx, AckFor(err)); nerr != nil {
+		if nerr := r.Send(ctx, ackFor(err)); nerr != nil {
 			return nil, errors.Join(err, nerr)
 		}
 		return nil, err
@@ -524,12 +364,6 @@ func (r *Response) Send(ctx context.Context, m proto.Message) error {
 	return r.send(ctx, m, stampNone, nil, 0, func(b []byte) error { return r.rep.Send(ctx, b) })
 }
 
-// Wait reports whether a request is ready within timeout.
-func (r *Response) Wait(timeout time.Duration) bool { return r.rep.Wait(timeout) }
-
-// Conn returns the connection-layer Response underneath.
-func (r *Response) Conn() *connection.Response { return r.rep }
-
 // Dealer sends and receives Protobuf messages asynchronously.
 type Dealer struct {
 	socket
@@ -538,62 +372,45 @@ type Dealer struct {
 }
 
 // NewDealer creates a Dealer (see connection.NewDealer).
-func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
-	c := newConfig(opts)
-	if err := c.check("Dealer"); err != nil {
-		return nil, err
-	}
-	d, err := connection.NewDealer(endpoints, c.conn...)
+func NewDealer(endpoints string, opts ...DealerOption) (*Dealer, error) {
+	c := newConfig(opts, DealerOption.applyDealer)
+	d, err := connection.NewDealer(endpoints, c.dealerConn...)
 	if err != nil {
 		return nil, err
 	}
 	return &Dealer{socket: d, core: newCore(c), d: d}, nil
 }
 
-// Send sends m as a plain message (one frame).
-func (d *Dealer) Send(ctx context.Context, m proto.Message) error { return d.SendRouted(ctx, nil, m) }
-
-// SendRouted sends m after the route's identity frames: the reply to a
-// message that came through a ROUTER. Its header carries ctx's deadline
-// and metadata, as a Request's does.
-func (d *Dealer) SendRouted(ctx context.Context, route Route, m proto.Message) error {
+// Send sends m after the route's frames: none (nil) for a plain message;
+// a received message's route for the reply to a message that came
+// through a ROUTER; [][]byte{{}}, an empty delimiter, for a REP peer. Its
+// header carries ctx's deadline and metadata, as a Request's does.
+func (d *Dealer) Send(ctx context.Context, route [][]byte, m proto.Message) error {
 	return d.sendRouted(ctx, route, m, stampDeadline|stampContext)
 }
 
-func (d *Dealer) sendRouted(ctx context.Context, route Route, m proto.Message, s stamp) error {
+func (d *Dealer) sendRouted(ctx context.Context, route [][]byte, m proto.Message, s stamp) error {
 	return d.send(ctx, m, s, nil, 0, func(b []byte) error { return d.d.Send(ctx, withRoute(route, b)...) })
 }
 
 // withRoute returns route's frames followed by payload.
-func withRoute(route Route, payload []byte) [][]byte {
+func withRoute(route [][]byte, payload []byte) [][]byte {
 	if len(route) == 0 {
 		return [][]byte{payload}
 	}
 	return append(append(make([][]byte, 0, len(route)+1), route...), payload)
 }
 
-// SendWithEmptyFrame sends m after an empty delimiter, as a REP peer
-// expects from a DEALER.
-func (d *Dealer) SendWithEmptyFrame(ctx context.Context, m proto.Message) error {
-	return d.SendRouted(ctx, Route{{}}, m)
-}
-
 // Recv receives the next message and the route it came by (nil for a
 // plain message). Undecodable messages: see Subscriber.Recv.
-func (d *Dealer) Recv(ctx context.Context) (proto.Message, Route, error) {
+func (d *Dealer) Recv(ctx context.Context) (proto.Message, [][]byte, error) {
 	raw, err := d.d.Recv(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	m, err := d.decodeMsg(d.Name(), raw.Payload())
-	return m, Route(raw.Route()), err
+	return m, raw.Route(), err
 }
-
-// Wait reports whether a message is ready within timeout.
-func (d *Dealer) Wait(timeout time.Duration) bool { return d.d.Wait(timeout) }
-
-// Conn returns the connection-layer Dealer underneath.
-func (d *Dealer) Conn() *connection.Dealer { return d.d }
 
 // Router receives Protobuf messages with their sender's route and sends
 // replies along it.
@@ -605,12 +422,9 @@ type Router struct {
 }
 
 // NewRouter creates a Router (see connection.NewRouter).
-func NewRouter(endpoints string, opts ...Option) (*Router, error) {
-	c := newConfig(opts)
-	if err := c.check("Router"); err != nil {
-		return nil, err
-	}
-	r, err := connection.NewRouter(endpoints, c.conn...)
+func NewRouter(endpoints string, opts ...RouterOption) (*Router, error) {
+	c := newConfig(opts, RouterOption.applyRouter)
+	r, err := connection.NewRouter(endpoints, c.routerConn...)
 	if err != nil {
 		return nil, err
 	}
@@ -619,33 +433,27 @@ func NewRouter(endpoints string, opts ...Option) (*Router, error) {
 
 // Recv receives the next message and its route (the sender's identity,
 // and the empty delimiter when the sender is a REQ).
-func (r *Router) Recv(ctx context.Context) (proto.Message, Route, error) {
+func (r *Router) Recv(ctx context.Context) (proto.Message, [][]byte, error) {
 	raw, err := r.r.Recv(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	m, err := r.decodeMsg(r.Name(), raw.Payload())
-	return m, Route(raw.Route()), err
+	return m, raw.Route(), err
 }
 
 // Send sends m along route, with ctx's metadata.
-func (r *Router) Send(ctx context.Context, route Route, m proto.Message) error {
+func (r *Router) Send(ctx context.Context, route [][]byte, m proto.Message) error {
 	return r.sendRouted(ctx, route, m, stampContext)
 }
 
-func (r *Router) sendRouted(ctx context.Context, route Route, m proto.Message, s stamp) error {
+func (r *Router) sendRouted(ctx context.Context, route [][]byte, m proto.Message, s stamp) error {
 	return r.send(ctx, m, s, nil, 0, func(b []byte) error { return r.r.Send(ctx, withRoute(route, b)...) })
 }
 
-// Wait reports whether a message is ready within timeout.
-func (r *Router) Wait(timeout time.Duration) bool { return r.r.Wait(timeout) }
-
-// Conn returns the connection-layer Router underneath.
-func (r *Router) Conn() *connection.Router { return r.r }
-
-// RecvAs receives from r and asserts the message's type: a message of
-// another type is an error wrapping ErrWrongType (the message itself is
-// consumed).
+// RecvAs receives from r (a Subscriber or a Response) and asserts the
+// message's type: a message of another type is an error wrapping
+// ErrWrongType (the message itself is consumed).
 func RecvAs[T proto.Message](ctx context.Context, r interface {
 	Recv(context.Context) (proto.Message, error)
 }) (T, error) {
@@ -658,12 +466,16 @@ func RecvAs[T proto.Message](ctx context.Context, r interface {
 }
 
 // Call sends req on r and returns the reply as a Rep:
-// messaging.Call[*pb.Quote](ctx, r, &pb.QuoteReq{...}). A refusal is an
-// *Error with the server's code and message; a reply of another type is
-// an error wrapping ErrWrongType.
+// messaging.Call[*pb.Quote](ctx, r, &pb.QuoteReq{...}), or
+// Call[proto.Message] for a reply of any type. Its header carries ctx's
+// remaining time, when ctx has a deadline, so that the server gives up
+// when the caller does, and ctx's metadata (AppendMetadata). When ctx
+// ends first the Request resets itself (see connection.Request.Call). A
+// refusal, ack{ok: false}, is an *Error with the server's code and
+// message; a reply of another type is an error wrapping ErrWrongType.
 func Call[Rep proto.Message](ctx context.Context, r *Request, req proto.Message) (Rep, error) {
 	var zero Rep
-	m, err := r.Call(ctx, req)
+	m, err := r.call(ctx, req)
 	if err != nil {
 		return zero, err
 	}
@@ -671,7 +483,8 @@ func Call[Rep proto.Message](ctx context.Context, r *Request, req proto.Message)
 }
 
 // As asserts that m is a T: a message of another type is an error
-// wrapping ErrWrongType that names both types.
+// wrapping ErrWrongType that names both types. RecvAs and Call assert
+// for you; As is for a message received otherwise.
 func As[T proto.Message](m proto.Message) (T, error) {
 	t, ok := m.(T)
 	if !ok {

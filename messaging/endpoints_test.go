@@ -71,7 +71,7 @@ func TestReqRepEachType50Rounds(t *testing.T) {
 	ctx := tctx(t, 30*time.Second)
 	for _, m := range scalarSamples() {
 		for range 50 {
-			got, err := req.Call(ctx, m)
+			got, err := messaging.Call[proto.Message](ctx, req, m)
 			if err != nil || !proto.Equal(got, m) {
 				t.Fatalf("got %v %v, want %v", got, err, m)
 			}
@@ -116,7 +116,10 @@ func TestPerTypeSubscription(t *testing.T) {
 		if err != nil || !proto.Equal(got, m) {
 			t.Fatalf("subscriber %d: got %v %v, want %v", i, got, err, m)
 		}
-		if sub.Wait(30 * time.Millisecond) {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+		_, err = connection.WaitAny(wctx, sub)
+		cancel()
+		if err == nil {
 			extra, _ := sub.Recv(ctx)
 			t.Fatalf("subscriber to %T also got %T", m, extra)
 		}
@@ -156,7 +159,7 @@ func TestSubscriberBadInput(t *testing.T) {
 	if err := raw.WaitSubscribers(ctx, "", 1); err != nil {
 		t.Fatal(err)
 	}
-	good, _ := messaging.Encode(&testpb.StringMsg{Value: "good"})
+	good, _ := messaging.Encode(&testpb.StringMsg{Value: "good"}, nil)
 	unknown := append([]byte{0x0a, 0x04}, "Nope"...) // a type nobody here knows
 	unknown = append(unknown, 0x12, 0x13, 0x0a, 0x11)
 	unknown = append(unknown, "type.example/Nope"...)
@@ -164,7 +167,7 @@ func TestSubscriberBadInput(t *testing.T) {
 	raw.Send(ctx, []byte{})
 	raw.Send(ctx, unknown)
 	raw.Send(ctx, good)
-	for _, want := range []error{messaging.ErrNotEnvelope, messaging.ErrNotEnvelope, messaging.ErrUnknownType} {
+	for _, want := range []error{messaging.ErrUndecodable, messaging.ErrUndecodable, messaging.ErrUndecodable} {
 		if _, err := sub.Recv(ctx); !errors.Is(err, want) {
 			t.Fatalf("got %v, want %v", err, want)
 		}
@@ -190,17 +193,17 @@ func TestResponseBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := messaging.Decode(reply.Payload())
+	m, _, err := messaging.Decode(reply.Payload(), nil)
 	if ack, _ := m.(*msglib.Ack); err != nil || ack == nil || ack.Ok || messaging.Code(ack.Code) != messaging.InvalidArgument ||
 		!strings.Contains(ack.Message, "not a message envelope") {
 		t.Fatalf("reply to garbage: %v %v, want INVALID_ARGUMENT", m, err)
 	}
-	good, _ := messaging.Encode(&testpb.Int64Msg{Value: 7})
+	good, _ := messaging.Encode(&testpb.Int64Msg{Value: 7}, nil)
 	reply, err = raw.Call(ctx, good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := messaging.Decode(reply.Payload()); !proto.Equal(m, &testpb.Int64Msg{Value: 7}) {
+	if m, _, _ := messaging.Decode(reply.Payload(), nil); !proto.Equal(m, &testpb.Int64Msg{Value: 7}) {
 		t.Fatalf("after garbage: %v", m)
 	}
 }
@@ -217,11 +220,11 @@ func TestRoundRobinAndProxy(t *testing.T) {
 		}
 		req := ok(messaging.NewRequest(strings.Join(eps, ",")))(t)
 		closeAll(t, req)
-		if err := req.Conn().WaitPeers(ctx, 3); err != nil {
+		if err := req.WaitPeers(ctx, 3); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 30 {
-			if _, err := req.Call(ctx, &testpb.Int32Msg{Value: int32(i)}); err != nil {
+			if _, err := messaging.Call[proto.Message](ctx, req, &testpb.Int32Msg{Value: int32(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -292,11 +295,11 @@ func TestDealerPairs(t *testing.T) {
 				if err != nil {
 					return
 				}
-				worker.SendRouted(ctx, route, &testpb.StringMsg{Value: "re:" + m.(*testpb.StringMsg).Value})
+				worker.Send(ctx, route, &testpb.StringMsg{Value: "re:" + m.(*testpb.StringMsg).Value})
 			}
 		}()
 		for i := range 10 {
-			client.Send(ctx, &testpb.StringMsg{Value: fmt.Sprint(i)})
+			client.Send(ctx, nil, &testpb.StringMsg{Value: fmt.Sprint(i)})
 		}
 		for i := range 10 {
 			m, route, err := client.Recv(ctx)
@@ -311,7 +314,7 @@ func TestDealerPairs(t *testing.T) {
 		echoResponse(t, rep)
 		d := ok(messaging.NewDealer(rep.Endpoint()))(t)
 		closeAll(t, d)
-		d.SendWithEmptyFrame(ctx, &testpb.BoolMsg{Value: true})
+		d.Send(ctx, [][]byte{{}}, &testpb.BoolMsg{Value: true})
 		m, route, err := d.Recv(ctx)
 		if err != nil || !proto.Equal(m, &testpb.BoolMsg{Value: true}) || len(route) != 1 || len(route[0]) != 0 {
 			t.Fatalf("got %v %q %v", m, route, err)
@@ -321,37 +324,11 @@ func TestDealerPairs(t *testing.T) {
 		a := ok(messaging.NewDealer("@tcp://127.0.0.1:0"))(t)
 		b := ok(messaging.NewDealer(a.Endpoint()))(t)
 		closeAll(t, a, b)
-		b.Send(ctx, nested())
+		b.Send(ctx, nil, nested())
 		if m, _, err := a.Recv(ctx); err != nil || !proto.Equal(m, nested()) {
 			t.Fatalf("got %v %v", m, err)
 		}
 	})
-}
-
-func TestMessagingOptionThatDoesNotApply(t *testing.T) {
-	if _, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithTypes(&testpb.Int64Msg{})); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithTypes on a Publisher: %v", err)
-	}
-	if _, err := messaging.NewResponse("tcp://127.0.0.1:0", messaging.AnswerEveryRequest()); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("AnswerEveryRequest on a Response: %v", err)
-	}
-	if _, err := messaging.NewSubscriber("tcp://127.0.0.1:1", messaging.WithoutSequence()); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithoutSequence on a Subscriber: %v", err)
-	}
-}
-
-// One vocabulary for endpoints and reactors; each option where it
-// applies only.
-func TestReactorAndEndpointOptions(t *testing.T) {
-	if _, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithWorkers(4)); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithWorkers on a Publisher: %v", err)
-	}
-	r := messaging.NewReactor(nil, messaging.WithTypes(&testpb.Int64Msg{}), messaging.WithWorkers(2))
-	if err := r.Serve(t.Context()); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithTypes on a Reactor: %v", err)
-	}
-	pub := ok(messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithLogger(quiet)))(t) // WithLogger: for everything
-	closeAll(t, pub)
 }
 
 // Each received message keeps what it was sent with, however many arrive
@@ -402,11 +379,11 @@ func TestReceivedBytesFieldsAreTheirOwn(t *testing.T) {
 
 // Decode, given a buffer the caller keeps, copies out of it.
 func TestDecodeDoesNotKeepTheBuffer(t *testing.T) {
-	b, err := messaging.Encode(&testpb.BytesMsg{Value: []byte("kept")})
+	b, err := messaging.Encode(&testpb.BytesMsg{Value: []byte("kept")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := messaging.Decode(b)
+	m, _, err := messaging.Decode(b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

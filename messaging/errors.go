@@ -83,9 +83,10 @@ func (e *Error) Unwrap() error { return e.cause }
 // CodeOf returns the code of err: OK for nil, the code of an *Error in
 // its chain, DeadlineExceeded for a timeout (context.DeadlineExceeded or
 // connection.ErrTimeout), Canceled for context.Canceled, Unimplemented
-// for a request of a type nobody handles or knows, Internal for a handler panic,
-// InvalidArgument for a message that cannot be decoded, and Unknown for
-// anything else.
+// for a request of a type nobody handles or knows, Internal for a handler
+// panic, InvalidArgument for a message that cannot be decoded
+// (ErrUndecodable) or is of the wrong type (ErrWrongType), and Unknown
+// for anything else.
 func CodeOf(err error) Code {
 	var e *Error
 	switch {
@@ -97,25 +98,23 @@ func CodeOf(err error) Code {
 		return DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return Canceled
-	case errors.Is(err, ErrUnhandled), errors.Is(err, ErrUnknownType):
+	case errors.Is(err, errUnhandled), errors.Is(err, errUnknownType):
 		return Unimplemented
-	case errors.Is(err, ErrHandlerPanic):
+	case errors.Is(err, errHandlerPanic):
 		return Internal
-	case errors.Is(err, ErrNotEnvelope), errors.Is(err, ErrNoPayload),
-		errors.Is(err, ErrCorrupt), errors.Is(err, ErrWrongType):
+	case errors.Is(err, ErrUndecodable), errors.Is(err, ErrWrongType):
 		return InvalidArgument
 	}
 	return Unknown
 }
 
-// AckFor returns the refusal that answers a request that failed with
+// ackFor returns the refusal that answers a request that failed with
 // err: ack{ok: false} with CodeOf(err) and a message. The message of an
 // *Error is its own (its author chose it for the caller); a panic's is
 // "handler panicked" (its stack stays in the server's log); any other
 // error's is its text. A nil err, a request that was never answered, is
-// INTERNAL. The Reactor and patterns' MsgWorker answer with it; a server
-// loop of one's own on a Response or Router can too.
-func AckFor(err error) *msglib.Ack {
+// INTERNAL.
+func ackFor(err error) *msglib.Ack {
 	code := CodeOf(err)
 	var e *Error
 	msg := ""
@@ -160,7 +159,9 @@ func errorOf(ack *msglib.Ack) error {
 // ReplyError returns the *Error that a reply ack{ok: false} stands for
 // (ack{ok: false} from a v1 peer is Unknown), and nil for any other
 // reply: for callers that receive replies themselves (a Dealer, a
-// patterns.Client) rather than through Call.
+// patterns.Client) rather than through Call. A server loop of one's own
+// on a Response or Router refuses a request by sending
+// &msglib.Ack{Code: uint32(code), Message: text}.
 func ReplyError(reply any) error {
 	if ack, ok := reply.(*msglib.Ack); ok {
 		return errorOf(ack)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/messaging"
 )
@@ -72,11 +73,11 @@ func ExampleReactor() {
 }
 
 func ExampleEncode() {
-	b, err := messaging.Encode(&testpb.Int32Msg{Value: 7})
+	b, err := messaging.Encode(&testpb.Int32Msg{Value: 7}, nil)
 	if err != nil {
 		panic(err)
 	}
-	m, err := messaging.Decode(b)
+	m, _, err := messaging.Decode(b, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -152,4 +153,19 @@ func ExampleSubscriber_LostByPublisher() {
 	}
 	fmt.Println("lost:", sub.MessageStats().Lost, len(sub.LostByPublisher()))
 	// Output: lost: 0 0
+}
+
+// Socket options go through to the socket underneath: those every kind
+// takes by WithConnectionOptions, a Publisher's own by its bridge.
+func ExampleWithPublisherConnOptions() {
+	pub, err := messaging.NewPublisher("tcp://127.0.0.1:0",
+		messaging.WithConnectionOptions(connection.WithSendHWM(1000)),
+		messaging.WithPublisherConnOptions(connection.WithSlowSubscriberWait(connection.Lossless)),
+		messaging.WithoutSequence())
+	if err != nil {
+		panic(err)
+	}
+	defer pub.Close()
+	fmt.Println(pub.ID() == "", pub.Conn().PublisherStats().SendWaits)
+	// Output: true 0
 }

@@ -41,11 +41,11 @@ func TestTypedHandle(t *testing.T) {
 	if err != nil || got.Value != 4 {
 		t.Fatalf("typed reply: %v %v", got, err)
 	}
-	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "missing"}); messaging.CodeOf(err) != messaging.NotFound {
+	if _, err := messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{Value: "missing"}); messaging.CodeOf(err) != messaging.NotFound {
 		t.Fatalf("typed refusal: %v", err)
 	}
 	var e *messaging.Error
-	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "nil"}); !errors.As(err, &e) || e.Code != messaging.Internal {
+	if _, err := messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{Value: "nil"}); !errors.As(err, &e) || e.Code != messaging.Internal {
 		t.Fatalf("nil reply: %v", err)
 	}
 	// Published, the same handler runs and its reply is dropped.
@@ -77,7 +77,7 @@ func TestReplyOnlyInConversations(t *testing.T) {
 	closeAll(t, rep, req, router, d)
 	replyErrs := make(chan error, 4)
 	reactorOn(t, []messaging.Endpoint{rep, router}, func(r *messaging.Reactor) {
-		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) error {
 			replyErrs <- from.Reply(ctx, m)
 			if from.Endpoint() == router.Name() {
 				replyErrs <- from.Reply(ctx, m) // a second reply to one request
@@ -86,13 +86,13 @@ func TestReplyOnlyInConversations(t *testing.T) {
 		})
 	})
 	ctx := tctx(t, 10*time.Second)
-	if _, err := req.Call(ctx, &testpb.StringMsg{Value: "rep"}); messaging.CodeOf(err) != messaging.Internal {
+	if _, err := messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{Value: "rep"}); messaging.CodeOf(err) != messaging.Internal {
 		t.Fatalf("a Response's request a HandleMessage handler could not answer: %v", err)
 	}
 	if err := <-replyErrs; !errors.Is(err, messaging.ErrNoReply) {
 		t.Fatalf("Reply on a Response: %v", err)
 	}
-	if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: "router"}); err != nil {
+	if err := d.Send(ctx, [][]byte{{}}, &testpb.StringMsg{Value: "router"}); err != nil {
 		t.Fatal(err)
 	}
 	if m, _, err := d.Recv(ctx); err != nil || m.(*testpb.StringMsg).Value != "router" {
@@ -114,7 +114,7 @@ func TestHandleNamedAndTypes(t *testing.T) {
 		return &testpb.Int64Msg{Value: int64(len(m.(*testpb.StringMsg).Value))}, nil
 	})
 	messaging.Handle(mux, func(_ context.Context, m *testpb.Int32Msg, _ messaging.Peer) (*testpb.Int32Msg, error) { return m, nil })
-	messaging.HandleDefault(mux, func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) { return m, nil })
+	messaging.HandleNamed(mux, "", func(_ context.Context, m proto.Message, _ messaging.Peer) (proto.Message, error) { return m, nil })
 	if got := mux.Types(); len(got) != 2 || got[0] != "Int32Msg" || got[1] != "StringMsg" {
 		t.Fatalf("Types = %v", got)
 	}

@@ -35,12 +35,25 @@ func AppendMetadata(ctx context.Context, kv ...string) context.Context {
 	return context.WithValue(ctx, outgoingKey{}, md)
 }
 
-// OutgoingMetadata returns the metadata AppendMetadata put in ctx (nil
-// when none), for senders outside this package such as patterns'
-// MsgClient. The map must not be changed.
-func OutgoingMetadata(ctx context.Context) map[string]string {
+// outgoingMetadata returns the metadata AppendMetadata put in ctx (nil
+// when none). The map must not be changed.
+func outgoingMetadata(ctx context.Context) map[string]string {
 	md, _ := ctx.Value(outgoingKey{}).(map[string]string)
 	return md
+}
+
+// OutgoingHeader returns the header a Request made with opts would send m
+// with in ctx: ctx's metadata (AppendMetadata) and what the WithOutgoing
+// hooks among opts set. It is for what encodes its own envelopes and
+// sends them by other means than this package's endpoints (patterns'
+// Client): that adds fields of its own (TimeoutUs) and calls Encode.
+func OutgoingHeader(ctx context.Context, m proto.Message, opts ...RequestOption) *Header {
+	c := newConfig(opts, RequestOption.applyRequest)
+	h := &Header{Metadata: maps.Clone(outgoingMetadata(ctx))}
+	for _, f := range c.outgoing {
+		f(ctx, m, h)
+	}
+	return h
 }
 
 // IncomingHeader returns the header of the message a handler is handling
@@ -49,14 +62,6 @@ func OutgoingMetadata(ctx context.Context) map[string]string {
 func IncomingHeader(ctx context.Context) *Header {
 	h, _ := ctx.Value(incomingKey{}).(*Header)
 	return h
-}
-
-// WithOutgoing calls f for every message the endpoint sends (except a
-// Reactor's replies), with the header about to travel: the hook through
-// which an integration such as OpenTelemetry injects trace context
-// (h.Traceparent, h.Tracestate) or adds metadata. f must not keep h.
-func WithOutgoing(f func(ctx context.Context, m proto.Message, h *Header)) Option {
-	return func(c *config) { c.outgoing = append(c.outgoing, f); c.marked = append(c.marked, "WithOutgoing") }
 }
 
 // stamp says which header fields an endpoint's sends carry.
@@ -80,7 +85,7 @@ func (c *core) appendHeader(dst []byte, ctx context.Context, m proto.Message, s 
 	if s&stampContext == 0 {
 		return dst
 	}
-	md := OutgoingMetadata(ctx)
+	md := outgoingMetadata(ctx)
 	if md == nil && len(c.outgoing) == 0 {
 		return dst
 	}

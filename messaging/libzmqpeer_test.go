@@ -39,10 +39,10 @@ func TestAgainstRawRouter(t *testing.T) {
 	if err != nil || len(frames) != 3 {
 		t.Fatalf("router got %q %v", frames, err)
 	}
-	if m, err := messaging.Decode(frames[2]); err != nil || m.(*testpb.StringMsg).Value != "req" {
+	if m, _, err := messaging.Decode(frames[2], nil); err != nil || m.(*testpb.StringMsg).Value != "req" {
 		t.Fatalf("router decoded %v %v", m, err)
 	}
-	ack, _ := messaging.Encode(&msglib.Ack{Ok: true})
+	ack, _ := messaging.Encode(&msglib.Ack{Ok: true}, nil)
 	router.SendMessage(frames[0], "", ack)
 	if err := <-done; err != nil {
 		t.Fatal(err)

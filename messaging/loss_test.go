@@ -14,10 +14,10 @@ const burst = 500_000
 
 // slowPair is a publisher and a subscriber with small queues, so that a
 // subscriber that does not read fills them at once.
-func slowPair(t *testing.T, pubOpts ...connection.Option) (*messaging.Publisher, *messaging.Subscriber) {
+func slowPair(t *testing.T, pubOpts ...connection.PublisherOption) (*messaging.Publisher, *messaging.Subscriber) {
 	t.Helper()
 	pub := ok(messaging.NewPublisher("tcp://127.0.0.1:0",
-		messaging.WithConnectionOptions(append(pubOpts, connection.WithSendHWM(1000))...), messaging.WithLogger(quiet)))(t)
+		messaging.WithPublisherConnOptions(append(pubOpts, connection.WithSendHWM(1000))...), messaging.WithLogger(quiet)))(t)
 	sub := ok(messaging.NewSubscriber(pub.Endpoint(),
 		messaging.WithConnectionOptions(connection.WithRecvHWM(1000)), messaging.WithLogger(quiet)))(t)
 	closeAll(t, pub, sub)
@@ -74,7 +74,7 @@ func TestSlowSubscriberCountsItsLoss(t *testing.T) {
 		}
 		break
 	}
-	t.Logf("received %d of the first %d, lost %d; publisher %+v", r.received, r.last, r.lost, pub.PublisherStats())
+	t.Logf("received %d of the first %d, lost %d; publisher %+v", r.received, r.last, r.lost, pub.Conn().PublisherStats())
 	if r.last == 0 || r.lost == 0 || r.received+r.lost != r.last {
 		t.Fatalf("received %d + lost %d, want %d exactly (and some lost)", r.received, r.lost, r.last)
 	}
@@ -102,7 +102,7 @@ func TestLosslessPublisherLosesNothing(t *testing.T) {
 	// wait for it.
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for pub.PublisherStats().SendWaits == 0 {
+	for pub.Conn().PublisherStats().SendWaits == 0 {
 		select {
 		case err := <-sent:
 			t.Fatalf("the burst went out without waiting: %v", err)
@@ -123,7 +123,7 @@ func TestLosslessPublisherLosesNothing(t *testing.T) {
 	if st := sub.MessageStats(); st.Lost != 0 || got.Load() != burst {
 		t.Fatalf("lost %d, received %d of %d", st.Lost, got.Load(), burst)
 	}
-	t.Logf("publisher %+v", pub.PublisherStats())
+	t.Logf("publisher %+v", pub.Conn().PublisherStats())
 }
 
 // Concurrent Sends are numbered in the order they go out, so that they

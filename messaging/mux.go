@@ -12,9 +12,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// ErrHandlerPanic wraps a handler's panic, recovered: a requester is
-// answered INTERNAL, and the stack goes to the log.
-var ErrHandlerPanic = errors.New("dividere: handler panicked")
+// errHandlerPanic wraps a handler's panic, recovered: a requester is
+// answered INTERNAL (CodeOf), and the stack goes to the log.
+var errHandlerPanic = errors.New("dividere: handler panicked")
 
 // Mux maps message types to handlers, like http.ServeMux maps paths. A
 // Reactor has one; the load-balancing workers use one too. The zero
@@ -28,7 +28,7 @@ type Mux struct {
 // NewMux returns an empty Mux.
 func NewMux() *Mux { return &Mux{handlers: map[protoreflect.FullName]HandlerFunc{}} }
 
-// Handlers is what Handle, HandleMessage and HandleDefault register on: a
+// Handlers is what Handle, HandleMessage and HandleNamed register on: a
 // *Mux, a *Reactor, or anything that has a Mux (a Service, the
 // load-balancing MsgWorker).
 type Handlers interface{ Mux() *Mux }
@@ -51,7 +51,7 @@ func (m *Mux) Types() []protoreflect.FullName {
 
 // Handle registers h to answer requests of type Req with a Res: the
 // framework sends what h returns as the reply, once, and a failure (h's
-// error, a panic) as a refusal with its code (see AckFor), which the
+// error, a panic) as a refusal with its code (see CodeOf), which the
 // caller receives as an *Error. The reply type is checked when the program
 // compiles:
 //
@@ -64,7 +64,7 @@ func (m *Mux) Types() []protoreflect.FullName {
 // arrives where there is no one to answer (a Subscriber) is handled, and
 // the reply dropped.
 func Handle[Req, Res proto.Message](r Handlers, h func(ctx context.Context, req Req, from Peer) (Res, error)) {
-	register(r, func(ctx context.Context, msg proto.Message, from Source) error {
+	register(r, func(ctx context.Context, msg proto.Message, from Peer) error {
 		req, ok := msg.(Req)
 		if !ok { // same name, other Go type: a dynamic message from a custom resolver
 			var zero Req
@@ -86,7 +86,7 @@ func Handle[Req, Res proto.Message](r Handlers, h func(ctx context.Context, req 
 
 // answer sends a request's one reply: through the reactor's own source,
 // which a Response's Reply refuses to handlers.
-func answer(ctx context.Context, from Source, m proto.Message) error {
+func answer(ctx context.Context, from Peer, m proto.Message) error {
 	if s, ok := from.(*source); ok {
 		return s.answer(ctx, m)
 	}
@@ -102,9 +102,9 @@ func answer(ctx context.Context, from Source, m proto.Message) error {
 // AnswerEveryRequest that h does not answer gets a refusal too. A later
 // registration for the same type replaces an earlier one. On a Reactor
 // it panics once Serve has started.
-func HandleMessage[T proto.Message](r Handlers, h func(ctx context.Context, m T, from Source) error) {
+func HandleMessage[T proto.Message](r Handlers, h func(ctx context.Context, m T, from Peer) error) {
 	name := nameOf[T]()
-	register(r, func(ctx context.Context, msg proto.Message, from Source) error {
+	register(r, func(ctx context.Context, msg proto.Message, from Peer) error {
 		t, ok := msg.(T)
 		if !ok { // same name, other Go type: a dynamic message from a custom resolver
 			return fmt.Errorf("%w: %T for %s", ErrWrongType, msg, name)
@@ -125,29 +125,28 @@ func register(r Handlers, h HandlerFunc, name protoreflect.FullName) {
 	m.handlers[name] = h
 }
 
-// HandleDefault registers h for messages no typed handler takes. What h
-// returns is the reply to a request (nil: none, and a request is then
-// refused), as with Handle.
-func HandleDefault(r Handlers, h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) {
-	m := r.Mux()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.fallback = untyped(h)
-}
-
 // HandleNamed registers h for messages of the named type, whatever Go
 // type they decode to (a dynamic message of a descriptor set, say): for
 // tools and gateways that learn their types only when they run. What h
-// returns is the reply, as with HandleDefault; unlike a default handler,
-// the type is among the Mux's Types, which a Service advertises.
+// returns is the reply to a request (nil: none, and a request is then
+// refused), as with Handle; the type is among the Mux's Types, which a
+// Service advertises. An empty name registers the default handler, for
+// the messages no other handler takes.
 func HandleNamed(r Handlers, name protoreflect.FullName, h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) {
+	if name == "" {
+		m := r.Mux()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.fallback = untyped(h)
+		return
+	}
 	register(r, untyped(h), name)
 }
 
 // untyped makes a HandlerFunc of a handler that takes and returns any
 // message.
 func untyped(h func(ctx context.Context, m proto.Message, from Peer) (proto.Message, error)) HandlerFunc {
-	return func(ctx context.Context, msg proto.Message, from Source) error {
+	return func(ctx context.Context, msg proto.Message, from Peer) error {
 		res, err := h(ctx, msg, from)
 		if err != nil || res == nil {
 			return err
@@ -161,9 +160,9 @@ func untyped(h func(ctx context.Context, m proto.Message, from Peer) (proto.Mess
 
 // dispatch runs the handler for msg's type, or the default handler.
 // handled is false when there is neither. A panic in the handler is
-// recovered and returned as an error wrapping ErrHandlerPanic, with the
+// recovered and returned as an error wrapping errHandlerPanic, with the
 // stack.
-func (m *Mux) dispatch(ctx context.Context, msg proto.Message, from Source) (handled bool, err error) {
+func (m *Mux) dispatch(ctx context.Context, msg proto.Message, from Peer) (handled bool, err error) {
 	m.mu.RLock()
 	h := m.handlers[msg.ProtoReflect().Descriptor().FullName()]
 	if h == nil {
@@ -180,7 +179,7 @@ func (m *Mux) dispatch(ctx context.Context, msg proto.Message, from Source) (han
 func protect(f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, p, debug.Stack())
+			err = fmt.Errorf("%w: %v\n%s", errHandlerPanic, p, debug.Stack())
 		}
 	}()
 	return f()

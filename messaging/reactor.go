@@ -21,32 +21,29 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// ErrNoReply is returned by Source.Reply on an endpoint that cannot
+// ErrNoReply is returned by Peer.Reply on an endpoint that cannot
 // answer (a Subscriber), and by a second Reply to one request on a
 // Response.
 var ErrNoReply = errors.New("dividere: cannot reply here")
 
 // Peer is who sent the message a handler is handling, and by which
-// endpoint.
+// endpoint, and how to answer it.
 type Peer interface {
 	// Endpoint names the endpoint (its socket's Name).
 	Endpoint() string
-	// Route is the message's route (nil for plain messages).
-	Route() Route
+	// Route is the message's route: the identity frames it crossed
+	// ROUTER sockets with (nil for a plain message); a reply sent with
+	// it goes back to the sender.
+	Route() [][]byte
 	// Key is the public key the sender was authenticated with (a Response
-	// or Router made WithConnectionOptions(connection.WithUserID()) behind a
+	// or Router made With…ConnOptions(connection.WithUserID()) behind a
 	// CURVE server); "" when unknown.
 	Key() string
-}
-
-// Source is a Peer that can be answered: what HandleMessage's handlers
-// get. On a Router or Dealer, Reply sends a message back along the route,
-// as many times as a conversation needs (once to a request on a Router
-// made with AnswerEveryRequest). On a Response and a Subscriber it fails
-// with ErrNoReply: a request is answered with what a Handle handler
-// returns.
-type Source interface {
-	Peer
+	// Reply sends m back, on a Router or Dealer along the route, as many
+	// times as a conversation needs (once to a request on a Router made
+	// with AnswerEveryRequest): for HandleMessage's handlers. On a
+	// Response and a Subscriber it fails with ErrNoReply: a request is
+	// answered with what a Handle handler returns.
 	Reply(ctx context.Context, m proto.Message) error
 }
 
@@ -59,8 +56,8 @@ type Endpoint interface {
 type endpointSource struct {
 	name  string
 	core  *core
-	recv  func(context.Context) (connection.Message, string, error)     // message and peer
-	reply func(ctx context.Context, route Route, m proto.Message) error // nil: cannot reply
+	recv  func(context.Context) (connection.Message, string, error)        // message and peer
+	reply func(ctx context.Context, route [][]byte, m proto.Message) error // nil: cannot reply
 	// strict: REP must answer before it can receive again, so its
 	// receiver waits for each message to be handled.
 	strict bool
@@ -82,19 +79,19 @@ func (s *Subscriber) reactorSource() endpointSource {
 
 func (r *Response) reactorSource() endpointSource {
 	return endpointSource{name: r.Name(), core: &r.core, recv: r.rep.RecvUser, strict: true, answers: true,
-		reply: func(ctx context.Context, _ Route, m proto.Message) error { return r.Send(ctx, m) }}
+		reply: func(ctx context.Context, _ [][]byte, m proto.Message) error { return r.Send(ctx, m) }}
 }
 
 func (d *Dealer) reactorSource() endpointSource {
 	return endpointSource{name: d.Name(), core: &d.core, recv: anonymous(d.d.Recv),
-		reply: func(ctx context.Context, route Route, m proto.Message) error {
+		reply: func(ctx context.Context, route [][]byte, m proto.Message) error {
 			return d.sendRouted(ctx, route, m, stampNone)
 		}}
 }
 
 func (r *Router) reactorSource() endpointSource {
 	return endpointSource{name: r.Name(), core: &r.core, recv: r.r.RecvUser, answers: r.answerAll,
-		reply: func(ctx context.Context, route Route, m proto.Message) error {
+		reply: func(ctx context.Context, route [][]byte, m proto.Message) error {
 			return r.sendRouted(ctx, route, m, stampNone)
 		}}
 }
@@ -107,17 +104,9 @@ func anonymous(recv func(context.Context) (connection.Message, error)) func(cont
 	}
 }
 
-// HandlerFunc handles one message of any type; Handle adapts typed
-// handlers to it.
-type HandlerFunc func(ctx context.Context, m proto.Message, from Source) error
-
-// Middleware wraps every handler call of a Reactor (WithMiddleware): for
-// tracing, metrics, authorization, logging. ctx carries the message's
-// header (IncomingHeader) and its deadline. A request of a type nobody
-// handles reaches next too, which then fails with an error wrapping
-// ErrUnhandled; the error the chain returns is what the requester is
-// answered with (see AckFor).
-type Middleware func(next HandlerFunc) HandlerFunc
+// HandlerFunc handles one message of any type: what a middleware
+// (WithMiddleware) wraps. Handle adapts typed handlers to it.
+type HandlerFunc func(ctx context.Context, m proto.Message, from Peer) error
 
 // Reactor listens on any number of endpoints at once and hands each
 // message to the handler registered for its type: the original's
@@ -139,7 +128,7 @@ type Reactor struct {
 	idleFn   func(context.Context)
 	observe  func(protoreflect.FullName, time.Duration, error)
 	handlers *Mux
-	mw       []Middleware
+	mw       []func(HandlerFunc) HandlerFunc
 	dispatch HandlerFunc // the middleware and the Mux, built at Serve
 	// For Answer: the chain built once, and the
 	// codec and counters of the requests it hands over.
@@ -153,8 +142,6 @@ type Reactor struct {
 	// reactor from, by their cores (unique per endpoint).
 	shutdownFrom []*core
 
-	optErr error // an option given that is not a reactor's
-
 	mu      sync.Mutex // guards the fields above once Serve may have started
 	running bool
 	life    *lifecycle.State
@@ -167,120 +154,26 @@ type Reactor struct {
 	received, handled, unhandled, failed, panics, unanswered, dropped, refused, shutdownsIgnored, expired atomic.Uint64
 }
 
-// reactorOption is an Option for a Reactor only: the Reactor applies it,
-// and an endpoint given it fails with connection.ErrOption.
-func reactorOption(name string, f func(*Reactor)) Option {
-	return func(c *config) {
-		c.reactor = append(c.reactor, f)
-		c.marked = append(c.marked, name)
-	}
-}
-
-// WithWorkers runs handlers on n goroutines (default 1). With more than
-// one, handlers must be safe to run concurrently and messages may be
-// handled out of order.
-func WithWorkers(n int) Option {
-	return reactorOption("WithWorkers", func(r *Reactor) {
-		if n > 0 {
-			r.workers = n
-		}
-	})
-}
-
-// WithIdle calls f whenever interval passes with no message handled (the
-// original's idle()); with one worker, never at the same time as a
-// handler.
-func WithIdle(interval time.Duration, f func(context.Context)) Option {
-	return reactorOption("WithIdle", func(r *Reactor) { r.idle, r.idleFn = interval, f })
-}
-
-// WithObserver calls f after every handler call with the message type,
-// how long the handler took and what it returned: for metrics. It is also
-// called for a request refused before any handler ran, with an empty
-// type for one that could not be decoded and ErrUnhandled for one of a
-// type nobody handles, and a zero duration. Several observers all run,
-// in the order given (a Service keeps its own counts with one).
-func WithObserver(f func(typ protoreflect.FullName, took time.Duration, err error)) Option {
-	return reactorOption("WithObserver", func(r *Reactor) {
-		if prev := r.observe; prev != nil {
-			r.observe = func(typ protoreflect.FullName, took time.Duration, err error) {
-				prev(typ, took, err)
-				f(typ, took, err)
-			}
-			return
-		}
-		r.observe = f
-	})
-}
-
-// WithShutdownFrom lets a ShutdownEvent that arrives on ep stop the
-// reactor (after its handler, if any, has run), as the original's
-// reactors stopped on their own internal socket. Give it an endpoint only
-// the application itself writes to, such as an inproc Subscriber of the
-// process's own Publisher. A ShutdownEvent arriving anywhere else is a
-// message like any other from a peer nobody vouched for: it is logged
-// (rate-limited), counted in ReactorStats.ShutdownsIgnored and, on an
-// endpoint that answers requests, refused with ack{ok: false}. Without
-// this option nothing a peer sends can stop a reactor.
-func WithShutdownFrom(ep Endpoint) Option {
-	return reactorOption("WithShutdownFrom", func(r *Reactor) { r.shutdownFrom = append(r.shutdownFrom, ep.reactorSource().core) })
-}
-
-// WithMiddleware wraps every handler call in mw, the first outermost.
-func WithMiddleware(mw ...Middleware) Option {
-	return reactorOption("WithMiddleware", func(r *Reactor) { r.mw = append(r.mw, mw...) })
-}
-
-// WithHandlerTimeout bounds every handler call: its context ends after d,
-// or at the requester's deadline (header.timeout_us) if that comes first.
-// Without it only the requester's deadline bounds a handler.
-func WithHandlerTimeout(d time.Duration) Option {
-	return reactorOption("WithHandlerTimeout", func(r *Reactor) { r.limit = d })
-}
-
-// WithHiddenErrors answers a request whose handler failed with a plain
-// error (not an *Error) with "internal error" instead of the error's
-// text, which may tell a caller about the server's insides. The code
-// stays UNKNOWN, and the full error is logged.
-func WithHiddenErrors() Option {
-	return reactorOption("WithHiddenErrors", func(r *Reactor) { r.hide = true })
-}
-
-// WithMux makes the reactor dispatch through m, whose handlers may have
-// been registered before the reactor existed.
-func WithMux(m *Mux) Option { return reactorOption("WithMux", func(r *Reactor) { r.handlers = m }) }
-
-// NewReactor creates a Reactor listening on endpoints; Add adds more and
-// Handle registers handlers, before Serve. It takes the reactor's options
-// (WithWorkers, WithMiddleware, …) and WithLogger; an endpoint's option
-// given here makes Serve fail with connection.ErrOption.
-func NewReactor(endpoints []Endpoint, opts ...Option) *Reactor {
-	c := newConfig(opts)
+// NewReactor creates a Reactor listening on endpoints (none for one that
+// only Answers); Handle registers handlers, before Serve.
+func NewReactor(endpoints []Endpoint, opts ...ReactorOption) *Reactor {
+	c := newConfig(opts, ReactorOption.applyReactor)
 	r := &Reactor{
 		log:      c.logger,
 		workers:  1,
 		handlers: NewMux(),
 		life:     lifecycle.New(),
 		warn:     ratelog.Default(),
-		optErr:   c.check("Reactor"),
 	}
 	for _, o := range c.reactor {
 		o(r)
 	}
-	r.Add(endpoints...)
-	return r
-}
-
-// Add listens on more endpoints. It panics once Serve has started.
-func (r *Reactor) Add(endpoints ...Endpoint) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.mustNotRun("Add")
 	for _, e := range endpoints {
 		src := e.reactorSource()
 		src.shutdown = slices.Contains(r.shutdownFrom, src.core)
 		r.sources = append(r.sources, src)
 	}
+	return r
 }
 
 func (r *Reactor) mustNotRun(what string) {
@@ -339,17 +232,17 @@ type job struct {
 	done     chan struct{} // closed when handled, for strict endpoints
 }
 
-// source is the Source of one message.
+// source is the Peer of one message.
 type source struct {
 	ep      *endpointSource
-	route   Route
+	route   [][]byte
 	peer    string
 	replied atomic.Bool
 }
 
 func (s *source) Endpoint() string { return s.ep.name }
 func (s *source) Key() string      { return s.peer }
-func (s *source) Route() Route     { return s.route }
+func (s *source) Route() [][]byte  { return s.route }
 func (s *source) Reply(ctx context.Context, m proto.Message) error {
 	if s.ep.strict {
 		return fmt.Errorf("%s: %w: a Response answers a request with what its Handle handler returns", s.ep.name, ErrNoReply)
@@ -379,9 +272,6 @@ var shutdownName = (&msglib.ShutdownEvent{}).ProtoReflect().Descriptor().FullNam
 // handler has returned. A Reactor serves once. The endpoints stay open:
 // they belong to the caller.
 func (r *Reactor) Serve(ctx context.Context) error {
-	if r.optErr != nil {
-		return r.optErr
-	}
 	if err := r.life.Begin(); err != nil {
 		return err
 	}
@@ -536,12 +426,12 @@ func (r *Reactor) receive(ctx, hctx context.Context, ep *endpointSource, q *queu
 			if ep.answers { // and a REP must, before it can receive again
 				r.refused.Add(1)
 				r.observeRefused("", err)
-				ep.reply(hctx, Route(raw.Route()), AckFor(err))
+				ep.reply(hctx, raw.Route(), ackFor(err))
 			}
 			continue
 		}
 		r.received.Add(1)
-		j := r.jobOf(ep, m, hdrBytes, Route(raw.Route()), peer)
+		j := r.jobOf(ep, m, hdrBytes, raw.Route(), peer)
 		if q == nil {
 			r.serial.Lock()
 			r.handle(hctx, j)
@@ -568,7 +458,7 @@ func (r *Reactor) receive(ctx, hctx context.Context, ep *endpointSource, q *queu
 }
 
 // jobOf is the job of message m received on ep with the header hdrBytes.
-func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, route Route, peer string) job {
+func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, route [][]byte, peer string) job {
 	j := job{msg: m, src: &source{ep: ep, route: route, peer: peer}}
 	if keepHeader(hdrBytes) {
 		var err error
@@ -587,7 +477,7 @@ func (r *Reactor) jobOf(ep *endpointSource, m proto.Message, hdrBytes []byte, ro
 // and metadata reach the handler, middleware and observers run, and the
 // request gets one reply or a refusal with its code. payload is the
 // request's envelope, route its routing frames (handed to the handler's
-// Source), and reply sends an encoded envelope back. It returns the
+// Peer), and reply sends an encoded envelope back. It returns the
 // handler's error, or why no answer could be sent. The Reactor need not
 // be serving; its handlers must be registered first.
 func (r *Reactor) Answer(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
@@ -598,8 +488,8 @@ func (r *Reactor) Answer(ctx context.Context, route [][]byte, payload []byte, re
 		r.bridgeCore = newCore(config{logger: r.log})
 	})
 	ep := &endpointSource{name: "broker", core: &r.bridgeCore, answers: true,
-		reply: func(_ context.Context, _ Route, m proto.Message) error {
-			b, err := r.bridgeCore.codec.Encode(m)
+		reply: func(_ context.Context, _ [][]byte, m proto.Message) error {
+			b, err := r.bridgeCore.codec.appendEncode(nil, m, nil)
 			if err != nil {
 				return err
 			}
@@ -609,32 +499,13 @@ func (r *Reactor) Answer(ctx context.Context, route [][]byte, payload []byte, re
 	if err != nil {
 		r.refused.Add(1)
 		r.observeRefused("", err)
-		if rerr := ep.reply(ctx, route, AckFor(err)); rerr != nil {
+		if rerr := ep.reply(ctx, route, ackFor(err)); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		return err
 	}
 	r.received.Add(1)
 	return r.handle(ctx, r.jobOf(ep, m, hdrBytes, route, ""))
-}
-
-// Err returns the error Serve would fail with before serving: that of an
-// option given to NewReactor that is not a Reactor's (one wrapping
-// connection.ErrOption), or nil.
-func (r *Reactor) Err() error { return r.optErr }
-
-// OutgoingHooks returns the WithOutgoing hooks among opts, in order, for
-// what encodes its own envelopes and sends them by other means than
-// messaging's endpoints (a patterns.MsgClient): it calls each with the
-// header about to travel, as an endpoint does.
-func OutgoingHooks(opts ...Option) []func(ctx context.Context, m proto.Message, h *Header) {
-	var c config
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
-	return c.outgoing
 }
 
 // handle runs the handler for one job; panics are recovered and counted.
@@ -656,7 +527,7 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 		r.refused.Add(1)
 		r.observeRefused(name, context.DeadlineExceeded)
 		late := Errorf(DeadlineExceeded, "the requester's deadline passed before a handler was free")
-		if err := j.src.answer(ctx, AckFor(late)); err != nil {
+		if err := j.src.answer(ctx, ackFor(late)); err != nil {
 			return errors.Join(late, err)
 		}
 		return late
@@ -683,7 +554,7 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 	}
 	shutdown := name == shutdownName
 	switch {
-	case errors.Is(err, ErrHandlerPanic):
+	case errors.Is(err, errHandlerPanic):
 		r.panics.Add(1)
 		r.failed.Add(1)
 		r.warn.Log(r.log, slog.LevelError, "handler panicked", "type", name, "endpoint", j.src.ep.name, "err", err)
@@ -723,7 +594,7 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 		if r.hide {
 			refusal = hideText(err)
 		}
-		if rerr := j.src.answer(ctx, AckFor(refusal)); rerr != nil {
+		if rerr := j.src.answer(ctx, ackFor(refusal)); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 	}
@@ -735,11 +606,11 @@ func (r *Reactor) handle(ctx context.Context, j job) (failure error) {
 
 // errNoHandler is what the innermost handler returns for a type nobody
 // handles; middleware may wrap it.
-var errNoHandler = fmt.Errorf("%w", ErrUnhandled)
+var errNoHandler = fmt.Errorf("%w", errUnhandled)
 
 // buildChain composes the middleware around the Mux, once, at Run.
 func (r *Reactor) buildChain() {
-	h := HandlerFunc(func(ctx context.Context, msg proto.Message, from Source) error {
+	h := HandlerFunc(func(ctx context.Context, msg proto.Message, from Peer) error {
 		handled, err := r.handlers.dispatch(ctx, msg, from)
 		if !handled {
 			return fmt.Errorf("%w: %s", errNoHandler, msg.ProtoReflect().Descriptor().FullName())
@@ -751,16 +622,16 @@ func (r *Reactor) buildChain() {
 	}
 	if len(r.mw) > 0 { // a middleware's panic is a handler's panic
 		inner := h
-		h = func(ctx context.Context, msg proto.Message, from Source) error {
+		h = func(ctx context.Context, msg proto.Message, from Peer) error {
 			return protect(func() error { return inner(ctx, msg, from) })
 		}
 	}
 	r.dispatch = h
 }
 
-// ErrUnhandled is what an observer (WithObserver) is told of a request
-// of a type no handler takes.
-var ErrUnhandled = errors.New("dividere: no handler for this type")
+// errUnhandled is what an observer (WithObserver) is told of a request
+// of a type no handler takes (CodeOf: Unimplemented).
+var errUnhandled = errors.New("dividere: no handler for this type")
 
 // observeRefused tells the observer of a request refused before any
 // handler ran (typ is empty when it could not be decoded).

@@ -55,7 +55,7 @@ func TestReactorGuideExample(t *testing.T) {
 	messaging.Handle(r, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		return &testpb.StringMsg{Value: "answer to " + m.Value}, nil
 	})
-	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *testpb.Int64Msg, from messaging.Peer) error {
 		events <- fmt.Sprintf("event %d from %s", m.Value, from.Endpoint())
 		return nil
 	})
@@ -113,7 +113,7 @@ func TestReactorSurvivesBadHandlersAndInput(t *testing.T) {
 	})
 }
 
-func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.Option) {
+func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func() messaging.Stats, opts ...messaging.ReactorOption) {
 	r := messaging.NewReactor([]messaging.Endpoint{ep}, append(opts, messaging.WithLogger(quiet))...)
 	messaging.Handle(r, func(ctx context.Context, m *testpb.Int32Msg, _ messaging.Peer) (*testpb.Int32Msg, error) {
 		switch m.Value {
@@ -127,7 +127,7 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 		return m, nil
 	})
 	var unhandled atomic.Int32
-	messaging.HandleDefault(r, func(ctx context.Context, m proto.Message, from messaging.Peer) (proto.Message, error) {
+	messaging.HandleNamed(r, "", func(ctx context.Context, m proto.Message, from messaging.Peer) (proto.Message, error) {
 		unhandled.Add(1)
 		return &msglib.Ack{Ok: true}, nil
 	})
@@ -149,7 +149,7 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 		{in: &testpb.Int32Msg{Value: 4}, want: &testpb.Int32Msg{Value: 4}},
 		{in: &testpb.StringMsg{Value: "no typed handler"}, want: &msglib.Ack{Ok: true}},
 	} {
-		got, err := req.Call(ctx, tc.in)
+		got, err := messaging.Call[proto.Message](ctx, req, tc.in)
 		if tc.want != nil {
 			if err != nil || !proto.Equal(got, tc.want) {
 				t.Fatalf("%v: got %v %v, want %v", tc.in, got, err, tc.want)
@@ -163,10 +163,10 @@ func survives(t *testing.T, ep messaging.Endpoint, endpoint string, stats func()
 	}
 	// Garbage bytes: answered, counted by the endpoint, reactor unharmed.
 	reply, err := raw.Call(ctx, []byte("garbage"))
-	if m, _ := messaging.Decode(reply.Payload()); err != nil || messaging.CodeOf(messaging.ReplyError(m)) != messaging.InvalidArgument {
+	if m, _, _ := messaging.Decode(reply.Payload(), nil); err != nil || messaging.CodeOf(messaging.ReplyError(m)) != messaging.InvalidArgument {
 		t.Fatalf("garbage: %v %v", m, err)
 	}
-	if got, err := req.Call(ctx, &testpb.Int32Msg{Value: 5}); err != nil || !proto.Equal(got, &testpb.Int32Msg{Value: 5}) {
+	if got, err := messaging.Call[proto.Message](ctx, req, &testpb.Int32Msg{Value: 5}); err != nil || !proto.Equal(got, &testpb.Int32Msg{Value: 5}) {
 		t.Fatalf("after garbage: %v %v", got, err)
 	}
 	st := r.Stats()
@@ -206,8 +206,8 @@ func TestReactorUnhandledIdleAndShutdownEvent(t *testing.T) {
 	if got, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "still here"}); err != nil || got.Value != "still here" {
 		t.Fatalf("after ShutdownEvents: %v %v", got, err)
 	}
-	peer.Send(ctx, &testpb.BoolMsg{}) // no handler: counted
-	peer.Send(ctx, &msglib.ShutdownEvent{})
+	peer.Send(ctx, nil, &testpb.BoolMsg{}) // no handler: counted
+	peer.Send(ctx, nil, &msglib.ShutdownEvent{})
 	select {
 	case err := <-errc:
 		if !errors.Is(err, connection.ErrServerClosed) {
@@ -268,7 +268,7 @@ func TestReactorWorkersRouteReplies(t *testing.T) {
 			defer d.Close()
 			for i := range 50 {
 				seq := int64(c*1000 + i)
-				d.Send(ctx, &testpb.Work{Seq: seq, Rounds: int32(i % 5)})
+				d.Send(ctx, nil, &testpb.Work{Seq: seq, Rounds: int32(i % 5)})
 			}
 			seen := map[int64]bool{}
 			for range 50 {
@@ -348,7 +348,7 @@ func TestAnswerEveryRequestKeepsEachPeersOrder(t *testing.T) {
 	runReactor(t, r)
 	ctx := tctx(t, 10*time.Second)
 	for v := range int32(2) {
-		if err := d.SendWithEmptyFrame(ctx, &testpb.Int32Msg{Value: v + 1}); err != nil {
+		if err := d.Send(ctx, [][]byte{{}}, &testpb.Int32Msg{Value: v + 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -380,7 +380,7 @@ func TestReactorShutdownFinishesWorkInHand(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- r.Serve(ctx) }()
 	for _, v := range []string{"one", "two", "three"} { // one peer: handled in turn
-		if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: v}); err != nil {
+		if err := d.Send(ctx, [][]byte{{}}, &testpb.StringMsg{Value: v}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -38,7 +38,7 @@ func TestCurveMessaging(t *testing.T) {
 	if m, err := sub.Recv(ctx); err != nil || !proto.Equal(m, &testpb.StringMsg{Value: "sealed news"}) {
 		t.Fatalf("sub: %v %v", m, err)
 	}
-	dealer.Send(ctx, &testpb.Int32Msg{Value: 7})
+	dealer.Send(ctx, nil, &testpb.Int32Msg{Value: 7})
 	m, route, err := router.Recv(ctx)
 	if err != nil || !proto.Equal(m, &testpb.Int32Msg{Value: 7}) {
 		t.Fatalf("router: %v %v", m, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/dividere-go/dividere/connection"
 	"github.com/dividere-go/dividere/internal/testpb"
@@ -31,11 +32,9 @@ func TestCodeOf(t *testing.T) {
 		{context.DeadlineExceeded, messaging.DeadlineExceeded},
 		{fmt.Errorf("recv: %w", connection.ErrTimeout), messaging.DeadlineExceeded},
 		{context.Canceled, messaging.Canceled},
-		{messaging.ErrUnhandled, messaging.Unimplemented},
-		{messaging.ErrUnknownType, messaging.Unimplemented},
-		{messaging.ErrHandlerPanic, messaging.Internal},
-		{messaging.ErrNotEnvelope, messaging.InvalidArgument},
-		{messaging.ErrCorrupt, messaging.InvalidArgument},
+		{unknownTypeErr(t), messaging.Unimplemented},
+		{messaging.ErrUndecodable, messaging.InvalidArgument},
+		{messaging.ErrWrongType, messaging.InvalidArgument},
 		{errors.New("plain"), messaging.Unknown},
 	} {
 		if got := messaging.CodeOf(tc.err); got != tc.want {
@@ -53,10 +52,7 @@ func TestCodeOf(t *testing.T) {
 	}
 	// What travels, and what the caller makes of it; a v1 peer's
 	// ack{ok: false} is UNKNOWN.
-	ack := messaging.AckFor(messaging.Errorf(messaging.NotFound, "no such order"))
-	if ack.Ok || ack.Code != 5 || ack.Message != "no such order" {
-		t.Errorf("AckFor: %v", ack)
-	}
+	ack := &msglib.Ack{Code: uint32(messaging.NotFound), Message: "no such order"}
 	var e *messaging.Error
 	if err := messaging.ReplyError(ack); !errors.As(err, &e) || e.Code != messaging.NotFound || e.Message != "no such order" {
 		t.Errorf("ReplyError: %v", err)
@@ -73,22 +69,22 @@ func TestCodeOf(t *testing.T) {
 // envelope is v1's byte for byte.
 func TestHeaderEncoding(t *testing.T) {
 	m := &testpb.StringMsg{Value: "hello"}
-	v1, _ := messaging.Encode(m)
+	v1, _ := messaging.Encode(m, nil)
 	for _, h := range []*messaging.Header{nil, {}} {
-		if b, err := (messaging.Codec{}).EncodeWithHeader(m, h); err != nil || !bytes.Equal(b, v1) {
+		if b, err := messaging.Encode(m, h); err != nil || !bytes.Equal(b, v1) {
 			t.Fatalf("empty header %v: %x, want %x", h, b, v1)
 		}
 	}
 	h := &messaging.Header{TimeoutUs: 1500, Traceparent: "00-abc-def-01", Metadata: map[string]string{"k": "v"}, Publisher: "p", Sequence: 7}
-	b, err := (messaging.Codec{}).EncodeWithHeader(m, h)
+	b, err := messaging.Encode(m, h)
 	if err != nil || !bytes.HasPrefix(b, v1) || !bytes.HasPrefix(b, []byte(messaging.Topic(m))) {
 		t.Fatalf("v2 envelope %x does not start as v1 %x", b, v1)
 	}
-	got, gh, err := (messaging.Codec{}).DecodeWithHeader(b)
+	got, gh, err := messaging.Decode(b, nil)
 	if err != nil || !proto.Equal(got, m) || !proto.Equal(gh, h) {
 		t.Fatalf("decoded %v %v %v", got, gh, err)
 	}
-	if gh, err := messaging.DecodeHeader(v1); gh != nil || err != nil {
+	if _, gh, err := messaging.DecodeHeader(v1); gh != nil || err != nil {
 		t.Fatalf("v1 header: %v %v", gh, err)
 	}
 	// A v1 decoder (the generated msgEnvelope, which knows no header
@@ -99,13 +95,28 @@ func TestHeaderEncoding(t *testing.T) {
 	}
 	// A header that is not a message is the envelope's fault.
 	bad := append(slices.Clone(v1), 0x1a, 0x02, 0xff, 0xff)
-	if _, _, err := (messaging.Codec{}).DecodeWithHeader(bad); !errors.Is(err, messaging.ErrNotEnvelope) {
+	if _, _, err := messaging.Decode(bad, nil); !errors.Is(err, messaging.ErrUndecodable) {
 		t.Fatalf("bad header: %v", err)
 	}
 }
 
+// unknownTypeErr is the error of decoding an envelope of a type nobody
+// knows.
+func unknownTypeErr(t *testing.T) error {
+	t.Helper()
+	b, err := proto.Marshal(&msglib.MsgEnvelope{MsgName: "NoSuchType", Msg: &anypb.Any{TypeUrl: "type.googleapis.com/NoSuchType"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = messaging.Decode(b, nil)
+	if !errors.Is(err, messaging.ErrUndecodable) {
+		t.Fatalf("decoding an unknown type: %v", err)
+	}
+	return err
+}
+
 // reactorOn serves rep with handlers registered by reg, for the test.
-func reactorOn(t *testing.T, eps []messaging.Endpoint, reg func(r *messaging.Reactor), opts ...messaging.Option) *messaging.Reactor {
+func reactorOn(t *testing.T, eps []messaging.Endpoint, reg func(r *messaging.Reactor), opts ...messaging.ReactorOption) *messaging.Reactor {
 	t.Helper()
 	r := messaging.NewReactor(eps, append(opts, messaging.WithLogger(quiet))...)
 	reg(r)
@@ -140,7 +151,7 @@ func TestDeadlinesCrossHops(t *testing.T) {
 
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := req.Call(short, &testpb.StringMsg{Value: "quick"}); err != nil {
+	if _, err := messaging.Call[proto.Message](short, req, &testpb.StringMsg{Value: "quick"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := <-seenc; !s.has || s.left > 100*time.Millisecond || s.left <= 0 {
@@ -148,7 +159,7 @@ func TestDeadlinesCrossHops(t *testing.T) {
 	}
 	// The caller allows 10 s; the server's limit is 300 ms.
 	start := time.Now()
-	_, err := req.Call(ctx, &testpb.StringMsg{Value: "wait"})
+	_, err := messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{Value: "wait"})
 	if messaging.CodeOf(err) != messaging.DeadlineExceeded || time.Since(start) > 5*time.Second {
 		t.Fatalf("handler out of time: %v after %v", err, time.Since(start))
 	}
@@ -180,15 +191,15 @@ func TestExpiredRequestsAreNotHandled(t *testing.T) {
 	ctx := tctx(t, 10*time.Second)
 	// One peer's requests are handled in order: the second and third
 	// wait behind the first.
-	if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: "block"}); err != nil {
+	if err := d.Send(ctx, [][]byte{{}}, &testpb.StringMsg{Value: "block"}); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := d.SendWithEmptyFrame(short, &testpb.StringMsg{Value: "late"}); err != nil {
+	if err := d.Send(short, [][]byte{{}}, &testpb.StringMsg{Value: "late"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SendWithEmptyFrame(ctx, &testpb.StringMsg{Value: "patient"}); err != nil {
+	if err := d.Send(ctx, [][]byte{{}}, &testpb.StringMsg{Value: "patient"}); err != nil {
 		t.Fatal(err)
 	}
 	<-short.Done() // the requester gives up on "late"
@@ -235,9 +246,9 @@ func TestMetadataTraceAndMiddleware(t *testing.T) {
 	closeAll(t, rep, req)
 	var mu sync.Mutex
 	var order []string
-	mark := func(name string) messaging.Middleware {
+	mark := func(name string) func(messaging.HandlerFunc) messaging.HandlerFunc {
 		return func(next messaging.HandlerFunc) messaging.HandlerFunc {
-			return func(ctx context.Context, m proto.Message, from messaging.Source) error {
+			return func(ctx context.Context, m proto.Message, from messaging.Peer) error {
 				mu.Lock()
 				order = append(order, name+":"+messaging.IncomingHeader(ctx).GetTraceparent()[:5])
 				mu.Unlock()
@@ -275,7 +286,7 @@ func TestHiddenErrors(t *testing.T) {
 	req := ok(messaging.NewRequest(rep.Endpoint()))(t)
 	closeAll(t, rep, req)
 	reactorOn(t, []messaging.Endpoint{rep}, func(r *messaging.Reactor) {
-		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(r, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) error {
 			if m.Value == "mine" {
 				return messaging.Errorf(messaging.FailedPrecondition, "say this")
 			}
@@ -283,11 +294,11 @@ func TestHiddenErrors(t *testing.T) {
 		})
 	}, messaging.WithHiddenErrors())
 	ctx := tctx(t, 10*time.Second)
-	_, err := req.Call(ctx, &testpb.StringMsg{})
+	_, err := messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{})
 	if err == nil || err.Error() != "UNKNOWN: internal error" {
 		t.Fatalf("hidden: %v", err)
 	}
-	if _, err = req.Call(ctx, &testpb.StringMsg{Value: "mine"}); err == nil || err.Error() != "FAILED_PRECONDITION: say this" {
+	if _, err = messaging.Call[proto.Message](ctx, req, &testpb.StringMsg{Value: "mine"}); err == nil || err.Error() != "FAILED_PRECONDITION: say this" {
 		t.Fatalf("a handler's own *Error: %v", err)
 	}
 }
@@ -359,7 +370,7 @@ func TestGapsAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	send := func(pub string, seq uint64) {
-		b, err := (messaging.Codec{}).EncodeWithHeader(&testpb.Int64Msg{Value: int64(seq)}, &messaging.Header{Publisher: pub, Sequence: seq})
+		b, err := messaging.Encode(&testpb.Int64Msg{Value: int64(seq)}, &messaging.Header{Publisher: pub, Sequence: seq})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +396,7 @@ func TestGapsAreCounted(t *testing.T) {
 // ReplaceHeader swaps an envelope's header and leaves its message alone;
 // with no header, the envelope is v1 again.
 func TestReplaceHeader(t *testing.T) {
-	b, err := messaging.Codec{}.EncodeWithHeader(&testpb.StringMsg{Value: "kept"}, &messaging.Header{Traceparent: "old", TimeoutUs: 5})
+	b, err := messaging.Encode(&testpb.StringMsg{Value: "kept"}, &messaging.Header{Traceparent: "old", TimeoutUs: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,15 +404,15 @@ func TestReplaceHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, h, err := messaging.Codec{}.DecodeWithHeader(out)
+	m, h, err := messaging.Decode(out, nil)
 	if err != nil || m.(*testpb.StringMsg).Value != "kept" || h.GetTraceparent() != "new" || h.GetTimeoutUs() != 5 {
 		t.Fatalf("replaced: %v %v %v", m, h, err)
 	}
-	v1, _ := messaging.Encode(&testpb.StringMsg{Value: "kept"})
+	v1, _ := messaging.Encode(&testpb.StringMsg{Value: "kept"}, nil)
 	if out, err := messaging.ReplaceHeader(b, nil); err != nil || string(out) != string(v1) {
 		t.Fatalf("no header: %x %v, want %x", out, err, v1)
 	}
-	if _, err := messaging.ReplaceHeader([]byte("garbage"), nil); !errors.Is(err, messaging.ErrNotEnvelope) {
+	if _, err := messaging.ReplaceHeader([]byte("garbage"), nil); !errors.Is(err, messaging.ErrUndecodable) {
 		t.Fatalf("garbage: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 			req, _ := messaging.NewRequest(rep.Endpoint())
 			defer req.Close()
 			defer rep.Close()
-			var opts []messaging.Option
+			var opts []messaging.ReactorOption
 			if on {
 				m := metrics.New(prometheus.NewRegistry())
 				m.Endpoint(rep)
@@ -38,7 +38,7 @@ func BenchmarkReactorEcho(b *testing.B) {
 			m := &msglib.Text{Text: "hello"}
 			b.ResetTimer()
 			for range b.N {
-				if _, err := req.Call(ctx, m); err != nil {
+				if _, err := messaging.Call[*msglib.Text](ctx, req, m); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -75,7 +75,7 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	defer req.Close()
 	m.Endpoint(req)
 	for _, text := range []string{"a", "b", ""} {
-		req.Call(ctx, &msglib.Text{Text: text})
+		messaging.Call[*msglib.Text](ctx, req, &msglib.Text{Text: text})
 	}
 
 	b, err := patterns.NewBroker("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0")

@@ -117,7 +117,7 @@ type queued struct {
 // has passed: no worker would be thanked for it.
 func queuedAt(msg connection.Message, now time.Time) queued {
 	q := queued{msg: msg, at: now}
-	if h, err := messaging.DecodeHeader(msg.Payload()); err == nil {
+	if _, h, err := messaging.DecodeHeader(msg.Payload()); err == nil {
 		q.deadline, _ = msgserve.Deadline(h, now)
 	}
 	return q
@@ -463,7 +463,7 @@ type dispatch struct {
 // is: the worker says what is wrong with it).
 func (b *Broker) hook(ctx context.Context, msg connection.Message) {
 	payload := msg[len(msg)-1]
-	h, err := messaging.DecodeHeader(payload)
+	_, h, err := messaging.DecodeHeader(payload)
 	if err != nil {
 		return
 	}
@@ -558,7 +558,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 			capacity, announced = int(min(c, MaxCapacity)), true
 		}
 	default:
-		m, err := messaging.Decode(frame)
+		m, _, err := messaging.Decode(frame, nil)
 		hb, ok := m.(*msglib.Heartbeat)
 		if err != nil || !ok {
 			b.malformed.Add(1)
@@ -602,7 +602,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 func (b *Broker) heartbeat(ctx context.Context, id []byte, envelope bool) {
 	hb := []byte{signalHeartbeat}
 	if envelope {
-		hb, _ = messaging.Encode(&msglib.Heartbeat{Id: "broker"})
+		hb, _ = messaging.Encode(&msglib.Heartbeat{Id: "broker"}, nil)
 	}
 	if b.back.Send(ctx, id, hb) == nil {
 		b.heartbeatsOut.Add(1)

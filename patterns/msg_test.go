@@ -25,7 +25,7 @@ func TestMsgWorkerAndClient(t *testing.T) {
 		messaging.Handle(w, func(ctx context.Context, m *testpb.Work, _ messaging.Peer) (*testpb.WorkDone, error) {
 			return &testpb.WorkDone{Seq: m.Seq, Digest: uint64(i)}, nil
 		})
-		messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+		messaging.HandleMessage(w, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) error {
 			switch m.Value {
 			case "panic":
 				panic("handler panic")

@@ -100,7 +100,7 @@ func TestOriginalMessagesOnly(t *testing.T) {
 	ctx := tctx(t, 10*time.Second)
 	call := func(m proto.Message) proto.Message {
 		t.Helper()
-		rep, err := req.Call(ctx, m)
+		rep, err := messaging.Call[proto.Message](ctx, req, m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestOriginalMessagesOnly(t *testing.T) {
 	if rep := call(&msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); !proto.Equal(rep, &msglib.Ack{Ok: true}) {
 		t.Fatalf("unregister: %v", rep)
 	}
-	if rep, err := req.Call(ctx, &msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); messaging.CodeOf(err) != messaging.NotFound {
+	if rep, err := messaging.Call[proto.Message](ctx, req, &msglib.UnregisterService{ServiceName: "svc", Server: "host", Port: 9}); messaging.CodeOf(err) != messaging.NotFound {
 		t.Fatalf("unregister again: %v %v, want NOT_FOUND", rep, err)
 	}
 }
@@ -295,10 +295,10 @@ func TestBadRequestsAnswered(t *testing.T) {
 		if err != nil {
 			t.Fatalf("workers=%d, garbage: %v", workers, err)
 		}
-		if a, err := (messaging.Codec{}).Decode(m.Payload()); err != nil || messaging.CodeOf(messaging.ReplyError(a)) != messaging.InvalidArgument {
+		if a, _, err := messaging.Decode(m.Payload(), nil); err != nil || messaging.CodeOf(messaging.ReplyError(a)) != messaging.InvalidArgument {
 			t.Fatalf("workers=%d, garbage answered %v %v, want INVALID_ARGUMENT", workers, a, err)
 		}
-		rep, err := typed.Call(ctx, &msglib.Heartbeat{Id: "not a registry request"})
+		rep, err := messaging.Call[proto.Message](ctx, typed, &msglib.Heartbeat{Id: "not a registry request"})
 		if messaging.CodeOf(err) != messaging.Unimplemented {
 			t.Fatalf("workers=%d, unserved type answered %v %v, want UNIMPLEMENTED", workers, rep, err)
 		}

@@ -247,7 +247,10 @@ func TestGracefulShutdown(t *testing.T) {
 	req, _ := messaging.NewRequest(svc.Endpoint())
 	defer req.Close()
 	reply := make(chan error, 1)
-	go func() { _, err := req.Call(ctx, &testpb.StringMsg{Value: "in hand"}); reply <- err }()
+	go func() {
+		_, err := messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "in hand"})
+		reply <- err
+	}()
 	<-started
 	shut := make(chan error, 1)
 	go func() { shut <- svc.Shutdown(ctx) }()
@@ -280,7 +283,7 @@ func TestCloseStopsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	started := make(chan struct{})
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) error {
 		close(started)
 		<-ctx.Done()
 		return ctx.Err()
@@ -290,7 +293,7 @@ func TestCloseStopsAtOnce(t *testing.T) {
 	ctx := tctx(t, 10*time.Second)
 	req, _ := messaging.NewRequest(svc.Endpoint())
 	defer req.Close()
-	go req.Call(ctx, &testpb.StringMsg{Value: "in hand"})
+	go messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "in hand"})
 	<-started
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
@@ -333,7 +336,7 @@ func TestServiceReactorOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.StringMsg, from messaging.Peer) error {
 		if m.Value == "slow" {
 			<-ctx.Done() // the service's own limit ends it
 			return ctx.Err()

@@ -113,7 +113,7 @@ func TestSpansInProcess(t *testing.T) {
 	got := make(chan struct{}, 1)
 	r := messaging.NewReactor([]messaging.Endpoint{rep, sub}, tracing.Middleware(tp))
 	messaging.Handle(r, echoText)
-	messaging.HandleMessage(r, func(_ context.Context, _ *msglib.Bytes, _ messaging.Source) error { got <- struct{}{}; return nil })
+	messaging.HandleMessage(r, func(_ context.Context, _ *msglib.Bytes, _ messaging.Peer) error { got <- struct{}{}; return nil })
 	testutil.Serve(t, r)
 	if _, err := messaging.Call[*msglib.Text](root, req, &msglib.Text{Text: "hi"}); err != nil {
 		t.Fatal(err)

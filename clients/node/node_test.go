@@ -258,7 +258,7 @@ func TestEnvelopeBytes(t *testing.T) {
 	p := startNode(t)
 	ctx := testutil.Ctx(t, time.Minute)
 	for _, m := range []proto.Message{&msglib.Text{Text: "hello"}, &msglib.ServiceLookupReq{ServiceName: "svc"}, &testpb.Packaged{Text: "p"}} {
-		want, err := messaging.Encode(m)
+		want, err := messaging.Encode(m, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,11 +282,11 @@ func TestEnvelopeBytes(t *testing.T) {
 		"metadata": map[string]string{"tenant": "acme"}, "publisher": "abcdefghijkl", "sequence": 7}
 	got := p.wait(ctx, p.do(map[string]any{"op": "encode", "name": "dividere.Text", "msg": map[string]any{"text": "x"}, "header": h}), "encoded")
 	b, _ := hex.DecodeString(got.Hex)
-	m, err := messaging.Decode(b)
+	m, _, err := messaging.Decode(b, nil)
 	if err != nil || m.(*msglib.Text).GetText() != "x" {
 		t.Fatalf("go decodes node's v2 envelope: %v %v", m, err)
 	}
-	gh, err := messaging.DecodeHeader(b)
+	_, gh, err := messaging.DecodeHeader(b)
 	if err != nil || gh.GetTimeoutUs() != 1500000 || gh.GetMetadata()["tenant"] != "acme" || gh.GetPublisher() != "abcdefghijkl" ||
 		gh.GetSequence() != 7 || gh.GetTraceparent() != h["traceparent"] {
 		t.Fatalf("go reads node's header as %v %v", gh, err)
@@ -368,7 +368,7 @@ func TestNodePublisherGoSubscriber(t *testing.T) {
 func TestNodeSubscriberCountsGoPublisherLoss(t *testing.T) {
 	p := startNode(t)
 	ctx := testutil.Ctx(t, 3*time.Minute)
-	pub, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithConnectionOptions(
+	pub, err := messaging.NewPublisher("tcp://127.0.0.1:0", messaging.WithPublisherConnOptions(
 		connection.WithSendHWM(100), connection.WithSlowSubscriberWait(0)))
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +405,7 @@ func TestNodeSubscriberCountsGoPublisherLoss(t *testing.T) {
 		case <-tick.C:
 		}
 	}
-	t.Logf("node received %d, lost %d, of the first %d; publisher %+v", got.Received, got.Lost, got.Sequence, pub.PublisherStats())
+	t.Logf("node received %d, lost %d, of the first %d; publisher %+v", got.Received, got.Lost, got.Sequence, pub.Conn().PublisherStats())
 	if got.Lost == 0 || got.Received+got.Lost != got.Sequence {
 		t.Fatalf("received %d + lost %d, want %d exactly (and some lost)", got.Received, got.Lost, got.Sequence)
 	}
@@ -607,7 +607,7 @@ func TestGoCallsNodeService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := messaging.Decode(b.Payload())
+	m, _, err := messaging.Decode(b.Payload(), nil)
 	if ack, ok := m.(*msglib.Ack); err != nil || !ok || ack.Ok || messaging.Code(ack.Code) != messaging.InvalidArgument {
 		t.Fatalf("garbage answered with %v %v", m, err)
 	}
@@ -751,14 +751,14 @@ func TestNodeCurveClient(t *testing.T) {
 	curve := func(k connection.KeyPair) map[string]any {
 		return map[string]any{"serverKey": server.Public, "publicKey": k.Public, "secretKey": k.Secret}
 	}
-	e := p.call(ctx, map[string]any{"endpoint": rep.Conn().Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "secret"}, "curve": curve(client)})
+	e := p.call(ctx, map[string]any{"endpoint": rep.Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "secret"}, "curve": curve(client)})
 	if e.Ev != "reply" || e.text() != "go:secret" {
 		t.Fatalf("curve call: %+v", e)
 	}
-	if e := p.call(ctx, map[string]any{"endpoint": rep.Conn().Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "fail:16:who"}, "curve": curve(client)}); e.Code != int(messaging.Unauthenticated) {
+	if e := p.call(ctx, map[string]any{"endpoint": rep.Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "fail:16:who"}, "curve": curve(client)}); e.Code != int(messaging.Unauthenticated) {
 		t.Fatalf("curve refusal: %+v", e)
 	}
-	e = p.call(ctx, map[string]any{"endpoint": rep.Conn().Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "let me in"}, "curve": curve(stranger), "timeoutMs": 1500})
+	e = p.call(ctx, map[string]any{"endpoint": rep.Endpoint(), "name": "dividere.Text", "msg": map[string]any{"text": "let me in"}, "curve": curve(stranger), "timeoutMs": 1500})
 	if e.Ev != "error" || e.Code != int(messaging.DeadlineExceeded) {
 		t.Fatalf("a key the server does not allow: %+v", e)
 	}

@@ -413,7 +413,7 @@ func runPublishers(ctx context.Context, e *env, c *benchConfig, socks []*messagi
 	r.Seconds = slices.MaxFunc(ends, time.Time.Compare).Sub(start).Seconds()
 	r.rates(c.size)
 	for _, p := range socks {
-		ps := p.PublisherStats()
+		ps := p.Conn().PublisherStats()
 		r.SendWaits += ps.SendWaits
 		r.SlowSubscribers += ps.SlowSubscribers
 		es := p.Conn().Stats().Engine

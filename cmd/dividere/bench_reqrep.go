@@ -73,7 +73,7 @@ func benchRep(ctx context.Context, e *env, c *benchConfig, ready chan<- string) 
 		defer rep.Close()
 		r := messaging.NewReactor([]messaging.Endpoint{rep}, messaging.WithLogger(e.log))
 		messaging.Handle(r, echoBytes)
-		serve, endpoint = r.Serve, rep.Conn().Endpoints()[0]
+		serve, endpoint = r.Serve, rep.Endpoints()[0]
 		answered = func() (uint64, uint64) { st := r.Stats(); return st.Handled, st.Refused }
 	}
 	if ready != nil {
@@ -177,7 +177,7 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 	if !strings.HasPrefix(ep, "@") {
 		ep = ">" + ep
 	}
-	mopts := []messaging.Option{messaging.WithConnectionOptions(append(opts, connection.WithLinger(0))...), messaging.WithLogger(e.log), messaging.WithResolver(t)}
+	mopts := []messaging.RequestOption{messaging.WithConnectionOptions(append(opts, connection.WithLinger(0))...), messaging.WithLogger(e.log), messaging.WithResolver(t)}
 	reqs := make([]*messaging.Request, c.clients)
 	defer func() {
 		for _, r := range reqs {
@@ -233,7 +233,7 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 				}
 				cctx, cancel := context.WithTimeout(ctx, c.timeout)
 				t0 := time.Now()
-				rep, err := r.Call(cctx, m)
+				rep, err := messaging.Call[protoMessage](cctx, r, m)
 				took := time.Since(t0)
 				cancel()
 				calls.Add(1)

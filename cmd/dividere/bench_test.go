@@ -476,7 +476,7 @@ func TestBenchReqCountsFailures(t *testing.T) {
 			}
 		}
 	}()
-	code, o, e = cli(t, "bench", "req", "-endpoint", liar.Conn().Endpoints()[0], "-count", "50", "-clients", "2")
+	code, o, e = cli(t, "bench", "req", "-endpoint", liar.Endpoints()[0], "-count", "50", "-clients", "2")
 	if n := textNumbers(t, o, `answered (\d+), refused 0, timeouts 0, errors 0, mismatched (\d+)`); code != exitOK || n[0] != 50 || n[1] != 50 {
 		t.Errorf("req to a responder that answers something else: exit %d\n%s%s", code, o, e)
 	}

@@ -216,7 +216,7 @@ func demoMessaging(ctx context.Context, say func(string, ...any), n int) error {
 		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "unavailable"}, nil
 	})
 	seen := make(chan string, n)
-	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.RegisterService, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.RegisterService, from messaging.Peer) error {
 		seen <- m.ServiceName
 		return nil
 	})

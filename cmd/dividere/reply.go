@@ -144,7 +144,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 // type when there is no list.
 func handle(hs messaging.Handlers, t *types, list string, h func(context.Context, proto.Message, messaging.Peer) (proto.Message, error)) error {
 	if list == "" {
-		messaging.HandleDefault(hs, h)
+		messaging.HandleNamed(hs, "", h)
 		return nil
 	}
 	for _, name := range strings.Split(list, ",") {

@@ -461,7 +461,7 @@ func request(ctx context.Context, e *env, t *types, endpoint string, m protoMess
 // callOnce sends m to endpoint on a connection of its own and returns the
 // reply (decoded with t, or the compiled-in types when t is nil).
 func callOnce(ctx context.Context, t *types, endpoint string, m protoMessage, timeout time.Duration, conn []connection.Option) (protoMessage, error) {
-	opts := []messaging.Option{messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...)}
+	opts := []messaging.RequestOption{messaging.WithConnectionOptions(append(conn, connection.WithLinger(0))...)}
 	if t != nil {
 		opts = append(opts, messaging.WithResolver(t))
 	}
@@ -472,7 +472,7 @@ func callOnce(ctx context.Context, t *types, endpoint string, m protoMessage, ti
 	defer req.Close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rep, err := req.Call(ctx, m)
+	rep, err := messaging.Call[protoMessage](ctx, req, m)
 	if errors.Is(err, connection.ErrTimeout) {
 		return nil, fmt.Errorf("no reply from %s within %v", endpoint, timeout)
 	}
@@ -628,7 +628,7 @@ func runSub(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	events := make(chan connection.Event, 64)
-	opts := []messaging.Option{messaging.WithResolver(t), messaging.WithConnectionOptions(append(conn, connection.WithEvents(events))...)}
+	opts := []messaging.SubscriberOption{messaging.WithResolver(t), messaging.WithConnectionOptions(append(conn, connection.WithEvents(events))...)}
 	if len(rest) > 1 {
 		var msgs []protoMessage
 		for _, name := range rest[1:] {

@@ -76,7 +76,7 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	messaging.Handle(svc, func(ctx context.Context, m *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		return &testpb.StringMsg{Value: "echo " + m.Value}, nil
 	})
-	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Source) error {
+	messaging.HandleMessage(svc, func(ctx context.Context, m *testpb.BoolMsg, from messaging.Peer) error {
 		return messaging.Errorf(messaging.NotFound, "nothing here")
 	})
 	ctx, cancel := context.WithCancel(context.Background())

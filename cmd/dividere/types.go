@@ -63,7 +63,7 @@ func registerAll(r *protoregistry.Types, md protoreflect.MessageDescriptor) {
 	}
 }
 
-// FindMessageByName implements messaging.Resolver.
+// FindMessageByName implements protoregistry.MessageTypeResolver (messaging.WithResolver).
 func (t *types) FindMessageByName(n protoreflect.FullName) (protoreflect.MessageType, error) {
 	if t.dynamic != nil {
 		if mt, err := t.dynamic.FindMessageByName(n); err == nil {
@@ -73,7 +73,7 @@ func (t *types) FindMessageByName(n protoreflect.FullName) (protoreflect.Message
 	return protoregistry.GlobalTypes.FindMessageByName(n)
 }
 
-// FindMessageByURL implements messaging.Resolver.
+// FindMessageByURL implements protoregistry.MessageTypeResolver (messaging.WithResolver).
 func (t *types) FindMessageByURL(u string) (protoreflect.MessageType, error) {
 	if t.dynamic != nil {
 		if mt, err := t.dynamic.FindMessageByURL(u); err == nil {

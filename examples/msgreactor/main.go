@@ -48,7 +48,7 @@ func run(ctx context.Context, out io.Writer) error {
 	messaging.Handle(r, func(ctx context.Context, m *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
 		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: "localhost", Port: 6000}, nil
 	})
-	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.Heartbeat, from messaging.Source) error {
+	messaging.HandleMessage(r, func(ctx context.Context, m *msglib.Heartbeat, from messaging.Peer) error {
 		fmt.Fprintln(out, "event: heartbeat from", m.Id)
 		return nil
 	})

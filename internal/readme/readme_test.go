@@ -68,7 +68,7 @@ var imports = map[string]string{
 	"time":       "time.Second",
 	"proto":      "proto.Marshal",
 	"connection": "connection.ErrClosed",
-	"messaging":  "messaging.ErrNotEnvelope",
+	"messaging":  "messaging.ErrUndecodable",
 	"patterns":   "patterns.ErrDrop",
 	"registry":   "registry.ErrNotFound",
 	"service":    "service.DefaultTTL",
