@@ -12,7 +12,7 @@
 // length (Topic).
 //
 // Decoding looks a type up by name in protoregistry.GlobalTypes (or a
-// Resolver of your own, for dynamic types), falling back to the Any's type
+// resolver of your own, WithResolver, for dynamic types), falling back to the Any's type
 // URL. A message that cannot be decoded is an error for that message
 // only, wrapping ErrUndecodable; the endpoint counts it by reason
 // (MessageStats), logs it, and goes on.
