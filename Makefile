@@ -19,11 +19,12 @@ deps-test:
 deps-proto:
 	@scripts/deps.sh proto
 
-# The repository holds six modules: the core library (here), and beside
+# The repository holds seven modules: the core library (here), and beside
 # it registry/etcdstore (etcd), metrics (Prometheus), tracing
-# (OpenTelemetry), cmd/dividere (the command) and bench (the comparison
-# with NATS and gRPC), so that the core pulls in nothing heavy.
-NESTED := registry/etcdstore metrics tracing cmd/dividere
+# (OpenTelemetry), cmd/dividere (the command), internal/etcdtest (real
+# etcd servers for the tests of etcdstore and the command) and bench (the
+# comparison with NATS and gRPC), so that the core pulls in nothing heavy.
+NESTED := internal/etcdtest registry/etcdstore metrics tracing cmd/dividere
 
 ## demo: the main job, a tour of what dividere does, in one process.
 demo: deps

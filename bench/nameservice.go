@@ -17,12 +17,12 @@ const registryService = "bench.Echo"
 // runRegistry runs a name service with three instances of
 // registryService registered, and says READY with its request endpoint.
 func runRegistry() error {
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		return err
 	}
 	go s.Serve(context.Background())
-	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(s.Endpoints()))
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,8 @@ func runRegistry() error {
 		}
 	}
 	c.Close()
-	say("READY %s", s.RequestEndpoint())
+	requests, _, _ := s.Endpoints()
+	say("READY %s", requests)
 	untilParentGoes()
 	return nil
 }

@@ -26,7 +26,7 @@ import (
 func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 	start := func() *registry.Server {
 		t.Helper()
-		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001"),
+		s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001", ""),
 			registry.WithLogger(quiet)) // changes on 5002
 		if err != nil {
 			t.Fatalf("the original's services need the name service on ports 5000 and 5001 (and its changes go to 5002): %v", err)
@@ -43,7 +43,7 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 		defer p.Stdin.Close()
 		names = append(names, p.Endpoint)
 	}
-	c, err := registry.NewClient(registry.WithAddress("127.0.0.1:5000"), registry.WithWatchAddress(ns.WatchEndpoint()),
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()),
 		registry.WithLogger(quiet), registry.WithRetry(1500*time.Millisecond, 1, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +52,8 @@ func TestOriginalServicesSurviveNameServiceRestarts(t *testing.T) {
 	// Knowing it talks to a dividere name service, the client asks again
 	// on a fresh socket when a request goes unanswered, as one sent just
 	// as the name service restarts may.
-	if orig, err := c.Original(ctx); err != nil || orig {
-		t.Fatalf("Original: %v %v", orig, err)
+	if _, err := c.List(ctx, ""); err != nil { // List asks first
+		t.Fatalf("List: %v", err)
 	}
 	found := func(round string) {
 		t.Helper()
@@ -136,9 +136,6 @@ func TestGoClientOfOriginalNameService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if orig, err := c.Original(ctx); err != nil || !orig {
-		t.Fatalf("Original: %v %v", orig, err)
-	}
 	if _, err := c.List(ctx, ""); !errors.Is(err, registry.ErrOriginalNameService) {
 		t.Fatalf("List on the original's name service: %v", err)
 	}
@@ -180,7 +177,7 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 	for _, svc := range svcs {
 		for svc.Registrations() == 0 {
 			if time.Since(start) > 7*time.Second {
-				t.Fatalf("%s not registered within 7 s (%d of 3 were)", svc.Name(), registered(svcs))
+				t.Fatalf("%s not registered within 7 s (%d of 3 were)", svc.Instance().Service, registered(svcs))
 			}
 			select {
 			case <-ctx.Done():
@@ -201,19 +198,19 @@ func TestGoServicesOnOriginalNameService(t *testing.T) {
 	// the services registered may still be ahead of the first one.)
 	for _, svc := range svcs {
 		t0 := time.Now()
-		in, err := c.Lookup(ctx, svc.Name())
-		if err != nil || in.Port != svc.Port() {
-			t.Fatalf("lookup %s: %v %v", svc.Name(), in, err)
+		in, err := c.Lookup(ctx, svc.Instance().Service)
+		if err != nil || in.Port != svc.Instance().Port {
+			t.Fatalf("lookup %s: %v %v", svc.Instance().Service, in, err)
 		}
 		took := time.Since(t0)
-		t.Logf("lookup of %s: %v", svc.Name(), took.Round(10*time.Millisecond))
+		t.Logf("lookup of %s: %v", svc.Instance().Service, took.Round(10*time.Millisecond))
 		if took > 4500*time.Millisecond {
-			t.Fatalf("lookup %s took %v", svc.Name(), took)
+			t.Fatalf("lookup %s took %v", svc.Instance().Service, took)
 		}
 	}
 	for _, svc := range svcs {
 		if n := svc.Registrations(); n != 1 {
-			t.Errorf("%s registered %d times on the original's name service; want once, never renewed", svc.Name(), n)
+			t.Errorf("%s registered %d times on the original's name service; want once, never renewed", svc.Instance().Service, n)
 		}
 	}
 }
@@ -229,7 +226,7 @@ func TestOriginalServiceTestsOnGoNameService(t *testing.T) {
 	defer svc.Stdin.Close()
 	// The service's constructor is waiting for a name service now, or
 	// about to: start one.
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001"), registry.WithLogger(quiet))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:5000", "@tcp://127.0.0.1:5001", ""), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatalf("the original's services need the name service on ports 5000 and 5001: %v", err)
 	}

@@ -15,12 +15,12 @@ import (
 
 func nameService(t *testing.T) (*registry.Server, *registry.Client) {
 	t.Helper()
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, s)
-	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(s.Endpoints()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,8 @@ func nameService(t *testing.T) (*registry.Server, *registry.Client) {
 // original messages; a Go client finds it and calls it.
 func TestPythonServiceGoClient(t *testing.T) {
 	s, c := nameService(t)
-	py := startPython(t, "msg_peer.py", "service", s.RequestEndpoint(), "py.Echo", "3")
+	requests, _, _ := s.Endpoints()
+	py := startPython(t, "msg_peer.py", "service", requests, "py.Echo", "3")
 	ctx := tctx(t, 20*time.Second)
 	in, err := c.Lookup(ctx, "py.Echo")
 	if err != nil || in.Endpoint() != py.Endpoint {
@@ -61,7 +62,7 @@ func TestPythonServiceGoClient(t *testing.T) {
 func TestGoServicePythonClient(t *testing.T) {
 	s, _ := nameService(t)
 	svc, err := service.New(nil, service.WithName("go.Echo"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(s.RequestEndpoint()), registry.WithNoticeAddress(s.NoticeEndpoint())))
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,8 @@ func TestGoServicePythonClient(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	py := startPython(t, "msg_peer.py", "lookup", s.RequestEndpoint(), "go.Echo")
+	requests, _, _ := s.Endpoints()
+	py := startPython(t, "msg_peer.py", "lookup", requests, "go.Echo")
 	py.Wait(t, ctx)
 	var out []string
 	for l := range py.Lines {

@@ -22,9 +22,10 @@ func TestPythonListsSeveralNameServices(t *testing.T) {
 	var servers []*registry.Server
 	var reqs []string
 	for range 2 {
-		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st)))(t)
+		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithStore(st)))(t)
 		testutil.Serve(t, s)
-		servers, reqs = append(servers, s), append(reqs, s.RequestEndpoint())
+		req, _, _ := s.Endpoints()
+		servers, reqs = append(servers, s), append(reqs, req)
 	}
 	both := strings.Join(reqs, ",")
 	ctx := tctx(t, 60*time.Second)

@@ -35,13 +35,13 @@ func get(t *testing.T, url string) (int, string) {
 // and its sockets', on /metrics; a broker ready once it has a worker.
 func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	m := metrics.New(nil)
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithWatchEndpoint("@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.NameService("ns", ns)
 	svc, err := service.New(nil, service.WithName("metered"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(ns.RequestEndpoint())),
+		service.WithRegistry(registry.WithEndpoints(ns.Endpoints())),
 		service.WithHTTP("127.0.0.1:0", m.Handler(nil)), service.WithReactorOptions(m.Observer()))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz once registered: %d %q", code, body)
 	}
-	req, err := messaging.NewRequest(svc.Endpoint())
+	req, err := messaging.NewRequest(svc.Instance().Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}

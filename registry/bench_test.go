@@ -21,7 +21,7 @@ func BenchmarkNameService(b *testing.B) {
 	const clients = 8
 	for _, workers := range []int{1, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+			s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 				registry.WithLogger(quiet), registry.WithWorkers(workers))
 			if err != nil {
 				b.Fatal(err)
@@ -30,7 +30,7 @@ func BenchmarkNameService(b *testing.B) {
 			defer s.Close()
 			cs := make([]*registry.Client, clients)
 			for i := range cs {
-				cs[i], _ = registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet))
+				cs[i], _ = registry.NewClient(registry.WithEndpoints(s.Endpoints()), registry.WithLogger(quiet))
 				defer cs[i].Close()
 			}
 			ctx := context.Background()
@@ -54,18 +54,18 @@ func BenchmarkNameService(b *testing.B) {
 func BenchmarkRediscovery(b *testing.B) {
 	for _, n := range []int{10, 100} {
 		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			first, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet))
+			first, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithLogger(quiet))
 			if err != nil {
 				b.Fatal(err)
 			}
 			go first.Serve(context.Background())
-			reqEP, noticeEP := first.RequestEndpoint(), first.NoticeEndpoint()
+			reqEP, noticeEP, _ := first.Endpoints()
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			for i := range n {
 				svc, err := service.New(nil, service.WithName(fmt.Sprintf("svc-%d", i)), service.WithHost("127.0.0.1"),
 					service.WithTTL(time.Hour), service.WithLogger(quiet),
-					service.WithRegistry(registry.WithAddress(reqEP), registry.WithNoticeAddress(noticeEP), registry.WithRetry(100*time.Millisecond, 1, 0)))
+					service.WithRegistry(registry.WithEndpoints(reqEP, noticeEP, ""), registry.WithRetry(100*time.Millisecond, 1, 0)))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -88,7 +88,7 @@ func BenchmarkRediscovery(b *testing.B) {
 				for {
 					// The old server's sockets close in the background:
 					// retry the bind until the ports are free.
-					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP), registry.WithLogger(quiet))
+					cur, err = registry.NewServer(registry.WithEndpoints("@"+reqEP, "@"+noticeEP, ""), registry.WithLogger(quiet))
 					if err == nil {
 						go cur.Serve(context.Background())
 						break

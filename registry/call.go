@@ -72,7 +72,7 @@ type callPool struct {
 	idle map[string][]*messaging.Request
 }
 
-func (p *callPool) get(endpoint string, opts []connection.Option, msgOpts []messaging.Option) (*messaging.Request, error) {
+func (p *callPool) get(endpoint string, opts []connection.Option, msgOpts []messaging.RequestOption) (*messaging.Request, error) {
 	p.mu.Lock()
 	if rs := p.idle[endpoint]; len(rs) > 0 {
 		r := rs[len(rs)-1]
@@ -81,7 +81,7 @@ func (p *callPool) get(endpoint string, opts []connection.Option, msgOpts []mess
 		return r, nil
 	}
 	p.mu.Unlock()
-	return messaging.NewRequest(endpoint, append([]messaging.Option{messaging.WithConnectionOptions(opts...)}, msgOpts...)...)
+	return messaging.NewRequest(endpoint, append([]messaging.RequestOption{messaging.WithConnectionOptions(opts...)}, msgOpts...)...)
 }
 
 func (p *callPool) put(endpoint string, r *messaging.Request) {

@@ -26,10 +26,9 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// EnvRegistry names the environment variable that tells clients where the
-// name service is: "host:port" (requests; notices on port+1) or
-// "tcp://host:port".
-const EnvRegistry = "DIVIDERE_REGISTRY"
+// envRegistry names the environment variable that tells clients where the
+// name service is (WithAddress).
+const envRegistry = "DIVIDERE_REGISTRY"
 
 // Errors of the registry client.
 var (
@@ -87,149 +86,20 @@ func fromProto(p *msglib.ServiceInstance) Instance {
 	return in
 }
 
-// Option configures a Server or a Client: one vocabulary for both.
-// WithLogger and WithConnectionOptions apply to both; the others to one,
-// and given to the other they are an error wrapping connection.ErrOption.
-type Option func(*settings)
-
-// settings is what options set, for whichever they configure.
-type settings struct {
-	server serverConfig
-	client clientConfig
-	marked []string // "Server" or "Client": the options given for one only
-}
-
-func forServer(f func(*serverConfig)) Option {
-	return func(s *settings) { f(&s.server); s.marked = append(s.marked, "Server") }
-}
-
-func forClient(f func(*clientConfig)) Option {
-	return func(s *settings) { f(&s.client); s.marked = append(s.marked, "Client") }
-}
-
-// apply applies opts, failing if one is not for kind.
-func (s *settings) apply(opts []Option, kind string) error {
-	for i, o := range opts {
-		n := len(s.marked)
-		o(s)
-		if len(s.marked) > n && s.marked[n] != kind {
-			return fmt.Errorf("%w: registry option %d of %d is not for a %s", connection.ErrOption, i+1, len(opts), kind)
-		}
-	}
-	return nil
-}
-
-// WithLogger sets the logger of a Server or a Client (default
-// slog.Default()).
-func WithLogger(l *slog.Logger) Option {
-	return func(s *settings) { s.server.logger, s.client.logger = l, l }
-}
-
-// WithConnectionOptions passes options to the sockets of a Server (such
-// as connection.WithCurveServer) or a Client (connection.WithCurveClient
-// for a name service that requires CURVE).
-func WithConnectionOptions(opts ...connection.Option) Option {
-	return func(s *settings) {
-		s.server.conn = append(s.server.conn, opts...)
-		s.client.conn = append(s.client.conn, opts...)
-	}
-}
-
 type clientConfig struct {
 	requests, notices, watch string
 	retry                    retry.Policy
 	logger                   *slog.Logger
 	conn                     []connection.Option
-	calls                    []messaging.Option // for Call's requests
-	store                    Store              // direct: no name-service process
-	failover                 time.Duration      // WithFailoverTimeout
+	calls                    []messaging.RequestOption // for Call's requests
+	store                    Store                     // direct: no name-service process
+	failover                 time.Duration             // WithFailoverTimeout
 }
 
-// DefaultFailoverTimeout is how long a client that lists several
-// name-service instances waits for an answer before it sends the request
-// again (WithFailoverTimeout).
-const DefaultFailoverTimeout = 250 * time.Millisecond
+// defaultFailoverTimeout is WithFailoverTimeout's default.
+const defaultFailoverTimeout = 250 * time.Millisecond
 
-// WithFailoverTimeout sets how long a client that lists several
-// name-service instances (WithAddress) waits for one to answer a request
-// before it sends the request again, on a fresh socket, to the instances
-// that are up (default DefaultFailoverTimeout). A request that went to an
-// instance as it died is so answered by another within about d plus a
-// reconnection; the requests are idempotent, so one answered late by a
-// slow instance and again by another does no harm. The attempts go on,
-// d apart, for the WithRetry budget. d of 0 or over the WithRetry timeout
-// leaves the WithRetry attempts as they are.
-func WithFailoverTimeout(d time.Duration) Option {
-	return forClient(func(c *clientConfig) { c.failover = d })
-}
-
-// WithMessagingOptions passes options to the requests Call makes to
-// service instances (messaging.WithOutgoing, where a tracer sets the
-// trace context; connection options go by WithConnectionOptions).
-func WithMessagingOptions(opts ...messaging.Option) Option {
-	return forClient(func(c *clientConfig) { c.calls = append(c.calls, opts...) })
-}
-
-// WithAddress sets the name service's request address ("host:port" or a
-// tcp:// endpoint); notices are then expected on port+1 unless
-// WithNoticeAddress says otherwise. Default: $DIVIDERE_REGISTRY, else
-// localhost:5000. A comma-separated list names several name-service
-// instances that share one store (etcd): requests go round-robin to the
-// instances that are up, and one left unanswered for the failover timeout
-// (WithFailoverTimeout, 250 ms) is sent again to the others, so the client
-// fails over within a second when one goes down. An instance that comes
-// back is connected to again within 250 ms (the sockets' reconnect
-// interval) and takes its share of the requests again: there is no
-// preferred instance to go back to, every one that is up is used.
-// A store URL such as "etcd://host:2379,host:2379" makes the client use
-// that store directly, as WithDirectStore does, when its package is
-// linked in (RegisterStore; import registry/etcdstore for etcd).
-func WithAddress(addr string) Option { return forClient(func(c *clientConfig) { c.requests = addr }) }
-
-// WithNoticeAddress sets where the name service publishes notices
-// (RediscoverReq); the change notices Watch hears are then expected on
-// its port+1 unless WithWatchAddress says otherwise.
-func WithNoticeAddress(addr string) Option {
-	return forClient(func(c *clientConfig) { c.notices = addr })
-}
-
-// WithWatchAddress sets where the name service publishes the change
-// notices (ServiceEvent) that Watch hears.
-func WithWatchAddress(addr string) Option { return forClient(func(c *clientConfig) { c.watch = addr }) }
-
-// WithRetry sets how the client retries a request to the name service,
-// by the scheme patterns.WithRetry sets for the load-balancing Client:
-// each attempt waits timeout; up to retries more follow on a fresh socket,
-// the first after backoff and each next after twice the wait before.
-// The default, 1 s, 1 and 0, bounds a call to 2 s; a context with an
-// earlier deadline ends it earlier. A request that went to a name-service
-// instance as it died (or restarted, before the socket saw the
-// connection go) is lost, and the next attempt reaches the instances that
-// are up; the requests are idempotent (an unregistration sent twice is
-// answered NOT_FOUND the second time).
-//
-// The original's name service is slow (about a request a second), serves
-// one at a time and answers even the requests given up on, so a second
-// attempt would only queue behind the first: with one address, only a name
-// service known to be dividere's (Original, which a Service asks first)
-// gets retries, and another gets one attempt for the whole budget. After a
-// call timed out, the next ones take twice as long, up to 8 times, until a
-// dividere name service answers again.
-func WithRetry(timeout time.Duration, retries int, backoff time.Duration) Option {
-	return forClient(func(c *clientConfig) { c.retry = retry.Policy{Timeout: timeout, Retries: retries, Backoff: backoff} })
-}
-
-// WithDirectStore makes the client keep the registrations in s itself,
-// with no name-service process: a Go service and client that share one
-// etcd cluster (etcdstore.Open) find each other, and services registered
-// through any name-service instance on that cluster too. The client does
-// not close s. Without a name service there is no RediscoverReq (a
-// service.Service on a direct client instead watches for its own
-// registration going away), and WithRegistrars/WithLookupKeys do not
-// apply: protect the store itself (etcd's authentication and TLS).
-func WithDirectStore(s Store) Option { return forClient(func(c *clientConfig) { c.store = s }) }
-
-// Client talks to the name service, or with WithDirectStore to the store
+// Client talks to the name service, or with WithStore to the store
 // itself. It is safe for concurrent use (calls take turns on one REQ
 // socket). A call that times out leaves the client usable.
 type Client struct {
@@ -247,13 +117,16 @@ type Client struct {
 
 // NewClient makes a client; it connects lazily, so the name service need
 // not be up yet.
-func NewClient(opts ...Option) (*Client, error) {
-	o := settings{client: clientConfig{requests: os.Getenv(EnvRegistry), retry: retry.Policy{Timeout: time.Second, Retries: 1},
-		failover: DefaultFailoverTimeout}}
-	if err := o.apply(opts, "Client"); err != nil {
-		return nil, err
+func NewClient(opts ...ClientOption) (*Client, error) {
+	cfg := clientConfig{retry: retry.Policy{Timeout: time.Second, Retries: 1}, failover: defaultFailoverTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o.applyClient(&cfg)
+		}
 	}
-	cfg := o.client
+	if cfg.requests == "" {
+		cfg.requests = os.Getenv(envRegistry)
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -261,14 +134,14 @@ func NewClient(opts ...Option) (*Client, error) {
 		return &Client{cfg: cfg, dir: &directory{store: cfg.store}}, nil
 	}
 	if scheme, _, ok := strings.Cut(cfg.requests, "://"); ok && !zmqTransports[scheme] {
-		st, err := OpenStore(cfg.requests)
+		st, err := openStore(cfg.requests)
 		if err != nil {
 			return nil, err
 		}
 		return &Client{cfg: cfg, dir: &directory{store: st}, owned: true}, nil
 	}
 	if cfg.requests == "" {
-		cfg.requests = fmt.Sprintf("localhost:%d", DefaultRequestPort)
+		cfg.requests = fmt.Sprintf("localhost:%d", defaultRequestPort)
 	}
 	req, err := endpoints(cfg.requests)
 	if err != nil {
@@ -301,10 +174,10 @@ const (
 	kindOriginal
 )
 
-// Original reports whether the name service speaks only the original
-// protocol, asking it (a lookup of ProbeName, which every name service
-// answers safely) the first time. It is false with WithDirectStore.
-func (c *Client) Original(ctx context.Context) (bool, error) {
+// original reports whether the name service speaks only the original
+// protocol, asking it (a lookup of probeName, which every name service
+// answers safely) the first time. It is false with WithStore.
+func (c *Client) original(ctx context.Context) (bool, error) {
 	if c.dir != nil {
 		return false, nil
 	}
@@ -314,7 +187,7 @@ func (c *Client) Original(ctx context.Context) (bool, error) {
 	case kindOriginal:
 		return true, nil
 	}
-	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: ProbeName})
+	rep, err := c.call(ctx, &msglib.ServiceLookupReq{ServiceName: probeName})
 	if err != nil {
 		return false, err
 	}
@@ -333,7 +206,7 @@ func (c *Client) Original(ctx context.Context) (bool, error) {
 // needGo fails with ErrOriginalNameService when the name service is the
 // original's.
 func (c *Client) needGo(ctx context.Context) error {
-	orig, err := c.Original(ctx)
+	orig, err := c.original(ctx)
 	if err != nil {
 		return err
 	}
@@ -393,22 +266,23 @@ func connectAll(list string) string {
 // Notices subscribes to the name service's notices: the RediscoverReq a
 // name service publishes when it starts and to every subscriber that
 // joins, so that the instances of a restarted name service register
-// again (what a service.Service does on each). The
-// subscriber connects the way the client's own sockets do (with its
-// connection options, such as CURVE) and logs to the client's logger;
-// opts come after those. It is nil, nil for a client with no notice
-// address (WithDirectStore). The caller closes it.
-func (c *Client) Notices(opts ...messaging.Option) (*messaging.Subscriber, error) {
-	if c.NoticeAddress() == "" {
+// again (what a service.Service does on each). The subscriber connects
+// the way the client's own sockets do (with its connection options, such
+// as CURVE) and logs to the client's logger; opts come after those. It is
+// nil, nil for a client on a store (WithStore), which has no name service
+// to hear. The caller closes it.
+func (c *Client) Notices(opts ...messaging.SubscriberOption) (*messaging.Subscriber, error) {
+	if c.dir != nil {
 		return nil, nil
 	}
-	return messaging.NewSubscriber(connectAll(c.NoticeAddress()), append([]messaging.Option{messaging.WithTypes(&msglib.RediscoverReq{}),
+	return messaging.NewSubscriber(connectAll(c.cfg.notices), append([]messaging.SubscriberOption{messaging.WithTypes(&msglib.RediscoverReq{}),
 		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...)}, opts...)...)
 }
 
-// Address returns the name service's request endpoints, or with
-// WithDirectStore the store's description (its String method, if any).
-func (c *Client) Address() string {
+// address names what the client talks to, for errors and logs: the name
+// service's request endpoints, or the store's description (its String
+// method, if any).
+func (c *Client) address() string {
 	if c.dir != nil {
 		if s, ok := c.dir.store.(fmt.Stringer); ok {
 			return s.String()
@@ -417,14 +291,6 @@ func (c *Client) Address() string {
 	}
 	return c.cfg.requests
 }
-
-// WatchAddress returns the name service's change-notice endpoints; ""
-// with WithDirectStore.
-func (c *Client) WatchAddress() string { return c.cfg.watch }
-
-// NoticeAddress returns the name service's notice endpoints; "" with
-// WithDirectStore, where there is no name service to hear.
-func (c *Client) NoticeAddress() string { return c.cfg.notices }
 
 // several reports whether the client lists more than one name-service
 // instance.
@@ -528,7 +394,7 @@ func (c *Client) attempt(ctx context.Context, m proto.Message) (proto.Message, e
 			peers = n
 		}
 	}()
-	rep, err := c.req.Call(actx, m)
+	rep, err := messaging.Call[proto.Message](actx, c.req, m)
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(actx), errPeerLost) {
 		return nil, fmt.Errorf("%w: %w", errPeerLost, err)
 	}
@@ -544,9 +410,20 @@ func (c *Client) Register(ctx context.Context, r Instance) error {
 		ctx, cancel := c.bound(ctx)
 		defer cancel()
 		ok, err := c.dir.register(ctx, m, "")
+		if report := regbridge.OriginalReport(ctx); report != nil && ok {
+			report(false)
+		}
 		return c.directErr(ok, err)
 	}
-	return c.ack(ctx, m)
+	if err := c.ack(ctx, m); err != nil {
+		return err
+	}
+	if report := regbridge.OriginalReport(ctx); report != nil {
+		if orig, err := c.original(ctx); err == nil {
+			report(orig)
+		}
+	}
+	return nil
 }
 
 // Unregister removes an instance (id "" means "server:port"); it is
@@ -595,7 +472,7 @@ func (c *Client) tookTooLong() {
 func (c *Client) directErr(ok bool, err error) error {
 	switch {
 	case err != nil:
-		return fmt.Errorf("registry store %s: %w", c.Address(), err)
+		return fmt.Errorf("registry store %s: %w", c.address(), err)
 	case !ok:
 		return ErrRefused
 	}
@@ -638,7 +515,7 @@ func (c *Client) Lookup(ctx context.Context, service string) (Instance, error) {
 	if err != nil {
 		return Instance{}, err
 	}
-	if r.Server == Unavailable || r.Port == 0 {
+	if r.Server == unavailable || r.Port == 0 {
 		return Instance{}, fmt.Errorf("%w: %q", ErrNotFound, service)
 	}
 	return Instance{Service: r.ServiceName, Server: r.Server, Port: int(r.Port), ID: r.InstanceId, Version: r.Version}, nil
@@ -679,7 +556,7 @@ func (c *Client) List(ctx context.Context, service string) ([]Instance, error) {
 }
 
 // Close closes the client, and the store it opened from an address (not
-// one given with WithDirectStore).
+// one given with WithStore).
 func (c *Client) Close() error {
 	c.calls.close()
 	if c.owned {
@@ -720,7 +597,7 @@ type Watcher struct {
 
 // Watch subscribes to change notices: of every name-service instance the
 // client lists (a change heard from several instances that share a store
-// is delivered once), or with WithDirectStore of the store itself. Events
+// is delivered once), or with WithStore of the store itself. Events
 // are delivered on the returned Watcher's channel until Close (or ctx
 // ends); a watcher that falls behind by 1024 events loses the oldest.
 //
@@ -845,7 +722,7 @@ func (w *Watcher) watchLinks(ctx context.Context, events <-chan connection.Event
 // catchUps learns the name service's revision as the watch begins, then
 // runs a catch-up each time watchLinks asks for one.
 func (w *Watcher) catchUps(ctx context.Context, c *Client, resume <-chan struct{}) {
-	if orig, err := c.Original(ctx); err != nil || orig {
+	if orig, err := c.original(ctx); err != nil || orig {
 		if err == nil {
 			return // the original's name service publishes no changes
 		}
@@ -875,7 +752,7 @@ func (w *Watcher) catchUp(ctx context.Context, c *Client) {
 	w.mu.Unlock()
 	var missed []*msglib.ServiceEvent
 	complete := false
-	orig, err := c.Original(ctx) // never ask the original's: the request would stop it
+	orig, err := c.original(ctx) // never ask the original's: the request would stop it
 	if after != 0 && err == nil && !orig {
 		for range strings.Count(c.cfg.requests, ",") + 1 {
 			var rep *msglib.ServiceChangesRep
@@ -1003,8 +880,8 @@ func (w *Watcher) Resumes() uint64 { return w.resumes.Load() }
 // changes may have been missed, and a List tells what is there now.
 func (w *Watcher) Gaps() uint64 { return w.gaps.Load() }
 
-// Revision returns the highest revision the watcher delivered (0: none).
-func (w *Watcher) Revision() uint64 {
+// revision returns the highest revision the watcher delivered (0: none).
+func (w *Watcher) revision() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last
@@ -1014,16 +891,6 @@ func (w *Watcher) Revision() uint64 {
 // a direct store stops watching (etcd compacted changes it had not
 // delivered: list again and watch anew).
 func (w *Watcher) Events() <-chan Event { return w.events }
-
-// WaitConnected waits until the watcher is connected to the name service
-// (notices published before that are not seen); a watcher of a direct
-// store is connected once Watch returned.
-func (w *Watcher) WaitConnected(ctx context.Context) error {
-	if w.sub == nil {
-		return nil
-	}
-	return w.sub.WaitConnected(ctx)
-}
 
 // Close stops the watcher.
 func (w *Watcher) Close() error {

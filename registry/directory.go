@@ -9,7 +9,7 @@ import (
 
 // directory is the name service's logic over a Store: what a registration
 // stores, which instance a lookup gets. The Server answers requests with
-// it; a Client on a store directly (WithDirectStore) calls it itself, so
+// it; a Client on a store directly (WithStore) calls it itself, so
 // both behave alike.
 type directory struct {
 	store      Store

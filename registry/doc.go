@@ -20,20 +20,26 @@
 //   - versions, metadata and per-instance stats reported with renewals;
 //   - a watch of registrations and removals.
 //
-// The Server keeps its state in a Store: MemoryStore by default, or the
+// The Server keeps its state in a Store: NewMemoryStore's by default, or the
 // etcd store of package registry/etcdstore, which lets several name-service
 // instances share one etcd cluster (each publishing every change, whichever
 // instance made it). storetest is the behaviour every Store must have.
 //
-// The Client takes the name service's address from an option or from
-// $DIVIDERE_REGISTRY (default localhost:5000); a comma-separated list names
-// several instances, and the client fails over between them within a
-// second, and a Watcher that lost one catches up from the last revision
-// it delivered (docs/operations.md, "Several name services"). With
-// WithDirectStore it uses a Store itself, with no name-service process.
+// The Client takes the name service's address from an option (WithAddress,
+// WithEndpoints) or from $DIVIDERE_REGISTRY (default localhost:5000); a
+// comma-separated list names several instances, and the client fails over
+// between them within a second, and a Watcher that lost one catches up
+// from the last revision it delivered (docs/operations.md, "Several name
+// services"). With WithStore it uses a Store itself, with no name-service
+// process.
 // Its calls take a context and time out (default 2 s), and a call that
 // timed out leaves it usable. Call looks a service up and calls it.
 //
 // A Server serves as every dividere server does: NewServer binds, Serve
 // serves, Shutdown and Close stop it.
+//
+// NewServer takes ServerOptions and NewClient ClientOptions; an Option
+// (WithLogger, WithConnectionOptions, WithEndpoints, WithStore) is both,
+// so that one vocabulary configures the two and an option given to the
+// wrong one does not compile.
 package registry

@@ -13,14 +13,14 @@ func Example() {
 	defer cancel()
 
 	// A name service on ports the OS picks (by default: 5000 and 5001).
-	srv, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	srv, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		panic(err)
 	}
 	go srv.Serve(context.Background())
 	defer srv.Close()
 
-	c, err := registry.NewClient(registry.WithAddress(srv.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(srv.Endpoints()))
 	if err != nil {
 		panic(err)
 	}

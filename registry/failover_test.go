@@ -16,8 +16,7 @@ import (
 // and watch ports (0: any).
 func startOn(t *testing.T, st registry.Store, req, not, watch int) *registry.Server {
 	t.Helper()
-	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("@tcp://127.0.0.1:%d", req), fmt.Sprintf("@tcp://127.0.0.1:%d", not)),
-		registry.WithWatchEndpoint(fmt.Sprintf("@tcp://127.0.0.1:%d", watch)), registry.WithStore(st), registry.WithLogger(quiet))
+	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("@tcp://127.0.0.1:%d", req), fmt.Sprintf("@tcp://127.0.0.1:%d", not), fmt.Sprintf("@tcp://127.0.0.1:%d", watch)), registry.WithStore(st), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +89,9 @@ func TestWatcherResumesFromItsRevision(t *testing.T) {
 	wport := testutil.Port(t)
 	a := startOn(t, st, 0, 0, wport)
 	b := startOn(t, st, 0, 0, 0)
-	c := testutil.OK(registry.NewClient(registry.WithAddress(b.RequestEndpoint()), registry.WithNoticeAddress(b.NoticeEndpoint()),
-		registry.WithWatchAddress(a.WatchEndpoint()), registry.WithLogger(quiet)))(t)
+	breq, bnot, _ := b.Endpoints()
+	_, _, awatch := a.Endpoints()
+	c := testutil.OK(registry.NewClient(registry.WithEndpoints(breq, bnot, awatch), registry.WithLogger(quiet)))(t)
 	defer c.Close()
 	ctx := tctx(t, 60*time.Second)
 	w := testutil.OK(c.Watch(ctx))(t)
@@ -139,8 +139,8 @@ func TestWatcherResumesFromItsRevision(t *testing.T) {
 		}
 		last = ev.Revision
 	}
-	if w.Gaps() != 0 || w.Revision() != last {
-		t.Fatalf("gaps %d, revision %d (last delivered %d)", w.Gaps(), w.Revision(), last)
+	if w.Gaps() != 0 || registry.Revision(w) != last {
+		t.Fatalf("gaps %d, revision %d (last delivered %d)", w.Gaps(), registry.Revision(w), last)
 	}
 	t.Logf("caught up after %d resume(s); %d repeats dropped", w.Resumes(), w.Repeats())
 }

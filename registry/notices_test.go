@@ -23,7 +23,7 @@ func TestClientNotices(t *testing.T) {
 		t.Fatalf("no RediscoverReq on the notices: %v", err)
 	}
 
-	direct, err := registry.NewClient(registry.WithDirectStore(registry.NewMemoryStore()), registry.WithLogger(quiet))
+	direct, err := registry.NewClient(registry.WithStore(registry.NewMemoryStore()), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

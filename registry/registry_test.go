@@ -27,10 +27,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func tctx(t *testing.T, d time.Duration) context.Context { return testutil.Ctx(t, d) }
 
 // newServer starts a name service on free ports and a client for it.
-func newServer(t *testing.T, opts ...registry.Option) (*registry.Server, *registry.Client) {
+func newServer(t *testing.T, opts ...registry.ServerOption) (*registry.Server, *registry.Client) {
 	t.Helper()
-	s, err := registry.NewServer(append([]registry.Option{
-		registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet)}, opts...)...)
+	s, err := registry.NewServer(append([]registry.ServerOption{
+		registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +40,7 @@ func newServer(t *testing.T, opts ...registry.Option) (*registry.Server, *regist
 
 func newClient(t *testing.T, s *registry.Server) *registry.Client {
 	t.Helper()
-	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithNoticeAddress(s.NoticeEndpoint()),
-		registry.WithWatchAddress(s.WatchEndpoint()),
+	c, err := registry.NewClient(registry.WithEndpoints(s.Endpoints()),
 		registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +91,7 @@ func TestRegisterLookupUnregister(t *testing.T) {
 // registers, looks up and unregisters.
 func TestOriginalMessagesOnly(t *testing.T) {
 	s, _ := newServer(t)
-	req, err := messaging.NewRequest(s.RequestEndpoint())
+	req, err := messaging.NewRequest(requestEndpoint(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +208,7 @@ func TestWatch(t *testing.T) {
 // Announcing says whether the server publishes the store's changes: not
 // before Serve, as soon as Serve watches the store, and not after.
 func TestAnnouncing(t *testing.T) {
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet))
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,14 +246,15 @@ func TestClientTimeoutThenRecovers(t *testing.T) {
 	if _, err := registry.NewClient(registry.WithAddress("no-port")); err == nil {
 		t.Fatal("bad address accepted")
 	}
-	t.Setenv(registry.EnvRegistry, "example.invalid:6000")
+	t.Setenv("DIVIDERE_REGISTRY", "example.invalid:6000")
 	e, err := registry.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if e.Address() != "tcp://example.invalid:6000" || e.NoticeAddress() != "tcp://example.invalid:6001" {
-		t.Fatalf("from the environment: %s %s", e.Address(), e.NoticeAddress())
+	if req, notices, watch := registry.Addresses(e); req != "tcp://example.invalid:6000" || notices != "tcp://example.invalid:6001" ||
+		watch != "tcp://example.invalid:6002" {
+		t.Fatalf("from the environment: %s %s %s", req, notices, watch)
 	}
 }
 
@@ -286,9 +286,9 @@ func TestDefaultTTL(t *testing.T) {
 func TestBadRequestsAnswered(t *testing.T) {
 	for _, workers := range []int{1, 8} {
 		s, c := newServer(t, registry.WithWorkers(workers))
-		raw := testutil.OK(connection.NewRequest(s.RequestEndpoint()))(t)
+		raw := testutil.OK(connection.NewRequest(requestEndpoint(s)))(t)
 		testutil.CloseAll(t, raw)
-		typed := testutil.OK(messaging.NewRequest(s.RequestEndpoint()))(t)
+		typed := testutil.OK(messaging.NewRequest(requestEndpoint(s)))(t)
 		testutil.CloseAll(t, typed)
 		ctx := testutil.Ctx(t, 10*time.Second)
 		m, err := raw.Call(ctx, []byte("garbage"))
@@ -308,20 +308,10 @@ func TestBadRequestsAnswered(t *testing.T) {
 	}
 }
 
-// One option vocabulary for the Server and the Client; an option for one
-// given to the other is an error.
-func TestOptionsForServerOrClient(t *testing.T) {
-	if _, err := registry.NewServer(registry.WithAddress("localhost:5000")); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("a client's option to NewServer: %v", err)
-	}
-	if _, err := registry.NewClient(registry.WithStore(registry.NewMemoryStore())); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("a server's option to NewClient: %v", err)
-	}
-	c, err := registry.NewClient(registry.WithLogger(quiet), registry.WithConnectionOptions(connection.WithLinger(0)))
-	if err != nil {
-		t.Fatalf("options for both: %v", err)
-	}
-	c.Close()
+// requestEndpoint is where s answers requests.
+func requestEndpoint(s *registry.Server) string {
+	req, _, _ := s.Endpoints()
+	return req
 }
 
 // What a service registers is what a lookup gives back: one Instance

@@ -25,7 +25,7 @@ func TestRegistrarsAndLookupKeys(t *testing.T) {
 	s, _ := newServer(t, registry.WithConnectionOptions(connection.WithCurveServer(k["server"])),
 		registry.WithRegistrars(k["alice"].Public, k["mallory"].Public), registry.WithLookupKeys(k["client"].Public))
 	as := func(who string) *registry.Client {
-		c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet),
+		c, err := registry.NewClient(registry.WithEndpoints(s.Endpoints()), registry.WithLogger(quiet),
 			registry.WithConnectionOptions(connection.WithCurveClient(k["server"].Public, k[who])))
 		if err != nil {
 			t.Fatal(err)

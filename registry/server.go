@@ -19,46 +19,40 @@ import (
 	"github.com/dividere-go/dividere/msglib"
 )
 
-// Default ports of the name service: requests and notices as in the
-// original (docs/protocol.md); change notices on a port of their own.
-const (
-	DefaultRequestPort = 5000
-	DefaultNoticePort  = 5001
-	// DefaultWatchPort is where a name service publishes ServiceEvent
-	// change notices. They cannot go out on the notice port: the
-	// original's services decode everything published there, and the
-	// thread that renews their registration dies on a type it does not
-	// know.
-	DefaultWatchPort = 5002
-)
+// defaultRequestPort is the name service's request port, as in the
+// original (docs/protocol.md); notices go out on the next one, and change
+// notices on the one after (WithEndpoints).
+const defaultRequestPort = 5000
 
-// ProbeName is a service name no one may register: a lookup of it tells a
+// probeName is a service name no one may register: a lookup of it tells a
 // dividere name service, which answers it with probeServer, from the
 // original's, which answers "unavailable" as for any unknown name. A
 // client asks it before sending a request the original's name service
 // does not know (ServiceListReq), since such a request kills its serving
 // thread for good.
-const ProbeName = "_dividere.nameservice"
+const probeName = "_dividere.nameservice"
 
 const (
 	probeServer  = "dividere-go"
 	probeVersion = 2 // the Go name service's additions, as a version
 )
 
-// MaxRequestSize is the largest request frame a name service accepts by
-// default (WithConnectionOptions(connection.WithMaxMessageSize(n))
-// changes it). A registration with its metadata is a few hundred bytes;
-// a peer sending more than this is disconnected before libzmq allocates
-// the frame.
-const MaxRequestSize = 64 << 10
+// maxRequestSize is the largest request frame a name service accepts by
+// default (connection.WithMaxMessageSize, in WithConnectionOptions, changes
+// it).
+const maxRequestSize = 64 << 10
 
 // requestHWM is how many requests libzmq holds for one peer of the name
-// service: with MaxRequestSize, at most 64 MiB per connection.
+// service: with maxRequestSize, at most 64 MiB per connection.
 const requestHWM = 1000
 
-// Unavailable is the server name a lookup of an unknown service gets,
+// unavailable is the server name a lookup of an unknown service gets,
 // with port 0 (docs/protocol.md).
-const Unavailable = "unavailable"
+const unavailable = "unavailable"
+
+// defaultWorkers is WithWorkers' default on a store other than the
+// in-memory one.
+const defaultWorkers = 8
 
 type serverConfig struct {
 	requests, notices, watch string
@@ -70,70 +64,6 @@ type serverConfig struct {
 	workers                  int
 	registrars               []string // keys that may register; nil: anyone
 	lookupKeys               []string // keys that may look up; nil: anyone
-}
-
-// WithEndpoints sets where the server answers requests (REP) and
-// publishes notices (PUB); defaults tcp://*:5000 and tcp://*:5001.
-func WithEndpoints(requests, notices string) Option {
-	return forServer(func(c *serverConfig) { c.requests, c.notices = requests, notices })
-}
-
-// WithWatchEndpoint sets where the server publishes ServiceEvent change
-// notices (Client.Watch). The default is the notice endpoint's port+1
-// (tcp://*:5002 by default), and a port the OS picks when the notice
-// endpoint's is one.
-func WithWatchEndpoint(ep string) Option { return forServer(func(c *serverConfig) { c.watch = ep }) }
-
-// WithStore keeps the state in s instead of in memory.
-func WithStore(s Store) Option { return forServer(func(c *serverConfig) { c.store = s }) }
-
-// WithSweepInterval sets how often expired registrations are removed
-// (default 100 ms); lookups never return an expired one meanwhile.
-func WithSweepInterval(d time.Duration) Option {
-	return forServer(func(c *serverConfig) { c.sweep = d })
-}
-
-// WithDefaultTTL gives registrations that carry no TTL (what the
-// original's services send) one, so that a crashed service of any kind
-// vanishes in the end; such services then stay registered only while they
-// register again (on RediscoverReq, or on their own). The default, 0,
-// keeps them until they unregister, as the original does.
-func WithDefaultTTL(d time.Duration) Option {
-	return forServer(func(c *serverConfig) { c.defaultTTL = d })
-}
-
-// DefaultWorkers is how many requests a name service on a store other
-// than the in-memory one serves at once by default.
-const DefaultWorkers = 8
-
-// WithWorkers sets how many requests the server serves at once. With a
-// store that waits on the network (etcd), several do: a slow write does
-// not hold up the lookups and renewals behind it, and the writes of
-// several clients share etcd's disk syncs (DefaultWorkers, the default).
-// The in-memory store never waits, so by default its server serves one
-// at a time, which saves handing requests between goroutines.
-func WithWorkers(n int) Option { return forServer(func(c *serverConfig) { c.workers = n }) }
-
-// WithRegistrars requires authenticated registrations: only these CURVE
-// client keys (Z85) may register, renew or unregister, and a name belongs
-// to the key that registered it first, so no one else can take it over.
-// Each instance records its key (ServiceInstance.owner), so name-service
-// instances sharing a store agree while the name has live instances; a
-// server also remembers, while it runs, who took a name first. (Two keys
-// claiming a new name at the same moment through two instances may both
-// succeed; the store has no owner lock.) After a restart of a lone
-// in-memory name service, the first to register a name again owns it,
-// which RediscoverReq makes its rightful services.
-// The name service's sockets must be CURVE servers
-// (WithConnectionOptions(connection.WithCurveServer(...))).
-func WithRegistrars(keys ...string) Option {
-	return forServer(func(c *serverConfig) { c.registrars = append(c.registrars, keys...) })
-}
-
-// WithLookupKeys restricts lookups and lists to these CURVE client keys
-// (registrars may always look up); by default lookups are open.
-func WithLookupKeys(keys ...string) Option {
-	return forServer(func(c *serverConfig) { c.lookupKeys = append(c.lookupKeys, keys...) })
 }
 
 // Server is the name service: services register, renew and unregister
@@ -169,16 +99,22 @@ type Server struct {
 // Its first notice is RediscoverReq, and it publishes it again to every
 // subscriber that joins, so the services of a restarted name service
 // register again at once.
-func NewServer(opts ...Option) (*Server, error) {
-	o := settings{server: serverConfig{
-		requests: fmt.Sprintf("tcp://*:%d", DefaultRequestPort),
-		notices:  fmt.Sprintf("tcp://*:%d", DefaultNoticePort),
-		sweep:    100 * time.Millisecond,
-	}}
-	if err := o.apply(opts, "Server"); err != nil {
-		return nil, err
+func NewServer(opts ...ServerOption) (*Server, error) {
+	cfg := serverConfig{sweep: 100 * time.Millisecond}
+	for _, o := range opts {
+		if o != nil {
+			o.applyServer(&cfg)
+		}
 	}
-	cfg := o.server
+	if cfg.requests == "" {
+		cfg.requests = fmt.Sprintf("tcp://*:%d", defaultRequestPort)
+	}
+	if cfg.notices == "" {
+		cfg.notices = nextEndpoint(cfg.requests)
+	}
+	if cfg.watch == "" {
+		cfg.watch = nextEndpoint(cfg.notices)
+	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
@@ -186,32 +122,37 @@ func NewServer(opts ...Option) (*Server, error) {
 		cfg.store = NewMemoryStore()
 	}
 	if cfg.workers <= 0 {
-		cfg.workers = DefaultWorkers
-		if _, inMemory := cfg.store.(*MemoryStore); inMemory {
+		cfg.workers = defaultWorkers
+		if _, inMemory := cfg.store.(*memoryStore); inMemory {
 			cfg.workers = 1
 		}
 	}
-	mopts := []messaging.Option{messaging.WithLogger(cfg.logger), messaging.WithConnectionOptions(cfg.conn...)}
-	ropts := mopts // the request socket's: it alone needs the peers' keys
+	// Requests to a name service are small; a larger frame is refused
+	// before it is allocated (the caller's options come after, and may
+	// override). The request socket alone needs the peers' keys.
+	reqConn := []connection.RouterOption{connection.WithMaxMessageSize(maxRequestSize), connection.WithRecvHWM(requestHWM)}
 	if cfg.registrars != nil || cfg.lookupKeys != nil {
-		ropts = append(slices.Clone(mopts), messaging.WithConnectionOptions(connection.WithUserID()))
+		reqConn = append(reqConn, connection.WithUserID())
 	}
-	// Requests to a name service are small; a larger frame is refused by
-	// libzmq before it allocates it (the caller's options may override).
-	rep, err := messaging.NewRouter(cfg.requests, append([]messaging.Option{messaging.WithConnectionOptions(connection.WithMaxMessageSize(MaxRequestSize), connection.WithRecvHWM(requestHWM))},
-		append(ropts, messaging.AnswerEveryRequest(), messaging.WithConnectionOptions(connection.WithName("registry-requests")))...)...)
+	for _, o := range cfg.conn {
+		reqConn = append(reqConn, o)
+	}
+	reqConn = append(reqConn, connection.WithName("registry-requests"))
+	rep, err := messaging.NewRouter(cfg.requests, messaging.WithLogger(cfg.logger), messaging.AnswerEveryRequest(),
+		messaging.WithRouterConnOptions(reqConn...))
 	if err != nil {
 		return nil, err
 	}
-	pub, err := messaging.NewPublisher(cfg.notices, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-notices")))...)
+	publisher := func(ep, name string) (*messaging.Publisher, error) {
+		return messaging.NewPublisher(ep, messaging.WithLogger(cfg.logger),
+			messaging.WithConnectionOptions(append(slices.Clone(cfg.conn), connection.WithName(name))...))
+	}
+	pub, err := publisher(cfg.notices, "registry-notices")
 	if err != nil {
 		rep.Close()
 		return nil, err
 	}
-	if cfg.watch == "" {
-		cfg.watch = nextEndpoint(cfg.notices)
-	}
-	watch, err := messaging.NewPublisher(cfg.watch, append(mopts, messaging.WithConnectionOptions(connection.WithName("registry-watch")))...)
+	watch, err := publisher(cfg.watch, "registry-watch")
 	if err != nil {
 		rep.Close()
 		pub.Close()
@@ -303,15 +244,13 @@ func (s *Server) free() {
 	})
 }
 
-// RequestEndpoint is where clients connect for requests.
-func (s *Server) RequestEndpoint() string { return s.rep.Endpoint() }
-
-// NoticeEndpoint is where services subscribe to notices (RediscoverReq).
-func (s *Server) NoticeEndpoint() string { return s.pub.Endpoint() }
-
-// WatchEndpoint is where watchers subscribe to change notices
-// (ServiceEvent).
-func (s *Server) WatchEndpoint() string { return s.watch.Endpoint() }
+// Endpoints returns where the server answers requests, publishes notices
+// (RediscoverReq) and publishes change notices (ServiceEvent), as
+// endpoints to connect to: WithEndpoints(s.Endpoints()) points a client at
+// s, whatever ports the OS picked.
+func (s *Server) Endpoints() (requests, notices, watch string) {
+	return s.rep.Endpoint(), s.pub.Endpoint(), s.watch.Endpoint()
+}
 
 // WaitWatchers blocks until n subscribers watch change notices (so that
 // none misses what comes next).
@@ -355,21 +294,6 @@ type ServerStats struct {
 	// store) is published to the watchers. It is false until the store
 	// first answers, and while a watch that ended is opened again.
 	Announcing bool
-}
-
-// Instances returns the live instances of service (every service when it
-// is ""), ordered by service, then instance id: what the name service
-// knows, for a status page.
-func (s *Server) Instances(ctx context.Context, service string) ([]Instance, error) {
-	list, err := s.store.List(ctx, service, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Instance, len(list))
-	for i, p := range list {
-		out[i] = fromProto(p)
-	}
-	return out, nil
 }
 
 // Stats returns the server's counters. Instances asks the store (at
@@ -456,8 +380,8 @@ func (s *Server) register(ctx context.Context, m *msglib.RegisterService, from m
 	switch {
 	case m.ServiceName == "":
 		return nil, messaging.Errorf(messaging.InvalidArgument, "a registration needs a service name")
-	case m.ServiceName == ProbeName:
-		return nil, messaging.Errorf(messaging.InvalidArgument, "%q is reserved", ProbeName)
+	case m.ServiceName == probeName:
+		return nil, messaging.Errorf(messaging.InvalidArgument, "%q is reserved", probeName)
 	}
 	if err := s.mayChange(ctx, m.ServiceName, from); err != nil {
 		return nil, err
@@ -489,8 +413,8 @@ func (s *Server) unregister(ctx context.Context, m *msglib.UnregisterService, fr
 }
 
 func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from messaging.Peer) (*msglib.ServiceLookupRep, error) {
-	if m.ServiceName == ProbeName {
-		return &msglib.ServiceLookupRep{ServiceName: ProbeName, Server: probeServer, Port: probeVersion}, nil
+	if m.ServiceName == probeName {
+		return &msglib.ServiceLookupRep{ServiceName: probeName, Server: probeServer, Port: probeVersion}, nil
 	}
 	s.lookups.Add(1)
 	var inst *msglib.ServiceInstance
@@ -502,7 +426,7 @@ func (s *Server) lookup(ctx context.Context, m *msglib.ServiceLookupReq, from me
 	}
 	if inst == nil {
 		s.notFound.Add(1)
-		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: Unavailable}, nil
+		return &msglib.ServiceLookupRep{ServiceName: m.ServiceName, Server: unavailable}, nil
 	}
 	return &msglib.ServiceLookupRep{ServiceName: inst.ServiceName, Server: inst.Server, Port: inst.Port,
 		InstanceId: inst.InstanceId, Version: inst.Version}, nil
@@ -544,13 +468,12 @@ func (s *Server) publishChanges(ctx context.Context, watching chan struct{}) {
 			continue
 		}
 		s.announcing.Store(true)
-		for c := range ch {
-			if c.Kind == msglib.ServiceEvent_EXPIRED {
+		for ev := range ch {
+			if ev.Kind == msglib.ServiceEvent_EXPIRED {
 				s.expiries.Add(1)
 			}
-			s.log.Info(strings.ToLower(c.Kind.String()), "service", c.Instance.ServiceName, "instance", c.Instance.InstanceId,
-				"server", c.Instance.Server, "port", c.Instance.Port)
-			ev := &msglib.ServiceEvent{Kind: c.Kind, Instance: c.Instance, Revision: c.Revision}
+			s.log.Info(strings.ToLower(ev.Kind.String()), "service", ev.Instance.ServiceName, "instance", ev.Instance.InstanceId,
+				"server", ev.Instance.Server, "port", ev.Instance.Port)
 			s.hist.add(ev)
 			err := s.watch.Send(ctx, ev)
 			if err != nil && ctx.Err() == nil {

@@ -31,18 +31,13 @@ type Store interface {
 	// Watch delivers, in order, every change made from now on by anyone
 	// sharing the store (other name-service instances on one etcd
 	// included): instances registered, unregistered and expired, not
-	// renewals. The channel is closed when ctx ends, or when the store
-	// lost track of its history (the watcher should then list again).
-	Watch(ctx context.Context) (<-chan Change, error)
-}
-
-// Change is one change to a Store.
-type Change struct {
-	Kind     msglib.ServiceEvent_Kind // REGISTERED, UNREGISTERED or EXPIRED
-	Instance *msglib.ServiceInstance
-	// Revision orders the changes of one store; stores shared by several
-	// processes give every process the same revision for the same change.
-	Revision uint64
+	// renewals. Each is the ServiceEvent the name service publishes:
+	// its Kind, REGISTERED, UNREGISTERED or EXPIRED, the Instance, and a
+	// Revision that orders the changes of one store (stores shared by
+	// several processes give every process the same revision for the same
+	// change). The channel is closed when ctx ends, or when the store lost
+	// track of its history (the watcher should then list again).
+	Watch(ctx context.Context) (<-chan *msglib.ServiceEvent, error)
 }
 
 var (
@@ -50,8 +45,8 @@ var (
 	openers   = map[string]func(url string) (Store, error){}
 )
 
-// RegisterStore makes OpenStore, and so registry addresses and
-// $DIVIDERE_REGISTRY, accept URLs of scheme ("etcd" for
+// RegisterStore makes registry addresses (WithAddress, and so
+// $DIVIDERE_REGISTRY) accept URLs of scheme ("etcd" for
 // "etcd://host:port"): open returns a store the caller closes (if it is
 // an io.Closer). Store packages call it from init, so that importing one
 // (import _ ".../registry/etcdstore") is all a program needs, as with
@@ -65,9 +60,9 @@ func RegisterStore(scheme string, open func(url string) (Store, error)) {
 	openers[scheme] = open
 }
 
-// OpenStore opens the store url names with the package registered for its
+// openStore opens the store url names with the package registered for its
 // scheme; it is ErrNoStore when none is.
-func OpenStore(url string) (Store, error) {
+func openStore(url string) (Store, error) {
 	scheme, _, ok := strings.Cut(url, "://")
 	openersMu.RLock()
 	open := openers[scheme]
@@ -81,21 +76,23 @@ func OpenStore(url string) (Store, error) {
 // ErrNoStore: no store package is registered for a URL's scheme.
 var ErrNoStore = errors.New("dividere: no registry store for this scheme is linked in")
 
-// MemoryStore is the in-process Store, the default.
-type MemoryStore struct {
+// memoryStore is the in-process Store, the default.
+type memoryStore struct {
 	mu       sync.RWMutex
 	services map[string]map[string]*msglib.ServiceInstance // service -> instance id -> instance
 	revision uint64
 	watchers map[*changeQueue]struct{}
 }
 
-// NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{services: map[string]map[string]*msglib.ServiceInstance{}, watchers: map[*changeQueue]struct{}{}}
+// NewMemoryStore returns an empty in-process Store, what a Server keeps
+// its state in by default. A slow watcher holds up no one: its changes
+// queue for it.
+func NewMemoryStore() Store {
+	return &memoryStore{services: map[string]map[string]*msglib.ServiceInstance{}, watchers: map[*changeQueue]struct{}{}}
 }
 
 // Put implements Store.
-func (m *MemoryStore) Put(_ context.Context, inst *msglib.ServiceInstance) (bool, error) {
+func (m *memoryStore) Put(_ context.Context, inst *msglib.ServiceInstance) (bool, error) {
 	inst = proto.Clone(inst).(*msglib.ServiceInstance)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -116,7 +113,7 @@ func (m *MemoryStore) Put(_ context.Context, inst *msglib.ServiceInstance) (bool
 }
 
 // Delete implements Store.
-func (m *MemoryStore) Delete(_ context.Context, service, id string) (*msglib.ServiceInstance, error) {
+func (m *memoryStore) Delete(_ context.Context, service, id string) (*msglib.ServiceInstance, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	byID := m.services[service]
@@ -133,7 +130,7 @@ func (m *MemoryStore) Delete(_ context.Context, service, id string) (*msglib.Ser
 }
 
 // List implements Store.
-func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
+func (m *memoryStore) List(_ context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []*msglib.ServiceInstance
@@ -152,7 +149,7 @@ func (m *MemoryStore) List(_ context.Context, service string, now time.Time) ([]
 }
 
 // Expire implements Store.
-func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.ServiceInstance, error) {
+func (m *memoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.ServiceInstance, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var gone []*msglib.ServiceInstance
@@ -171,14 +168,13 @@ func (m *MemoryStore) Expire(_ context.Context, now time.Time) ([]*msglib.Servic
 	return gone, nil
 }
 
-// Watch implements Store. A slow watcher holds up no one: its changes
-// queue for it.
-func (m *MemoryStore) Watch(ctx context.Context) (<-chan Change, error) {
+// Watch implements Store.
+func (m *memoryStore) Watch(ctx context.Context) (<-chan *msglib.ServiceEvent, error) {
 	q := &changeQueue{signal: make(chan struct{}, 1)}
 	m.mu.Lock()
 	m.watchers[q] = struct{}{}
 	m.mu.Unlock()
-	out := make(chan Change)
+	out := make(chan *msglib.ServiceEvent)
 	go func() {
 		defer close(out)
 		defer func() {
@@ -205,21 +201,21 @@ func (m *MemoryStore) Watch(ctx context.Context) (<-chan Change, error) {
 }
 
 // emitLocked hands a change to every watcher; m.mu is held for writing.
-func (m *MemoryStore) emitLocked(kind msglib.ServiceEvent_Kind, inst *msglib.ServiceInstance) {
+func (m *memoryStore) emitLocked(kind msglib.ServiceEvent_Kind, inst *msglib.ServiceInstance) {
 	m.revision++
 	for q := range m.watchers {
-		q.put(Change{Kind: kind, Instance: inst, Revision: m.revision})
+		q.put(&msglib.ServiceEvent{Kind: kind, Instance: inst, Revision: m.revision})
 	}
 }
 
 // changeQueue is an unbounded queue of changes with a wake-up signal.
 type changeQueue struct {
 	mu     sync.Mutex
-	queue  []Change
+	queue  []*msglib.ServiceEvent
 	signal chan struct{}
 }
 
-func (q *changeQueue) put(c Change) {
+func (q *changeQueue) put(c *msglib.ServiceEvent) {
 	q.mu.Lock()
 	q.queue = append(q.queue, c)
 	q.mu.Unlock()
@@ -229,7 +225,7 @@ func (q *changeQueue) put(c Change) {
 	}
 }
 
-func (q *changeQueue) take() []Change {
+func (q *changeQueue) take() []*msglib.ServiceEvent {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	out := q.queue

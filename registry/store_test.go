@@ -21,9 +21,9 @@ func TestStoreNotLinked(t *testing.T) {
 			t.Errorf("%s: %v, want ErrNoStore", addr, err)
 		}
 	}
-	t.Setenv(registry.EnvRegistry, "etcd://127.0.0.1:2379")
+	t.Setenv("DIVIDERE_REGISTRY", "etcd://127.0.0.1:2379")
 	if _, err := registry.NewClient(); !errors.Is(err, registry.ErrNoStore) {
-		t.Errorf("$%s: %v, want ErrNoStore", registry.EnvRegistry, err)
+		t.Errorf("$DIVIDERE_REGISTRY: %v, want ErrNoStore", err)
 	}
 }
 

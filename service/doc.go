@@ -10,7 +10,7 @@
 //	})
 //	err = svc.Serve(ctx) // registers, renews, re-registers, serves; stops gracefully when ctx ends
 //
-// A registration lives for a TTL (DefaultTTL) and is renewed every third
+// A registration lives for a TTL (5 s, WithTTL) and is renewed every third
 // of it, so a service that dies vanishes from lookups; when the name
 // service restarts it asks every service to register again
 // (RediscoverReq), and a service that cannot reach it keeps trying. A

@@ -15,7 +15,7 @@ import (
 // service's default name.
 type Greeter struct{}
 
-// Register implements service.Registrar.
+// Register registers the handlers: service.New calls it.
 func (Greeter) Register(m *messaging.Mux) {
 	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		return &testpb.StringMsg{Value: "hello, " + req.Value}, nil
@@ -25,13 +25,13 @@ func (Greeter) Register(m *messaging.Mux) {
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		panic(err)
 	}
 	go ns.Serve(ctx)
 	defer ns.Close()
-	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
+	where := service.WithRegistry(registry.WithEndpoints(ns.Endpoints()))
 
 	svc, err := service.New(Greeter{}, service.WithHost("127.0.0.1"), where)
 	if err != nil {
@@ -43,11 +43,11 @@ func Example() {
 	defer func() { stop(); <-done }()
 
 	// A client finds the service by name and calls it.
-	c, _ := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, _ := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	defer c.Close()
 	var in registry.Instance
 	for {
-		if in, err = c.Lookup(ctx, svc.Name()); err == nil {
+		if in, err = c.Lookup(ctx, svc.Instance().Service); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond) // registration is under way
@@ -58,7 +58,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(svc.Name())
+	fmt.Println(svc.Instance().Service)
 	fmt.Println(rep.Value)
 	// Output:
 	// github.com/dividere-go/dividere/service_test.Greeter

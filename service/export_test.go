@@ -4,3 +4,6 @@ package service
 // fault would, for the test of what a Service does when serving ends by
 // itself.
 func CloseSocket(s *Service) { s.rep.Close() }
+
+// LocalHost is the address a service advertises by default.
+var LocalHost = localHost

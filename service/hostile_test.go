@@ -88,7 +88,7 @@ func TestShutdownEventStopsNothing(t *testing.T) {
 func TestServiceUnregistersWhenServingEnds(t *testing.T) {
 	s, c := newRegistry(t)
 	svc, err := service.New(nil, service.WithName("ends.Echo"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,13 +27,14 @@ func TestMain(m *testing.M) {
 // registryHelper runs a name service on args[0] (requests) and args[1]
 // (notices).
 func registryHelper(args []string) int {
-	s, err := registry.NewServer(registry.WithEndpoints(args[0], args[1]), registry.WithSweepInterval(20*time.Millisecond),
+	s, err := registry.NewServer(registry.WithEndpoints(args[0], args[1], ""), registry.WithSweepInterval(20*time.Millisecond),
 		registry.WithLogger(quiet))
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint())
+	req, notices, _ := s.Endpoints()
+	fmt.Println("READY", req, notices)
 	s.Serve(context.Background()) // until killed
 	return 0
 }
@@ -52,7 +53,7 @@ func serviceHelper(args []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	fmt.Println("READY", svc.Port())
+	fmt.Println("READY", svc.Instance().Port)
 	svc.Serve(context.Background())
 	return 0
 }
@@ -60,7 +61,7 @@ func serviceHelper(args []string) int {
 // Echo is a test service: it answers a StringMsg with its own port.
 type Echo struct{ port int }
 
-// Register implements service.Registrar.
+// Register registers the handlers: service.New calls it.
 func (e *Echo) Register(m *messaging.Mux) {
 	messaging.Handle(m, func(ctx context.Context, req *testpb.StringMsg, _ messaging.Peer) (*testpb.StringMsg, error) {
 		return &testpb.StringMsg{Value: fmt.Sprintf("%s from %d", req.Value, e.port)}, nil
@@ -70,13 +71,13 @@ func (e *Echo) Register(m *messaging.Mux) {
 func newEcho(registryAddr, noticeAddr, name string, ttl time.Duration, logger *slog.Logger) (*service.Service, error) {
 	e := &Echo{}
 	svc, err := service.New(e, service.WithName(name), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
-		service.WithRegistry(registry.WithAddress(registryAddr), registry.WithNoticeAddress(noticeAddr),
+		service.WithRegistry(registry.WithEndpoints(registryAddr, noticeAddr, ""),
 			registry.WithRetry(150*time.Millisecond, 1, 0)),
 		service.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
-	e.port = svc.Port()
+	e.port = svc.Instance().Port
 	return svc, nil
 }
 

@@ -32,7 +32,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	defer auth.Close()
 	auth.SetKeys(keys["service"].Public, keys["client"].Public)
 
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithLogger(quiet),
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithLogger(quiet),
 		registry.WithConnectionOptions(connection.WithCurveServer(keys["registry"])))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	}
 	svc, err := service.New(&Echo{}, service.WithName("secure.Echo"), service.WithHost("127.0.0.1"), service.WithLogger(quiet),
 		service.WithConnectionOptions(connection.WithCurveServer(keys["service"])),
-		service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()), asClient("service")))
+		service.WithRegistry(registry.WithEndpoints(ns.Endpoints()), asClient("service")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	ctx := tctx(t, 20*time.Second)
 	eventually(t, 10*time.Second, "the service registers over CURVE", func() bool { return svc.Registrations() > 0 })
 
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("client"), registry.WithLogger(quiet))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()), asClient("client"), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 		t.Fatalf("encrypted call: %v %v", rep, err)
 	}
 	// A stranger's key gets nothing from either.
-	sc, _ := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), asClient("stranger"),
+	sc, _ := registry.NewClient(registry.WithEndpoints(ns.Endpoints()), asClient("stranger"),
 		registry.WithRetry(150*time.Millisecond, 1, 0), registry.WithLogger(quiet))
 	defer sc.Close()
 	if _, err := sc.Lookup(ctx, "secure.Echo"); !errors.Is(err, connection.ErrTimeout) {
@@ -79,7 +79,7 @@ func TestCurveNameServiceAndService(t *testing.T) {
 	defer sreq.Close()
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	if _, err := sreq.Call(short, &testpb.StringMsg{Value: "hi"}); !errors.Is(err, connection.ErrTimeout) {
+	if _, err := messaging.Call[*testpb.StringMsg](short, sreq, &testpb.StringMsg{Value: "hi"}); !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("stranger's call: %v", err)
 	}
 	if auth.Stats().Refused == 0 {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"reflect"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,24 +27,25 @@ import (
 	"github.com/dividere-go/dividere/registry"
 )
 
-// DefaultTTL is how long a registration lives unless renewed; a service
-// renews it every third of it, so a service that dies vanishes from
-// lookups within DefaultTTL.
-const DefaultTTL = 5 * time.Second
+// defaultTTL is WithTTL's default.
+const defaultTTL = 5 * time.Second
 
-// Option configures a Service.
-type Option func(*config)
+// Option configures a Service (New).
+type Option interface{ applyService(*config) }
+
+type option func(*config)
+
+func (o option) applyService(c *config) { o(c) }
 
 type config struct {
 	name, version, host, id string
 	metadata                map[string]string
 	ttl                     time.Duration
 	endpoint                string
-	registry                []registry.Option
+	registry                []registry.ClientOption
 	logger                  *slog.Logger
-	workers                 int
-	conn                    []connection.Option
-	reactor                 []messaging.Option
+	conn                    []connection.ResponseOption
+	reactor                 []messaging.ReactorOption
 	httpAddr                string
 	httpExtra               http.Handler
 }
@@ -56,78 +56,79 @@ type config struct {
 // (readiness); and every other path to extra, if not nil (the metrics
 // module's Handler, for /metrics).
 func WithHTTP(addr string, extra http.Handler) Option {
-	return func(c *config) { c.httpAddr, c.httpExtra = addr, extra }
+	return option(func(c *config) { c.httpAddr, c.httpExtra = addr, extra })
 }
 
-// WithName sets the service's name (default: the implementation's
-// qualified Go type name, see NameOf).
-func WithName(n string) Option { return func(c *config) { c.name = n } }
+// WithName sets the service's name. The default is the implementation's
+// qualified Go type name, "import/path.Type" (pointers dereferenced), like
+// the original's module.Class.
+func WithName(n string) Option { return option(func(c *config) { c.name = n }) }
 
 // WithVersion sets the version registered with the service.
-func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+func WithVersion(v string) Option { return option(func(c *config) { c.version = v }) }
 
 // WithMetadata adds metadata registered with the service.
 func WithMetadata(kv map[string]string) Option {
-	return func(c *config) {
+	return option(func(c *config) {
 		if c.metadata == nil {
 			c.metadata = map[string]string{}
 		}
 		for k, v := range kv {
 			c.metadata[k] = v
 		}
-	}
+	})
 }
 
-// WithHost sets the host address the service advertises (default: the
-// first non-loopback IPv4 address of an interface that is up, else
-// 127.0.0.1; found from the interface list, never by contacting another
-// machine). A service reads no environment variable: a program that
-// wants the host from its environment passes
-// WithHost(os.Getenv("MY_HOST")).
-func WithHost(h string) Option { return func(c *config) { c.host = h } }
+// WithHost sets the host address the service advertises. The default is
+// the first non-loopback IPv4 address of an interface that is up, else
+// 127.0.0.1: found from the interface list, never by contacting another
+// machine. A service reads no environment variable: a program that wants
+// the host from its environment passes WithHost(os.Getenv("MY_HOST")).
+func WithHost(h string) Option { return option(func(c *config) { c.host = h }) }
 
 // WithInstanceID sets the instance id (default: host:port).
-func WithInstanceID(id string) Option { return func(c *config) { c.id = id } }
+func WithInstanceID(id string) Option { return option(func(c *config) { c.id = id }) }
 
-// WithTTL sets the registration's time to live (default DefaultTTL).
-func WithTTL(d time.Duration) Option { return func(c *config) { c.ttl = d } }
+// WithTTL sets how long the registration lives unless renewed (default
+// 5 s). The service renews it every third of it, so a service that dies
+// vanishes from lookups within its TTL.
+func WithTTL(d time.Duration) Option { return option(func(c *config) { c.ttl = d }) }
 
 // WithEndpoint sets where the service binds (default tcp://*:0: a port the
 // OS picks, no scan of a range).
-func WithEndpoint(ep string) Option { return func(c *config) { c.endpoint = ep } }
+func WithEndpoint(ep string) Option { return option(func(c *config) { c.endpoint = ep }) }
 
 // WithRegistry passes options to the service's name-service client
-// (address or addresses, timeout; registry.WithDirectStore to register in
-// etcd directly, with no name-service process).
-func WithRegistry(opts ...registry.Option) Option {
-	return func(c *config) { c.registry = append(c.registry, opts...) }
+// (address or addresses, timeout; registry.WithStore to register in etcd
+// directly, with no name-service process). The service's logger is the
+// client's unless they say otherwise.
+func WithRegistry(opts ...registry.ClientOption) Option {
+	return option(func(c *config) { c.registry = append(c.registry, opts...) })
 }
 
 // WithConnectionOptions passes options to the socket the service serves
 // on, such as connection.WithCurveServer. (Options for the sockets that
 // talk to the name service go in WithRegistry.)
-func WithConnectionOptions(opts ...connection.Option) Option {
-	return func(c *config) { c.conn = append(c.conn, opts...) }
+func WithConnectionOptions(opts ...connection.ResponseOption) Option {
+	return option(func(c *config) { c.conn = append(c.conn, opts...) })
 }
 
-// WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
-
-// WithWorkers handles requests on n goroutines (see messaging.WithWorkers;
-// a REP socket still answers one request at a time).
-func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+// WithLogger sets the logger of the service, and of its socket, its
+// Reactor and its name-service client (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return option(func(c *config) { c.logger = l }) }
 
 // WithReactorOptions passes options to the Reactor that serves the
-// service's requests: messaging.WithHandlerTimeout, WithHiddenErrors,
-// WithMiddleware (for tracing and metrics).
-func WithReactorOptions(opts ...messaging.Option) Option {
-	return func(c *config) { c.reactor = append(c.reactor, opts...) }
+// service's requests: messaging.WithWorkers (handlers on several
+// goroutines, default 1; a REP socket still answers one request at a
+// time), messaging.WithHandlerTimeout, WithHiddenErrors, WithMiddleware
+// (for tracing and metrics).
+func WithReactorOptions(opts ...messaging.ReactorOption) Option {
+	return option(func(c *config) { c.reactor = append(c.reactor, opts...) })
 }
 
-// NameOf returns v's qualified type name, "import/path.Type" (pointers
-// dereferenced): the default service name, like the original's
-// module.Class.
-func NameOf(v any) string {
+// nameOf returns v's qualified type name, "import/path.Type" (pointers
+// dereferenced): the default service name.
+func nameOf(v any) string {
 	t := reflect.TypeOf(v)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -168,23 +169,20 @@ type Service struct {
 	http       net.Listener // WithHTTP's, bound at New
 }
 
-// Registrar is implemented by a service implementation that registers its
-// own handlers: New calls Register with the service's Mux.
-type Registrar interface {
-	Register(m *messaging.Mux)
-}
-
-// New binds the service's socket (so that Port and Endpoint are known)
-// and prepares it; Serve serves. impl names
-// the service by default (NameOf) and, if it is a Registrar, registers its
-// handlers; it may be nil when WithName is given.
+// New binds the service's socket (so that its port, in Instance, is
+// known) and prepares it; Serve serves. impl names the service by default
+// (WithName) and, if it has a method Register(*messaging.Mux), registers
+// its own handlers: New calls it with the service's Mux. impl may be nil
+// when WithName is given.
 func New(impl any, opts ...Option) (*Service, error) {
-	cfg := config{ttl: DefaultTTL, endpoint: "tcp://*:0", workers: 1}
+	cfg := config{ttl: defaultTTL, endpoint: "tcp://*:0"}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o.applyService(&cfg)
+		}
 	}
 	if cfg.name == "" {
-		cfg.name = NameOf(impl)
+		cfg.name = nameOf(impl)
 	}
 	if cfg.name == "" {
 		return nil, errors.New("service: no name (give an implementation or WithName)")
@@ -193,14 +191,14 @@ func New(impl any, opts ...Option) (*Service, error) {
 		cfg.logger = slog.Default()
 	}
 	if cfg.host == "" {
-		cfg.host = LocalHost()
+		cfg.host = localHost()
 	}
 	rep, err := messaging.NewResponse(cfg.endpoint, messaging.WithLogger(cfg.logger),
-		messaging.WithConnectionOptions(append([]connection.Option{connection.WithName("service-" + cfg.name)}, cfg.conn...)...))
+		messaging.WithResponseConnOptions(append([]connection.ResponseOption{connection.WithName("service-" + cfg.name)}, cfg.conn...)...))
 	if err != nil {
 		return nil, err
 	}
-	reg, err := registry.NewClient(append([]registry.Option{registry.WithLogger(cfg.logger)}, cfg.registry...)...)
+	reg, err := registry.NewClient(append([]registry.ClientOption{registry.WithLogger(cfg.logger)}, cfg.registry...)...)
 	if err != nil {
 		rep.Close()
 		return nil, err
@@ -219,7 +217,7 @@ func New(impl any, opts ...Option) (*Service, error) {
 	}
 	s.log = cfg.logger.With("service", cfg.name, "instance", s.cfg.id)
 	messaging.Handle(s.mux, s.info)
-	if r, ok := impl.(Registrar); ok {
+	if r, ok := impl.(interface{ Register(*messaging.Mux) }); ok {
 		r.Register(s.mux)
 	}
 	return s, nil
@@ -257,16 +255,9 @@ func (s *Service) serveHTTP() (stop func()) {
 // Mux returns the service's handlers: messaging.Handle(svc, ...).
 func (s *Service) Mux() *messaging.Mux { return s.mux }
 
-// Name returns the registered name.
-func (s *Service) Name() string { return s.cfg.name }
-
-// Port returns the port the service listens on.
-func (s *Service) Port() int { return s.port }
-
-// Endpoint returns where a local client can reach the service directly.
-func (s *Service) Endpoint() string { return s.rep.Endpoint() }
-
-// Instance returns what the service registers.
+// Instance returns what the service registers: its name, the host it
+// advertises and the port it listens on (Endpoint tells where to reach
+// it), its instance id, version, metadata, TTL and counters.
 func (s *Service) Instance() registry.Instance {
 	return registry.Instance{Service: s.cfg.name, Server: s.cfg.host, Port: s.port, ID: s.cfg.id,
 		Version: s.cfg.version, Metadata: s.cfg.metadata, Stats: s.stats(), TTL: s.cfg.ttl}
@@ -297,8 +288,11 @@ func (s *Service) WaitRegistered(ctx context.Context) error {
 func (s *Service) Registrations() uint64 { return s.regs.Load() }
 
 func (s *Service) stats() *msglib.InstanceStats {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
 	return &msglib.InstanceStats{Requests: s.requests.Load(), Errors: s.errors.Load(),
-		ProcessingNanos: s.nanos.Load(), StartedUnixMs: s.started.UnixMilli()}
+		ProcessingNanos: s.nanos.Load(), StartedUnixMs: started.UnixMilli()}
 }
 
 // Stats returns the service's counters.
@@ -366,14 +360,14 @@ func (s *Service) Serve(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	endpoints := []messaging.Endpoint{s.rep}
-	if s.reg.NoticeAddress() != "" {
-		notices, err := s.reg.Notices(messaging.WithLogger(s.cfg.logger))
-		if err != nil {
-			return err
-		}
+	notices, err := s.reg.Notices()
+	if err != nil {
+		return err
+	}
+	if notices != nil {
 		defer notices.Close()
 		endpoints = append(endpoints, notices)
-		messaging.HandleMessage(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Source) error {
+		messaging.HandleMessage(s.mux, func(ctx context.Context, _ *msglib.RediscoverReq, _ messaging.Peer) error {
 			s.log.Debug("name service asks to register again")
 			s.kickRegister()
 			return nil
@@ -389,8 +383,8 @@ func (s *Service) Serve(ctx context.Context) error {
 		defer w.Close()
 		go s.watchSelf(w)
 	}
-	reactor := messaging.NewReactor(endpoints, append(slices.Clone(s.cfg.reactor), messaging.WithMux(s.mux),
-		messaging.WithWorkers(s.cfg.workers), messaging.WithLogger(s.cfg.logger),
+	reactor := messaging.NewReactor(endpoints, append(append([]messaging.ReactorOption{messaging.WithLogger(s.cfg.logger)}, s.cfg.reactor...),
+		messaging.WithMux(s.mux),
 		messaging.WithObserver(func(typ protoreflect.FullName, took time.Duration, err error) {
 			if typ == "RediscoverReq" {
 				return
@@ -537,14 +531,19 @@ func (s *Service) registerLoop(ctx context.Context) {
 		// apart, and one that gave up would queue another behind the rest.
 		rctx := ctx
 		if !probed {
-			rctx = regbridge.WithPatience(ctx, originalQueueWait)
+			rctx = regbridge.WithOriginal(regbridge.WithPatience(ctx, originalQueueWait), func(orig bool) {
+				probed, original = true, orig
+				if orig {
+					s.log.Info("the name service is the original's: registering again only when it asks")
+				}
+			})
 		}
 		err := s.reg.Register(rctx, s.Instance())
 		next := renew
 		switch {
 		case err == nil:
 			if failing || s.regs.Load() == 0 {
-				s.log.Info("registered", "server", s.cfg.host, "port", s.port, "registry", s.reg.Address())
+				s.log.Info("registered", "server", s.cfg.host, "port", s.port)
 			}
 			failing, retry = false, firstRetry
 			s.regs.Add(1)
@@ -555,14 +554,6 @@ func (s *Service) registerLoop(ctx context.Context) {
 			select {
 			case <-s.kick:
 			default:
-			}
-			if !probed {
-				if orig, perr := s.reg.Original(rctx); perr == nil {
-					probed, original = true, orig
-					if orig {
-						s.log.Info("the name service is the original's: registering again only when it asks")
-					}
-				}
 			}
 		case ctx.Err() != nil:
 			return
@@ -584,10 +575,9 @@ func (s *Service) registerLoop(ctx context.Context) {
 	}
 }
 
-// LocalHost returns the address a service advertises by default: the
-// first non-loopback IPv4 address of an interface that is up, else
-// 127.0.0.1. It reads the interface list and contacts no one.
-func LocalHost() string {
+// localHost returns the address a service advertises by default
+// (WithHost). It reads the interface list and contacts no one.
+func localHost() string {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return "127.0.0.1"

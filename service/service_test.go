@@ -27,13 +27,13 @@ import (
 // newRegistry runs a name service in this process on free ports.
 func newRegistry(t *testing.T) (*registry.Server, *registry.Client) {
 	t.Helper()
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 		registry.WithSweepInterval(20*time.Millisecond), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, s)
-	c, err := registry.NewClient(registry.WithAddress(s.RequestEndpoint()), registry.WithLogger(quiet))
+	c, err := registry.NewClient(registry.WithEndpoints(s.Endpoints()), registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,30 +64,30 @@ func TestServiceFoundAndCalled(t *testing.T) {
 	e := &Echo{}
 	svc, err := service.New(e, service.WithHost("127.0.0.1"), service.WithVersion("2.0"),
 		service.WithMetadata(map[string]string{"team": "core"}),
-		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.port = svc.Port()
-	if svc.Name() != "github.com/dividere-go/dividere/service_test.Echo" {
-		t.Fatalf("default name %q", svc.Name())
+	e.port = svc.Instance().Port
+	if svc.Instance().Service != "github.com/dividere-go/dividere/service_test.Echo" {
+		t.Fatalf("default name %q", svc.Instance().Service)
 	}
 	runService(t, svc)
 	ctx := tctx(t, 10*time.Second)
 	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
-	got, err := call(ctx, c, svc.Name(), "hello")
-	if err != nil || got != fmt.Sprintf("hello from %d", svc.Port()) {
+	got, err := call(ctx, c, svc.Instance().Service, "hello")
+	if err != nil || got != fmt.Sprintf("hello from %d", svc.Instance().Port) {
 		t.Fatalf("call: %q %v", got, err)
 	}
-	list, err := c.List(ctx, svc.Name())
+	list, err := c.List(ctx, svc.Instance().Service)
 	if err != nil || len(list) != 1 || list[0].Version != "2.0" || list[0].Metadata["team"] != "core" {
 		t.Fatalf("list: %+v %v", list, err)
 	}
 	// The service says who it is and what it did.
-	req, _ := messaging.NewRequest(svc.Endpoint())
+	req, _ := messaging.NewRequest(svc.Instance().Endpoint())
 	defer req.Close()
 	info, err := messaging.Call[*msglib.ServiceInfoRep](ctx, req, &msglib.ServiceInfoReq{})
-	if err != nil || info.Instance.ServiceName != svc.Name() || info.Instance.Stats.Requests < 1 {
+	if err != nil || info.Instance.ServiceName != svc.Instance().Service || info.Instance.Stats.Requests < 1 {
 		t.Fatalf("info: %v %v", info, err)
 	}
 	// And what it takes: its request types, with the descriptors of the
@@ -121,14 +121,14 @@ func TestServiceStartsBeforeNameService(t *testing.T) {
 	nport := testutil.Port(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", rport)
 	svc, err := service.New(&Echo{}, service.WithName("early"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress(fmt.Sprintf("127.0.0.1:%d", nport)),
+		service.WithRegistry(registry.WithEndpoints(addr, fmt.Sprintf("127.0.0.1:%d", nport), ""),
 			registry.WithRetry(100*time.Millisecond, 1, 0)), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	runService(t, svc)
 	<-time.After(2 * time.Second) // the scenario: two seconds with no name service
-	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport)),
+	s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://*:%d", rport), fmt.Sprintf("tcp://*:%d", nport), ""),
 		registry.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
@@ -183,14 +183,15 @@ func TestNameServiceRestart(t *testing.T) {
 func TestKilledInstanceVanishes(t *testing.T) {
 	s, c := newRegistry(t)
 	const ttl = 500 * time.Millisecond
+	req, notices, _ := s.Endpoints()
 	for range 2 {
-		svc, err := newEcho(s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl, quiet)
+		svc, err := newEcho(req, notices, "trio", ttl, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
 		runService(t, svc)
 	}
-	p := testproc.Start(t, "service", s.RequestEndpoint(), s.NoticeEndpoint(), "trio", ttl.String())
+	p := testproc.Start(t, "service", req, notices, "trio", ttl.String())
 	ctx := tctx(t, 20*time.Second)
 	eventually(t, 5*time.Second, "three instances", func() bool {
 		list, _ := c.List(ctx, "trio")
@@ -230,7 +231,7 @@ func TestGracefulShutdown(t *testing.T) {
 	s, c := newRegistry(t)
 	release := make(chan struct{})
 	svc, err := service.New(nil, service.WithName("slow"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestGracefulShutdown(t *testing.T) {
 	go func() { done <- svc.Serve(context.Background()) }()
 	ctx := tctx(t, 10*time.Second)
 	eventually(t, 5*time.Second, "registered", func() bool { return svc.Registrations() > 0 })
-	req, _ := messaging.NewRequest(svc.Endpoint())
+	req, _ := messaging.NewRequest(svc.Instance().Endpoint())
 	defer req.Close()
 	reply := make(chan error, 1)
 	go func() {
@@ -278,7 +279,7 @@ func TestGracefulShutdown(t *testing.T) {
 func TestCloseStopsAtOnce(t *testing.T) {
 	s, _ := newRegistry(t)
 	svc, err := service.New(nil, service.WithName("closing"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(s.RequestEndpoint())), service.WithLogger(quiet))
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestCloseStopsAtOnce(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(context.Background()) }()
 	ctx := tctx(t, 10*time.Second)
-	req, _ := messaging.NewRequest(svc.Endpoint())
+	req, _ := messaging.NewRequest(svc.Instance().Endpoint())
 	defer req.Close()
 	go messaging.Call[*testpb.StringMsg](ctx, req, &testpb.StringMsg{Value: "in hand"})
 	<-started
@@ -329,9 +330,9 @@ func TestLocalHost(t *testing.T) {
 // A Service's reactor takes the messaging options: here, hidden error
 // texts and a bound on every handler.
 func TestServiceReactorOptions(t *testing.T) {
-	_, c := newRegistry(t)
+	s, c := newRegistry(t)
 	svc, err := service.New(nil, service.WithName("opts.Svc"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(c.Address())), service.WithLogger(quiet),
+		service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet),
 		service.WithReactorOptions(messaging.WithHiddenErrors(), messaging.WithHandlerTimeout(50*time.Millisecond)))
 	if err != nil {
 		t.Fatal(err)
@@ -376,12 +377,12 @@ func eventuallyRegistered(ctx context.Context, c *registry.Client, name string) 
 // call it by name; an instance that answers UNAVAILABLE is left for
 // another, and any other refusal comes back as it is.
 func TestCallByName(t *testing.T) {
-	_, c := newRegistry(t)
+	s, c := newRegistry(t)
 	ctx := testutil.Ctx(t, 20*time.Second)
 	var svcs []*service.Service
 	for _, busy := range []bool{true, false} {
 		svc, err := service.New(nil, service.WithName("greeter"), service.WithHost("127.0.0.1"),
-			service.WithRegistry(registry.WithAddress(c.Address())), service.WithLogger(quiet))
+			service.WithRegistry(registry.WithEndpoints(s.Endpoints())), service.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -415,7 +416,7 @@ func TestCallByName(t *testing.T) {
 		t.Fatalf("an unknown service: %v", err)
 	}
 	// A service that stopped before it registered says so.
-	never, err := service.New(nil, service.WithName("never"), service.WithRegistry(registry.WithAddress(c.Address())))
+	never, err := service.New(nil, service.WithName("never"), service.WithRegistry(registry.WithEndpoints(s.Endpoints())))
 	if err != nil {
 		t.Fatal(err)
 	}

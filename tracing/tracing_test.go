@@ -143,13 +143,13 @@ func TestSpansInProcess(t *testing.T) {
 
 	// A Service called by name.
 	exp.Reset()
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithWatchEndpoint("@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	testutil.Serve(t, ns)
 	svc, err := service.New(nil, service.WithName("traced"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithAddress(ns.RequestEndpoint())), service.WithReactorOptions(tracing.Middleware(tp)))
+		service.WithRegistry(registry.WithEndpoints(ns.Endpoints())), service.WithReactorOptions(tracing.Middleware(tp)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestSpansInProcess(t *testing.T) {
 	if err := svc.WaitRegistered(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()), registry.WithMessagingOptions(tracing.Outgoing(tp)))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()), registry.WithMessagingOptions(tracing.Outgoing(tp)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,7 +228,7 @@ func (p *nodePeer) call(ctx context.Context, cmd map[string]any) event {
 // nameService runs a Go name service on loopback ports the system picks.
 func nameService(t *testing.T) *registry.Server {
 	t.Helper()
-	s, err := registry.NewServer(registry.WithEndpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0"))
+	s, err := registry.NewServer(registry.WithEndpoints("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,14 +455,15 @@ func TestNodeCallsGoService(t *testing.T) {
 	ns := nameService(t)
 	p := startNode(t)
 	ctx := testutil.Ctx(t, 2*time.Minute)
-	reg := addr(ns.RequestEndpoint())
-	watch := p.do(map[string]any{"op": "watch", "registry": reg, "watch": addr(ns.WatchEndpoint())})
+	requests, _, watches := ns.Endpoints()
+	reg := addr(requests)
+	watch := p.do(map[string]any{"op": "watch", "registry": reg, "watch": addr(watches)})
 	p.wait(ctx, watch, "watching")
 	if err := ns.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := service.New(nil, service.WithName("go.echo"), service.WithHost("127.0.0.1"), service.WithVersion("1.2.3"),
-		service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint())))
+		service.WithRegistry(registry.WithEndpoints(ns.Endpoints())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +525,8 @@ func TestNodeCallsGoService(t *testing.T) {
 // endpoint.
 func nodeService(t *testing.T, ctx context.Context, p *nodePeer, ns *registry.Server, name string, extra map[string]any) string {
 	t.Helper()
-	cmd := map[string]any{"op": "serve", "service": name, "registry": addr(ns.RequestEndpoint()), "notices": addr(ns.NoticeEndpoint()), "version": "0.9.0"}
+	requests, notices, _ := ns.Endpoints()
+	cmd := map[string]any{"op": "serve", "service": name, "registry": addr(requests), "notices": addr(notices), "version": "0.9.0"}
 	for k, v := range extra {
 		cmd[k] = v
 	}
@@ -539,7 +541,7 @@ func TestGoCallsNodeService(t *testing.T) {
 	p := startNode(t)
 	ctx := testutil.Ctx(t, 2*time.Minute)
 	ep := nodeService(t, ctx, p, ns, "node.echo", map[string]any{"handlerTimeoutMs": 1000})
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +676,8 @@ func TestDividereCommandOnNodeService(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (int, string, string) {
-		cmd := exec.CommandContext(ctx, bin, append(args, "-registry", addr(ns.RequestEndpoint()))...)
+		requests, _, _ := ns.Endpoints()
+		cmd := exec.CommandContext(ctx, bin, append(args, "-registry", addr(requests))...)
 		cmd.Env = append(os.Environ(), "DIVIDERE_ZMQ=go") // it is built without cgo
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -773,8 +776,7 @@ func TestNodeCurveClient(t *testing.T) {
 func TestNodeServiceRediscovered(t *testing.T) {
 	reqs, notices := testutil.Port(t), testutil.Port(t)
 	start := func() *registry.Server {
-		s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://127.0.0.1:%d", reqs), fmt.Sprintf("tcp://127.0.0.1:%d", notices)),
-			registry.WithWatchEndpoint("tcp://127.0.0.1:0"))
+		s, err := registry.NewServer(registry.WithEndpoints(fmt.Sprintf("tcp://127.0.0.1:%d", reqs), fmt.Sprintf("tcp://127.0.0.1:%d", notices), "tcp://127.0.0.1:0"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -790,7 +792,7 @@ func TestNodeServiceRediscovered(t *testing.T) {
 	<-errc
 	ns = start()
 	testutil.Serve(t, ns)
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	if err != nil {
 		t.Fatal(err)
 	}

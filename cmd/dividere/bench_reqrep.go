@@ -45,7 +45,7 @@ func benchRep(ctx context.Context, e *env, c *benchConfig, ready chan<- string) 
 	)
 	if c.service != "" {
 		sopts := []service.Option{service.WithName(c.service), service.WithEndpoint(c.endpoint), service.WithLogger(e.log),
-			service.WithConnectionOptions(opts...), service.WithRegistry(c.registryOptions()...)}
+			service.WithConnectionOptions(responseOptions(opts)...), service.WithRegistry(c.registryOptions()...)}
 		if host := endpointHost(c.endpoint); host != "" {
 			sopts = append(sopts, service.WithHost(host))
 		}
@@ -54,7 +54,7 @@ func benchRep(ctx context.Context, e *env, c *benchConfig, ready chan<- string) 
 			return nil, usageError{err.Error()}
 		}
 		messaging.Handle(svc, echoBytes)
-		serve, endpoint = svc.Serve, svc.Endpoint()
+		serve, endpoint = svc.Serve, svc.Instance().Endpoint()
 		answered = func() (uint64, uint64) {
 			st := svc.Stats()
 			return st.GetRequests() - st.GetErrors(), st.GetErrors()
@@ -91,8 +91,8 @@ func benchRep(ctx context.Context, e *env, c *benchConfig, ready chan<- string) 
 
 // registryOptions are the name-service client's options from -registry
 // (as the other commands take it).
-func (c *benchConfig) registryOptions() []registry.Option {
-	var opts []registry.Option
+func (c *benchConfig) registryOptions() []registry.ClientOption {
+	var opts []registry.ClientOption
 	if *c.f.registry != "" {
 		opts = append(opts, registry.WithAddress(*c.f.registry))
 	}

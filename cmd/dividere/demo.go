@@ -324,13 +324,13 @@ func demoBroker(ctx context.Context, say func(string, ...any), n int) error {
 // lookup by name, a typed call, the instance list with stats.
 func demoServices(ctx context.Context, say func(string, ...any)) error {
 	say("\n== service layer: a name service and two services ==")
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		return err
 	}
 	go ns.Serve(ctx)
 	defer ns.Close()
-	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
+	where := service.WithRegistry(registry.WithEndpoints(ns.Endpoints()))
 	var wg sync.WaitGroup
 	sctx, stop := context.WithCancel(ctx)
 	defer func() { stop(); wg.Wait() }()
@@ -347,7 +347,7 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); svc.Serve(sctx) }()
 	}
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	if err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 	for _, svc := range svcs {
 		var in registry.Instance
 		for {
-			if in, err = c.Lookup(ctx, svc.Name()); err == nil {
+			if in, err = c.Lookup(ctx, svc.Instance().Service); err == nil {
 				break
 			}
 			if !errors.Is(err, registry.ErrNotFound) || ctx.Err() != nil {
@@ -363,7 +363,7 @@ func demoServices(ctx context.Context, say func(string, ...any)) error {
 			}
 			time.Sleep(10 * time.Millisecond) // its registration is on the way
 		}
-		say("  lookup %q -> %s", svc.Name(), in.Endpoint())
+		say("  lookup %q -> %s", svc.Instance().Service, in.Endpoint())
 		req, err := messaging.NewRequest(in.Endpoint())
 		if err != nil {
 			return err

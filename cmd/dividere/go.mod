@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/dividere-go/dividere v0.2.0
+	github.com/dividere-go/dividere/internal/etcdtest v0.2.0
 	github.com/dividere-go/dividere/metrics v0.2.0
 	github.com/dividere-go/dividere/registry/etcdstore v0.2.0
 	google.golang.org/protobuf v1.36.12
@@ -70,9 +71,10 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-// Developed beside the core module and etcdstore; a release requires tagged versions.
+// Developed beside the core module, etcdstore and etcdtest; a release requires tagged versions.
 replace (
 	github.com/dividere-go/dividere => ../..
+	github.com/dividere-go/dividere/internal/etcdtest => ../../internal/etcdtest
 	github.com/dividere-go/dividere/metrics => ../../metrics
 	github.com/dividere-go/dividere/registry/etcdstore => ../../registry/etcdstore
 )

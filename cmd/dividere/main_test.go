@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 func TestMain(m *testing.M) {

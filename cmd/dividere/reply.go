@@ -89,13 +89,13 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		return rep, err
 	}
 	if *name != "" {
-		regOpts := []registry.Option{registry.WithLogger(e.log)}
+		regOpts := []registry.ClientOption{registry.WithLogger(e.log)}
 		if *f.registry != "" {
 			regOpts = append(regOpts, registry.WithAddress(*f.registry))
 		}
 		m := metrics.New(nil)
 		svcOpts := []service.Option{service.WithName(*name), service.WithEndpoint(endpoint), service.WithLogger(e.log),
-			service.WithRegistry(regOpts...), service.WithConnectionOptions(conn...), service.WithReactorOptions(m.Observer())}
+			service.WithRegistry(regOpts...), service.WithConnectionOptions(responseOptions(conn)...), service.WithReactorOptions(m.Observer())}
 		if *httpAddr != "" {
 			svcOpts = append(svcOpts, service.WithHTTP(*httpAddr, m.Handler(nil)))
 		}
@@ -110,7 +110,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		if err := handle(svc, t, *only, handler); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.errOut, "reply: %s answering on %s, registering with the name service (Ctrl-C stops)\n", *name, svc.Endpoint())
+		fmt.Fprintf(e.errOut, "reply: %s answering on %s, registering with the name service (Ctrl-C stops)\n", *name, svc.Instance().Endpoint())
 		if err := svc.Serve(ctx); ctx.Err() == nil {
 			return err
 		}
@@ -224,4 +224,13 @@ func (t *types) replyFromJSON(typ string, reqType protoreflect.FullName, text st
 		return nil, messaging.Errorf(messaging.Internal, "the command's output: %v", err)
 	}
 	return m, nil
+}
+
+// responseOptions are socket options for a Response (a Service's socket).
+func responseOptions(opts []connection.Option) []connection.ResponseOption {
+	out := make([]connection.ResponseOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+	}
+	return out
 }

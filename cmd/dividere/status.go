@@ -18,8 +18,10 @@ import (
 var statusPage []byte
 
 // statusHandler serves the page at / and its API at /api/services, and
-// everything else with next (the metrics and health endpoints).
-func statusHandler(s *registry.Server, next http.Handler) http.Handler {
+// everything else with next (the metrics and health endpoints). c is a
+// client on the name service's own store: it lists what the name service
+// knows, whatever keys its requests need.
+func statusHandler(c *registry.Client, next http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
@@ -29,7 +31,7 @@ func statusHandler(s *registry.Server, next http.Handler) http.Handler {
 	mux.HandleFunc("GET /api/services", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		list, err := s.Instances(ctx, r.URL.Query().Get("service"))
+		list, err := c.List(ctx, r.URL.Query().Get("service"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

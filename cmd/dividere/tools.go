@@ -117,7 +117,7 @@ func (f *flags) registryClient(e *env) (*registry.Client, error) {
 		return nil, err
 	}
 	f.nsEvents = make(chan connection.Event, 64)
-	opts := []registry.Option{registry.WithConnectionOptions(append(conn, connection.WithEvents(f.nsEvents))...), registry.WithLogger(e.log)}
+	opts := []registry.ClientOption{registry.WithConnectionOptions(append(conn, connection.WithEvents(f.nsEvents))...), registry.WithLogger(e.log)}
 	if *f.registry != "" {
 		opts = append(opts, registry.WithAddress(*f.registry))
 	}
@@ -195,8 +195,8 @@ func lookup(ctx context.Context, c *registry.Client, f *flags, name string) (reg
 
 func runRegistry(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "registry", "", "curve-server")
-	requests := f.String("requests", fmt.Sprintf("tcp://*:%d", registry.DefaultRequestPort), "where to answer requests")
-	notices := f.String("notices", fmt.Sprintf("tcp://*:%d", registry.DefaultNoticePort), "where to publish notices (RediscoverReq, all the original's services can take)")
+	requests := f.String("requests", "tcp://*:5000", "where to answer requests")
+	notices := f.String("notices", "tcp://*:5001", "where to publish notices (RediscoverReq, all the original's services can take)")
 	watch := f.String("watch", "", "where to publish change notices, ServiceEvent (default: the -notices port+1, tcp://*:5002)")
 	ttl := f.Duration("ttl", 0, "TTL given to registrations that carry none (the original's); 0: they never expire")
 	store := f.String("store", "", "keep the state in etcd, shared with every name service on the cluster: etcd://host:port[,host:port...] (default: in memory)")
@@ -227,11 +227,11 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	opts := []registry.Option{registry.WithEndpoints(*requests, *notices), registry.WithWatchEndpoint(*watch), registry.WithLogger(e.log),
+	opts := []registry.ServerOption{registry.WithEndpoints(*requests, *notices, *watch), registry.WithLogger(e.log),
 		registry.WithDefaultTTL(*ttl), registry.WithConnectionOptions(conn...)}
 	for _, kf := range []struct {
 		list string
-		opt  func(...string) registry.Option
+		opt  func(...string) registry.ServerOption
 	}{{*registrars, registry.WithRegistrars}, {*lookupKeys, registry.WithLookupKeys}} {
 		if kf.list == "" {
 			continue
@@ -242,33 +242,42 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 		}
 		opts = append(opts, kf.opt(keys...))
 	}
+	st := registry.NewMemoryStore()
 	if *store != "" {
 		// Open contacts no one: what fails is the URL or the TLS files.
-		st, err := etcdstore.Open(*store, etcdstore.WithCache(), etcdstore.WithLogger(e.log))
+		est, err := etcdstore.Open(*store, etcdstore.WithCache(), etcdstore.WithLogger(e.log))
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		defer st.Close()
-		opts = append(opts, registry.WithStore(st))
+		defer est.Close()
+		st = est
 	}
+	opts = append(opts, registry.WithStore(st))
 	s, err := registry.NewServer(opts...)
 	if err != nil {
 		return err
 	}
+	local, err := registry.NewClient(registry.WithStore(st), registry.WithLogger(e.log)) // for the status page
+	if err != nil {
+		s.Close()
+		return err
+	}
+	defer local.Close()
 	m := metrics.New(nil)
 	m.NameService("nameservice", s)
-	stopHTTP, err := serveHTTP(e, *httpAddr, statusHandler(s, m.Handler(nil)))
+	stopHTTP, err := serveHTTP(e, *httpAddr, statusHandler(local, m.Handler(nil)))
 	if err != nil {
 		s.Close()
 		return err
 	}
 	defer stopHTTP()
-	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s, changes on %s (Ctrl-C stops)\n", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
+	requestsAt, noticesAt, watchAt := s.Endpoints()
+	fmt.Fprintf(e.out, "name service: requests on %s, notices on %s, changes on %s (Ctrl-C stops)\n", requestsAt, noticesAt, watchAt)
 	if err := s.Serve(ctx); ctx.Err() == nil {
 		return err
 	}
-	st := s.Stats()
-	fmt.Fprintf(e.out, "stopped after %d registrations and %d lookups\n", st.Registrations, st.Lookups)
+	stats := s.Stats()
+	fmt.Fprintf(e.out, "stopped after %d registrations and %d lookups\n", stats.Registrations, stats.Lookups)
 	return nil
 }
 

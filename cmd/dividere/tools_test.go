@@ -13,12 +13,12 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testpb"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 	"github.com/dividere-go/dividere/service"
 )
 
@@ -69,7 +69,7 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	waitOutput(t, out, "name service: requests on")
 
 	svc, err := service.New(nil, service.WithName("cli.Echo"), service.WithHost("127.0.0.1"), service.WithVersion("3.1"),
-		service.WithRegistry(registry.WithAddress(addr), registry.WithNoticeAddress("127.0.0.1:"+itoa(nport))))
+		service.WithRegistry(registry.WithEndpoints(addr, "127.0.0.1:"+itoa(nport), "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +89,8 @@ func TestRegistryLsLookupCall(t *testing.T) {
 	}
 
 	code, o, e := cli(t, "lookup", "-registry", addr, "cli.Echo")
-	if code != exitOK || strings.TrimSpace(o) != svc.Endpoint() {
-		t.Fatalf("lookup: %d %q %q (want %s)", code, o, e, svc.Endpoint())
+	if code != exitOK || strings.TrimSpace(o) != svc.Instance().Endpoint() {
+		t.Fatalf("lookup: %d %q %q (want %s)", code, o, e, svc.Instance().Endpoint())
 	}
 	code, o, e = cli(t, "call", "-registry", addr, "cli.Echo", "StringMsg", `{"value": "hi"}`)
 	if code != exitOK || strings.TrimSpace(o) != `{"type":"StringMsg","msg":{"value":"echo hi"}}` {
@@ -250,7 +250,7 @@ func TestEtcdRegistry(t *testing.T) {
 	}
 	defer st.Close()
 	svc, err := service.New(nil, service.WithName("etcd.Echo"), service.WithHost("127.0.0.1"),
-		service.WithRegistry(registry.WithDirectStore(st)))
+		service.WithRegistry(registry.WithStore(st)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestEtcdRegistry(t *testing.T) {
 	for _, where := range []string{url, addrs[0], addrs[1], strings.Join(addrs, ",")} {
 		testutil.Eventually(t, 5*time.Second, "lookup through "+where, func() bool {
 			code, o, _ := cli(t, "lookup", "-registry", where, "etcd.Echo")
-			return code == exitOK && strings.TrimSpace(o) == svc.Endpoint()
+			return code == exitOK && strings.TrimSpace(o) == svc.Instance().Endpoint()
 		})
 	}
 	code, o, e := cli(t, "call", "-registry", url, "etcd.Echo", "StringMsg", `{"value": "hi"}`)

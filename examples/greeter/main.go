@@ -33,7 +33,7 @@ func main() {
 }
 
 func run(ctx context.Context, reg string) error {
-	var opts []registry.Option
+	var opts []registry.ClientOption
 	if reg != "" {
 		opts = append(opts, registry.WithAddress(reg))
 	}
@@ -47,7 +47,7 @@ func run(ctx context.Context, reg string) error {
 		}
 		return &greetpb.Greeting{Text: "hello, " + h.Name}, nil
 	})
-	fmt.Printf("greeter: answering on %s (Ctrl-C stops)\n", svc.Endpoint())
+	fmt.Printf("greeter: answering on %s (Ctrl-C stops)\n", svc.Instance().Endpoint())
 	if err := svc.Serve(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, connection.ErrServerClosed) {
 		return err
 	}

@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 // The greeter registers with a name service and answers by name; an
 // empty name is refused with INVALID_ARGUMENT.
 func TestGreeter(t *testing.T) {
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithWatchEndpoint("@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,14 +25,15 @@ func TestGreeter(t *testing.T) {
 	defer cancel()
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- run(sctx, ns.RequestEndpoint()) }()
+	requests, _, _ := ns.Endpoints()
+	go func() { done <- run(sctx, requests) }()
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	}()
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 // Directory is the example service: it answers lookups of people.
 type Directory struct{}
 
-// Register implements service.Registrar.
+// Register registers the handlers: service.New calls it.
 func (Directory) Register(m *messaging.Mux) {
 	messaging.Handle(m, func(ctx context.Context, q *msglib.ServiceLookupReq, _ messaging.Peer) (*msglib.ServiceLookupRep, error) {
 		return &msglib.ServiceLookupRep{ServiceName: q.ServiceName, Server: "desk 42"}, nil
@@ -38,13 +38,13 @@ func run(ctx context.Context, out io.Writer) error {
 	defer cancel()
 	// Ports the OS picks, so the example never collides with a name
 	// service already running on 5000/5001.
-	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"))
+	ns, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""))
 	if err != nil {
 		return err
 	}
 	go ns.Serve(ctx)
 	defer ns.Close()
-	where := service.WithRegistry(registry.WithAddress(ns.RequestEndpoint()), registry.WithNoticeAddress(ns.NoticeEndpoint()))
+	where := service.WithRegistry(registry.WithEndpoints(ns.Endpoints()))
 
 	svc, err := service.New(Directory{}, service.WithHost("127.0.0.1"), service.WithVersion("1.0"), where)
 	if err != nil {
@@ -55,14 +55,14 @@ func run(ctx context.Context, out io.Writer) error {
 	go func() { defer close(done); svc.Serve(sctx) }()
 	defer func() { stop(); <-done }()
 
-	c, err := registry.NewClient(registry.WithAddress(ns.RequestEndpoint()))
+	c, err := registry.NewClient(registry.WithEndpoints(ns.Endpoints()))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	var in registry.Instance
 	for {
-		if in, err = c.Lookup(ctx, svc.Name()); err == nil {
+		if in, err = c.Lookup(ctx, svc.Instance().Service); err == nil {
 			break
 		}
 		if !errors.Is(err, registry.ErrNotFound) {

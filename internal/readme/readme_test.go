@@ -71,7 +71,7 @@ var imports = map[string]string{
 	"messaging":  "messaging.ErrUndecodable",
 	"patterns":   "patterns.ErrDrop",
 	"registry":   "registry.ErrNotFound",
-	"service":    "service.DefaultTTL",
+	"service":    "service.New",
 	"etcdstore":  "etcdstore.Open",
 	"metrics":    "metrics.New",
 	"tracing":    "tracing.Name",

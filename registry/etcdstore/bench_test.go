@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/internal/benchkit"
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // Lookups and registrations per second from 8 clients at once, in one
@@ -24,17 +24,17 @@ func BenchmarkStores(b *testing.B) {
 	const clients = 8
 	url := etcdtest.Start(b)
 	ctx := context.Background()
-	nameService := func(b *testing.B, opts ...registry.Option) []*registry.Client {
-		s, err := registry.NewServer(append([]registry.Option{registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+	nameService := func(b *testing.B, opts ...registry.ServerOption) []*registry.Client {
+		s, err := registry.NewServer(append([]registry.ServerOption{registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 			registry.WithLogger(quiet)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
 		go s.Serve(context.Background())
 		b.Cleanup(func() { s.Close() })
-		return newClients(b, clients, registry.WithAddress(s.RequestEndpoint()))
+		return newClients(b, clients, registry.WithEndpoints(s.Endpoints()))
 	}
-	store := func(b *testing.B, prefix string, opts ...etcdstore.Option) *etcdstore.Store {
+	store := func(b *testing.B, prefix string, opts ...etcdstore.OpenOption) *etcdstore.Store {
 		st, err := etcdstore.Open(url, append(opts, etcdstore.WithPrefix(prefix))...)
 		if err != nil {
 			b.Fatal(err)
@@ -54,7 +54,7 @@ func BenchmarkStores(b *testing.B) {
 			return nameService(b, registry.WithStore(store(b, "/bench-cached/", etcdstore.WithCache())))
 		}},
 		{"etcd-direct", func(b *testing.B) []*registry.Client {
-			return newClients(b, clients, registry.WithDirectStore(store(b, "/bench-direct/")))
+			return newClients(b, clients, registry.WithStore(store(b, "/bench-direct/")))
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -76,7 +76,7 @@ func BenchmarkStores(b *testing.B) {
 	}
 }
 
-func newClients(b *testing.B, n int, opts ...registry.Option) []*registry.Client {
+func newClients(b *testing.B, n int, opts ...registry.ClientOption) []*registry.Client {
 	cs := make([]*registry.Client, n)
 	for i := range cs {
 		c, err := registry.NewClient(append(opts, registry.WithLogger(quiet))...)

@@ -20,7 +20,7 @@ import (
 // this Store's own last write, List asks etcd as without the cache. The
 // cache holds every instance under the prefix: meant for name services,
 // not for every service process.
-func WithCache() Option { return func(s *Store) { s.cache = &cache{} } }
+func WithCache() Option { return option(func(s *Store) { s.cache = &cache{} }) }
 
 // cache is the instances under the store's prefix as of revision rev.
 type cache struct {

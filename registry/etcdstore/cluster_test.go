@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // startNameServices runs n name-service processes on the etcd cluster
@@ -43,7 +43,7 @@ func TestNameServiceInstanceKilled(t *testing.T) {
 			return err == nil && strconv.Itoa(in.Port) == svc.Fields[0]
 		})
 	}
-	c := client(t, registry.WithAddress(reqs), registry.WithNoticeAddress(nots), registry.WithWatchAddress(wats), registry.WithRetry(250*time.Millisecond, 1, 0))
+	c := client(t, registry.WithEndpoints(reqs, nots, wats), registry.WithRetry(250*time.Millisecond, 1, 0))
 	w := testutil.OK(c.Watch(ctx))(t)
 	defer w.Close()
 	// Wait until both instances deliver notices to the watcher: a change
@@ -82,9 +82,8 @@ func TestEtcdMemberKilled(t *testing.T) {
 	cl := etcdtest.StartCluster(t, 3)
 	a, b := nameServer(t, cl.URL(), etcdstore.WithCache()), nameServer(t, cl.URL())
 	ctx := testutil.Ctx(t, 120*time.Second)
-	c := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
-		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()+","+b.WatchEndpoint()),
-		registry.WithRetry(1500*time.Millisecond, 1, 0))
+	reqs, nots, wats := endpoints(a, b)
+	c := client(t, registry.WithEndpoints(reqs, nots, wats), registry.WithRetry(1500*time.Millisecond, 1, 0))
 	const n = 20
 	for i := range n {
 		if err := c.Register(ctx, inst("stock", "10.0.0.1", 7000+i, time.Minute)); err != nil {
@@ -92,7 +91,7 @@ func TestEtcdMemberKilled(t *testing.T) {
 		}
 	}
 	// A live service with a short TTL renews through the kill.
-	svc := testproc.Start(t, "service", "pricing", "3s", a.RequestEndpoint()+","+b.RequestEndpoint(), a.NoticeEndpoint()+","+b.NoticeEndpoint())
+	svc := testproc.Start(t, "service", "pricing", "3s", reqs, nots)
 	svc.Expect(t, "REGISTERED", 20*time.Second)
 	w := testutil.OK(c.Watch(ctx))(t)
 	defer w.Close()
@@ -130,9 +129,10 @@ func TestEtcdMemberKilled(t *testing.T) {
 	}
 	// Everything from before is there, through both instances.
 	for _, s := range []*registry.Server{a, b} {
-		list, err := client(t, registry.WithAddress(s.RequestEndpoint())).List(ctx, "stock")
+		list, err := client(t, registry.WithEndpoints(s.Endpoints())).List(ctx, "stock")
 		if err != nil || len(list) != n {
-			t.Fatalf("after the kill, %s lists %d of %d: %v", s.RequestEndpoint(), len(list), n, err)
+			req, _, _ := s.Endpoints()
+			t.Fatalf("after the kill, %s lists %d of %d: %v", req, len(list), n, err)
 		}
 	}
 	// The 3 s service outlives two of its TTLs after the kill: its
@@ -161,7 +161,7 @@ func TestKilledServiceExpiresEverywhere(t *testing.T) {
 	var watchers []*registry.Watcher
 	reqList, notList, watList := strings.Split(reqs, ","), strings.Split(nots, ","), strings.Split(wats, ",")
 	for i := range reqList {
-		c := client(t, registry.WithAddress(reqList[i]), registry.WithNoticeAddress(notList[i]), registry.WithWatchAddress(watList[i]))
+		c := client(t, registry.WithEndpoints(reqList[i], notList[i], watList[i]))
 		w := testutil.OK(c.Watch(ctx))(t)
 		defer w.Close()
 		clients, watchers = append(clients, c), append(watchers, w)

@@ -42,11 +42,11 @@ func init() {
 	registry.RegisterStore("etcd", func(url string) (registry.Store, error) { return Open(url) })
 }
 
-// DefaultPrefix is where the store keeps its keys.
-const DefaultPrefix = "/dividere/services/"
+// defaultPrefix is WithPrefix's default.
+const defaultPrefix = "/dividere/services/"
 
-// DefaultTimeout bounds each store operation.
-const DefaultTimeout = time.Second
+// defaultTimeout is WithTimeout's default.
+const defaultTimeout = time.Second
 
 // Store is a registry.Store on etcd.
 type Store struct {
@@ -67,37 +67,58 @@ type Store struct {
 
 var _ registry.Store = (*Store)(nil)
 
-// Option configures a Store.
-type Option func(*Store)
+// Options are scoped at compile time: the ones that configure the
+// connection Open makes (WithTLS, WithAuth) are OpenOptions only, so that
+// giving one to New, whose client is the caller's, is a type error.
 
-// WithPrefix keeps the store's keys under prefix (default DefaultPrefix):
-// stores with different prefixes on one cluster are separate registries.
-func WithPrefix(prefix string) Option { return func(s *Store) { s.prefix = prefix } }
+// Option configures a Store, from New or Open.
+type Option interface {
+	OpenOption
+	applyNew(*Store)
+}
 
-// WithTimeout bounds each operation (default DefaultTimeout): an
-// operation stuck on an etcd member that just lost its leader fails, and
-// its sender retries, instead of holding a name-service worker (and the
-// client, whose own timeout is 2 s by default) for etcd's 7 s.
-func WithTimeout(d time.Duration) Option { return func(s *Store) { s.timeout = d } }
+// OpenOption configures a Store from Open: any Option, WithTLS or
+// WithAuth.
+type OpenOption interface{ applyOpen(*Store) }
+
+type option func(*Store)
+
+func (o option) applyNew(s *Store)  { o(s) }
+func (o option) applyOpen(s *Store) { o(s) }
+
+type openOption func(*Store)
+
+func (o openOption) applyOpen(s *Store) { o(s) }
+
+// WithPrefix keeps the store's keys under prefix (default
+// "/dividere/services/"): stores with different prefixes on one cluster
+// are separate registries.
+func WithPrefix(prefix string) Option { return option(func(s *Store) { s.prefix = prefix }) }
+
+// WithTimeout bounds each operation (default 1 s): an operation stuck on
+// an etcd member that just lost its leader fails, and its sender retries,
+// instead of holding a name-service worker (and the client, whose own
+// timeout is 2 s by default) for etcd's 7 s.
+func WithTimeout(d time.Duration) Option { return option(func(s *Store) { s.timeout = d }) }
 
 // WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+func WithLogger(l *slog.Logger) Option { return option(func(s *Store) { s.log = l }) }
 
-// New uses an etcd client the caller owns (WithTLS and WithAuth, which
-// configure the connection Open makes, do not apply).
+// New uses an etcd client the caller owns.
 func New(c *clientv3.Client, opts ...Option) *Store {
-	s := newStore(opts)
+	s := newStore()
+	for _, o := range opts {
+		if o != nil {
+			o.applyNew(s)
+		}
+	}
 	s.c = c
 	s.start()
 	return s
 }
 
-func newStore(opts []Option) *Store {
-	s := &Store{prefix: DefaultPrefix, timeout: DefaultTimeout, log: slog.Default(), leases: map[string]leased{}}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+func newStore() *Store {
+	return &Store{prefix: defaultPrefix, timeout: defaultTimeout, log: slog.Default(), leases: map[string]leased{}}
 }
 
 func (s *Store) start() {
@@ -120,21 +141,29 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // Without WithTLS and WithAuth, Open takes them from the environment, so
 // that every program reaching etcd through a registry address (the
 // command-line tool, $DIVIDERE_REGISTRY) can be secured without code:
-// EnvCA turns TLS on, EnvCert and EnvKey add a client certificate, EnvUser
-// and EnvPassword authenticate.
-func Open(url string, opts ...Option) (*Store, error) {
-	eps, err := Endpoints(url)
+// DIVIDERE_ETCD_CA, the PEM file of the CA that signed the members'
+// certificates, turns TLS on; DIVIDERE_ETCD_CERT and DIVIDERE_ETCD_KEY,
+// the PEM files of a client certificate and its private key, add one for
+// members that ask for it; DIVIDERE_ETCD_USER and DIVIDERE_ETCD_PASSWORD
+// authenticate, when etcd authentication is on.
+func Open(url string, opts ...OpenOption) (*Store, error) {
+	eps, err := endpoints(url)
 	if err != nil {
 		return nil, err
 	}
-	s := newStore(opts)
+	s := newStore()
+	for _, o := range opts {
+		if o != nil {
+			o.applyOpen(s)
+		}
+	}
 	if s.tls == nil {
 		if s.tls, err = tlsFromEnv(); err != nil {
 			return nil, fmt.Errorf("etcd %s: %w", url, err)
 		}
 	}
 	if s.user == "" {
-		s.user, s.password = os.Getenv(EnvUser), os.Getenv(EnvPassword)
+		s.user, s.password = os.Getenv(envUser), os.Getenv(envPassword)
 	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second,
 		DialKeepAliveTime: 5 * time.Second, DialKeepAliveTimeout: 5 * time.Second,
@@ -151,43 +180,43 @@ func Open(url string, opts ...Option) (*Store, error) {
 // The environment variables Open reads when not given WithTLS or
 // WithAuth.
 const (
-	EnvCA       = "DIVIDERE_ETCD_CA"       // PEM file of the CA that signed the members' certificates: TLS on
-	EnvCert     = "DIVIDERE_ETCD_CERT"     // PEM file of a client certificate, for members that ask for one
-	EnvKey      = "DIVIDERE_ETCD_KEY"      // PEM file of its private key
-	EnvUser     = "DIVIDERE_ETCD_USER"     // etcd user, when etcd authentication is on
-	EnvPassword = "DIVIDERE_ETCD_PASSWORD" // its password
+	envCA       = "DIVIDERE_ETCD_CA"
+	envCert     = "DIVIDERE_ETCD_CERT"
+	envKey      = "DIVIDERE_ETCD_KEY"
+	envUser     = "DIVIDERE_ETCD_USER"
+	envPassword = "DIVIDERE_ETCD_PASSWORD"
 )
 
 // WithTLS makes Open talk TLS to the members (with a client certificate
 // if cfg has one).
-func WithTLS(cfg *tls.Config) Option { return func(s *Store) { s.tls = cfg } }
+func WithTLS(cfg *tls.Config) OpenOption { return openOption(func(s *Store) { s.tls = cfg }) }
 
 // WithAuth makes Open authenticate as user, for clusters with etcd
 // authentication on.
-func WithAuth(user, password string) Option {
-	return func(s *Store) { s.user, s.password = user, password }
+func WithAuth(user, password string) OpenOption {
+	return openOption(func(s *Store) { s.user, s.password = user, password })
 }
 
 // tlsFromEnv builds the TLS configuration the environment asks for; nil
-// when EnvCA is not set.
+// when envCA is not set.
 func tlsFromEnv() (*tls.Config, error) {
-	ca := os.Getenv(EnvCA)
+	ca := os.Getenv(envCA)
 	if ca == "" {
 		return nil, nil
 	}
 	pem, err := os.ReadFile(ca)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", EnvCA, err)
+		return nil, fmt.Errorf("%s: %w", envCA, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate in %s", EnvCA, ca)
+		return nil, fmt.Errorf("%s: no PEM certificate in %s", envCA, ca)
 	}
 	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if cert, key := os.Getenv(EnvCert), os.Getenv(EnvKey); cert != "" || key != "" {
+	if cert, key := os.Getenv(envCert), os.Getenv(envKey); cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", EnvCert, EnvKey, err)
+			return nil, fmt.Errorf("%s/%s: %w", envCert, envKey, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
@@ -205,12 +234,6 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
-
-// Client returns the store's etcd client.
-func (s *Store) Client() *clientv3.Client { return s.c }
-
-// String names the cluster: "etcd://host:port,...".
-func (s *Store) String() string { return "etcd://" + strings.Join(s.c.Endpoints(), ",") }
 
 func (s *Store) key(service, id string) string { return s.prefix + service + "/" + id }
 
@@ -365,7 +388,7 @@ func (s *Store) Expire(context.Context, time.Time) ([]*msglib.ServiceInstance, e
 // watch resumes where it stopped when an etcd member fails; the channel
 // closes early only when etcd compacted away changes it had not yet
 // delivered.
-func (s *Store) Watch(ctx context.Context) (<-chan registry.Change, error) {
+func (s *Store) Watch(ctx context.Context) (<-chan *msglib.ServiceEvent, error) {
 	// Start at the current revision, so that what happens from now on is
 	// seen even if the watch stream takes a while to set up.
 	gctx, cancel := s.op(ctx)
@@ -375,7 +398,7 @@ func (s *Store) Watch(ctx context.Context) (<-chan registry.Change, error) {
 		return nil, fmt.Errorf("etcd get: %w", err)
 	}
 	next := resp.Header.Revision + 1
-	out := make(chan registry.Change, 64)
+	out := make(chan *msglib.ServiceEvent, 64)
 	go func() {
 		defer close(out)
 		rewatch(ctx, func() (stop bool) {
@@ -406,7 +429,7 @@ func rewatch(ctx context.Context, watch func() (stop bool)) {
 
 // watchFrom runs one etcd watch from revision next until it fails; it
 // returns where to resume, and whether to give up.
-func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- registry.Change) (int64, bool) {
+func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- *msglib.ServiceEvent) (int64, bool) {
 	// WithRequireLeader: a member cut off from the others ends the watch,
 	// and the next one goes to a member that still hears the cluster.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -440,8 +463,8 @@ func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- registry.C
 }
 
 // change turns an etcd event into a registry change; renewals are none.
-func (s *Store) change(ev *clientv3.Event) (registry.Change, bool) {
-	c := registry.Change{Revision: uint64(ev.Kv.ModRevision)}
+func (s *Store) change(ev *clientv3.Event) (*msglib.ServiceEvent, bool) {
+	c := &msglib.ServiceEvent{Revision: uint64(ev.Kv.ModRevision)}
 	switch {
 	case ev.Type == mvccpb.PUT && ev.IsCreate():
 		inst, err := decode(ev.Kv.Value)
@@ -477,9 +500,9 @@ func decode(b []byte) (*msglib.ServiceInstance, error) {
 	return &inst, nil
 }
 
-// Endpoints parses "etcd://host:port[,host:port...]" into client
+// endpoints parses "etcd://host:port[,host:port...]" into client
 // endpoints.
-func Endpoints(url string) ([]string, error) {
+func endpoints(url string) ([]string, error) {
 	rest, ok := strings.CutPrefix(url, "etcd://")
 	if !ok || rest == "" {
 		return nil, fmt.Errorf("etcd store %q: want etcd://host:port[,host:port...]", url)

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testproc"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 	"github.com/dividere-go/dividere/registry/storetest"
 	"github.com/dividere-go/dividere/service"
 )
@@ -38,13 +38,14 @@ func nameServiceHelper(args []string) int {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+	s, err := registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 		registry.WithStore(st), registry.WithLogger(quiet))
 	if err != nil {
 		fmt.Println("ERR", err)
 		return 1
 	}
-	fmt.Println("READY", s.RequestEndpoint(), s.NoticeEndpoint(), s.WatchEndpoint())
+	req, notices, watch := s.Endpoints()
+	fmt.Println("READY", req, notices, watch)
 	s.Serve(context.Background()) // until killed
 	return 0
 }
@@ -56,9 +57,9 @@ func nameServiceHelper(args []string) int {
 func serviceHelper(args []string) int {
 	ttl, _ := time.ParseDuration(args[1])
 	// An etcd:// address makes the service use etcd directly.
-	ropts := []registry.Option{registry.WithRetry(150*time.Millisecond, 1, 0), registry.WithAddress(args[2])}
+	ropts := []registry.ClientOption{registry.WithRetry(150*time.Millisecond, 1, 0), registry.WithAddress(args[2])}
 	if !strings.HasPrefix(args[2], "etcd://") {
-		ropts = append(ropts, registry.WithNoticeAddress(args[3]))
+		ropts = append(ropts, registry.WithEndpoints(args[2], args[3], ""))
 	}
 	svc, err := service.New(nil, service.WithName(args[0]), service.WithHost("127.0.0.1"), service.WithTTL(ttl),
 		service.WithRegistry(ropts...), service.WithLogger(quiet))
@@ -67,7 +68,7 @@ func serviceHelper(args []string) int {
 		return 1
 	}
 	go svc.Serve(context.Background())
-	fmt.Println("READY", svc.Port())
+	fmt.Println("READY", svc.Instance().Port)
 	for svc.Registrations() == 0 {
 		time.Sleep(10 * time.Millisecond) // a helper process, polling its own state
 	}
@@ -90,7 +91,7 @@ func TestEtcdStore(t *testing.T) {
 				if cached {
 					opts = append(opts, etcdstore.WithCache())
 				}
-				s := etcdstore.New(st.Client(), opts...)
+				s := etcdstore.New(etcdstore.Client(st), opts...)
 				t.Cleanup(func() { s.Close() })
 				return s
 			})
@@ -148,10 +149,10 @@ func TestEndpoints(t *testing.T) {
 
 // nameServer runs a name service in this process on its own connection to
 // the etcd cluster url names.
-func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Server {
+func nameServer(t *testing.T, url string, opts ...etcdstore.OpenOption) *registry.Server {
 	t.Helper()
 	st := testutil.OK(etcdstore.Open(url, opts...))(t)
-	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+	s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 		registry.WithStore(st), registry.WithLogger(quiet)))(t)
 	t.Cleanup(func() { st.Close() })
 	testutil.Serve(t, s)
@@ -161,11 +162,21 @@ func nameServer(t *testing.T, url string, opts ...etcdstore.Option) *registry.Se
 	return s
 }
 
-func client(t *testing.T, opts ...registry.Option) *registry.Client {
+func client(t *testing.T, opts ...registry.ClientOption) *registry.Client {
 	t.Helper()
-	c := testutil.OK(registry.NewClient(append([]registry.Option{registry.WithLogger(quiet)}, opts...)...))(t)
+	c := testutil.OK(registry.NewClient(append([]registry.ClientOption{registry.WithLogger(quiet)}, opts...)...))(t)
 	testutil.CloseAll(t, c)
 	return c
+}
+
+// endpoints lists the servers' endpoints, for a client of them all.
+func endpoints(servers ...*registry.Server) (reqs, nots, wats string) {
+	var r, n, w []string
+	for _, s := range servers {
+		req, not, watch := s.Endpoints()
+		r, n, w = append(r, req), append(n, not), append(w, watch)
+	}
+	return strings.Join(r, ","), strings.Join(n, ","), strings.Join(w, ",")
 }
 
 // direct is a registry client on etcd itself, no name service between:
@@ -185,7 +196,7 @@ func inst(service, server string, port int, ttl time.Duration) registry.Instance
 func TestTwoNameServicesShareEtcd(t *testing.T) {
 	url := etcdtest.Start(t)
 	a, b := nameServer(t, url), nameServer(t, url)
-	ca, cb := client(t, registry.WithAddress(a.RequestEndpoint())), client(t, registry.WithAddress(b.RequestEndpoint()))
+	ca, cb := client(t, registry.WithEndpoints(a.Endpoints())), client(t, registry.WithEndpoints(b.Endpoints()))
 	dc := direct(t, url)
 	ctx := testutil.Ctx(t, 20*time.Second)
 	if err := ca.Register(ctx, inst("shared", "10.0.0.9", 9000, 0)); err != nil {
@@ -224,11 +235,10 @@ func TestNoticesFromOtherInstances(t *testing.T) {
 	url := etcdtest.Start(t)
 	a, b := nameServer(t, url), nameServer(t, url)
 	ctx := testutil.Ctx(t, 30*time.Second)
-	ca := client(t, registry.WithAddress(a.RequestEndpoint()), registry.WithNoticeAddress(a.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()))
+	ca := client(t, registry.WithEndpoints(a.Endpoints()))
 	wa := testutil.OK(ca.Watch(ctx))(t)
 	defer wa.Close()
-	both := client(t, registry.WithAddress(a.RequestEndpoint()+","+b.RequestEndpoint()),
-		registry.WithNoticeAddress(a.NoticeEndpoint()+","+b.NoticeEndpoint()), registry.WithWatchAddress(a.WatchEndpoint()+","+b.WatchEndpoint()))
+	both := client(t, registry.WithEndpoints(endpoints(a, b)))
 	wboth := testutil.OK(both.Watch(ctx))(t)
 	defer wboth.Close()
 	if err := a.WaitWatchers(ctx, 2); err != nil {
@@ -237,7 +247,7 @@ func TestNoticesFromOtherInstances(t *testing.T) {
 	if err := b.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	cb := client(t, registry.WithAddress(b.RequestEndpoint()))
+	cb := client(t, registry.WithEndpoints(b.Endpoints()))
 	// Through b, heard from a.
 	if err := cb.Register(ctx, inst("noticed", "h", 1, 0)); err != nil {
 		t.Fatal(err)
@@ -285,9 +295,9 @@ func expect(t *testing.T, ctx context.Context, w *registry.Watcher, kind msglib.
 func TestRediscoverFromOneOfSeveral(t *testing.T) {
 	url := etcdtest.Start(t)
 	a, b := nameServer(t, url), nameServer(t, url)
-	reqs, nots := a.RequestEndpoint()+","+b.RequestEndpoint(), a.NoticeEndpoint()+","+b.NoticeEndpoint()
+	reqs, nots, _ := endpoints(a, b)
 	svc := testutil.OK(service.New(nil, service.WithName("rediscovered"), service.WithHost("127.0.0.1"), service.WithTTL(time.Minute),
-		service.WithRegistry(registry.WithAddress(reqs), registry.WithNoticeAddress(nots)), service.WithLogger(quiet)))(t)
+		service.WithRegistry(registry.WithEndpoints(reqs, nots, "")), service.WithLogger(quiet)))(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); svc.Serve(ctx) }()
@@ -302,10 +312,10 @@ func TestRediscoverFromOneOfSeveral(t *testing.T) {
 			break
 		}
 	}
-	reqA, notA := a.RequestEndpoint(), a.NoticeEndpoint()
+	reqA, notA, _ := a.Endpoints()
 	a.Close()
 	st := testutil.OK(etcdstore.Open(url))(t)
-	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA), registry.WithStore(st), registry.WithLogger(quiet)))(t)
+	again := testutil.OK(registry.NewServer(registry.WithEndpoints("@"+reqA, "@"+notA, ""), registry.WithStore(st), registry.WithLogger(quiet)))(t)
 	go again.Serve(t.Context())
 	defer func() { again.Close(); st.Close() }()
 	// Its TTL is a minute (renewals every 20 s): registering again this
@@ -326,12 +336,12 @@ func TestRegistrarsAcrossInstances(t *testing.T) {
 	var as []func(connection.KeyPair) *registry.Client
 	for range 2 {
 		st := testutil.OK(etcdstore.Open(url))(t)
-		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"), registry.WithStore(st),
+		s := testutil.OK(registry.NewServer(registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""), registry.WithStore(st),
 			registry.WithLogger(quiet), curve, registry.WithRegistrars(alice.Public, mallory.Public)))(t)
 		t.Cleanup(func() { st.Close() })
 		testutil.Serve(t, s)
 		as = append(as, func(k connection.KeyPair) *registry.Client {
-			return client(t, registry.WithAddress(s.RequestEndpoint()),
+			return client(t, registry.WithEndpoints(s.Endpoints()),
 				registry.WithConnectionOptions(connection.WithCurveClient(server.Public, k)))
 		})
 	}
@@ -363,7 +373,7 @@ func keys(t *testing.T) connection.KeyPair {
 // linked in) to register on etcd directly.
 func TestEnvEtcd(t *testing.T) {
 	url := etcdtest.Start(t)
-	t.Setenv(registry.EnvRegistry, url)
+	t.Setenv("DIVIDERE_REGISTRY", url)
 	svc := testutil.OK(service.New(nil, service.WithName("from-env"), service.WithHost("127.0.0.1"), service.WithLogger(quiet)))(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -372,9 +382,6 @@ func TestEnvEtcd(t *testing.T) {
 	c := client(t) // from the environment too
 	testutil.Eventually(t, 10*time.Second, "registered on etcd", func() bool {
 		in, err := c.Lookup(ctx, "from-env")
-		return err == nil && in.Port == svc.Port()
+		return err == nil && in.Port == svc.Instance().Port
 	})
-	if c.Address() != url {
-		t.Fatalf("client address %q, want %q", c.Address(), url)
-	}
 }

@@ -6,9 +6,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // Two name-service instances share one etcd cluster, and a client uses
@@ -31,7 +31,7 @@ func Example() {
 	for range 2 { // what `dividere registry -store etcd://...` runs
 		st, _ := etcdstore.Open(url, etcdstore.WithCache())
 		defer st.Close()
-		ns, err := registry.NewServer(registry.WithStore(st), registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0"),
+		ns, err := registry.NewServer(registry.WithStore(st), registry.WithEndpoints("@tcp://127.0.0.1:0", "@tcp://127.0.0.1:0", ""),
 			registry.WithLogger(quiet))
 		if err != nil {
 			fmt.Println(err)
@@ -39,13 +39,14 @@ func Example() {
 		}
 		go ns.Serve(context.Background())
 		defer ns.Close()
-		addrs = append(addrs, ns.RequestEndpoint())
+		requests, _, _ := ns.Endpoints()
+		addrs = append(addrs, requests)
 	}
 
 	// A service registers on etcd directly, no name service between.
 	st, _ := etcdstore.Open(url)
 	defer st.Close()
-	direct, _ := registry.NewClient(registry.WithDirectStore(st))
+	direct, _ := registry.NewClient(registry.WithStore(st))
 	defer direct.Close()
 	direct.Register(ctx, registry.Instance{Service: "orders", Server: "10.0.0.7", Port: 7000, TTL: 10 * time.Second})
 

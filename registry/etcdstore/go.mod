@@ -4,12 +4,16 @@ go 1.26.0
 
 require (
 	github.com/dividere-go/dividere v0.2.0
+	github.com/dividere-go/dividere/internal/etcdtest v0.2.0
 	go.etcd.io/etcd/api/v3 v3.7.3
-	go.etcd.io/etcd/client/pkg/v3 v3.7.3
 	go.etcd.io/etcd/client/v3 v3.7.3
-	go.etcd.io/etcd/server/v3 v3.7.3
 	go.uber.org/zap v1.27.1
 	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	go.etcd.io/etcd/client/pkg/v3 v3.7.3 // indirect
+	go.etcd.io/etcd/server/v3 v3.7.3 // indirect
 )
 
 require (
@@ -68,5 +72,8 @@ require (
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
-// Developed beside the core module; a released version requires a tagged core.
-replace github.com/dividere-go/dividere => ../..
+// Developed beside the core module and etcdtest; a released version requires tagged ones.
+replace (
+	github.com/dividere-go/dividere => ../..
+	github.com/dividere-go/dividere/internal/etcdtest => ../../internal/etcdtest
+)

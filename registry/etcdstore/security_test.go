@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/etcdtest"
 	"github.com/dividere-go/dividere/internal/testutil"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
 	"github.com/dividere-go/dividere/registry/etcdstore"
-	"github.com/dividere-go/dividere/registry/etcdstore/etcdtest"
 )
 
 // An etcd that speaks only TLS and requires a user: a store without the
@@ -48,7 +48,7 @@ func TestTLSAndAuth(t *testing.T) {
 	}
 
 	// Turn etcd's authentication on.
-	c := secure.Client()
+	c := etcdstore.Client(secure)
 	if _, err := c.UserAdd(ctx, "root", "s3cret"); err != nil {
 		t.Fatal(err)
 	}
@@ -72,15 +72,15 @@ func TestTLSAndAuth(t *testing.T) {
 	}
 
 	// The same through the environment and a registry address.
-	t.Setenv(etcdstore.EnvCA, caFile)
-	t.Setenv(etcdstore.EnvUser, "root")
-	t.Setenv(etcdstore.EnvPassword, "s3cret")
+	t.Setenv("DIVIDERE_ETCD_CA", caFile)
+	t.Setenv("DIVIDERE_ETCD_USER", "root")
+	t.Setenv("DIVIDERE_ETCD_PASSWORD", "s3cret")
 	rc := client(t, registry.WithAddress(url))
 	list, err := rc.List(context.Background(), "x")
 	if err != nil || len(list) != 1 {
 		t.Fatalf("registry client from the environment: %v %v", list, err)
 	}
-	t.Setenv(etcdstore.EnvCA, caFile+".missing")
+	t.Setenv("DIVIDERE_ETCD_CA", caFile+".missing")
 	if _, err := registry.NewClient(registry.WithAddress(url)); err == nil {
 		t.Fatal("a missing CA file was not reported")
 	}

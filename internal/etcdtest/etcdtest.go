@@ -1,7 +1,9 @@
 // Package etcdtest runs real etcd servers for tests: one member in the
 // test's own process (Start), or a cluster whose members are processes
 // of their own (StartCluster), so that a test can SIGKILL one. Only tests
-// import it, which keeps etcd's server out of every other import graph.
+// import it (those of registry/etcdstore and cmd/dividere), and it is a
+// module of its own, which keeps etcd's server out of every other import
+// graph.
 package etcdtest
 
 import (
