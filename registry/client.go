@@ -410,18 +410,16 @@ func (c *Client) Register(ctx context.Context, r Instance) error {
 		ctx, cancel := c.bound(ctx)
 		defer cancel()
 		ok, err := c.dir.register(ctx, m, "")
-		if report := regbridge.OriginalReport(ctx); report != nil && ok {
-			report(false)
+		if set := regbridge.Prober(ctx); set != nil && ok {
+			set(c.original)
 		}
 		return c.directErr(ok, err)
 	}
 	if err := c.ack(ctx, m); err != nil {
 		return err
 	}
-	if report := regbridge.OriginalReport(ctx); report != nil {
-		if orig, err := c.original(ctx); err == nil {
-			report(orig)
-		}
+	if set := regbridge.Prober(ctx); set != nil {
+		set(c.original)
 	}
 	return nil
 }

@@ -530,13 +530,9 @@ func (s *Service) registerLoop(ctx context.Context) {
 		// started together each queue a request there, answered a second
 		// apart, and one that gave up would queue another behind the rest.
 		rctx := ctx
+		var probe regbridge.Probe
 		if !probed {
-			rctx = regbridge.WithOriginal(regbridge.WithPatience(ctx, originalQueueWait), func(orig bool) {
-				probed, original = true, orig
-				if orig {
-					s.log.Info("the name service is the original's: registering again only when it asks")
-				}
-			})
+			rctx = regbridge.WithProber(regbridge.WithPatience(ctx, originalQueueWait), func(p regbridge.Probe) { probe = p })
 		}
 		err := s.reg.Register(rctx, s.Instance())
 		next := renew
@@ -554,6 +550,14 @@ func (s *Service) registerLoop(ctx context.Context) {
 			select {
 			case <-s.kick:
 			default:
+			}
+			if probe != nil {
+				if orig, perr := probe(rctx); perr == nil {
+					probed, original = true, orig
+					if orig {
+						s.log.Info("the name service is the original's: registering again only when it asks")
+					}
+				}
 			}
 		case ctx.Err() != nil:
 			return

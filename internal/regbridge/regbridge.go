@@ -28,20 +28,23 @@ func Patience(ctx context.Context) time.Duration {
 	return d
 }
 
-type originalKey struct{}
+type proberKey struct{}
 
-// WithOriginal marks ctx so that a registry.Client.Register made with it
-// that succeeds then asks what the name service is, as the client does
-// before a request only dividere's name service knows, and reports
-// whether it is the original's to report (not called when the question
-// went unanswered). A service registers with it until it knows, so that on
-// the original's name service it renews only when asked.
-func WithOriginal(ctx context.Context, report func(original bool)) context.Context {
-	return context.WithValue(ctx, originalKey{}, report)
+// Probe asks the name service whether it is the original's, as a
+// registry.Client does (once) before a request only dividere's knows.
+type Probe func(ctx context.Context) (original bool, err error)
+
+// WithProber marks ctx so that a registry.Client.Register made with it
+// that succeeds hands set the client's Probe. A service registers with it
+// until it knows which kind of name service it has, and asks once it has
+// counted its registration, so that on the original's it renews only when
+// asked.
+func WithProber(ctx context.Context, set func(Probe)) context.Context {
+	return context.WithValue(ctx, proberKey{}, set)
 }
 
-// OriginalReport returns what WithOriginal set on ctx, or nil.
-func OriginalReport(ctx context.Context) func(original bool) {
-	f, _ := ctx.Value(originalKey{}).(func(bool))
+// Prober returns what WithProber set on ctx, or nil.
+func Prober(ctx context.Context) func(Probe) {
+	f, _ := ctx.Value(proberKey{}).(func(Probe))
 	return f
 }
