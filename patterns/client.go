@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/messaging"
 )
 
 // ErrRetriesExhausted is wrapped, with connection.ErrTimeout, by a Client
@@ -20,7 +21,8 @@ import (
 var ErrRetriesExhausted = errors.New("dividere: no reply after every retry")
 
 // Client sends requests to a Broker's front end and resends them when no
-// reply comes in time (the "lazy pirate" pattern). Each request carries an
+// reply comes in time (the "lazy pirate" pattern): bytes with Request,
+// Protobuf messages to a MsgWorker with Call. Each request carries an
 // id, so a late reply to an earlier attempt still answers its own request
 // and never another. One Client serves any number of goroutines at once;
 // their requests are in flight together.
@@ -54,6 +56,8 @@ type Client struct {
 	watchers  sync.WaitGroup
 
 	sent, resent, late, malformed, failovers atomic.Uint64
+
+	msgOpts []messaging.RequestOption // Call's: its WithOutgoing hooks
 }
 
 // clientBroker is one broker's front end, as a Client sees it.
@@ -81,15 +85,8 @@ var errBrokerLost = errors.New("dividere: the broker's connection broke")
 
 // NewClient connects to the broker front end(s) at endpoints (a
 // comma-separated list names several brokers: see Client).
-func NewClient(endpoints string, opts ...Option) (*Client, error) {
-	cfg := newConfig(opts)
-	if err := cfg.check("Client"); err != nil {
-		return nil, err
-	}
-	return newClient(endpoints, cfg)
-}
-
-func newClient(endpoints string, cfg config) (*Client, error) {
+func NewClient(endpoints string, opts ...ClientOption) (*Client, error) {
+	cfg := newConfig(opts, ClientOption.applyClient)
 	eps, err := connection.ParseEndpoints(endpoints, connection.Connect)
 	if err != nil {
 		return nil, err
@@ -97,18 +94,18 @@ func newClient(endpoints string, cfg config) (*Client, error) {
 	if len(eps) > connection.MaxWaitAny {
 		return nil, fmt.Errorf("%w: %d brokers, at most %d", connection.ErrEndpoint, len(eps), connection.MaxWaitAny)
 	}
-	conn := cfg.conn
+	extra := []connection.DealerOption{connection.WithLinger(0)}
 	if cfg.identity != "" {
-		conn = append(conn, connection.WithIdentity(cfg.identity))
+		extra = append(extra, connection.WithIdentity(cfg.identity))
 	}
 	c := &Client{cfg: cfg, log: cfg.logger, pending: map[uint64]*call{},
-		lead: make(chan struct{}, 1), done: make(chan struct{})}
+		lead: make(chan struct{}, 1), done: make(chan struct{}), msgOpts: cfg.messaging}
 	copy(c.nonce[:], randomBytes())
 	// Sequence numbers start at a random point too, as they did when
 	// they were all of the id.
 	c.seq.Store(binary.BigEndian.Uint64(randomBytes()) >> 16)
 	if len(eps) == 1 {
-		d, err := connection.NewDealer(endpoints, append(conn, connection.WithLinger(0))...)
+		d, err := connection.NewDealer(endpoints, cfg.dealerOptions(extra...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +115,7 @@ func newClient(endpoints string, cfg config) (*Client, error) {
 	}
 	for i, ep := range eps {
 		events := make(chan connection.Event, 64)
-		d, err := connection.NewDealer(explicit(ep), append(conn, connection.WithLinger(0), connection.WithEvents(events))...)
+		d, err := connection.NewDealer(explicit(ep), cfg.dealerOptions(append(extra, connection.WithEvents(events))...)...)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -404,7 +401,7 @@ func (c *Client) receive(ctx context.Context, id uint64, ch chan []byte) ([]byte
 		if err != nil {
 			return nil, err
 		}
-		if len(msg) != 2 || len(msg[0]) != RequestIDSize || !bytes.Equal(msg[0][:8], c.nonce[:]) {
+		if len(msg) != 2 || len(msg[0]) != requestIDSize || !bytes.Equal(msg[0][:8], c.nonce[:]) {
 			c.malformed.Add(1)
 			continue
 		}

@@ -7,19 +7,19 @@ import (
 	"github.com/dividere-go/dividere/connection"
 )
 
-// RequestIDSize is the size of the request id frame a Client puts before
+// requestIDSize is the size of the request id frame a Client puts before
 // its payload: 8 bytes that name the client (random, new for every
 // Client) and an 8-byte sequence number, big-endian. A request keeps its
 // id across its attempts, whichever broker carries them, and a Worker
 // takes a route that ends in a frame of this size as the request's id:
 // see WithDedup.
-const RequestIDSize = 16
+const requestIDSize = 16
 
 // requestID returns the request id at the end of msg's route, or "" when
 // it carries none (a REQ client's route ends in the empty delimiter).
 func requestID(msg connection.Message) string {
 	r := msg.Route()
-	if len(r) < 2 || len(r[len(r)-1]) != RequestIDSize {
+	if len(r) < 2 || len(r[len(r)-1]) != requestIDSize {
 		return ""
 	}
 	return string(r[len(r)-1])

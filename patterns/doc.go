@@ -1,7 +1,8 @@
 // Package patterns holds dividere's reliable request/reply: a
 // load-balancing Broker, heartbeating Workers and retrying Clients (the
-// "lazy pirate"), at the byte level (Worker, Client) and the Protobuf
-// level (MsgWorker, MsgClient), on the connection and messaging layers.
+// "lazy pirate"), at the byte level (Worker, Client.Request) and the
+// Protobuf level (MsgWorker, Call), on the connection and messaging
+// layers.
 //
 // # Wire
 //
@@ -30,7 +31,7 @@
 // its connection is back.
 //
 // A Client talks to the front end through a DEALER and puts a request id
-// frame before the payload: [id, payload], the id RequestIDSize bytes (8
+// frame before the payload: [id, payload], the id 16 bytes (8
 // naming the client, 8 of sequence). Workers echo the route, so the
 // reply comes back as [id, reply] and the client matches it to its
 // request; a late reply to a request that was already answered or given

@@ -11,3 +11,10 @@ func WorkerState(b *Broker, id string) (capacity, credit, busy, line int) {
 	}
 	return capacity, credit, busy, len(b.ready)
 }
+
+// The bounds the tests check the broker and the client keep to.
+const (
+	MaxCapacity   = maxCapacity
+	InitialCredit = initialCredit
+	RequestIDSize = requestIDSize
+)

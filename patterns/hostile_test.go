@@ -203,7 +203,7 @@ func TestBlackHoleWorkerSwallowsLittle(t *testing.T) {
 // Requests waiting for a worker are bounded in bytes as well as in
 // number: clients cannot make a broker with no free worker hold more.
 func TestBrokerQueueBoundedInBytes(t *testing.T) {
-	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithLogger(quiet), patterns.WithQueueBytes(1<<20)))(t)
+	b := ok(patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithLogger(quiet), patterns.WithQueue(0, 0, 1<<20)))(t)
 	testutil.Serve(t, b)
 	closeAll(t, b)
 	ctx := tctx(t, 10*time.Second)

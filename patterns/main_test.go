@@ -66,7 +66,7 @@ func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }
 func runWorker(t *testing.T, w testutil.Server) { testutil.Serve(t, w) }
 
 // echo is a handler that answers "<tag>:<request>".
-func echo(tag string) patterns.Handler {
+func echo(tag string) func(context.Context, []byte) ([]byte, error) {
 	return func(_ context.Context, req []byte) ([]byte, error) {
 		return append([]byte(tag+":"), req...), nil
 	}

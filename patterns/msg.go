@@ -24,15 +24,9 @@ type MsgWorker struct {
 // NewMsgWorker makes a MsgWorker for the broker back end(s) at endpoint
 // (several, comma-separated, are all served, as a Worker does); register
 // handlers, then Serve.
-func NewMsgWorker(endpoint string, opts ...Option) (*MsgWorker, error) {
-	cfg := newConfig(opts)
-	if err := cfg.check("MsgWorker"); err != nil {
-		return nil, err
-	}
-	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.Option{messaging.WithLogger(cfg.logger)}, cfg.reactor...)...)}
-	if err := w.reactor.Err(); err != nil {
-		return nil, err
-	}
+func NewMsgWorker(endpoint string, opts ...MsgWorkerOption) (*MsgWorker, error) {
+	cfg := newConfig(opts, MsgWorkerOption.applyMsgWorker)
+	w := &MsgWorker{reactor: messaging.NewReactor(nil, append([]messaging.ReactorOption{messaging.WithLogger(cfg.logger)}, cfg.reactor...)...)}
 	if err := w.engine.init(endpoint, cfg, nil, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 		return w.reactor.Answer(ctx, route, payload, reply)
 	}); err != nil {
@@ -54,66 +48,33 @@ type envelopeProtocol struct{ id string }
 
 func (p envelopeProtocol) ready(capacity int) []byte { return p.heartbeat(capacity) }
 func (p envelopeProtocol) heartbeat(capacity int) []byte {
-	b, _ := messaging.Encode(&msglib.Heartbeat{Id: p.id, Capacity: uint32(capacity)})
+	b, _ := messaging.Encode(&msglib.Heartbeat{Id: p.id, Capacity: uint32(capacity)}, nil)
 	return b
 }
 
-// MsgClient is the Protobuf-level Client.
-type MsgClient struct {
-	*Client
-	codec    messaging.Codec
-	outgoing []func(context.Context, proto.Message, *messaging.Header)
-}
-
-// NewMsgClient connects to the broker front end(s) at endpoints (several
-// are spread over and failed over between, as a Client does).
-func NewMsgClient(endpoints string, opts ...Option) (*MsgClient, error) {
-	cfg := newConfig(opts)
-	if err := cfg.check("MsgClient"); err != nil {
-		return nil, err
-	}
-	c, err := newClient(endpoints, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &MsgClient{Client: c, outgoing: messaging.OutgoingHooks(cfg.reactor...)}, nil
-}
-
-// Call sends m (retrying as the Client does) and returns the reply. The
-// request's header carries the time left before ctx's deadline (or
-// before the client gives up) at each attempt, and ctx's metadata
+// Call sends req through c (retrying as Request does) and returns the
+// reply as a Rep (proto.Message takes any). The request's header
+// carries the time left before ctx's deadline (or before the client
+// gives up) at each attempt, and ctx's metadata
 // (messaging.AppendMetadata). A refusal, ack{ok: false}, is a
-// *messaging.Error with the worker's code and message.
-func (c *MsgClient) Call(ctx context.Context, m proto.Message) (proto.Message, error) {
-	md := messaging.OutgoingMetadata(ctx)
+// *messaging.Error with the worker's code and message; a reply of
+// another type an error wrapping messaging.ErrWrongType.
+func Call[Rep proto.Message](ctx context.Context, c *Client, req proto.Message) (Rep, error) {
+	var zero Rep
 	rep, err := c.request(ctx, func(deadline time.Time) ([]byte, error) {
-		h := &messaging.Header{Metadata: md, TimeoutUs: uint64(max(time.Until(deadline).Microseconds(), 1))}
-		for _, f := range c.outgoing {
-			f(ctx, m, h)
-		}
-		return c.codec.EncodeWithHeader(m, h)
+		h := messaging.OutgoingHeader(ctx, req, c.msgOpts...)
+		h.TimeoutUs = uint64(max(time.Until(deadline).Microseconds(), 1))
+		return messaging.Encode(req, h)
 	})
 	if err != nil {
-		return nil, err
-	}
-	reply, err := c.codec.Decode(rep)
-	if err != nil {
-		return nil, err
-	}
-	if err := messaging.ReplyError(reply); err != nil {
-		return nil, err
-	}
-	return reply, nil
-}
-
-// Call sends req through c and returns the reply as a Rep: a refusal is
-// a *messaging.Error, a reply of another type an error wrapping
-// messaging.ErrWrongType.
-func Call[Rep proto.Message](ctx context.Context, c *MsgClient, req proto.Message) (Rep, error) {
-	m, err := c.Call(ctx, req)
-	if err != nil {
-		var zero Rep
 		return zero, err
 	}
-	return messaging.As[Rep](m)
+	reply, _, err := messaging.Decode(rep, nil)
+	if err != nil {
+		return zero, err
+	}
+	if err := messaging.ReplyError(reply); err != nil {
+		return zero, err
+	}
+	return messaging.As[Rep](reply)
 }

@@ -40,7 +40,7 @@ func TestMsgWorkerAndClient(t *testing.T) {
 	if err := b.WaitWorkers(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet)))(t)
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithLogger(quiet)))(t)
 	closeAll(t, c)
 	digests := map[uint64]int{}
 	for i := range 20 {
@@ -63,7 +63,7 @@ func TestMsgWorkerAndClient(t *testing.T) {
 		{&testpb.BoolMsg{Value: true}, messaging.Unimplemented},     // no handler for the type
 		{&testpb.StringMsg{Value: "not found"}, messaging.NotFound}, // the handler's own code
 	} {
-		got, err := c.Call(ctx, tc.bad)
+		got, err := patterns.Call[proto.Message](ctx, c, tc.bad)
 		var e *messaging.Error
 		if !errors.As(err, &e) || e.Code != tc.code {
 			t.Fatalf("%v: got %v %v, want %v", tc.bad, got, err, tc.code)
@@ -89,7 +89,7 @@ func TestMsgWorkerAndClient(t *testing.T) {
 func TestBrokerDropsLateRequests(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
 	testutil.Serve(t, b)
-	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(time.Second, 0, 0)))(t)
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(time.Second, 0, 0)))(t)
 	closeAll(t, b, c)
 	ctx := tctx(t, 20*time.Second)
 	var seen []string
@@ -125,7 +125,7 @@ func TestBrokerDropsLateRequests(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := c.Call(short, &testpb.StringMsg{Value: "late"}); err == nil {
+	if _, err := patterns.Call[proto.Message](short, c, &testpb.StringMsg{Value: "late"}); err == nil {
 		t.Fatal("answered with no worker")
 	}
 	worker()
@@ -143,7 +143,7 @@ func TestBrokerDropsLateRequests(t *testing.T) {
 func TestRetriesSendTheRemainingTime(t *testing.T) {
 	b := ok(patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", fastBeat, patterns.WithLogger(quiet)))(t)
 	testutil.Serve(t, b)
-	c := ok(patterns.NewMsgClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(300*time.Millisecond, 2, 0)))(t)
+	c := ok(patterns.NewClient(b.Frontend(), patterns.WithLogger(quiet), patterns.WithRetry(300*time.Millisecond, 2, 0)))(t)
 	closeAll(t, b, c)
 	left := make(chan time.Duration, 4)
 	release := make(chan struct{})
@@ -167,7 +167,7 @@ func TestRetriesSendTheRemainingTime(t *testing.T) {
 	call, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	defer close(release)
-	if _, err := c.Call(call, &testpb.StringMsg{Value: "retried"}); err != nil {
+	if _, err := patterns.Call[proto.Message](call, c, &testpb.StringMsg{Value: "retried"}); err != nil {
 		t.Fatal(err)
 	}
 	first, second := <-left, <-left

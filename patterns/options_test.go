@@ -1,13 +1,17 @@
 package patterns_test
 
 import (
-	"context"
-	"errors"
-	"io"
-	"log/slog"
-	"slices"
-	"strings"
 	"testing"
+
+	"github.com/dividere-go/dividere/internal/compiletest"
+)
+
+// prelude is what every case's program starts with.
+const prelude = `package main
+
+import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
@@ -15,59 +19,50 @@ import (
 	"github.com/dividere-go/dividere/patterns"
 )
 
-// What Option's doc promises, for every option and every kind: the
-// options for all kinds are taken by each, and a kind-specific option
-// given to another kind fails its constructor with connection.ErrOption
-// naming the option, instead of being ignored.
-func TestOptionsTakenOrRefusedAsDocumented(t *testing.T) {
-	all := []string{"Broker", "Worker", "MsgWorker", "Client", "MsgClient"}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, tc := range []struct {
-		name  string
-		opt   patterns.Option
-		kinds []string
-	}{
-		{"WithLogger", patterns.WithLogger(quiet), all},
-		{"WithConnectionOptions", patterns.WithConnectionOptions(), all},
-		{"WithHeartbeat", patterns.WithHeartbeat(time.Second, 3*time.Second), []string{"Broker", "Worker", "MsgWorker"}},
-		{"WithQueue", patterns.WithQueue(10, time.Second), []string{"Broker"}},
-		{"WithQueueBytes", patterns.WithQueueBytes(1 << 20), []string{"Broker"}},
-		{"WithCapacity", patterns.WithCapacity(2), []string{"Worker", "MsgWorker"}},
-		{"WithRetry", patterns.WithRetry(time.Second, 1, 0), []string{"Broker", "Client", "MsgClient"}},
-		{"WithReactorOptions", patterns.WithReactorOptions(), []string{"MsgWorker", "MsgClient"}},
-		{"WithForwardHook", patterns.WithForwardHook(func(context.Context, *messaging.Header) {}), []string{"Broker"}},
-		{"WithIdentity", patterns.WithIdentity("opt-test"), []string{"Worker", "MsgWorker", "Client", "MsgClient"}},
-		{"WithReconnectBackoffMax", patterns.WithReconnectBackoffMax(time.Second), []string{"Worker", "MsgWorker"}},
-		{"WithDedup", patterns.WithDedup(10, time.Second), []string{"Worker", "MsgWorker"}},
-		{"WithDedupBytes", patterns.WithDedupBytes(1 << 20), []string{"Worker", "MsgWorker"}},
-	} {
-		for _, kind := range all {
-			opts := []patterns.Option{patterns.WithLogger(quiet), tc.opt}
-			var c io.Closer
-			var err error
-			switch kind {
-			case "Broker":
-				c, err = patterns.NewBroker("tcp://127.0.0.1:0", "tcp://127.0.0.1:0", opts...)
-			case "Worker":
-				c, err = patterns.NewWorker("tcp://127.0.0.1:1", echo("w"), opts...)
-			case "MsgWorker":
-				c, err = patterns.NewMsgWorker("tcp://127.0.0.1:1", opts...)
-			case "Client":
-				c, err = patterns.NewClient("tcp://127.0.0.1:1", opts...)
-			case "MsgClient":
-				c, err = patterns.NewMsgClient("tcp://127.0.0.1:1", opts...)
-			}
-			if err == nil {
-				c.Close()
-			}
-			switch takes := slices.Contains(tc.kinds, kind); {
-			case takes && err != nil:
-				t.Errorf("%s to a %s: %v; it is for a %s", tc.name, kind, err, kind)
-			case !takes && !errors.Is(err, connection.ErrOption):
-				t.Errorf("%s to a %s: %v; want connection.ErrOption", tc.name, kind, err)
-			case !takes && !strings.Contains(err.Error(), "patterns."+tc.name+" to a "+kind):
-				t.Errorf("%s to a %s: %q does not name the option and the kind", tc.name, kind, err)
-			}
-		}
+var (
+	_ = context.Background
+	_ = slog.Default
+	_ = time.Second
+	_ = connection.WithLinger
+	_ = messaging.WithLogger
+)
+
+func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }
+
+func main() {
+`
+
+// What each option is for is the compiler's to check: every kind takes
+// the options its interface names, and an option for another kind does
+// not compile.
+func TestOptionsScopedByKind(t *testing.T) {
+	c := func(name, body, want string) compiletest.Case {
+		return compiletest.Case{Name: name, Src: prelude + body + "\n}\n", Want: want}
 	}
+	const refused = "does not implement"
+	compiletest.Check(t,
+		c("every kind takes its options", `
+	all := []patterns.Option{patterns.WithLogger(slog.Default()), patterns.WithConnectionOptions(connection.WithLinger(0))}
+	patterns.NewBroker("tcp://*:0", "tcp://*:0", all[0], all[1],
+		patterns.WithHeartbeat(time.Second, 0), patterns.WithRetry(time.Second, 0, 0),
+		patterns.WithQueue(10, time.Second, 1<<20), patterns.WithForwardHook(func(context.Context, *messaging.Header) {}))
+	worker := []patterns.WorkerOption{all[0], patterns.WithHeartbeat(time.Second, 0), patterns.WithCapacity(2),
+		patterns.WithDedup(10, time.Second, 1<<20), patterns.WithIdentity("w"), patterns.WithReconnectBackoffMax(time.Second)}
+	patterns.NewWorker("tcp://localhost:1", echo, worker...)
+	patterns.NewMsgWorker("tcp://localhost:1", worker[1], worker[2], patterns.WithReactorOptions(messaging.WithHiddenErrors()))
+	patterns.NewClient("tcp://localhost:1", all[0], patterns.WithRetry(time.Second, 3, 0), patterns.WithIdentity("c"),
+		patterns.WithMessagingOptions(messaging.WithOutgoing(nil)))`, ""),
+		c("a queue for a worker", `patterns.NewWorker("tcp://localhost:1", echo, patterns.WithQueue(1, 0, 0))`, refused),
+		c("a forward hook for a client", `patterns.NewClient("tcp://localhost:1", patterns.WithForwardHook(nil))`, refused),
+		c("a capacity for a broker", `patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithCapacity(4))`, refused),
+		c("dedup for a client", `patterns.NewClient("tcp://localhost:1", patterns.WithDedup(1, 0, 0))`, refused),
+		c("an identity for a broker", `patterns.NewBroker("tcp://*:0", "tcp://*:0", patterns.WithIdentity("b"))`, refused),
+		c("heartbeats for a client", `patterns.NewClient("tcp://localhost:1", patterns.WithHeartbeat(time.Second, 0))`, refused),
+		c("retries for a worker", `patterns.NewWorker("tcp://localhost:1", echo, patterns.WithRetry(time.Second, 1, 0))`, refused),
+		c("reactor options for a byte worker", `patterns.NewWorker("tcp://localhost:1", echo, patterns.WithReactorOptions())`, refused),
+		c("reactor options for a client", `patterns.NewClient("tcp://localhost:1", patterns.WithReactorOptions())`, refused),
+		c("messaging options for a worker", `patterns.NewMsgWorker("tcp://localhost:1", patterns.WithMessagingOptions())`, refused),
+		c("a socket identity past WithIdentity", `patterns.WithConnectionOptions(connection.WithIdentity("x"))`, refused),
+		c("a subscriber's option for the sockets", `patterns.WithConnectionOptions(connection.WithTopics("x"))`, refused),
+	)
 }

@@ -15,14 +15,10 @@ import (
 	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
-// ErrDrop may be returned by a Handler to drop the request: no reply at
+// ErrDrop may be returned by a Worker's handler to drop the request: no reply at
 // all, and no log line (the client's retry decides what happens next).
 // (messaging.ErrNoReply is another thing: a reply that cannot be sent.)
 var ErrDrop = errors.New("dividere: request dropped")
-
-// Handler answers one request at the byte level. Returning an error sends
-// no reply; the error is logged and counted.
-type Handler func(ctx context.Context, request []byte) ([]byte, error)
 
 // WorkerStats counts what a worker did.
 type WorkerStats struct {
@@ -42,7 +38,8 @@ type WorkerStats struct {
 
 // Worker serves requests from a Broker's back end at the byte level:
 // it announces itself (0x01), heartbeats (0x02), hands each request to its
-// Handler and replies along the request's route.
+// handler and replies along the request's route. A handler that returns
+// an error sends no reply; the error is logged (but ErrDrop) and counted.
 //
 // Given several brokers' back ends, a worker serves all of them at once
 // (active/active), each over a connection of its own with its own
@@ -55,12 +52,9 @@ type Worker struct{ engine }
 // NewWorker makes a Worker for the broker back end(s) at endpoint (it
 // connects there, see connection.ParseEndpoints; a comma-separated list
 // names several brokers, each served); Serve serves.
-func NewWorker(endpoint string, h Handler, opts ...Option) (*Worker, error) {
+func NewWorker(endpoint string, h func(ctx context.Context, request []byte) ([]byte, error), opts ...WorkerOption) (*Worker, error) {
 	w := &Worker{}
-	cfg := newConfig(opts)
-	if err := cfg.check("Worker"); err != nil {
-		return nil, err
-	}
+	cfg := newConfig(opts, WorkerOption.applyWorker)
 	err := w.engine.init(endpoint, cfg, byteProtocol{}, func(ctx context.Context, route [][]byte, payload []byte, reply func([]byte) error) error {
 		out, err := h(ctx, payload)
 		if err != nil {
@@ -220,7 +214,7 @@ func (e *engine) run(ctx context.Context, endpoint string, stopped func() error)
 // session runs one connection to the broker at endpoint until it goes
 // silent or ctx ends; healthy tells whether the broker was heard at all.
 func (e *engine) session(ctx context.Context, endpoint string) (healthy bool, err error) {
-	d, err := connection.NewDealer(endpoint, append(e.cfg.conn,
+	d, err := connection.NewDealer(endpoint, e.cfg.dealerOptions(
 		connection.WithIdentity(e.cfg.identity), connection.WithLinger(0))...)
 	if err != nil {
 		return false, err

@@ -74,7 +74,7 @@ var imports = map[string]string{
 	"service":    "service.New",
 	"etcdstore":  "etcdstore.Open",
 	"metrics":    "metrics.New",
-	"tracing":    "tracing.Name",
+	"tracing":    "tracing.Outgoing",
 	"sdktrace":   "sdktrace.NewTracerProvider",
 	"msglib":     "msglib.File_MsgLib_proto",
 	"pb":         "pb.File_readme_proto",
