@@ -26,8 +26,9 @@ func BenchmarkReactorEcho(b *testing.B) {
 			var opts []messaging.ReactorOption
 			if on {
 				m := metrics.New(prometheus.NewRegistry())
-				m.Endpoint(rep)
-				opts = append(opts, m.Observer())
+				metrics.Add(m, rep.Name(), rep.Stats)
+				metrics.Add(m, rep.Name(), rep.MessageStats)
+				opts = append(opts, messaging.WithObserver(m.Observe))
 			}
 			r := messaging.NewReactor([]messaging.Endpoint{rep}, opts...)
 			messaging.Handle(r, func(_ context.Context, t *msglib.Text, _ messaging.Peer) (*msglib.Text, error) { return t, nil })

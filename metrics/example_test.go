@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -19,8 +20,13 @@ func Example() {
 		panic(err)
 	}
 	defer b.Close()
-	m.Broker("jobs", b)
-	h := m.Handler(metrics.BrokerReady(b))
+	metrics.Add(m, "jobs", b.Stats)
+	h := m.Handler(func() error {
+		if b.Stats().Workers == 0 {
+			return errors.New("no live worker")
+		}
+		return nil
+	})
 
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -1,13 +1,10 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/dividere-go/dividere/patterns"
 )
 
 // Handler serves the metrics and the health checks:
@@ -16,6 +13,15 @@ import (
 //   - /healthz: liveness, 200 while the process serves HTTP at all;
 //   - /readyz: readiness, 200 when ready returns nil, else 503 with its
 //     error (nil ready: always ready).
+//
+// A broker, for one, is ready once it has a live worker:
+//
+//	m.Handler(func() error {
+//		if b.Stats().Workers == 0 {
+//			return errors.New("no live worker")
+//		}
+//		return nil
+//	})
 func (m *Metrics) Handler(ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
@@ -30,14 +36,4 @@ func (m *Metrics) Handler(ready func() error) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	return mux
-}
-
-// BrokerReady is a broker's readiness: it has a live worker.
-func BrokerReady(b interface{ Stats() patterns.BrokerStats }) func() error {
-	return func() error {
-		if b.Stats().Workers == 0 {
-			return errors.New("no live worker")
-		}
-		return nil
-	}
 }

@@ -3,13 +3,14 @@
 // readiness checks.
 //
 // The counters are the ones the components keep anyway (their Stats
-// methods): they are read when Prometheus scrapes, so exposing them costs
-// nothing per message. Only the handling-time histogram is recorded per
-// request, through a Reactor's observer (Observer).
+// methods, given to Add): they are read when Prometheus scrapes, so
+// exposing them costs nothing per message. Only the handling-time
+// histogram is recorded per request, through a Reactor's observer
+// (messaging.WithObserver(m.Observe)).
 //
 //	m := metrics.New(nil)
-//	m.Broker("jobs", broker)
-//	http.ListenAndServe(":9090", m.Handler(metrics.Ready(func() error { ... })))
+//	metrics.Add(m, "jobs", broker.Stats)
+//	http.ListenAndServe(":9090", m.Handler(func() error { ... }))
 //
 // It is a module of its own, so that the core module requires nothing of
 // Prometheus.
@@ -50,7 +51,8 @@ type typeMetrics struct {
 }
 
 // New returns Metrics registered in reg, or in a registry of its own
-// (with the Go runtime's and the process's collectors) when reg is nil.
+// (with the Go runtime's and the process's collectors) when reg is nil:
+// give it a registry to gather from it yourself.
 func New(reg *prometheus.Registry) *Metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -66,9 +68,6 @@ func New(reg *prometheus.Registry) *Metrics {
 	reg.MustRegister(m.requests, m.duration, collector{m})
 	return m
 }
-
-// Registry returns the registry the metrics are in.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 func (m *Metrics) add(f func(ch chan<- prometheus.Metric)) {
 	m.mu.Lock()
@@ -122,26 +121,52 @@ var (
 	socketEvents      = desc("dividere_socket_events_total", "Monitor events seen.", "socket")
 )
 
-// Socket is what Socket reads: every connection-layer facade, and every
-// messaging endpoint (which adds its message counters).
-type Socket interface {
-	Name() string
-	Stats() connection.Stats
+// Stats is every kind of counters Add knows: a socket's (any
+// connection-layer socket's or messaging endpoint's Stats), a messaging
+// endpoint's message counters (MessageStats), a Reactor's or a
+// MsgWorker's handlers' (Stats, HandlerStats), a Broker's, a name
+// service's (registry.Server) and a Service's.
+type Stats interface {
+	connection.Stats | messaging.Stats | messaging.ReactorStats | patterns.BrokerStats | registry.ServerStats | *msglib.InstanceStats
 }
 
-// Socket adds a socket's counters, labelled with its name.
-func (m *Metrics) Socket(s Socket) {
+// Add adds the counters that stats returns, read at each scrape and
+// labelled name (for a socket, its Name() is the usual one):
+//
+//	metrics.Add(m, "jobs", broker.Stats)
+//	metrics.Add(m, req.Name(), req.Stats)        // a messaging endpoint's socket counters,
+//	metrics.Add(m, req.Name(), req.MessageStats) // and its message counters
+//
+// For requests by type and code, and their handling time, give a Reactor
+// (or a Service, a MsgWorker) messaging.WithObserver(m.Observe) too.
+func Add[S Stats](m *Metrics, name string, stats func() S) {
 	m.add(func(ch chan<- prometheus.Metric) {
-		st, n := s.Stats(), s.Name()
-		counter(ch, socketSent, st.Sent, n)
-		counter(ch, socketReceived, st.Received, n)
-		counter(ch, socketSendErrors, st.SendErrors, n)
-		counter(ch, socketRecvErrors, st.RecvErrors, n)
-		gauge(ch, socketPeers, float64(st.Peers), n)
-		counter(ch, socketReconnects, st.Reattaches, n)
-		counter(ch, socketAuthFailure, st.AuthFailures, n)
-		counter(ch, socketEvents, st.Events, n)
+		switch st := any(stats()).(type) {
+		case connection.Stats:
+			socket(ch, name, st)
+		case messaging.Stats:
+			endpoint(ch, name, st)
+		case messaging.ReactorStats:
+			reactor(ch, name, st)
+		case patterns.BrokerStats:
+			broker(ch, name, st)
+		case registry.ServerStats:
+			nameService(ch, name, st)
+		case *msglib.InstanceStats:
+			service(ch, name, st)
+		}
 	})
+}
+
+func socket(ch chan<- prometheus.Metric, n string, st connection.Stats) {
+	counter(ch, socketSent, st.Sent, n)
+	counter(ch, socketReceived, st.Received, n)
+	counter(ch, socketSendErrors, st.SendErrors, n)
+	counter(ch, socketRecvErrors, st.RecvErrors, n)
+	gauge(ch, socketPeers, float64(st.Peers), n)
+	counter(ch, socketReconnects, st.Reattaches, n)
+	counter(ch, socketAuthFailure, st.AuthFailures, n)
+	counter(ch, socketEvents, st.Events, n)
 }
 
 // Messaging endpoint metrics.
@@ -150,24 +175,12 @@ var (
 	messagesLost = desc("dividere_messages_lost_total", "Messages missing from publishers' sequences (sent, lost on the way).", "endpoint")
 )
 
-// Endpoint is a messaging endpoint: Publisher, Subscriber, Request,
-// Response, Dealer or Router.
-type Endpoint interface {
-	Socket
-	MessageStats() messaging.Stats
-}
-
-// Endpoint adds a messaging endpoint's socket and message counters.
-func (m *Metrics) Endpoint(e Endpoint) {
-	m.Socket(e)
-	m.add(func(ch chan<- prometheus.Metric) {
-		st, n := e.MessageStats(), e.Name()
-		counter(ch, decodeErrors, st.NotEnvelope, n, "not_envelope")
-		counter(ch, decodeErrors, st.NoPayload, n, "no_payload")
-		counter(ch, decodeErrors, st.UnknownType, n, "unknown_type")
-		counter(ch, decodeErrors, st.Corrupt, n, "corrupt")
-		counter(ch, messagesLost, st.Lost, n)
-	})
+func endpoint(ch chan<- prometheus.Metric, n string, st messaging.Stats) {
+	counter(ch, decodeErrors, st.NotEnvelope, n, "not_envelope")
+	counter(ch, decodeErrors, st.NoPayload, n, "no_payload")
+	counter(ch, decodeErrors, st.UnknownType, n, "unknown_type")
+	counter(ch, decodeErrors, st.Corrupt, n, "corrupt")
+	counter(ch, messagesLost, st.Lost, n)
 }
 
 // Reactor metrics.
@@ -180,28 +193,21 @@ var (
 	reactorExpired  = desc("dividere_reactor_expired_total", "Requests whose requester's deadline passed before a handler was free.", "reactor")
 )
 
-// Reactor adds a Reactor's counters (for requests by type and code, and
-// handling time, give it Observer too).
-func (m *Metrics) Reactor(name string, r *messaging.Reactor) {
-	m.add(func(ch chan<- prometheus.Metric) {
-		st := r.Stats()
-		counter(ch, reactorReceived, st.Received, name)
-		counter(ch, reactorHandled, st.Handled, name)
-		counter(ch, reactorFailed, st.Failed, name)
-		counter(ch, reactorPanics, st.Panics, name)
-		counter(ch, reactorRefused, st.Refused, name)
-		counter(ch, reactorExpired, st.Expired, name)
-	})
+func reactor(ch chan<- prometheus.Metric, name string, st messaging.ReactorStats) {
+	counter(ch, reactorReceived, st.Received, name)
+	counter(ch, reactorHandled, st.Handled, name)
+	counter(ch, reactorFailed, st.Failed, name)
+	counter(ch, reactorPanics, st.Panics, name)
+	counter(ch, reactorRefused, st.Refused, name)
+	counter(ch, reactorExpired, st.Expired, name)
 }
 
-// Observer returns the Reactor option (for a Service:
-// service.WithReactorOptions) that counts each handled message by type
-// and code and records its handling time.
-func (m *Metrics) Observer() messaging.Option { return messaging.WithObserver(m.Observe) }
-
 // Observe records one handled message: its type, how long its handler
-// took, and its result (nil: OK; otherwise the refusal's code). Observer
-// calls it for a Reactor; call it from any other handling loop.
+// took, and its result (nil: OK; otherwise the refusal's code).
+// messaging.WithObserver(m.Observe) is the Reactor option (for a
+// Service: service.WithReactorOptions; for a MsgWorker:
+// patterns.WithReactorOptions) that calls it for every handled message;
+// call it from any other handling loop too.
 func (m *Metrics) Observe(typ protoreflect.FullName, took time.Duration, err error) {
 	v, ok := m.byType.Load(typ)
 	if !ok {
@@ -231,21 +237,17 @@ var (
 	brokerMalformed  = desc("dividere_broker_malformed_total", "Messages that fit no part of the protocol.", "broker")
 )
 
-// Broker adds a broker's counters and its two sockets'.
-func (m *Metrics) Broker(name string, b *patterns.Broker) {
-	m.add(func(ch chan<- prometheus.Metric) {
-		st := b.Stats()
-		gauge(ch, brokerQueue, float64(st.Queued), name)
-		gauge(ch, brokerWorkers, float64(st.Workers), name)
-		counter(ch, brokerRequests, st.Requests, name)
-		counter(ch, brokerReplies, st.Replies, name)
-		counter(ch, brokerDropped, st.Dropped, name)
-		counter(ch, brokerExpired, st.Expired, name, "queue_timeout")
-		counter(ch, brokerExpired, st.Late, name, "client_deadline")
-		counter(ch, brokerDeaths, st.Deaths, name)
-		counter(ch, brokerUnroutable, st.Unroutable, name)
-		counter(ch, brokerMalformed, st.Malformed, name)
-	})
+func broker(ch chan<- prometheus.Metric, name string, st patterns.BrokerStats) {
+	gauge(ch, brokerQueue, float64(st.Queued), name)
+	gauge(ch, brokerWorkers, float64(st.Workers), name)
+	counter(ch, brokerRequests, st.Requests, name)
+	counter(ch, brokerReplies, st.Replies, name)
+	counter(ch, brokerDropped, st.Dropped, name)
+	counter(ch, brokerExpired, st.Expired, name, "queue_timeout")
+	counter(ch, brokerExpired, st.Late, name, "client_deadline")
+	counter(ch, brokerDeaths, st.Deaths, name)
+	counter(ch, brokerUnroutable, st.Unroutable, name)
+	counter(ch, brokerMalformed, st.Malformed, name)
 }
 
 // Name-service metrics.
@@ -260,25 +262,21 @@ var (
 	nsAnnouncing    = desc("dividere_nameservice_announcing", "1 while the name service watches its store and publishes every change.", "nameservice")
 )
 
-// NameService adds a name service's counters.
-func (m *Metrics) NameService(name string, s *registry.Server) {
-	m.add(func(ch chan<- prometheus.Metric) {
-		st := s.Stats()
-		counter(ch, nsRegistrations, st.Registrations, name)
-		counter(ch, nsLookups, st.Lookups, name)
-		counter(ch, nsNotFound, st.NotFound, name)
-		counter(ch, nsRefused, st.Refused, name)
-		counter(ch, nsExpiries, st.Expiries, name)
-		if st.Instances >= 0 {
-			gauge(ch, nsInstances, float64(st.Instances), name)
-		}
-		gauge(ch, nsWatchers, float64(st.Watchers), name)
-		announcing := 0.0
-		if st.Announcing {
-			announcing = 1
-		}
-		gauge(ch, nsAnnouncing, announcing, name)
-	})
+func nameService(ch chan<- prometheus.Metric, name string, st registry.ServerStats) {
+	counter(ch, nsRegistrations, st.Registrations, name)
+	counter(ch, nsLookups, st.Lookups, name)
+	counter(ch, nsNotFound, st.NotFound, name)
+	counter(ch, nsRefused, st.Refused, name)
+	counter(ch, nsExpiries, st.Expiries, name)
+	if st.Instances >= 0 {
+		gauge(ch, nsInstances, float64(st.Instances), name)
+	}
+	gauge(ch, nsWatchers, float64(st.Watchers), name)
+	announcing := 0.0
+	if st.Announcing {
+		announcing = 1
+	}
+	gauge(ch, nsAnnouncing, announcing, name)
 }
 
 // Service metrics.
@@ -288,17 +286,8 @@ var (
 	svcSeconds  = desc("dividere_service_handling_seconds_total", "Time a Service's handlers took, in all.", "service")
 )
 
-// Service adds a Service's counters (for requests by type and code, and
-// the handling-time histogram, give it Observer through
-// service.WithReactorOptions).
-func (m *Metrics) Service(s interface {
-	Name() string
-	Stats() *msglib.InstanceStats
-}) {
-	m.add(func(ch chan<- prometheus.Metric) {
-		st, n := s.Stats(), s.Name()
-		counter(ch, svcRequests, st.GetRequests(), n)
-		counter(ch, svcErrors, st.GetErrors(), n)
-		ch <- prometheus.MustNewConstMetric(svcSeconds, prometheus.CounterValue, float64(st.GetProcessingNanos())/1e9, n)
-	})
+func service(ch chan<- prometheus.Metric, n string, st *msglib.InstanceStats) {
+	counter(ch, svcRequests, st.GetRequests(), n)
+	counter(ch, svcErrors, st.GetErrors(), n)
+	ch <- prometheus.MustNewConstMetric(svcSeconds, prometheus.CounterValue, float64(st.GetProcessingNanos())/1e9, n)
 }

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -39,10 +40,10 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.NameService("ns", ns)
+	metrics.Add(m, "ns", ns.Stats)
 	svc, err := service.New(nil, service.WithName("metered"), service.WithHost("127.0.0.1"),
 		service.WithRegistry(registry.WithEndpoints(ns.Endpoints())),
-		service.WithHTTP("127.0.0.1:0", m.Handler(nil)), service.WithReactorOptions(m.Observer()))
+		service.WithHTTP("127.0.0.1:0", m.Handler(nil)), service.WithReactorOptions(messaging.WithObserver(m.Observe)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 		}
 		return q, nil
 	})
-	m.Service(svc)
+	metrics.Add(m, svc.Instance().Service, svc.Stats)
 	base := "http://" + svc.HTTPAddr()
 	// Not serving yet: nothing answers HTTP either. Serving, it is live
 	// at once and ready once registered.
@@ -73,7 +74,8 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer req.Close()
-	m.Endpoint(req)
+	metrics.Add(m, req.Name(), req.Stats)
+	metrics.Add(m, req.Name(), req.MessageStats)
 	for _, text := range []string{"a", "b", ""} {
 		messaging.Call[*msglib.Text](ctx, req, &msglib.Text{Text: text})
 	}
@@ -82,9 +84,9 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Broker("jobs", b)
+	metrics.Add(m, "jobs", b.Stats)
 	testutil.Serve(t, b)
-	h := m.Handler(metrics.BrokerReady(b))
+	h := m.Handler(brokerReady(b))
 	srv := &http.Server{Handler: h}
 	// The broker's readiness, straight from the handler.
 	rec := &recorder{header: http.Header{}}
@@ -129,6 +131,16 @@ func TestServiceBrokerNameServiceMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(body)
+	}
+}
+
+// brokerReady is a broker's readiness, as Handler's doc has it.
+func brokerReady(b *patterns.Broker) func() error {
+	return func() error {
+		if b.Stats().Workers == 0 {
+			return errors.New("no live worker")
+		}
+		return nil
 	}
 }
 
