@@ -6,7 +6,7 @@
 //	tp := ... // an OpenTelemetry TracerProvider
 //	req, _ := messaging.NewRequest(ep, tracing.Outgoing(tp))
 //	r := messaging.NewReactor(eps, tracing.Middleware(tp))
-//	c, _ := patterns.NewMsgClient(front, patterns.WithReactorOptions(tracing.Outgoing(tp)))
+//	c, _ := patterns.NewClient(front, patterns.WithMessagingOptions(tracing.Outgoing(tp)))
 //	b, _ := patterns.NewBroker(front, back, tracing.Broker(tp))
 //	w, _ := patterns.NewMsgWorker(back, patterns.WithReactorOptions(tracing.Middleware(tp)))
 //
@@ -32,8 +32,8 @@ import (
 	"github.com/dividere-go/dividere/patterns"
 )
 
-// Name is the instrumentation's name, its tracer's.
-const Name = "github.com/dividere-go/dividere/tracing"
+// name is the instrumentation's name, its tracers': the package's path.
+const name = "github.com/dividere-go/dividere/tracing"
 
 var w3c = propagation.TraceContext{}
 
@@ -64,11 +64,11 @@ func (c carrier) Keys() []string { return []string{"traceparent", "tracestate"} 
 func typeOf(m proto.Message) string { return string(m.ProtoReflect().Descriptor().FullName()) }
 
 // Outgoing is the option for endpoints that send (Request, Dealer,
-// Router, Publisher; a MsgClient through patterns.WithReactorOptions): a
-// span "send TYPE" for each message, the child of ctx's span, whose
-// context travels in the header.
-func Outgoing(tp trace.TracerProvider) messaging.Option {
-	tracer := tp.Tracer(Name)
+// Router, Publisher; a patterns.Client through
+// patterns.WithMessagingOptions): a span "send TYPE" for each message,
+// the child of ctx's span, whose context travels in the header.
+func Outgoing(tp trace.TracerProvider) messaging.EndpointOption {
+	tracer := tp.Tracer(name)
 	return messaging.WithOutgoing(func(ctx context.Context, m proto.Message, h *messaging.Header) {
 		ctx, span := tracer.Start(ctx, "send "+typeOf(m), trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(attribute.String("messaging.system", "dividere"), attribute.String("messaging.message.type", typeOf(m))))
@@ -83,10 +83,10 @@ func Outgoing(tp trace.TracerProvider) messaging.Option {
 // call, the child of the sender's span for a request, linked to it for a
 // published message (which carries a publisher's sequence number), with
 // the handler's error as its status.
-func Middleware(tp trace.TracerProvider) messaging.Option {
-	tracer := tp.Tracer(Name)
+func Middleware(tp trace.TracerProvider) messaging.ReactorOption {
+	tracer := tp.Tracer(name)
 	return messaging.WithMiddleware(func(next messaging.HandlerFunc) messaging.HandlerFunc {
-		return func(ctx context.Context, m proto.Message, from messaging.Source) error {
+		return func(ctx context.Context, m proto.Message, from messaging.Peer) error {
 			opts := []trace.SpanStartOption{trace.WithAttributes(attribute.String("messaging.system", "dividere"),
 				attribute.String("messaging.message.type", typeOf(m)))}
 			if h := messaging.IncomingHeader(ctx); h != nil {
@@ -119,8 +119,8 @@ func Middleware(tp trace.TracerProvider) messaging.Option {
 // Broker is the option for a Broker: a span "broker forward" for each
 // request it hands a worker, the child of the client's span and the
 // parent of the worker's.
-func Broker(tp trace.TracerProvider) patterns.Option {
-	tracer := tp.Tracer(Name)
+func Broker(tp trace.TracerProvider) patterns.BrokerOption {
+	tracer := tp.Tracer(name)
 	return patterns.WithForwardHook(func(ctx context.Context, h *messaging.Header) {
 		ctx = w3c.Extract(ctx, carrier{h})
 		ctx, span := tracer.Start(ctx, "broker forward", trace.WithSpanKind(trace.SpanKindInternal),

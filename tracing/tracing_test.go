@@ -259,7 +259,7 @@ func TestTraceAcrossClientBrokerWorker(t *testing.T) {
 	broker, eps := spawn(t, "broker", "-")
 	worker, _ := spawn(t, "worker", eps[1])
 	tp, exp := provider()
-	c, err := patterns.NewMsgClient(eps[0], patterns.WithReactorOptions(tracing.Outgoing(tp)), patterns.WithRetry(5*time.Second, 0, 0))
+	c, err := patterns.NewClient(eps[0], patterns.WithMessagingOptions(tracing.Outgoing(tp)), patterns.WithRetry(5*time.Second, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
