@@ -169,11 +169,13 @@ require (
 
 replace (
 	github.com/dividere-go/dividere => %s
+	github.com/dividere-go/dividere/internal/etcdtest => %s
 	github.com/dividere-go/dividere/metrics => %s
 	github.com/dividere-go/dividere/registry/etcdstore => %s
 	github.com/dividere-go/dividere/tracing => %s
 )
-`, root, filepath.Join(root, "metrics"), filepath.Join(root, "registry", "etcdstore"), filepath.Join(root, "tracing")))
+`, root, filepath.Join(root, "internal", "etcdtest"), filepath.Join(root, "metrics"), filepath.Join(root, "registry", "etcdstore"),
+		filepath.Join(root, "tracing")))
 	write("prelude.go", prelude)
 	write("snippets.go", b.String())
 	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}} {
