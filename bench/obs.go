@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
@@ -32,10 +34,12 @@ func observed(role string) byte {
 // newMetrics is the metrics module's Metrics, gathered once a second as
 // Prometheus would scrape at the most, for as long as the child lives.
 func newMetrics() *metrics.Metrics {
-	m := metrics.New(nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
 	go func() {
 		for range time.Tick(time.Second) {
-			m.Registry().Gather()
+			reg.Gather()
 		}
 	}()
 	return m

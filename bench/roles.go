@@ -224,7 +224,9 @@ func newPublisher(role, natsURL string) (publisher, error) {
 			return publisher{}, err
 		}
 		if observed(role) == 'm' {
-			newMetrics().Endpoint(pub)
+			m := newMetrics()
+			metrics.Add(m, pub.Name(), pub.Stats)
+			metrics.Add(m, pub.Name(), pub.MessageStats)
 		}
 		ctx := context.Background()
 		m := &wrapperspb.BytesValue{}
@@ -447,8 +449,9 @@ func runSub(role string, size, n int, endpoint string) error {
 		switch observed(role) {
 		case 'm':
 			m = newMetrics()
-			m.Endpoint(sub)
-			opts = append(opts, m.Observer())
+			metrics.Add(m, sub.Name(), sub.Stats)
+			metrics.Add(m, sub.Name(), sub.MessageStats)
+			opts = append(opts, messaging.WithObserver(m.Observe))
 		case 't':
 			opts = append(opts, tracing.Middleware(tracerProvider()))
 		}
@@ -458,7 +461,7 @@ func runSub(role string, size, n int, endpoint string) error {
 			return nil
 		})
 		if m != nil {
-			m.Reactor("bench", r)
+			metrics.Add(m, "bench", r.Stats)
 		}
 		recvLoop = func() error {
 			if err := r.Serve(ctx); err != nil && ctx.Err() == nil {
@@ -610,8 +613,9 @@ func startResponder(role, natsURL string, i int) (string, error) {
 		switch observed(role) {
 		case 'm':
 			m = newMetrics()
-			m.Endpoint(rep)
-			opts = append(opts, m.Observer())
+			metrics.Add(m, rep.Name(), rep.Stats)
+			metrics.Add(m, rep.Name(), rep.MessageStats)
+			opts = append(opts, messaging.WithObserver(m.Observe))
 		case 't':
 			opts = append(opts, tracing.Middleware(tracerProvider()))
 		}
@@ -620,7 +624,7 @@ func startResponder(role, natsURL string, i int) (string, error) {
 			return b, nil
 		})
 		if m != nil {
-			m.Reactor("bench", r)
+			metrics.Add(m, "bench", r.Stats)
 		}
 		go r.Serve(ctx)
 		return rep.Endpoint(), nil
@@ -707,7 +711,9 @@ func newCaller(role, endpoint string) (caller, error) {
 			return nil, err
 		}
 		if observed(role) == 'm' {
-			newMetrics().Endpoint(req)
+			m := newMetrics()
+			metrics.Add(m, req.Name(), req.Stats)
+			metrics.Add(m, req.Name(), req.MessageStats)
 		}
 		// msgv2: every request carries the v2 header (the time left
 		// before a deadline, timeout_us), from one context made once, so
@@ -755,11 +761,11 @@ func newCaller(role, endpoint string) (caller, error) {
 			return conn.Invoke(ctx, "/bench.Echo/Echo", in, out)
 		}, nil
 	case "broker", "brokerm", "brokert":
-		opts := []patterns.Option{patterns.WithRetry(10*time.Second, 0, 0)}
+		opts := []patterns.ClientOption{patterns.WithRetry(10*time.Second, 0, 0)}
 		if observed(role) == 't' {
-			opts = append(opts, patterns.WithReactorOptions(tracing.Outgoing(tracerProvider())))
+			opts = append(opts, patterns.WithMessagingOptions(tracing.Outgoing(tracerProvider())))
 		}
-		c, err := patterns.NewMsgClient(endpoint, opts...)
+		c, err := patterns.NewClient(endpoint, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -892,7 +898,7 @@ func percentiles(lat []time.Duration) childResult {
 // metrics module reading its counters, brokert with a span for each
 // request it forwards).
 func runBroker(role string, workers int) error {
-	var opts []patterns.Option
+	var opts []patterns.BrokerOption
 	if observed(role) == 't' {
 		opts = append(opts, tracing.Broker(tracerProvider()))
 	}
@@ -901,7 +907,7 @@ func runBroker(role string, workers int) error {
 		return err
 	}
 	if observed(role) == 'm' {
-		newMetrics().Broker("bench", b)
+		metrics.Add(newMetrics(), "bench", b.Stats)
 	}
 	go b.Serve(context.Background())
 	say("READY %s %s", b.Frontend(), b.Backend())
@@ -920,10 +926,10 @@ func runWorkers(role, endpoint string, n int) error {
 	case "broker", "brokerm", "brokert":
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var opts []patterns.Option
+		var opts []patterns.MsgWorkerOption
 		switch observed(role) {
 		case 'm':
-			opts = append(opts, patterns.WithReactorOptions(newMetrics().Observer()))
+			opts = append(opts, patterns.WithReactorOptions(messaging.WithObserver(newMetrics().Observe)))
 		case 't':
 			opts = append(opts, patterns.WithReactorOptions(tracing.Middleware(tracerProvider())))
 		}
