@@ -95,7 +95,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		}
 		m := metrics.New(nil)
 		svcOpts := []service.Option{service.WithName(*name), service.WithEndpoint(endpoint), service.WithLogger(e.log),
-			service.WithRegistry(regOpts...), service.WithConnectionOptions(responseOptions(conn)...), service.WithReactorOptions(m.Observer())}
+			service.WithRegistry(regOpts...), service.WithConnectionOptions(responseOptions(conn)...), service.WithReactorOptions(messaging.WithObserver(m.Observe))}
 		if *httpAddr != "" {
 			svcOpts = append(svcOpts, service.WithHTTP(*httpAddr, m.Handler(nil)))
 		}
@@ -103,7 +103,7 @@ func runReply(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		m.Service(svc)
+		metrics.Add(m, svc.Instance().Service, svc.Stats)
 		if *httpAddr != "" {
 			fmt.Fprintf(e.errOut, "http: metrics, health and readiness (once registered) on http://%s\n", svc.HTTPAddr())
 		}
@@ -122,9 +122,10 @@ func runReply(ctx context.Context, e *env, args []string) error {
 	}
 	defer resp.Close()
 	m := metrics.New(nil)
-	m.Endpoint(resp)
-	r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(e.log), m.Observer())
-	m.Reactor("reply", r)
+	metrics.Add(m, resp.Name(), resp.Stats)
+	metrics.Add(m, resp.Name(), resp.MessageStats)
+	r := messaging.NewReactor([]messaging.Endpoint{resp}, messaging.WithLogger(e.log), messaging.WithObserver(m.Observe))
+	metrics.Add(m, "reply", r.Stats)
 	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
 	if err != nil {
 		return err

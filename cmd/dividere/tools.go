@@ -264,7 +264,7 @@ func runRegistry(ctx context.Context, e *env, args []string) error {
 	}
 	defer local.Close()
 	m := metrics.New(nil)
-	m.NameService("nameservice", s)
+	metrics.Add(m, "nameservice", s.Stats)
 	stopHTTP, err := serveHTTP(e, *httpAddr, statusHandler(local, m.Handler(nil)))
 	if err != nil {
 		s.Close()
@@ -743,8 +743,8 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 		return usageError{err.Error()}
 	}
 	m := metrics.New(nil)
-	m.Socket(p.Frontend)
-	m.Socket(p.Backend)
+	metrics.Add(m, p.Frontend.Name(), p.Frontend.Stats)
+	metrics.Add(m, p.Backend.Name(), p.Backend.Stats)
 	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(nil))
 	if err != nil {
 		p.Close()
@@ -760,9 +760,10 @@ func runProxy(ctx context.Context, e *env, args []string) error {
 
 func runBroker(ctx context.Context, e *env, args []string) error {
 	f := newFlags(e, "broker", "FRONT BACK", "curve-server")
-	hb := f.Duration("heartbeat", patterns.DefaultHeartbeatInterval, "heartbeat interval (the workers' must be the same)")
+	// The defaults are patterns' own (WithHeartbeat, WithRetry), shown in -help.
+	hb := f.Duration("heartbeat", 3*time.Second, "heartbeat interval (the workers' must be the same)")
 	liveness := f.Duration("liveness", 0, "how long a silent worker is given before it is dead (the workers' must be the same; default 2 heartbeats)")
-	clientTimeout := f.Duration("client-timeout", patterns.DefaultRequestTimeout, "the clients' attempt timeout: a worker holding requests unanswered for longer gets no more until it answers")
+	clientTimeout := f.Duration("client-timeout", 2500*time.Millisecond, "the clients' attempt timeout: a worker holding requests unanswered for longer gets no more until it answers")
 	name := f.String("name", "broker", "the broker's name in its metrics and logs: which broker of a set this is")
 	httpAddr := f.httpFlag()
 	rest, err := f.parse(args, 2, 2)
@@ -789,13 +790,18 @@ func runBroker(ctx context.Context, e *env, args []string) error {
 	}
 	defer stop()
 	b, err := patterns.NewBroker(rest[0], rest[1], patterns.WithHeartbeat(*hb, *liveness), patterns.WithLogger(e.log.With("broker", *name)),
-		patterns.WithRetry(*clientTimeout, patterns.DefaultRetries, 0), patterns.WithConnectionOptions(conn...))
+		patterns.WithRetry(*clientTimeout, 0, 0), patterns.WithConnectionOptions(conn...))
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	m := metrics.New(nil)
-	m.Broker(*name, b)
-	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(metrics.BrokerReady(b)))
+	metrics.Add(m, *name, b.Stats)
+	stopHTTP, err := serveHTTP(e, *httpAddr, m.Handler(func() error { // ready once a worker is
+		if b.Stats().Workers == 0 {
+			return errors.New("no live worker")
+		}
+		return nil
+	}))
 	if err != nil {
 		b.Close()
 		return err
