@@ -34,7 +34,7 @@ func BenchmarkStores(b *testing.B) {
 		b.Cleanup(func() { s.Close() })
 		return newClients(b, clients, registry.WithEndpoints(s.Endpoints()))
 	}
-	store := func(b *testing.B, prefix string, opts ...etcdstore.OpenOption) *etcdstore.Store {
+	store := func(b *testing.B, prefix string, opts ...etcdstore.OpenOption) etcdstore.Store {
 		st, err := etcdstore.Open(url, append(opts, etcdstore.WithPrefix(prefix))...)
 		if err != nil {
 			b.Fatal(err)

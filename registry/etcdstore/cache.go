@@ -20,7 +20,7 @@ import (
 // this Store's own last write, List asks etcd as without the cache. The
 // cache holds every instance under the prefix: meant for name services,
 // not for every service process.
-func WithCache() Option { return option(func(s *Store) { s.cache = &cache{} }) }
+func WithCache() Option { return option(func(s *store) { s.cache = &cache{} }) }
 
 // cache is the instances under the store's prefix as of revision rev.
 type cache struct {
@@ -34,7 +34,7 @@ type cache struct {
 }
 
 // start runs the watch that fills the cache, until stop.
-func (c *cache) start(s *Store) {
+func (c *cache) start(s *store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
 	go func() {
@@ -50,7 +50,7 @@ func (c *cache) stop() {
 
 // sync loads every instance, then applies the changes after it until the
 // watch fails.
-func (c *cache) sync(ctx context.Context, s *Store) {
+func (c *cache) sync(ctx context.Context, s *store) {
 	gctx, cancel := s.op(ctx)
 	resp, err := s.c.Get(gctx, s.prefix, clientv3.WithPrefix())
 	cancel()
@@ -91,7 +91,7 @@ func (c *cache) sync(ctx context.Context, s *Store) {
 
 type keyParts struct{ service, id string }
 
-func (s *Store) keyParts(key []byte) keyParts {
+func (s *store) keyParts(key []byte) keyParts {
 	service, id, _ := strings.Cut(strings.TrimPrefix(string(key), s.prefix), "/")
 	return keyParts{service, id}
 }

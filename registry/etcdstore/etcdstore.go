@@ -20,6 +20,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -48,8 +49,29 @@ const defaultPrefix = "/dividere/services/"
 // defaultTimeout is WithTimeout's default.
 const defaultTimeout = time.Second
 
-// Store is a registry.Store on etcd.
-type Store struct {
+// Store is a registry.Store on etcd, which its Close stops: Close stops
+// the cache (WithCache) and closes the connection when Open made it; a
+// store from New leaves its client to the caller.
+//
+// Put stores an instance under a lease of its TTL, rounded up to whole
+// seconds (etcd's unit) and at least etcd's minimum (2 s with its default
+// election timeout), so that a registration expires in etcd itself;
+// lookups still honour the exact TTL. Renewals through the same Store keep
+// that lease alive, and the first registration's time. Expire has nothing
+// to do: etcd expires leases itself, and the removals show in List at
+// once. Watch is an etcd watch on the store's prefix, so every process
+// sharing the cluster hears every change with the same revision; a key
+// deleted at or after its instance's expiry time is reported EXPIRED (etcd
+// revoked its lease) rather than UNREGISTERED. The watch resumes where it
+// stopped when an etcd member fails; its channel closes early only when
+// etcd compacted away changes it had not yet delivered.
+type Store interface {
+	registry.Store
+	io.Closer
+}
+
+// store is the Store.
+type store struct {
 	c       *clientv3.Client
 	prefix  string
 	timeout time.Duration
@@ -65,7 +87,7 @@ type Store struct {
 	cache *cache // nil: List asks etcd
 }
 
-var _ registry.Store = (*Store)(nil)
+var _ registry.Store = (*store)(nil)
 
 // Options are scoped at compile time: the ones that configure the
 // connection Open makes (WithTLS, WithAuth) are OpenOptions only, so that
@@ -74,38 +96,38 @@ var _ registry.Store = (*Store)(nil)
 // Option configures a Store, from New or Open.
 type Option interface {
 	OpenOption
-	applyNew(*Store)
+	applyNew(*store)
 }
 
 // OpenOption configures a Store from Open: any Option, WithTLS or
 // WithAuth.
-type OpenOption interface{ applyOpen(*Store) }
+type OpenOption interface{ applyOpen(*store) }
 
-type option func(*Store)
+type option func(*store)
 
-func (o option) applyNew(s *Store)  { o(s) }
-func (o option) applyOpen(s *Store) { o(s) }
+func (o option) applyNew(s *store)  { o(s) }
+func (o option) applyOpen(s *store) { o(s) }
 
-type openOption func(*Store)
+type openOption func(*store)
 
-func (o openOption) applyOpen(s *Store) { o(s) }
+func (o openOption) applyOpen(s *store) { o(s) }
 
 // WithPrefix keeps the store's keys under prefix (default
 // "/dividere/services/"): stores with different prefixes on one cluster
 // are separate registries.
-func WithPrefix(prefix string) Option { return option(func(s *Store) { s.prefix = prefix }) }
+func WithPrefix(prefix string) Option { return option(func(s *store) { s.prefix = prefix }) }
 
 // WithTimeout bounds each operation (default 1 s): an operation stuck on
 // an etcd member that just lost its leader fails, and its sender retries,
 // instead of holding a name-service worker (and the client, whose own
 // timeout is 2 s by default) for etcd's 7 s.
-func WithTimeout(d time.Duration) Option { return option(func(s *Store) { s.timeout = d }) }
+func WithTimeout(d time.Duration) Option { return option(func(s *store) { s.timeout = d }) }
 
 // WithLogger sets the logger (default slog.Default()).
-func WithLogger(l *slog.Logger) Option { return option(func(s *Store) { s.log = l }) }
+func WithLogger(l *slog.Logger) Option { return option(func(s *store) { s.log = l }) }
 
 // New uses an etcd client the caller owns.
-func New(c *clientv3.Client, opts ...Option) *Store {
+func New(c *clientv3.Client, opts ...Option) Store {
 	s := newStore()
 	for _, o := range opts {
 		if o != nil {
@@ -117,11 +139,11 @@ func New(c *clientv3.Client, opts ...Option) *Store {
 	return s
 }
 
-func newStore() *Store {
-	return &Store{prefix: defaultPrefix, timeout: defaultTimeout, log: slog.Default(), leases: map[string]leased{}}
+func newStore() *store {
+	return &store{prefix: defaultPrefix, timeout: defaultTimeout, log: slog.Default(), leases: map[string]leased{}}
 }
 
-func (s *Store) start() {
+func (s *store) start() {
 	if s.cache != nil {
 		s.cache.start(s)
 	}
@@ -129,7 +151,7 @@ func (s *Store) start() {
 
 // op bounds one operation, and makes it fail at once on a member that
 // has no leader rather than wait for an election.
-func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(clientv3.WithRequireLeader(ctx), s.timeout)
 }
 
@@ -146,7 +168,7 @@ func (s *Store) op(ctx context.Context) (context.Context, context.CancelFunc) {
 // the PEM files of a client certificate and its private key, add one for
 // members that ask for it; DIVIDERE_ETCD_USER and DIVIDERE_ETCD_PASSWORD
 // authenticate, when etcd authentication is on.
-func Open(url string, opts ...OpenOption) (*Store, error) {
+func Open(url string, opts ...OpenOption) (Store, error) {
 	eps, err := endpoints(url)
 	if err != nil {
 		return nil, err
@@ -189,12 +211,12 @@ const (
 
 // WithTLS makes Open talk TLS to the members (with a client certificate
 // if cfg has one).
-func WithTLS(cfg *tls.Config) OpenOption { return openOption(func(s *Store) { s.tls = cfg }) }
+func WithTLS(cfg *tls.Config) OpenOption { return openOption(func(s *store) { s.tls = cfg }) }
 
 // WithAuth makes Open authenticate as user, for clusters with etcd
 // authentication on.
 func WithAuth(user, password string) OpenOption {
-	return openOption(func(s *Store) { s.user, s.password = user, password })
+	return openOption(func(s *store) { s.user, s.password = user, password })
 }
 
 // tlsFromEnv builds the TLS configuration the environment asks for; nil
@@ -225,7 +247,7 @@ func tlsFromEnv() (*tls.Config, error) {
 
 // Close stops the cache and closes the connection when Open made it; a
 // store from New leaves its client to the caller.
-func (s *Store) Close() error {
+func (s *store) Close() error {
 	if s.cache != nil {
 		s.cache.stop()
 	}
@@ -235,14 +257,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
-func (s *Store) key(service, id string) string { return s.prefix + service + "/" + id }
+func (s *store) key(service, id string) string { return s.prefix + service + "/" + id }
 
 // Put implements registry.Store: the instance is stored under a lease of
 // its TTL (rounded up to whole seconds, etcd's unit, and at least etcd's
 // minimum, 2 s with its default election timeout; lookups still honour
-// the exact TTL). Renewals through the same Store keep that lease alive
+// the exact TTL). Renewals through the same store keep that lease alive
 // and the first registration's time.
-func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, error) {
+func (s *store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := s.key(inst.ServiceName, inst.InstanceId)
@@ -282,7 +304,7 @@ func (s *Store) Put(ctx context.Context, inst *msglib.ServiceInstance) (bool, er
 
 // forgetLease drops what the store knows of key's lease: the key is gone,
 // so its next registration gets a new one.
-func (s *Store) forgetLease(key string) {
+func (s *store) forgetLease(key string) {
 	s.mu.Lock()
 	delete(s.leases, key)
 	s.mu.Unlock()
@@ -301,7 +323,7 @@ type leased struct {
 // costs one write, not three.
 // It returns the lease, the one of ours it replaces (0: none), and when
 // the key was first registered.
-func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInstance) (id, replaced clientv3.LeaseID, registeredMs int64, err error) {
+func (s *store) lease(ctx context.Context, key string, inst *msglib.ServiceInstance) (id, replaced clientv3.LeaseID, registeredMs int64, err error) {
 	ttl := time.Until(time.UnixMilli(inst.ExpiresUnixMs))
 	secs := max(int64((ttl+time.Second-1)/time.Second), 1) // etcd counts whole seconds
 	s.mu.Lock()
@@ -328,7 +350,7 @@ func (s *Store) lease(ctx context.Context, key string, inst *msglib.ServiceInsta
 }
 
 // Delete implements registry.Store.
-func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.ServiceInstance, error) {
+func (s *store) Delete(ctx context.Context, service, id string) (*msglib.ServiceInstance, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	key := s.key(service, id)
@@ -350,7 +372,7 @@ func (s *Store) Delete(ctx context.Context, service, id string) (*msglib.Service
 }
 
 // List implements registry.Store.
-func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
+func (s *store) List(ctx context.Context, service string, now time.Time) ([]*msglib.ServiceInstance, error) {
 	if s.cache != nil {
 		if insts, ok := s.cache.list(service); ok {
 			return storekit.LiveSorted(insts, now), nil
@@ -377,7 +399,7 @@ func (s *Store) List(ctx context.Context, service string, now time.Time) ([]*msg
 
 // Expire implements registry.Store. etcd expires leases itself, so there
 // is nothing to do; the removals show in List at once.
-func (s *Store) Expire(context.Context, time.Time) ([]*msglib.ServiceInstance, error) {
+func (s *store) Expire(context.Context, time.Time) ([]*msglib.ServiceInstance, error) {
 	return nil, nil
 }
 
@@ -388,7 +410,7 @@ func (s *Store) Expire(context.Context, time.Time) ([]*msglib.ServiceInstance, e
 // watch resumes where it stopped when an etcd member fails; the channel
 // closes early only when etcd compacted away changes it had not yet
 // delivered.
-func (s *Store) Watch(ctx context.Context) (<-chan *msglib.ServiceEvent, error) {
+func (s *store) Watch(ctx context.Context) (<-chan *msglib.ServiceEvent, error) {
 	// Start at the current revision, so that what happens from now on is
 	// seen even if the watch stream takes a while to set up.
 	gctx, cancel := s.op(ctx)
@@ -429,7 +451,7 @@ func rewatch(ctx context.Context, watch func() (stop bool)) {
 
 // watchFrom runs one etcd watch from revision next until it fails; it
 // returns where to resume, and whether to give up.
-func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- *msglib.ServiceEvent) (int64, bool) {
+func (s *store) watchFrom(ctx context.Context, next int64, out chan<- *msglib.ServiceEvent) (int64, bool) {
 	// WithRequireLeader: a member cut off from the others ends the watch,
 	// and the next one goes to a member that still hears the cluster.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -463,7 +485,7 @@ func (s *Store) watchFrom(ctx context.Context, next int64, out chan<- *msglib.Se
 }
 
 // change turns an etcd event into a registry change; renewals are none.
-func (s *Store) change(ev *clientv3.Event) (*msglib.ServiceEvent, bool) {
+func (s *store) change(ev *clientv3.Event) (*msglib.ServiceEvent, bool) {
 	c := &msglib.ServiceEvent{Revision: uint64(ev.Kv.ModRevision)}
 	switch {
 	case ev.Type == mvccpb.PUT && ev.IsCreate():

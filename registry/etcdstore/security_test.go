@@ -29,7 +29,7 @@ func TestTLSAndAuth(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	tlsCfg := &tls.Config{RootCAs: pool}
 	ctx := testutil.Ctx(t, 30*time.Second)
-	works := func(st *etcdstore.Store) error {
+	works := func(st etcdstore.Store) error {
 		_, err := st.List(ctx, "", time.Now())
 		return err
 	}
