@@ -279,19 +279,6 @@ func (c *Client) Notices(opts ...messaging.SubscriberOption) (*messaging.Subscri
 		messaging.WithLogger(c.cfg.logger), messaging.WithConnectionOptions(append(controlPlane(), c.cfg.conn...)...)}, opts...)...)
 }
 
-// address names what the client talks to, for errors and logs: the name
-// service's request endpoints, or the store's description (its String
-// method, if any).
-func (c *Client) address() string {
-	if c.dir != nil {
-		if s, ok := c.dir.store.(fmt.Stringer); ok {
-			return s.String()
-		}
-		return "direct store"
-	}
-	return c.cfg.requests
-}
-
 // several reports whether the client lists more than one name-service
 // instance.
 func (c *Client) several() bool { return strings.Contains(c.cfg.requests, ",") }
@@ -470,7 +457,10 @@ func (c *Client) tookTooLong() {
 func (c *Client) directErr(ok bool, err error) error {
 	switch {
 	case err != nil:
-		return fmt.Errorf("registry store %s: %w", c.address(), err)
+		if name, ok := c.dir.store.(fmt.Stringer); ok { // a store of one's own may say what it is
+			return fmt.Errorf("registry store %s: %w", name, err)
+		}
+		return fmt.Errorf("registry store: %w", err)
 	case !ok:
 		return ErrRefused
 	}
