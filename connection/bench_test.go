@@ -128,16 +128,16 @@ func BenchmarkCurve(b *testing.B) {
 	auth.SetKeys(client.Public)
 	for _, mode := range []struct {
 		name     string
-		srv, cli []connection.Option
+		srv, cli connection.Option // nil: none
 	}{
 		{"plain", nil, nil},
-		{"curve", []connection.Option{connection.WithCurveServer(server)}, []connection.Option{connection.WithCurveClient(server.Public, client)}},
+		{"curve", connection.WithCurveServer(server), connection.WithCurveClient(server.Public, client)},
 	} {
 		b.Run("pubsub-1KiB/"+mode.name, func(b *testing.B) {
 			ctx := context.Background()
-			pub, _ := connection.NewPublisher("@tcp://127.0.0.1:0", append(mode.srv, connection.WithLinger(0))...)
+			pub, _ := connection.NewPublisher("@tcp://127.0.0.1:0", mode.srv, connection.WithLinger(0))
 			defer pub.Close()
-			sub, _ := connection.NewSubscriber(pub.Endpoint(), append(mode.cli, connection.WithLinger(0))...)
+			sub, _ := connection.NewSubscriber(pub.Endpoint(), mode.cli, connection.WithLinger(0))
 			defer sub.Close()
 			pub.WaitSubscribers(ctx, "", 1)
 			msg := make([]byte, 1024)
@@ -148,8 +148,8 @@ func BenchmarkCurve(b *testing.B) {
 		})
 		b.Run("reqrep/"+mode.name, func(b *testing.B) {
 			ctx := context.Background()
-			rep, _ := connection.NewResponse("@tcp://127.0.0.1:0", append(mode.srv, connection.WithLinger(0))...)
-			req, _ := connection.NewRequest(rep.Endpoint(), append(mode.cli, connection.WithLinger(0))...)
+			rep, _ := connection.NewResponse("@tcp://127.0.0.1:0", mode.srv, connection.WithLinger(0))
+			req, _ := connection.NewRequest(rep.Endpoint(), mode.cli, connection.WithLinger(0))
 			defer req.Close()
 			go func() {
 				for {

@@ -45,4 +45,4 @@ func zmqContext(cfg config) (*zmq.Context, error) {
 // reach dividere's over inproc://, which works only within one context.
 // An Authenticator serves the CURVE servers of the context it was started
 // in (StartAuthenticator takes the same option).
-func WithContext(c *zmq.Context) Option { return func(cfg *config) { cfg.zctx = c } }
+func WithContext(c *zmq.Context) Option { return option(func(cfg *config) { cfg.zctx = c }) }

@@ -104,13 +104,13 @@ const ZAPDomain = "dividere"
 // connection is encrypted, and, when an Authenticator runs, only the
 // clients it allows get in.
 func WithCurveServer(k KeyPair) Option {
-	return func(c *config) { c.curveServer = &k }
+	return option(func(c *config) { c.curveServer = &k })
 }
 
 // WithCurveClient makes the socket a CURVE client with key pair k,
 // talking to servers whose public key is serverPublic.
 func WithCurveClient(serverPublic string, k KeyPair) Option {
-	return func(c *config) { c.curveClient, c.curveServerKey = &k, serverPublic }
+	return option(func(c *config) { c.curveClient, c.curveServerKey = &k, serverPublic })
 }
 
 // WithCurveAllowList gives a CURVE server socket (WithCurveServer) an
@@ -124,7 +124,7 @@ func WithCurveClient(serverPublic string, k KeyPair) Option {
 // Authenticator runs (the constructor fails when none does), since
 // libzmq without a ZAP handler lets every client in.
 func WithCurveAllowList(l *AllowList) Option {
-	return func(c *config) { c.curveAllow = l }
+	return option(func(c *config) { c.curveAllow = l })
 }
 
 // WithCurveAllow is WithCurveAllowList with a list of its own holding the

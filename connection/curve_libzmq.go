@@ -48,7 +48,7 @@ func (a *Authenticator) start(opts []Option) error {
 		return a.startGo()
 	}
 	rep, err := newSocket(kind{typ: zmtp.REP}, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
-		WithName("zap-handler"))))
+		WithName("zap-handler")), Option.apply))
 	if err != nil {
 		return err
 	}

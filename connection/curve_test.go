@@ -188,12 +188,12 @@ func TestCurveTrafficIsEncrypted(t *testing.T) {
 	authenticator(t, client.Public)
 	for _, tc := range []struct {
 		name   string
-		srv    []connection.Option
-		cli    []connection.Option
+		srv    []connection.ResponseOption
+		cli    []connection.RequestOption
 		inWire bool
 	}{
 		{"plain", nil, nil, true},
-		{"curve", []connection.Option{connection.WithCurveServer(server)}, []connection.Option{connection.WithCurveClient(server.Public, client)}, false},
+		{"curve", []connection.ResponseOption{connection.WithCurveServer(server)}, []connection.RequestOption{connection.WithCurveClient(server.Public, client)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := ok(connection.NewResponse("tcp://*:0", tc.srv...))(t)

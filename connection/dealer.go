@@ -17,8 +17,8 @@ type Dealer struct {
 }
 
 // NewDealer creates a Dealer on the endpoint list.
-func NewDealer(endpoints string, opts ...Option) (*Dealer, error) {
-	cfg := newConfig(opts)
+func NewDealer(endpoints string, opts ...DealerOption) (*Dealer, error) {
+	cfg := newConfig(opts, DealerOption.applyDealer)
 	if cfg.identity == "" {
 		cfg.identity = UniqueIdentity()
 	}
@@ -61,8 +61,8 @@ type Router struct {
 }
 
 // NewRouter creates a Router on the endpoint list.
-func NewRouter(endpoints string, opts ...Option) (*Router, error) {
-	s, err := newSocket(kind{typ: zmtp.ROUTER, routerMandatory: true, routerHandover: true}, endpoints, Bind, newConfig(opts))
+func NewRouter(endpoints string, opts ...RouterOption) (*Router, error) {
+	s, err := newSocket(kind{typ: zmtp.ROUTER, routerMandatory: true, routerHandover: true}, endpoints, Bind, newConfig(opts, RouterOption.applyRouter))
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/compiletest"
 )
 
 func TestParseEndpoints(t *testing.T) {
@@ -118,36 +119,26 @@ func TestRebindRightAfterClose(t *testing.T) {
 	}
 }
 
-// An option that does not apply to a socket is an error, not a setting
-// silently ignored.
-func TestOptionThatDoesNotApply(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		make func() error
-	}{
-		{"topics on a publisher", func() error {
-			_, err := connection.NewPublisher("tcp://127.0.0.1:0", connection.WithTopics("x"))
-			return err
-		}},
-		{"slow-subscriber wait on a subscriber", func() error {
-			_, err := connection.NewSubscriber("tcp://127.0.0.1:1", connection.WithSlowSubscriberWait(time.Second))
-			return err
-		}},
-		{"user id on a dealer", func() error { _, err := connection.NewDealer("tcp://127.0.0.1:1", connection.WithUserID()); return err }},
-		{"identity on a publisher", func() error {
-			_, err := connection.NewPublisher("tcp://127.0.0.1:0", connection.WithIdentity("me"))
-			return err
-		}},
-	} {
-		if err := tc.make(); !errors.Is(err, connection.ErrOption) {
-			t.Errorf("%s: %v, want ErrOption", tc.name, err)
-		}
+// An option given to a kind of socket it does not apply to is a compile
+// error, not a setting silently ignored.
+func TestOptionScopes(t *testing.T) {
+	prog := func(body string) string {
+		return "package main\n\nimport (\n\t\"time\"\n\n\t\"github.com/dividere-go/dividere/connection\"\n)\n\nvar _ = time.Second\n\nfunc main() {\n\t" + body + "\n}\n"
 	}
-	d, err := connection.NewDealer("tcp://127.0.0.1:1", connection.WithIdentity("me"))
-	if err != nil {
-		t.Fatalf("an option that applies: %v", err)
-	}
-	d.Close()
+	const refused = "does not implement"
+	compiletest.Check(t,
+		compiletest.Case{Name: "options where they apply", Src: prog(`connection.NewPublisher("tcp://127.0.0.1:0", connection.WithHWM(1), connection.WithSlowSubscriberWait(time.Second))
+	connection.NewSubscriber("tcp://127.0.0.1:1", connection.WithTopics("x"), connection.WithLinger(0))
+	connection.NewDealer("tcp://127.0.0.1:1", connection.WithIdentity("me"))
+	connection.NewRouter("tcp://127.0.0.1:0", connection.WithIdentity("me"), connection.WithUserID())
+	connection.NewResponse("tcp://127.0.0.1:0", connection.WithUserID())
+	connection.NewRequest("tcp://127.0.0.1:1", connection.WithIdentity("me"))`)},
+		compiletest.Case{Name: "topics on a publisher", Src: prog(`connection.NewPublisher("tcp://127.0.0.1:0", connection.WithTopics("x"))`), Want: refused},
+		compiletest.Case{Name: "slow-subscriber wait on a subscriber", Src: prog(`connection.NewSubscriber("tcp://127.0.0.1:1", connection.WithSlowSubscriberWait(time.Second))`), Want: refused},
+		compiletest.Case{Name: "user id on a dealer", Src: prog(`connection.NewDealer("tcp://127.0.0.1:1", connection.WithUserID())`), Want: refused},
+		compiletest.Case{Name: "identity on a publisher", Src: prog(`connection.NewPublisher("tcp://127.0.0.1:0", connection.WithIdentity("me"))`), Want: refused},
+		compiletest.Case{Name: "a subscriber's option as a common one", Src: prog(`_ = []connection.Option{connection.WithTopics("x")}`), Want: refused},
+	)
 }
 
 func TestFreePort(t *testing.T) {

@@ -19,7 +19,7 @@ func TestFastReceivePathActive(t *testing.T) {
 		t.Skip("the libzmq engine's receive path")
 	}
 	for _, typ := range []zmtp.Type{zmtp.SUB, zmtp.REP, zmtp.DEALER, zmtp.ROUTER, zmtp.XPUB, zmtp.PAIR} {
-		s, err := openSocket(kind{typ: typ}, newConfig([]Option{WithoutMonitor()}))
+		s, err := openSocket(kind{typ: typ}, newConfig([]Option{WithoutMonitor()}, Option.apply))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func startMonitor(s *Socket) (*monitor, error) {
 	cfg.events = nil
 	cfg.curveServer, cfg.curveClient, cfg.curveAllow = nil, nil, nil
 	// Nothing of the owner's kind: no identity, topics, peer keys.
-	cfg.marked, cfg.identity, cfg.topics, cfg.topicsSet, cfg.userID, cfg.slowWait = nil, "", nil, false, false, 0
+	cfg.identity, cfg.topics, cfg.topicsSet, cfg.userID, cfg.slowWait = "", nil, false, false, 0
 	cfg.name = s.name + "-monitor"
 	pair, err := newSocket(kind{typ: zmtp.PAIR}, ">"+addr, Connect, cfg)
 	if err != nil {

@@ -2,12 +2,8 @@ package connection
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
 	"time"
-
-	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Defaults applied to every socket this package creates. They differ from
@@ -82,8 +78,87 @@ const (
 	Lossless time.Duration = -1
 )
 
-// Option configures a socket at creation.
-type Option func(*config)
+// Option configures any kind of socket (and a Proxy's two ends, and an
+// Authenticator): it is accepted by every constructor. The options that
+// apply to one kind of socket only return that kind's narrower interface
+// (PublisherOption for WithSlowSubscriberWait, SubscriberOption for
+// WithTopics, IdentityOption, UserIDOption), so that an option given to a
+// kind it does not apply to is a compile error rather than a setting
+// silently ignored.
+type Option interface {
+	PublisherOption
+	SubscriberOption
+	RequestOption
+	ResponseOption
+	DealerOption
+	RouterOption
+	apply(*config)
+}
+
+// PublisherOption configures a Publisher: any Option, or
+// WithSlowSubscriberWait.
+type PublisherOption interface{ applyPublisher(*config) }
+
+// SubscriberOption configures a Subscriber: any Option, or WithTopics.
+type SubscriberOption interface{ applySubscriber(*config) }
+
+// RequestOption configures a Request: any Option, or WithIdentity.
+type RequestOption interface{ applyRequest(*config) }
+
+// ResponseOption configures a Response: any Option, or WithUserID.
+type ResponseOption interface{ applyResponse(*config) }
+
+// DealerOption configures a Dealer: any Option, or WithIdentity.
+type DealerOption interface{ applyDealer(*config) }
+
+// RouterOption configures a Router: any Option, WithIdentity or
+// WithUserID.
+type RouterOption interface{ applyRouter(*config) }
+
+// IdentityOption configures the sockets that have a routing identity:
+// Dealer, Router and Request (WithIdentity).
+type IdentityOption interface {
+	DealerOption
+	RouterOption
+	RequestOption
+}
+
+// UserIDOption configures the sockets that can report who sent a message:
+// Response and Router (WithUserID).
+type UserIDOption interface {
+	ResponseOption
+	RouterOption
+}
+
+// option is an Option: it applies to every kind.
+type option func(*config)
+
+func (o option) apply(c *config)           { o(c) }
+func (o option) applyPublisher(c *config)  { o(c) }
+func (o option) applySubscriber(c *config) { o(c) }
+func (o option) applyRequest(c *config)    { o(c) }
+func (o option) applyResponse(c *config)   { o(c) }
+func (o option) applyDealer(c *config)     { o(c) }
+func (o option) applyRouter(c *config)     { o(c) }
+
+type publisherOption func(*config)
+
+func (o publisherOption) applyPublisher(c *config) { o(c) }
+
+type subscriberOption func(*config)
+
+func (o subscriberOption) applySubscriber(c *config) { o(c) }
+
+type identityOption func(*config)
+
+func (o identityOption) applyDealer(c *config)  { o(c) }
+func (o identityOption) applyRouter(c *config)  { o(c) }
+func (o identityOption) applyRequest(c *config) { o(c) }
+
+type userIDOption func(*config)
+
+func (o userIDOption) applyResponse(c *config) { o(c) }
+func (o userIDOption) applyRouter(c *config)   { o(c) }
 
 type config struct {
 	sendHWM, recvHWM          int
@@ -105,12 +180,14 @@ type config struct {
 	curveServerKey            string
 	curveAllow                *AllowList // WithCurveAllowList (curve.go)
 	userID                    bool
-	zconfig                            // the libzmq engine's own options
-	marked                    []string // the options that apply to some socket kinds only
+	zconfig                   // the libzmq engine's own options
 	immediate                 bool
 }
 
-func newConfig(opts []Option) config {
+// newConfig is the configuration that opts make of the defaults; apply is
+// the method of the constructor's kind of option (Option.apply,
+// PublisherOption.applyPublisher...).
+func newConfig[O any](opts []O, apply func(O, *config)) config {
 	c := config{
 		sendHWM:        DefaultHWM,
 		recvHWM:        DefaultHWM,
@@ -125,8 +202,8 @@ func newConfig(opts []Option) config {
 		monitor:        true,
 	}
 	for _, o := range opts {
-		if o != nil {
-			o(&c)
+		if any(o) != nil {
+			apply(o, &c)
 		}
 	}
 	if c.logger == nil {
@@ -136,29 +213,29 @@ func newConfig(opts []Option) config {
 }
 
 // WithSendHWM sets the send high-water mark in messages (0 = unlimited).
-func WithSendHWM(n int) Option { return func(c *config) { c.sendHWM = n } }
+func WithSendHWM(n int) Option { return option(func(c *config) { c.sendHWM = n }) }
 
 // WithRecvHWM sets the receive high-water mark in messages (0 = unlimited).
-func WithRecvHWM(n int) Option { return func(c *config) { c.recvHWM = n } }
+func WithRecvHWM(n int) Option { return option(func(c *config) { c.recvHWM = n }) }
 
 // WithHWM sets both high-water marks.
-func WithHWM(n int) Option { return func(c *config) { c.sendHWM, c.recvHWM = n, n } }
+func WithHWM(n int) Option { return option(func(c *config) { c.sendHWM, c.recvHWM = n, n }) }
 
 // WithLinger sets how long unsent messages survive Close (see DefaultLinger).
 // Negative means forever, which is only useful with a context that is
 // terminated explicitly; this package never does so.
-func WithLinger(d time.Duration) Option { return func(c *config) { c.linger = d } }
+func WithLinger(d time.Duration) Option { return option(func(c *config) { c.linger = d }) }
 
 // WithReconnectInterval sets the first reconnect wait and the backoff cap.
 // A max of 0 or less than first disables the backoff.
 func WithReconnectInterval(first, max time.Duration) Option {
-	return func(c *config) { c.reconnect, c.reconnectMax = first, max }
+	return option(func(c *config) { c.reconnect, c.reconnectMax = first, max })
 }
 
 // WithHeartbeat sets the ZMTP heartbeat interval and timeout; an interval
 // of 0 disables heartbeats.
 func WithHeartbeat(interval, timeout time.Duration) Option {
-	return func(c *config) { c.heartbeat, c.heartbeatTmout = interval, timeout }
+	return option(func(c *config) { c.heartbeat, c.heartbeatTmout = interval, timeout })
 }
 
 // WithMaxMessageSize sets the largest frame accepted, in bytes; -1 means
@@ -166,74 +243,53 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // socket then re-attaches, see Stats.Reattaches). The default is
 // DefaultMaxMessageSize, and DefaultSubscriptionMaxSize for a Publisher.
 func WithMaxMessageSize(n int64) Option {
-	return func(c *config) { c.maxMsgSize, c.maxMsgSizeSet = n, true }
+	return option(func(c *config) { c.maxMsgSize, c.maxMsgSizeSet = n, true })
 }
 
 // WithSlowSubscriberWait sets how long a Publisher's Send waits for a
 // subscriber whose queue (the high-water mark) is full before dropping
 // for it (see DefaultSlowSubscriberWait); 0 never waits (libzmq's PUB),
-// Lossless waits as long as Send's context allows. Other sockets ignore
-// it.
-func WithSlowSubscriberWait(d time.Duration) Option {
-	return func(c *config) { c.slowWait = d; c.mark("WithSlowSubscriberWait") }
+// Lossless waits as long as Send's context allows.
+func WithSlowSubscriberWait(d time.Duration) PublisherOption {
+	return publisherOption(func(c *config) { c.slowWait = d })
 }
 
 // WithBacklog sets the listen backlog of the socket's bound TCP endpoints
 // (see DefaultBacklog).
-func WithBacklog(n int) Option { return func(c *config) { c.backlog = n } }
+func WithBacklog(n int) Option { return option(func(c *config) { c.backlog = n }) }
 
 // WithIdentity sets the routing identity a ROUTER peer sees for this
 // socket. Dealers get a unique one by default.
-func WithIdentity(id string) Option {
-	return func(c *config) { c.identity = id; c.mark("WithIdentity") }
+func WithIdentity(id string) IdentityOption {
+	return identityOption(func(c *config) { c.identity = id })
 }
 
 // WithLogger sets the logger for socket events (debug level) and problems
 // (warn level). The default is slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return option(func(c *config) { c.logger = l }) }
 
 // WithName names the socket in log lines and events.
-func WithName(name string) Option { return func(c *config) { c.name = name } }
+func WithName(name string) Option { return option(func(c *config) { c.name = name }) }
 
 // WithEvents delivers the socket's events to ch as well as to the log.
 // Delivery never blocks the socket: when ch is full the event is dropped
 // and counted in Stats().EventsDropped.
-func WithEvents(ch chan<- Event) Option { return func(c *config) { c.events = ch } }
+func WithEvents(ch chan<- Event) Option { return option(func(c *config) { c.events = ch }) }
 
 // WithImmediate queues outgoing messages only to peers whose connection
 // is complete (ZMQ_IMMEDIATE).
-func WithImmediate() Option { return func(c *config) { c.immediate = true } }
+func WithImmediate() Option { return option(func(c *config) { c.immediate = true }) }
 
 // WithUserID makes RecvUser report, with each message, the identity its
 // sender was authenticated as: the Z85 public key of a CURVE client (see
 // Authenticator). It costs a lookup per message, so it is off by default.
-func WithUserID() Option { return func(c *config) { c.userID = true; c.mark("WithUserID") } }
+func WithUserID() UserIDOption { return userIDOption(func(c *config) { c.userID = true }) }
 
 // WithoutMonitor turns off event monitoring, which saves a goroutine and an
 // inproc socket per socket. WaitConnected then returns ErrNoMonitor.
-func WithoutMonitor() Option { return func(c *config) { c.monitor = false } }
+func WithoutMonitor() Option { return option(func(c *config) { c.monitor = false }) }
 
-// ErrOption is returned by a constructor given an option that does not
-// apply to what it makes (WithTopics for a Publisher, say): an option
-// silently ignored would be a setting the program believes it has.
+// ErrOption is returned for options or arguments that cannot work
+// together: a CURVE allow list without WithCurveServer, say, or WaitAny
+// given too many sockets.
 var ErrOption = errors.New("dividere: option does not apply")
-
-// appliesTo lists the socket kinds each kind-specific option applies to.
-var appliesTo = map[string][]zmtp.Type{
-	"WithTopics":             {zmtp.SUB},
-	"WithSlowSubscriberWait": {zmtp.PUB, zmtp.XPUB},
-	"WithIdentity":           {zmtp.DEALER, zmtp.ROUTER, zmtp.REQ},
-	"WithUserID":             {zmtp.REP, zmtp.ROUTER},
-}
-
-func (c *config) mark(option string) { c.marked = append(c.marked, option) }
-
-// check fails with ErrOption when an option does not apply to typ.
-func (c *config) check(typ zmtp.Type) error {
-	for _, o := range c.marked {
-		if !slices.Contains(appliesTo[o], typ) {
-			return fmt.Errorf("%w: %s to a %v socket", ErrOption, o, typ)
-		}
-	}
-	return nil
-}

@@ -52,7 +52,7 @@ func NewPubSubProxy(frontend, backend string, opts ...Option) (*Proxy, error) {
 }
 
 func newProxy(ft zmtp.Type, fe string, bt zmtp.Type, be string, opts []Option) (*Proxy, error) {
-	cfg := newConfig(opts)
+	cfg := newConfig(opts, Option.apply)
 	name := cfg.name
 	if name == "" {
 		name = fmt.Sprintf("proxy-%d", proxySeq.Add(1))

@@ -36,8 +36,8 @@ type Publisher struct {
 }
 
 // NewPublisher creates a Publisher on the endpoint list.
-func NewPublisher(endpoints string, opts ...Option) (*Publisher, error) {
-	cfg := newConfig(opts)
+func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error) {
+	cfg := newConfig(opts, PublisherOption.applyPublisher)
 	if !cfg.maxMsgSizeSet {
 		cfg.maxMsgSize = DefaultSubscriptionMaxSize
 	}
@@ -241,15 +241,14 @@ type Subscriber struct {
 }
 
 // WithTopics subscribes a Subscriber to topics before it connects. A
-// Subscriber created without it receives everything (topic ""). Other
-// sockets ignore it.
-func WithTopics(topics ...string) Option {
-	return func(c *config) { c.topics = append(c.topics, topics...); c.topicsSet = true; c.mark("WithTopics") }
+// Subscriber created without it receives everything (topic "").
+func WithTopics(topics ...string) SubscriberOption {
+	return subscriberOption(func(c *config) { c.topics = append(c.topics, topics...); c.topicsSet = true })
 }
 
 // NewSubscriber creates a Subscriber on the endpoint list.
-func NewSubscriber(endpoints string, opts ...Option) (*Subscriber, error) {
-	cfg := newConfig(opts)
+func NewSubscriber(endpoints string, opts ...SubscriberOption) (*Subscriber, error) {
+	cfg := newConfig(opts, SubscriberOption.applySubscriber)
 	topics := cfg.topics
 	if !cfg.topicsSet {
 		topics = []string{""}

@@ -18,7 +18,7 @@ func pubSub(t *testing.T, bind string, topics ...string) (*connection.Publisher,
 	t.Helper()
 	pub := ok(connection.NewPublisher(bind))(t)
 	closeAll(t, pub)
-	var opts []connection.Option
+	var opts []connection.SubscriberOption
 	if topics != nil {
 		opts = append(opts, connection.WithTopics(topics...))
 	}

@@ -27,8 +27,8 @@ type Request struct {
 }
 
 // NewRequest creates a Request on the endpoint list.
-func NewRequest(endpoints string, opts ...Option) (*Request, error) {
-	r := &Request{endpoints: endpoints, cfg: newConfig(opts)}
+func NewRequest(endpoints string, opts ...RequestOption) (*Request, error) {
+	r := &Request{endpoints: endpoints, cfg: newConfig(opts, RequestOption.applyRequest)}
 	s, err := r.open()
 	if err != nil {
 		return nil, err
@@ -145,8 +145,8 @@ type Response struct {
 }
 
 // NewResponse creates a Response on the endpoint list.
-func NewResponse(endpoints string, opts ...Option) (*Response, error) {
-	s, err := newSocket(kind{typ: zmtp.REP}, endpoints, Bind, newConfig(opts))
+func NewResponse(endpoints string, opts ...ResponseOption) (*Response, error) {
+	s, err := newSocket(kind{typ: zmtp.REP}, endpoints, Bind, newConfig(opts, ResponseOption.applyResponse))
 	if err != nil {
 		return nil, err
 	}

@@ -111,9 +111,6 @@ var socketSeq atomic.Uint64
 // (which must precede bind/connect), starts the monitor and attaches
 // every endpoint.
 func newSocket(k kind, endpoints string, def Role, cfg config) (*Socket, error) {
-	if err := cfg.check(k.typ); err != nil {
-		return nil, err
-	}
 	eps, err := ParseEndpoints(endpoints, def)
 	if err != nil {
 		return nil, err

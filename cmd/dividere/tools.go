@@ -829,8 +829,11 @@ func runMonitor(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := connection.NewSubscriber(">"+strings.TrimPrefix(rest[0], ">"), append(conn, connection.WithTopics(), connection.WithEvents(events),
-		connection.WithName("monitor"))...)
+	opts := []connection.SubscriberOption{connection.WithTopics(), connection.WithEvents(events), connection.WithName("monitor")}
+	for _, o := range conn {
+		opts = append(opts, o)
+	}
+	s, err := connection.NewSubscriber(">"+strings.TrimPrefix(rest[0], ">"), opts...)
 	if err != nil {
 		return usageError{err.Error()}
 	}
