@@ -105,7 +105,7 @@ func parseFlags() (options, error) {
 func run(ctx context.Context, o options, stdout io.Writer) error {
 	if connection.Engine() == "" {
 		// Every dividere row would fail with connection.ErrEngine.
-		return fmt.Errorf("%s=%q names no engine this build has (the libzmq engine needs -tags libzmq)", connection.EngineEnv, os.Getenv(connection.EngineEnv))
+		return fmt.Errorf("%s=%q names no engine this build has (the libzmq engine needs -tags libzmq)", "DIVIDERE_ZMQ", os.Getenv("DIVIDERE_ZMQ"))
 	}
 	natsURL, stopNATS, err := startNATS(ctx)
 	if err != nil {

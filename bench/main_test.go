@@ -105,22 +105,22 @@ func TestGoEngineRows(t *testing.T) {
 func TestChildEngine(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	t.Setenv(connection.EngineEnv, "")
+	t.Setenv("DIVIDERE_ZMQ", "")
 	p, err := spawn(ctx, "engine")
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.kill()
-	if len(p.ready) != 1 || p.ready[0] != connection.EngineGo {
-		t.Errorf("with %s unset, a child's engine is %v; want %s", connection.EngineEnv, p.ready, connection.EngineGo)
+	if len(p.ready) != 1 || p.ready[0] != "go" {
+		t.Errorf("with %s unset, a child's engine is %v; want %s", "DIVIDERE_ZMQ", p.ready, "go")
 	}
-	t.Setenv(connection.EngineEnv, connection.EngineGo)
+	t.Setenv("DIVIDERE_ZMQ", "go")
 	if p, err = spawn(ctx, "engine"); err != nil {
 		t.Fatal(err)
 	}
 	p.kill()
-	if len(p.ready) != 1 || p.ready[0] != connection.EngineGo {
-		t.Errorf("with %s=go, a child's engine is %v", connection.EngineEnv, p.ready)
+	if len(p.ready) != 1 || p.ready[0] != "go" {
+		t.Errorf("with %s=go, a child's engine is %v", "DIVIDERE_ZMQ", p.ready)
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/dividere-go/dividere/connection"
 )
 
 // results is one whole run.
@@ -107,7 +105,7 @@ func (r *results) markdown(work []workload) string {
 	fmt.Fprintf(&b, "Where it nears the machine's cores, the row is bound by CPU, and its rate is about the cores divided by its CPU per message. ")
 	fmt.Fprintf(&b, "I/O threads is the share of that CPU spent in libzmq's I/O threads (ZMQbg/IO/n, one per process on each side): the raw libzmq, libzmq zmq_proxy, raw libzmq broker and Python rows have them; systems that read and write from goroutines (NATS, gRPC, dividere's pure-Go engine) do not. ")
 	engine := "the pure-Go engine"
-	if r.Engine == connection.EngineLibzmq {
+	if r.Engine == "libzmq" {
 		engine = "libzmq (DIVIDERE_ZMQ=libzmq, a -tags libzmq build)"
 	}
 	fmt.Fprintf(&b, "Peak RSS is each child process's VmHWM (/proc/<pid>/status) at the end of its run, the median over the repetitions; nats-server's shows as shared, as it serves every NATS row of the run. ")

@@ -26,7 +26,7 @@ func BenchmarkPubSub(b *testing.B) {
 }
 
 func benchPubSubRaw(b *testing.B, size int) {
-	pub, sub, err := rawzmq.PubSub(context.Background(), connection.DefaultHWM)
+	pub, sub, err := rawzmq.PubSub(context.Background(), 100_000)
 	if err != nil {
 		b.Fatal(err)
 	}

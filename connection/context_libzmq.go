@@ -8,13 +8,13 @@ import (
 	zmq "github.com/pebbe/zmq4"
 )
 
-// MaxSockets is how many sockets dividere's libzmq context may have open
+// maxSockets is how many sockets dividere's libzmq context may have open
 // at once (every facade uses two: its own and its monitor's). libzmq's
 // default of 1023 is reached by a hundred services in one process; the
 // limit costs nothing until used. File descriptors are the other limit
 // (about eight per connected socket): Go raises the soft RLIMIT_NOFILE to
 // the hard one at start.
-const MaxSockets = 65535
+const maxSockets = 65535
 
 // dividere's sockets live in a libzmq context of its own, made at the
 // first socket: pebbe's default context belongs to the program (pebbe
@@ -34,7 +34,7 @@ func zmqContext(cfg config) (*zmq.Context, error) {
 	shared.once.Do(func() {
 		shared.ctx, shared.err = zmq.NewContext()
 		if shared.err == nil {
-			shared.err = shared.ctx.SetMaxSockets(MaxSockets)
+			shared.err = shared.ctx.SetMaxSockets(maxSockets)
 		}
 	})
 	return shared.ctx, shared.err

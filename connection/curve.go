@@ -97,8 +97,8 @@ func KeyPairFromEnv(prefix string) (KeyPair, error) {
 	return k, nil
 }
 
-// ZAPDomain is the ZAP domain dividere's CURVE servers authenticate in.
-const ZAPDomain = "dividere"
+// zAPDomain is the ZAP domain dividere's CURVE servers authenticate in.
+const zAPDomain = "dividere"
 
 // WithCurveServer makes the socket a CURVE server with key pair k: every
 // connection is encrypted, and, when an Authenticator runs, only the
@@ -452,14 +452,14 @@ func (l *AllowList) zapDomain() string {
 			}
 		}
 		zapDomains.next++
-		l.domain = fmt.Sprintf("%s/%d", ZAPDomain, zapDomains.next)
+		l.domain = fmt.Sprintf("%s/%d", zAPDomain, zapDomains.next)
 		zapDomains.lists[l.domain] = weak.Make(l)
 	})
 	return l.domain
 }
 
 // allowListOf is the AllowList of a ZAP domain; ok is false for a domain
-// that is not an AllowList's (ZAPDomain's, or another program's).
+// that is not an AllowList's (zAPDomain's, or another program's).
 func allowListOf(domain string) (l *AllowList, ok bool) {
 	zapDomains.Lock()
 	defer zapDomains.Unlock()

@@ -27,7 +27,7 @@ func (c *config) applyCurve(s *zmq.Socket) error {
 		}
 		return s.ServerAuthCurve(c.curveAllow.zapDomain(), c.curveServer.Secret)
 	case c.curveServer != nil:
-		return s.ServerAuthCurve(ZAPDomain, c.curveServer.Secret)
+		return s.ServerAuthCurve(zAPDomain, c.curveServer.Secret)
 	case c.curveClient != nil:
 		return s.ClientAuthCurve(c.curveServerKey, c.curveClient.Public, c.curveClient.Secret)
 	}
@@ -44,7 +44,7 @@ type authZ struct {
 // start starts the ZAP handler of dividere's libzmq context (of another,
 // WithContext).
 func (a *Authenticator) start(opts []Option) error {
-	if processEngine != EngineLibzmq {
+	if processEngine != engineLibzmq {
 		return a.startGo()
 	}
 	rep, err := newSocket(kind{typ: zmtp.REP}, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),

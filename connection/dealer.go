@@ -2,7 +2,6 @@ package connection
 
 import (
 	"context"
-	"time"
 
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
@@ -33,23 +32,13 @@ func NewDealer(endpoints string, opts ...DealerOption) (*Dealer, error) {
 func (d *Dealer) Identity() string { return d.cfg.identity }
 
 // Send sends one message as it is: plain frames, or a routed reply built
-// with Message.Reply.
+// with Message.Reply. A REP peer expects an empty delimiter frame first:
+// Send(ctx, []byte{}, payload).
 func (d *Dealer) Send(ctx context.Context, frames ...[]byte) error { return d.send(ctx, frames) }
-
-// SendWithEmptyFrame sends frames after an empty delimiter frame, which
-// is what a REP peer expects from a DEALER.
-func (d *Dealer) SendWithEmptyFrame(ctx context.Context, frames ...[]byte) error {
-	msg := make([][]byte, 0, len(frames)+1)
-	msg = append(msg, []byte{})
-	return d.send(ctx, append(msg, frames...))
-}
 
 // Recv receives one message. A message that crossed a ROUTER arrives as
 // [identities..., payload]: see Message.Route and Message.Payload.
 func (d *Dealer) Recv(ctx context.Context) (Message, error) { return d.recv(ctx) }
-
-// Wait reports whether a message is ready within timeout.
-func (d *Dealer) Wait(timeout time.Duration) bool { return d.waitFor(timeout) }
 
 // Router receives messages prefixed with the sender's identity and routes
 // replies by their first frame (ROUTER). It binds by default. Sending to
@@ -78,6 +67,3 @@ func (r *Router) RecvUser(ctx context.Context) (Message, string, error) { return
 
 // Send sends a message whose first frame is the peer's identity.
 func (r *Router) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
-
-// Wait reports whether a message is ready within timeout.
-func (r *Router) Wait(timeout time.Duration) bool { return r.waitFor(timeout) }

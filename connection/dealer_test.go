@@ -107,7 +107,7 @@ func TestDealerToResponse(t *testing.T) {
 	closeAll(t, d)
 	ctx := tctx(t, 5*time.Second)
 	for i := range 10 {
-		if err := d.SendWithEmptyFrame(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
+		if err := d.Send(ctx, []byte{}, fmt.Appendf(nil, "%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,7 +174,7 @@ func TestSendNoPeerTimesOut(t *testing.T) {
 
 func TestClosedAndWait(t *testing.T) {
 	d := ok(connection.NewDealer("inproc://closed"))(t)
-	if d.Wait(20 * time.Millisecond) {
+	if ready(d, 20*time.Millisecond) {
 		t.Fatal("Wait reported a message on an idle socket")
 	}
 	// Close while another goroutine is blocked in Recv: it returns at once.
@@ -205,7 +205,7 @@ func TestClosedAndWait(t *testing.T) {
 	if err := d.Send(context.Background(), []byte("x")); !errors.Is(err, connection.ErrClosed) {
 		t.Fatalf("Send after Close: %v", err)
 	}
-	if d.Wait(time.Millisecond) {
+	if ready(d, time.Millisecond) {
 		t.Fatal("Wait after Close")
 	}
 	if err := d.Close(); err != nil {

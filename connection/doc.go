@@ -13,8 +13,8 @@
 //     Go's network poller (libzmq), so idle sockets cost no CPU.
 //   - The engine is the process's choice, DIVIDERE_ZMQ=go or libzmq (see
 //     Engine and docs/engine.md); both speak the same wire.
-//   - Blocking calls take a context.Context; Wait(timeout) bool is there
-//     for parity with the Python original.
+//   - Blocking calls take a context.Context, and so does waiting for a
+//     message without receiving it: WaitAny(ctx, sockets...).
 //   - Close never hangs: it wakes every waiter (they get ErrClosed), stops
 //     the event monitor and leaves unsent messages to the linger setting.
 //   - Errors wrap sentinels (ErrClosed, ErrTimeout, ErrState,
@@ -38,7 +38,7 @@
 // # Defaults
 //
 // Chosen on purpose, each overridable with an Option: high-water marks of
-// 100,000 messages (DefaultHWM: libzmq's 1000 drops most of a fast
+// 100,000 messages (defaultHWM: libzmq's 1000 drops most of a fast
 // publisher's burst), linger 1 s, reconnect after 100 ms backing off to
 // 2 s, ZMTP heartbeats every 5 s with a 15 s timeout (dead peers are
 // noticed), and a 256 MiB limit on incoming frames.

@@ -49,10 +49,10 @@ func TestSubscriberReattachesAfterOversizeFrame(t *testing.T) {
 			// socket attaches again; the Go engine reconnects by itself,
 			// and counts the error.
 			st := sub.Stats()
-			if connection.Engine() == connection.EngineLibzmq && st.Reattaches != 1 {
+			if connection.Engine() == "libzmq" && st.Reattaches != 1 {
 				t.Fatalf("stats %+v, want one re-attach", st)
 			}
-			if connection.Engine() == connection.EngineGo && st.Engine.ProtocolErrors < 1 {
+			if connection.Engine() == "go" && st.Engine.ProtocolErrors < 1 {
 				t.Fatalf("stats %+v, want the oversize frame counted as a protocol error", st)
 			}
 			t.Logf("subscriber heard its publisher again %v after the oversize frame", time.Since(start).Round(time.Millisecond))
@@ -105,7 +105,7 @@ func TestPublisherRefusesHugeSubscription(t *testing.T) {
 
 // A wave of a thousand connections at once: with libzmq's backlog of 100
 // the kernel dropped SYNs and some clients waited a one-second
-// retransmit. With DefaultBacklog every connection is accepted promptly.
+// retransmit. With defaultBacklog every connection is accepted promptly.
 func TestConnectionStorm(t *testing.T) {
 	rep := ok(connection.NewResponse("tcp://*:0"))(t)
 	closeAll(t, rep)

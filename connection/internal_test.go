@@ -15,7 +15,7 @@ func TestFastReceivePathActive(t *testing.T) {
 	if !rawRecvOK {
 		t.Fatal("pebbe/zmq4's Socket layout changed: the one-call receive path is off")
 	}
-	if processEngine != EngineLibzmq {
+	if processEngine != engineLibzmq {
 		t.Skip("the libzmq engine's receive path")
 	}
 	for _, typ := range []zmtp.Type{zmtp.SUB, zmtp.REP, zmtp.DEALER, zmtp.ROUTER, zmtp.XPUB, zmtp.PAIR} {

@@ -11,7 +11,7 @@ import (
 
 // A build without the libzmq tag (the default), or without cgo, has the
 // Go engine only. These are the libzmq engine's entry points, which such
-// a build never reaches: openSocket refuses EngineLibzmq first (see
+// a build never reaches: openSocket refuses engineLibzmq first (see
 // chooseEngine).
 
 // haveLibzmq says this build has the libzmq engine.

@@ -45,3 +45,11 @@ func ok[T any](v T, err error) func(*testing.T) T { return testutil.OK(v, err) }
 
 // closeAll is testutil.CloseAll.
 func closeAll(t *testing.T, cs ...io.Closer) { testutil.CloseAll(t, cs...) }
+
+// ready reports whether w has a message to receive within d.
+func ready(w connection.Waitable, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, err := connection.WaitAny(ctx, w)
+	return err == nil
+}

@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// LargeFrame is the size from which a received frame's memory is handed
+// largeFrame is the size from which a received frame's memory is handed
 // back to the operating system promptly once it is garbage. Go's
 // scavenger returns freed heap slowly, so without this a single 100 MB
 // frame kept about 100 MB resident for minutes after it was dropped.
-const LargeFrame = 4 << 20
+const largeFrame = 4 << 20
 
 // largeFrameRelease is how long after a large frame the memory is
 // returned: long enough for a handler (or a failed decode) to be done

@@ -9,48 +9,48 @@ import (
 // Defaults applied to every socket this package creates. They differ from
 // libzmq's own defaults on purpose; each Option below overrides one.
 const (
-	// DefaultHWM is the send and receive high-water mark, in messages per
+	// defaultHWM is the send and receive high-water mark, in messages per
 	// peer. libzmq's 1000 makes a fast publisher silently drop most of a
 	// burst; 100,000 absorbs bursts at the cost of memory (up to HWM times
 	// the message size per peer and direction) before anything is dropped
 	// or a sender blocks.
-	DefaultHWM = 100_000
-	// DefaultLinger is how long unsent messages are kept after Close.
+	defaultHWM = 100_000
+	// defaultLinger is how long unsent messages are kept after Close.
 	// Close itself never waits for them: libzmq keeps trying in the
 	// background for at most this long, then drops them.
-	DefaultLinger = time.Second
-	// DefaultReconnectInterval is the first wait before a lost connection
-	// is retried; it doubles up to DefaultReconnectIntervalMax so that a
+	defaultLinger = time.Second
+	// defaultReconnectInterval is the first wait before a lost connection
+	// is retried; it doubles up to defaultReconnectIntervalMax so that a
 	// peer that stays down is not hammered.
-	DefaultReconnectInterval = 100 * time.Millisecond
-	// DefaultReconnectIntervalMax caps the reconnect backoff.
-	DefaultReconnectIntervalMax = 2 * time.Second
-	// DefaultHeartbeatInterval is how often ZMTP heartbeats (PING) are sent
+	defaultReconnectInterval = 100 * time.Millisecond
+	// defaultReconnectIntervalMax caps the reconnect backoff.
+	defaultReconnectIntervalMax = 2 * time.Second
+	// defaultHeartbeatInterval is how often ZMTP heartbeats (PING) are sent
 	// on an idle connection, so that a dead peer behind a silent network
 	// is noticed. libzmq sends none by default.
-	DefaultHeartbeatInterval = 5 * time.Second
-	// DefaultHeartbeatTimeout is how long without any traffic from a peer
+	defaultHeartbeatInterval = 5 * time.Second
+	// defaultHeartbeatTimeout is how long without any traffic from a peer
 	// before its connection is dropped (and, on a connecting socket,
 	// retried).
-	DefaultHeartbeatTimeout = 15 * time.Second
-	// DefaultMaxMessageSize is the largest frame a socket accepts (bytes).
+	defaultHeartbeatTimeout = 15 * time.Second
+	// defaultMaxMessageSize is the largest frame a socket accepts (bytes).
 	// A peer that sends a larger one is disconnected by libzmq rather than
 	// allowed to exhaust memory. libzmq's own default is unlimited.
-	DefaultMaxMessageSize = 256 << 20
-	// DefaultSubscriptionMaxSize is the largest frame a Publisher accepts.
+	defaultMaxMessageSize = 256 << 20
+	// defaultSubscriptionMaxSize is the largest frame a Publisher accepts.
 	// A publisher only ever receives subscriptions, which are topic
 	// prefixes (a message type's topic is its name plus two bytes), so a
 	// peer sending more is disconnected before libzmq buffers it:
 	// otherwise one 10 MB "subscription" costs the publisher about
 	// 800 MB. WithMaxMessageSize overrides it.
-	DefaultSubscriptionMaxSize = 4 << 10
-	// DefaultBacklog is the listen backlog of every bound TCP endpoint
+	defaultSubscriptionMaxSize = 4 << 10
+	// defaultBacklog is the listen backlog of every bound TCP endpoint
 	// (ZMQ_BACKLOG): how many connections the kernel queues before the
 	// socket accepts them. At libzmq's 100, a wave of a thousand clients
 	// made the kernel drop SYNs, and each dropped client waited a one
 	// second retransmit. The kernel caps it at net.core.somaxconn.
-	DefaultBacklog = 1024
-	// DefaultSlowSubscriberWait is how long a Publisher's Send waits for a
+	defaultBacklog = 1024
+	// defaultSlowSubscriberWait is how long a Publisher's Send waits for a
 	// subscriber whose queue is full before it drops messages for that
 	// subscriber. A subscriber that keeps up, but less fast than a burst
 	// is published (the network, its I/O thread, a pause), then loses
@@ -59,18 +59,18 @@ const (
 	// half of it (50,000 messages at the default high-water mark: 170 ms
 	// of 1 KiB messages at 300 MB/s), so the wait is generous. One that
 	// stays full this long is slow: the publisher stops waiting and, for
-	// SlowSubscriberHold, publishes as libzmq's PUB does, dropping for
+	// slowSubscriberHold, publishes as libzmq's PUB does, dropping for
 	// whichever subscriber's queue is full (the slow one, and any other
 	// that cannot keep up with the publisher's own pace meanwhile). A
 	// messaging Subscriber counts what it missed.
-	DefaultSlowSubscriberWait = 500 * time.Millisecond
-	// SlowSubscriberHold is how long a Publisher drops for a slow
+	defaultSlowSubscriberWait = 500 * time.Millisecond
+	// slowSubscriberHold is how long a Publisher drops for a slow
 	// subscriber before it waits for it again; it doubles, up to
-	// SlowSubscriberHoldMax, each time the subscriber is found slow again
+	// slowSubscriberHoldMax, each time the subscriber is found slow again
 	// soon after, so that a stuck subscriber costs the publisher a few
 	// percent of its time at most.
-	SlowSubscriberHold    = time.Second
-	SlowSubscriberHoldMax = 30 * time.Second
+	slowSubscriberHold    = time.Second
+	slowSubscriberHoldMax = 30 * time.Second
 	// Lossless, given to WithSlowSubscriberWait, makes a Publisher wait
 	// for a full subscriber as long as Send's context allows and never
 	// drop: one slow subscriber then slows the publisher, and so every
@@ -189,16 +189,16 @@ type config struct {
 // PublisherOption.applyPublisher...).
 func newConfig[O any](opts []O, apply func(O, *config)) config {
 	c := config{
-		sendHWM:        DefaultHWM,
-		recvHWM:        DefaultHWM,
-		linger:         DefaultLinger,
-		reconnect:      DefaultReconnectInterval,
-		reconnectMax:   DefaultReconnectIntervalMax,
-		heartbeat:      DefaultHeartbeatInterval,
-		heartbeatTmout: DefaultHeartbeatTimeout,
-		maxMsgSize:     DefaultMaxMessageSize,
-		backlog:        DefaultBacklog,
-		slowWait:       DefaultSlowSubscriberWait,
+		sendHWM:        defaultHWM,
+		recvHWM:        defaultHWM,
+		linger:         defaultLinger,
+		reconnect:      defaultReconnectInterval,
+		reconnectMax:   defaultReconnectIntervalMax,
+		heartbeat:      defaultHeartbeatInterval,
+		heartbeatTmout: defaultHeartbeatTimeout,
+		maxMsgSize:     defaultMaxMessageSize,
+		backlog:        defaultBacklog,
+		slowWait:       defaultSlowSubscriberWait,
 		monitor:        true,
 	}
 	for _, o := range opts {
@@ -212,28 +212,34 @@ func newConfig[O any](opts []O, apply func(O, *config)) config {
 	return c
 }
 
-// WithSendHWM sets the send high-water mark in messages (0 = unlimited).
+// WithSendHWM sets the send high-water mark in messages per peer
+// (0 = unlimited; the default is 100,000, see defaultHWM for why).
 func WithSendHWM(n int) Option { return option(func(c *config) { c.sendHWM = n }) }
 
-// WithRecvHWM sets the receive high-water mark in messages (0 = unlimited).
+// WithRecvHWM sets the receive high-water mark in messages per peer
+// (0 = unlimited; the default is 100,000).
 func WithRecvHWM(n int) Option { return option(func(c *config) { c.recvHWM = n }) }
 
-// WithHWM sets both high-water marks.
+// WithHWM sets both high-water marks (the default is 100,000 messages
+// per peer and direction).
 func WithHWM(n int) Option { return option(func(c *config) { c.sendHWM, c.recvHWM = n, n }) }
 
-// WithLinger sets how long unsent messages survive Close (see DefaultLinger).
+// WithLinger sets how long unsent messages survive Close (the default is
+// one second; Close itself never waits for them).
 // Negative means forever, which is only useful with a context that is
 // terminated explicitly; this package never does so.
 func WithLinger(d time.Duration) Option { return option(func(c *config) { c.linger = d }) }
 
-// WithReconnectInterval sets the first reconnect wait and the backoff cap.
-// A max of 0 or less than first disables the backoff.
+// WithReconnectInterval sets the first reconnect wait and the backoff cap
+// (the defaults are 100 ms, doubling up to 2 s). A max of 0 or less than
+// first disables the backoff.
 func WithReconnectInterval(first, max time.Duration) Option {
 	return option(func(c *config) { c.reconnect, c.reconnectMax = first, max })
 }
 
-// WithHeartbeat sets the ZMTP heartbeat interval and timeout; an interval
-// of 0 disables heartbeats.
+// WithHeartbeat sets the ZMTP heartbeat interval and timeout (the
+// defaults are a PING every 5 s on an idle connection, and a peer silent
+// for 15 s is dropped); an interval of 0 disables heartbeats.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return option(func(c *config) { c.heartbeat, c.heartbeatTmout = interval, timeout })
 }
@@ -241,21 +247,23 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // WithMaxMessageSize sets the largest frame accepted, in bytes; -1 means
 // no limit. A peer that sends a larger one is disconnected (a connecting
 // socket then re-attaches, see Stats.Reattaches). The default is
-// DefaultMaxMessageSize, and DefaultSubscriptionMaxSize for a Publisher.
+// 256 MiB, and 4 KiB for a Publisher, which only ever receives
+// subscriptions.
 func WithMaxMessageSize(n int64) Option {
 	return option(func(c *config) { c.maxMsgSize, c.maxMsgSizeSet = n, true })
 }
 
 // WithSlowSubscriberWait sets how long a Publisher's Send waits for a
 // subscriber whose queue (the high-water mark) is full before dropping
-// for it (see DefaultSlowSubscriberWait); 0 never waits (libzmq's PUB),
+// for it (the default is 500 ms, see defaultSlowSubscriberWait for the
+// policy after it); 0 never waits (libzmq's PUB),
 // Lossless waits as long as Send's context allows.
 func WithSlowSubscriberWait(d time.Duration) PublisherOption {
 	return publisherOption(func(c *config) { c.slowWait = d })
 }
 
 // WithBacklog sets the listen backlog of the socket's bound TCP endpoints
-// (see DefaultBacklog).
+// (the default is 1024, capped by the kernel's net.core.somaxconn).
 func WithBacklog(n int) Option { return option(func(c *config) { c.backlog = n }) }
 
 // WithIdentity sets the routing identity a ROUTER peer sees for this

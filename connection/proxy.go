@@ -60,7 +60,7 @@ func newProxy(ft zmtp.Type, fe string, bt zmtp.Type, be string, opts []Option) (
 	fcfg, bcfg := cfg, cfg
 	fcfg.name, bcfg.name = name+"-frontend", name+"-backend"
 	if bt == zmtp.XPUB && !bcfg.maxMsgSizeSet {
-		bcfg.maxMsgSize = DefaultSubscriptionMaxSize // it receives only subscriptions
+		bcfg.maxMsgSize = defaultSubscriptionMaxSize // it receives only subscriptions
 	}
 	front, err := newSocket(kind{typ: ft}, fe, Bind, fcfg)
 	if err != nil {

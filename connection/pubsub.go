@@ -39,7 +39,7 @@ type Publisher struct {
 func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error) {
 	cfg := newConfig(opts, PublisherOption.applyPublisher)
 	if !cfg.maxMsgSizeSet {
-		cfg.maxMsgSize = DefaultSubscriptionMaxSize
+		cfg.maxMsgSize = defaultSubscriptionMaxSize
 	}
 	s, err := newSocket(kind{
 		typ: zmtp.XPUB,
@@ -71,7 +71,7 @@ func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error)
 // Send publishes one message; its first frame is matched against the
 // subscribers' topics. When a subscriber's queue (high-water mark) is
 // full, Send waits for room for up to WithSlowSubscriberWait (default
-// DefaultSlowSubscriberWait), so that a subscriber that keeps up with
+// defaultSlowSubscriberWait), so that a subscriber that keeps up with
 // the pace the network allows loses nothing; past that the subscriber is
 // slow, and for a while Send drops instead of waiting, for it and for any
 // other whose queue is full (PublisherStats counts both).
@@ -95,7 +95,7 @@ func (p *Publisher) beforeSend() {
 
 // stuck is called, with p.mu held, when a send has waited its while for a
 // full subscriber queue: the Publisher drops for it from now on, for
-// SlowSubscriberHold or longer, and the send is tried again (it then
+// slowSubscriberHold or longer, and the send is tried again (it then
 // goes through).
 func (p *Publisher) stuck() bool {
 	if p.cfg.slowWait <= 0 {
@@ -104,9 +104,9 @@ func (p *Publisher) stuck() bool {
 	p.slow.Add(1)
 	now := time.Now()
 	if p.hold == 0 || now.Sub(p.lastSlow) > 2*p.hold+p.cfg.slowWait {
-		p.hold = SlowSubscriberHold // not slow again soon after: start over
+		p.hold = slowSubscriberHold // not slow again soon after: start over
 	} else {
-		p.hold = min(2*p.hold, SlowSubscriberHoldMax)
+		p.hold = min(2*p.hold, slowSubscriberHoldMax)
 	}
 	p.lastSlow = now
 	p.lossyUntil = now.Add(p.hold)
@@ -122,7 +122,7 @@ type PublisherStats struct {
 	SendWaits uint64
 	// SlowSubscribers counts the times a queue stayed full past the wait,
 	// after which messages were dropped for that subscriber for
-	// SlowSubscriberHold.
+	// slowSubscriberHold.
 	SlowSubscribers uint64
 }
 
@@ -273,10 +273,6 @@ func (s *Subscriber) Unsubscribe(topics ...string) error {
 // Recv blocks until a message arrives, ctx ends (ErrTimeout or
 // context.Canceled) or the socket is closed (ErrClosed).
 func (s *Subscriber) Recv(ctx context.Context) (Message, error) { return s.recv(ctx) }
-
-// Wait reports whether a message is ready to receive within timeout (the
-// original's wait(timeOutMs)).
-func (s *Subscriber) Wait(timeout time.Duration) bool { return s.waitFor(timeout) }
 
 // RecvView receives the next message on s, as s.Recv does, and returns
 // what decode makes of it. decode is handed the message where it lies in

@@ -161,7 +161,7 @@ func TestPubSubTopics(t *testing.T) {
 			t.Fatalf("got %q %v, want %q", m, err, want)
 		}
 	}
-	if sub.Wait(50 * time.Millisecond) {
+	if ready(sub, 50*time.Millisecond) {
 		m, _ := sub.Recv(ctx)
 		t.Fatalf("unexpected message %q", m)
 	}
@@ -232,14 +232,14 @@ func TestPubSubProxy(t *testing.T) {
 	waitFor(t, func() bool {
 		pub.Send(ctx, []byte("t-probe"))
 		for _, s := range subs {
-			if !s.Wait(20 * time.Millisecond) {
+			if !ready(s, 20*time.Millisecond) {
 				return false
 			}
 		}
 		return true
 	})
 	for _, s := range subs { // drain probes
-		for s.Wait(20 * time.Millisecond) {
+		for ready(s, 20*time.Millisecond) {
 			s.Recv(ctx)
 		}
 	}

@@ -276,7 +276,7 @@ func (r *frameReader) recvWait(flags zmq.Flag, wait time.Duration, wantUser bool
 		return []byte{}, res.more != 0, user, nil
 	}
 	data = C.GoBytes(res.data, res.n)
-	if res.n >= LargeFrame {
+	if res.n >= largeFrame {
 		// Neither libzmq's copy (kept in msg until the next frame) nor,
 		// once it is garbage, ours should stay resident.
 		C.dv_msg_reset(r.msg)
@@ -348,7 +348,7 @@ func (r *frameReader) split(q []Message, n int, big, view bool) []Message {
 			sz := int(frames[k].size)
 			if big && k == n-1 {
 				list[k] = C.GoBytes(C.zmq_msg_data(r.msg), C.int(sz))
-				if sz >= LargeFrame {
+				if sz >= largeFrame {
 					C.dv_msg_reset(r.msg)
 					noteLargeFrame()
 				}

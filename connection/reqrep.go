@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
@@ -95,9 +94,6 @@ func (r *Request) Call(ctx context.Context, frames ...[]byte) (Message, error) {
 	return rep, err
 }
 
-// Wait reports whether a reply is ready within timeout.
-func (r *Request) Wait(timeout time.Duration) bool { return r.cur.Load().waitFor(timeout) }
-
 // Reset closes the socket and opens a new one on the same endpoints with
 // the same options, discarding any pending request. Calls in progress on
 // the old socket return ErrClosed.
@@ -162,6 +158,3 @@ func (r *Response) RecvUser(ctx context.Context) (Message, string, error) { retu
 
 // Send sends the reply to the request last received.
 func (r *Response) Send(ctx context.Context, frames ...[]byte) error { return r.send(ctx, frames) }
-
-// Wait reports whether a request is ready within timeout.
-func (r *Response) Wait(timeout time.Duration) bool { return r.waitFor(timeout) }

@@ -262,12 +262,12 @@ func TestResponseWait(t *testing.T) {
 	req := ok(connection.NewRequest(rep.Endpoint()))(t)
 	closeAll(t, req, rep)
 	ctx := tctx(t, 10*time.Second)
-	if rep.Wait(20 * time.Millisecond) {
+	if ready(rep, 20*time.Millisecond) {
 		t.Fatal("Wait reported a request on an idle Response")
 	}
 	errc := make(chan error, 1)
 	go func() { _, err := req.Call(ctx, []byte("q")); errc <- err }()
-	if !rep.Wait(5 * time.Second) {
+	if !ready(rep, 5*time.Second) {
 		t.Fatal("Wait did not see the request")
 	}
 	if m, err := rep.Recv(ctx); err != nil || string(m.Payload()) != "q" {

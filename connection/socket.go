@@ -148,7 +148,7 @@ func openSocket(k kind, cfg config) (*Socket, error) {
 	if s.name == "" {
 		s.name = fmt.Sprintf("%s-%d", k.typ, socketSeq.Add(1))
 	}
-	if processEngine == EngineGo {
+	if processEngine == engineGo {
 		return s, s.openGo(k)
 	}
 	return s, s.openLibzmq(k)
@@ -394,14 +394,6 @@ func (s *Socket) waitReadable(ctx context.Context) error {
 		return s.mapErr("wait", s.goErr(ctx, s.g.WaitReadable(ctx)))
 	}
 	return s.waitReadableLibzmq(ctx)
-}
-
-// waitFor implements the original's wait(timeout): true when a message is
-// ready within timeout.
-func (s *Socket) waitFor(timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return s.waitReadable(ctx) == nil
 }
 
 // subscribe adds (on) or removes a SUB socket's topics.

@@ -207,7 +207,7 @@ func (s *Socket) recvGo(ctx context.Context, user bool) (Message, string, error)
 		return nil, "", s.goErr(ctx, err)
 	}
 	for _, f := range m {
-		if len(f) >= LargeFrame {
+		if len(f) >= largeFrame {
 			noteLargeFrame()
 			break
 		}

@@ -859,7 +859,7 @@ func recvFramesPebbe(zs *zmq.Socket) (Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(first) >= LargeFrame {
+	if len(first) >= largeFrame {
 		noteLargeFrame()
 	}
 	msg := Message{first}

@@ -157,7 +157,7 @@ func TestHostileFramesLeaveNoMemory(t *testing.T) {
 		t.Fatalf("the name service grew by %d MB", (regAfter-regBefore)/mb)
 	}
 
-	// A Service accepts frames up to connection.DefaultMaxMessageSize: a
+	// A Service accepts frames up to connection's default limit of 256 MiB: a
 	// 100 MB garbage request is refused with ack{ok: false}, and the
 	// memory it took goes back.
 	port := svc.Fields[0]

@@ -91,7 +91,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	f.Float64Var(&c.rate, "rate", 0, "at most this many messages or requests a second per publisher or requester (0: as fast as they go)")
 	c.timeout = 10 * time.Second
 	f.DurationVar(&c.timeout, "timeout", c.timeout, "how long to wait for subscribers (pub), for more messages once they flow (sub), for a reply (req), or for subscribers to finish")
-	f.IntVar(&c.hwm, "hwm", 0, fmt.Sprintf("send and receive high-water mark, messages per peer (0: the default, %d)", connection.DefaultHWM))
+	f.IntVar(&c.hwm, "hwm", 0, fmt.Sprintf("send and receive high-water mark, messages per peer (0: the default, %d)", 100_000))
 	f.BoolVar(&c.json, "json", false, "print the results as one JSON object (docs/operations.md#measuring-a-live-system-dividere-bench describes it)")
 	f.StringVar(&c.reqType, "type", "", "req: send this message type (full name) instead of dividere.Bytes, for a service that answers it")
 	f.StringVar(&c.body, "body", "{}", "req with -type: the request as JSON")

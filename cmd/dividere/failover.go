@@ -141,7 +141,7 @@ func (t *tail) String() string {
 // spawn starts bin with args as child name.
 func spawn(name, bin, readyPrefix string, onLine func(string), args ...string) (*child, error) {
 	c := &child{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), ready: make(chan string, 1)}
-	c.cmd.Env = append(os.Environ(), connection.EngineEnv+"="+connection.Engine())
+	c.cmd.Env = append(os.Environ(), "DIVIDERE_ZMQ"+"="+connection.Engine())
 	c.cmd.Stderr = &c.stderr
 	out, err := c.cmd.StdoutPipe()
 	if err != nil {

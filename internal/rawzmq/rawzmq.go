@@ -13,7 +13,7 @@ import (
 )
 
 // PubSub returns a PUB and a SUB subscribed to everything, with
-// high-water marks of hwm (the caller passes connection.DefaultHWM, so
+// high-water marks of hwm (the caller passes connection's default, 100,000, so
 // that both sides of a comparison queue alike: this package imports no
 // layer of dividere) and no linger, once the subscription is in
 // place: raw PUB/SUB has no way to tell, so it probes until a probe

@@ -10,6 +10,6 @@ import (
 // engine a run is on.
 func Example() {
 	e := connection.Engine()
-	fmt.Println(e == connection.EngineGo || e == connection.EngineLibzmq)
+	fmt.Println(e == "go" || e == "libzmq")
 	// Output: true
 }

@@ -11,7 +11,7 @@ import (
 // what), when the process runs on another (DIVIDERE_ZMQ).
 func LibzmqOnly(t testing.TB, why string) {
 	t.Helper()
-	if connection.Engine() != connection.EngineLibzmq {
+	if connection.Engine() != "libzmq" {
 		t.Skipf("libzmq engine only (%s); this run is on %q", why, connection.Engine())
 	}
 }
