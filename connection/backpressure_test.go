@@ -13,32 +13,55 @@ import (
 // A subscriber that keeps up, but more slowly than the publisher
 // publishes, loses nothing: the publisher waits for room in its queue.
 func TestPublisherWaitsForASubscriberThatKeepsUp(t *testing.T) {
-	pub := ok(connection.NewPublisher("tcp://*:0", connection.WithSendHWM(100)))(t)
+	// The wait is long so that a loaded machine's scheduler cannot make
+	// the subscriber look slow; the test is of the waiting, not of when
+	// waiting gives up.
+	pub := ok(connection.NewPublisher("tcp://*:0", connection.WithSendHWM(100), connection.WithSlowSubscriberWait(20*time.Second)))(t)
 	sub := ok(connection.NewSubscriber(pub.Endpoint(), connection.WithRecvHWM(100)))(t)
 	closeAll(t, sub, pub)
-	ctx := tctx(t, 30*time.Second)
+	ctx := tctx(t, 60*time.Second)
 	if err := pub.WaitSubscribers(ctx, "", 1); err != nil {
 		t.Fatal(err)
 	}
-	const n = 50_000
+	// 20 MB in all: more than the two high-water marks and the kernel's
+	// socket buffers hold, so that a subscriber that has not begun to read
+	// makes the publisher wait.
+	const n, size = 20_000, 1 << 10
+	msg := func(i int) []byte { return fmt.Appendf(make([]byte, 0, size), "%-*d", size, i) }
+	sent := make(chan struct{})
 	got := make(chan int, 1)
 	go func() {
+		// The subscriber begins to read only once the publisher waits for
+		// it (or, should it never wait, has sent everything): it is then
+		// slower than the publisher for certain, whatever the machine.
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for pub.PublisherStats().SendWaits == 0 {
+			select {
+			case <-tick.C:
+				continue
+			case <-sent:
+			case <-ctx.Done():
+			}
+			break
+		}
 		i := 0
 		for ; i < n; i++ {
 			m, err := sub.Recv(ctx)
-			if err != nil || string(m[0]) != fmt.Sprint(i) {
+			if err != nil || string(m[0]) != string(msg(i)) {
 				break
 			}
 		}
 		got <- i
 	}()
 	for i := range n {
-		if err := pub.Send(ctx, []byte(fmt.Sprint(i))); err != nil {
+		if err := pub.Send(ctx, msg(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(sent)
 	if i := <-got; i != n {
-		t.Fatalf("the subscriber got %d of %d in order", i, n)
+		t.Fatalf("the subscriber got %d of %d in order; publisher %+v", i, n, pub.PublisherStats())
 	}
 	if st := pub.PublisherStats(); st.SendWaits == 0 || st.SlowSubscribers != 0 {
 		t.Fatalf("stats %+v: the publisher should have waited, and found no one slow", st)
