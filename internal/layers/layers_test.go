@@ -24,6 +24,7 @@ var rank = map[string]int{
 	"msglib":               0,
 	"internal/benchkit":    0,
 	"internal/compiletest": 0,
+	"internal/apisize":     0,
 	"internal/etcdtest":    0, // a module of its own: real etcd servers for tests
 	"internal/httpserve":   0,
 	"internal/lifecycle":   0,
