@@ -32,10 +32,9 @@ var budget = map[string]int{
 	"tracing":            3,
 }
 
-// total is the library-wide ceiling, the sum of the budgets. The goal is
-// 400 (nats.go's micro exports 117); lower a budget whenever a change
-// lowers a count.
-const total = 521
+// goal is what the library as a whole should come down to (nats.go's
+// micro exports 117); the budgets above sum to the ceiling it has today.
+const goal = 400
 
 // notLibrary are the trees that are programs, peers or generated schema,
 // not the library a user imports.
@@ -170,15 +169,16 @@ func TestAPISize(t *testing.T) {
 		t.Logf("%-32s %4d (budget %d)", pkg, counts[pkg], budget[pkg])
 		if counts[pkg] > budget[pkg] {
 			t.Errorf("%s exports %d identifiers, over its budget of %d", pkg, counts[pkg], budget[pkg])
-			if os.Getenv("APISIZE_LIST") != "" {
-				t.Logf("%s:\n\t%s", pkg, strings.Join(names[pkg], "\n\t"))
-			}
+		}
+		if os.Getenv("APISIZE_LIST") != "" {
+			t.Logf("%s:\n\t%s", pkg, strings.Join(names[pkg], "\n\t"))
 		}
 	}
-	t.Logf("library: %d exported identifiers (ceiling %d)", sum, total)
-	if sum > total {
-		t.Errorf("the library exports %d identifiers, over the ceiling of %d", sum, total)
+	ceiling := 0
+	for _, n := range budget {
+		ceiling += n
 	}
+	t.Logf("library: %d exported identifiers (ceiling %d, goal %d)", sum, ceiling, goal)
 	if counts["connection"] == 0 || counts["messaging"] == 0 {
 		t.Fatalf("counted nothing in connection or messaging: is %s the repository?", root)
 	}
