@@ -10,6 +10,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
@@ -47,7 +48,7 @@ func (a *Authenticator) start(opts []Option) error {
 	if processEngine != engineLibzmq {
 		return a.startGo()
 	}
-	rep, err := newSocket(kind{typ: zmtp.REP}, "@inproc://zeromq.zap.01", Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
+	rep, err := newSocket(kind{typ: zmtp.REP}, "@inproc://zeromq.zap.01", endpoint.Bind, newConfig(append(slices.Clone(opts), WithoutMonitor(), WithLinger(0),
 		WithName("zap-handler")), Option.apply))
 	if err != nil {
 		return err

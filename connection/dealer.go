@@ -3,13 +3,14 @@ package connection
 import (
 	"context"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Dealer sends and receives asynchronously (DEALER): any number of sends
 // and receives in any order, from any goroutines at once. Outgoing
 // messages go round-robin to its peers. It connects by default (see
-// ParseEndpoints) and has a unique routing identity unless WithIdentity
+// "Binding or connecting" in the package doc) and has a unique routing identity unless WithIdentity
 // sets one.
 type Dealer struct {
 	*sock
@@ -19,9 +20,9 @@ type Dealer struct {
 func NewDealer(endpoints string, opts ...DealerOption) (*Dealer, error) {
 	cfg := newConfig(opts, DealerOption.applyDealer)
 	if cfg.identity == "" {
-		cfg.identity = UniqueIdentity()
+		cfg.identity = endpoint.UniqueIdentity()
 	}
-	s, err := newSocket(kind{typ: zmtp.DEALER}, endpoints, Connect, cfg)
+	s, err := newSocket(kind{typ: zmtp.DEALER}, endpoints, endpoint.Connect, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +52,7 @@ type Router struct {
 
 // NewRouter creates a Router on the endpoint list.
 func NewRouter(endpoints string, opts ...RouterOption) (*Router, error) {
-	s, err := newSocket(kind{typ: zmtp.ROUTER, routerMandatory: true, routerHandover: true}, endpoints, Bind, newConfig(opts, RouterOption.applyRouter))
+	s, err := newSocket(kind{typ: zmtp.ROUTER, routerMandatory: true, routerHandover: true}, endpoints, endpoint.Bind, newConfig(opts, RouterOption.applyRouter))
 	if err != nil {
 		return nil, err
 	}

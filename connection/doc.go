@@ -28,12 +28,25 @@
 //
 // # Binding or connecting
 //
-// Constructors take a comma-separated endpoint list. "@" in front of an
-// endpoint binds it and ">" connects it; without one, a server kind
-// (Publisher, Response, Router, a Proxy's ends) binds, whatever the host,
-// and a client kind connects, except to a tcp wildcard host ("*",
-// "0.0.0.0", "[::]"), which it binds (see ParseEndpoints).
-// Port 0 binds a port the OS picks; Endpoint and Port tell which.
+// Constructors take a comma-separated list of endpoints, each
+// transport://address with tcp, ipc or inproc ("tcp://127.0.0.1:5555",
+// "ipc:///tmp/feed", "inproc://jobs"). Whether each is bound or
+// connected is decided, in order:
+//
+//  1. "@" in front of an endpoint binds it and ">" connects it, whatever
+//     the address (CZMQ's convention), for the cases that go against the
+//     socket's kind: a Response that connects to a Proxy's back end, a
+//     Subscriber that binds for publishers to connect to.
+//  2. A server kind (Publisher, Response, Router, a Proxy's ends, the
+//     patterns' Broker) binds, whatever the host: "tcp://127.0.0.1:5555"
+//     listens on loopback only.
+//  3. A client kind (Subscriber, Request, Dealer, the patterns' Client and
+//     Worker) connects, except to a tcp wildcard host ("*", "0.0.0.0",
+//     "[::]" or empty), which can only be bound.
+//
+// Connecting to a wildcard host (">tcp://*:5555") is an error
+// (ErrEndpoint). A tcp port of 0 or "*" binds a port the OS picks;
+// Endpoint and Port tell which.
 //
 // # Defaults
 //

@@ -10,48 +10,6 @@ import (
 	"github.com/dividere-go/dividere/internal/compiletest"
 )
 
-func TestParseEndpoints(t *testing.T) {
-	B, C := connection.Bind, connection.Connect
-	for _, tc := range []struct {
-		in   string
-		def  connection.Role
-		want []connection.Endpoint
-	}{
-		{"tcp://*:5555", C, []connection.Endpoint{{B, "tcp://*:5555"}}},
-		{"tcp://0.0.0.0:5555", C, []connection.Endpoint{{B, "tcp://0.0.0.0:5555"}}},
-		{"tcp://[::]:5555", C, []connection.Endpoint{{B, "tcp://[::]:5555"}}},
-		{"tcp://*:0", C, []connection.Endpoint{{B, "tcp://*:*"}}},
-		{"tcp://localhost:5555", C, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
-		{"tcp://127.0.0.1:5555", B, []connection.Endpoint{{B, "tcp://127.0.0.1:5555"}}},
-		{"tcp://127.0.0.1:0", B, []connection.Endpoint{{B, "tcp://127.0.0.1:*"}}},
-		{">tcp://localhost:5555", B, []connection.Endpoint{{C, "tcp://localhost:5555"}}},
-		{"@tcp://127.0.0.1:5555", C, []connection.Endpoint{{B, "tcp://127.0.0.1:5555"}}},
-		{"ipc:///tmp/x", B, []connection.Endpoint{{B, "ipc:///tmp/x"}}},
-		{"inproc://x", C, []connection.Endpoint{{C, "inproc://x"}}},
-		{"tcp://a:1, tcp://b:2", C, []connection.Endpoint{{C, "tcp://a:1"}, {C, "tcp://b:2"}}},
-	} {
-		got, err := connection.ParseEndpoints(tc.in, tc.def)
-		if err != nil {
-			t.Errorf("%q: %v", tc.in, err)
-			continue
-		}
-		if len(got) != len(tc.want) {
-			t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
-			continue
-		}
-		for i := range got {
-			if got[i] != tc.want[i] {
-				t.Errorf("%q: got %v, want %v", tc.in, got, tc.want)
-			}
-		}
-	}
-	for _, bad := range []string{"", "localhost:5555", "udp://x:1", "tcp://nohost", "tcp://x:99999", ",", ">tcp://*:5555", ">tcp://0.0.0.0:1"} {
-		if _, err := connection.ParseEndpoints(bad, connection.Connect); !errors.Is(err, connection.ErrEndpoint) {
-			t.Errorf("%q: got %v, want ErrEndpoint", bad, err)
-		}
-	}
-}
-
 // A server socket given an explicit host binds it: it used to connect to
 // port 0 and report no endpoint.
 func TestServerSocketsBindExplicitHosts(t *testing.T) {
@@ -139,16 +97,4 @@ func TestOptionScopes(t *testing.T) {
 		compiletest.Case{Name: "identity on a publisher", Src: prog(`connection.NewPublisher("tcp://127.0.0.1:0", connection.WithIdentity("me"))`), Want: refused},
 		compiletest.Case{Name: "a subscriber's option as a common one", Src: prog(`_ = []connection.Option{connection.WithTopics("x")}`), Want: refused},
 	)
-}
-
-func TestFreePort(t *testing.T) {
-	port, err := connection.FreePort("127.0.0.1")
-	if err != nil || port <= 0 {
-		t.Fatalf("FreePort: %d %v", port, err)
-	}
-	rep := ok(connection.NewResponse(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)
-	closeAll(t, rep)
-	if rep.Port() != port {
-		t.Fatalf("bound %d, want %d", rep.Port(), port)
-	}
 }

@@ -3,6 +3,7 @@ package connection
 import (
 	"errors"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
@@ -26,7 +27,7 @@ var (
 	ErrUnreachable = errors.New("dividere: peer unreachable")
 	// ErrEndpoint is returned for an endpoint that cannot be parsed, bound
 	// or connected.
-	ErrEndpoint = errors.New("dividere: bad endpoint")
+	ErrEndpoint = endpoint.ErrEndpoint
 	// ErrEmpty is returned when asked to send a message with no frames.
 	ErrEmpty = errors.New("dividere: empty message")
 	// ErrServerClosed is what every dividere server's Serve returns after

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dividere-go/dividere/internal/endpoint"
 )
 
 // A build without the libzmq tag (the default), or without cgo, has the
@@ -28,7 +30,7 @@ var errNoLibzmq = errors.New("dividere: libzmq is not in this build (it needs -t
 
 func (s *Socket) openLibzmq(kind) error                              { return errNoLibzmq }
 func (s *Socket) startLibzmq()                                       {}
-func (s *Socket) attachLibzmq(Endpoint) error                        { return errNoLibzmq }
+func (s *Socket) attachLibzmq(endpoint.Endpoint) error               { return errNoLibzmq }
 func (s *Socket) closeLibzmq() error                                 { return nil }
 func (s *Socket) lockedLibzmq(func()) error                          { return errNoLibzmq }
 func (s *Socket) doLibzmq(context.Context, bool, func() error) error { return errNoLibzmq }

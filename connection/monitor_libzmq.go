@@ -11,6 +11,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
@@ -31,7 +32,7 @@ func startMonitor(s *Socket) (*monitor, error) {
 	// Nothing of the owner's kind: no identity, topics, peer keys.
 	cfg.identity, cfg.topics, cfg.topicsSet, cfg.userID, cfg.slowWait = "", nil, false, false, 0
 	cfg.name = s.name + "-monitor"
-	pair, err := newSocket(kind{typ: zmtp.PAIR}, ">"+addr, Connect, cfg)
+	pair, err := newSocket(kind{typ: zmtp.PAIR}, ">"+addr, endpoint.Connect, cfg)
 	if err != nil {
 		s.zs.Monitor("", 0)
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/lifecycle"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
@@ -62,11 +63,11 @@ func newProxy(ft zmtp.Type, fe string, bt zmtp.Type, be string, opts []Option) (
 	if bt == zmtp.XPUB && !bcfg.maxMsgSizeSet {
 		bcfg.maxMsgSize = defaultSubscriptionMaxSize // it receives only subscriptions
 	}
-	front, err := newSocket(kind{typ: ft}, fe, Bind, fcfg)
+	front, err := newSocket(kind{typ: ft}, fe, endpoint.Bind, fcfg)
 	if err != nil {
 		return nil, err
 	}
-	back, err := newSocket(kind{typ: bt}, be, Bind, bcfg)
+	back, err := newSocket(kind{typ: bt}, be, endpoint.Bind, bcfg)
 	if err != nil {
 		front.Close()
 		return nil, err

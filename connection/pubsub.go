@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Publisher sends messages to every subscriber whose topic is a prefix of
-// the message's first frame. It binds by default (see ParseEndpoints).
+// the message's first frame. It binds by default (see
+// "Binding or connecting" in the package doc).
 //
 // It is built on an XPUB socket, which is a PUB on the wire, so any SUB
 // peer works with it; XPUB also tells the publisher who subscribed to
@@ -49,7 +51,7 @@ func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error)
 		// A full subscriber queue makes a send wait rather than drop;
 		// Send decides how long (WithSlowSubscriberWait).
 		xpubNoDrop: cfg.slowWait != 0,
-	}, endpoints, Bind, cfg)
+	}, endpoints, endpoint.Bind, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +237,8 @@ func (p *Publisher) Joins() uint64 {
 }
 
 // Subscriber receives the messages whose first frame starts with one of
-// its topics. It connects by default (see ParseEndpoints).
+// its topics. It connects by default (see
+// "Binding or connecting" in the package doc).
 type Subscriber struct {
 	*sock
 }
@@ -253,7 +256,7 @@ func NewSubscriber(endpoints string, opts ...SubscriberOption) (*Subscriber, err
 	if !cfg.topicsSet {
 		topics = []string{""}
 	}
-	s, err := newSocket(kind{typ: zmtp.SUB, topics: topics}, endpoints, Connect, cfg)
+	s, err := newSocket(kind{typ: zmtp.SUB, topics: topics}, endpoints, endpoint.Connect, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/endpoint"
 )
 
 // libzmq reconnects a connecting socket whose connection broke, but not
@@ -44,7 +46,7 @@ func startReattacher(s *Socket) *reattacher {
 	}
 	hasConnect := false
 	for _, ep := range s.eps {
-		hasConnect = hasConnect || (ep.Role == Connect && !strings.HasPrefix(ep.Addr, "inproc://"))
+		hasConnect = hasConnect || (ep.Role == endpoint.Connect && !strings.HasPrefix(ep.Addr, "inproc://"))
 	}
 	if !hasConnect {
 		return nil
@@ -59,15 +61,15 @@ func startReattacher(s *Socket) *reattacher {
 // is not what was given, so a lone candidate on the same port is taken.
 func (r *reattacher) endpointOf(addr string) string {
 	var byPort []string
-	_, port, _ := splitHostPort(trimScheme(addr))
+	_, port, _ := endpoint.SplitHostPort(trimScheme(addr))
 	for _, ep := range r.s.eps {
-		if ep.Role != Connect {
+		if ep.Role != endpoint.Connect {
 			continue
 		}
 		if ep.Addr == addr {
 			return ep.Addr
 		}
-		if _, p, err := splitHostPort(trimScheme(ep.Addr)); err == nil && p == port && port != "" {
+		if _, p, err := endpoint.SplitHostPort(trimScheme(ep.Addr)); err == nil && p == port && port != "" {
 			byPort = append(byPort, ep.Addr)
 		}
 	}

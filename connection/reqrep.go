@@ -7,12 +7,13 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
 // Request sends requests and receives replies in strict alternation (REQ).
 // Connected to several Response peers it sends round-robin. It connects by
-// default (see ParseEndpoints).
+// default (see "Binding or connecting" in the package doc).
 //
 // A request whose reply never comes leaves a REQ socket waiting for it
 // forever; Reset replaces the socket so the Request is usable again, and
@@ -37,7 +38,7 @@ func NewRequest(endpoints string, opts ...RequestOption) (*Request, error) {
 }
 
 func (r *Request) open() (*Socket, error) {
-	return newSocket(kind{typ: zmtp.REQ}, r.endpoints, Connect, r.cfg)
+	return newSocket(kind{typ: zmtp.REQ}, r.endpoints, endpoint.Connect, r.cfg)
 }
 
 // Name returns the name of the Request's socket (see WithName).
@@ -133,16 +134,16 @@ func (r *Request) Close() error {
 }
 
 // Response receives requests and sends replies in strict alternation
-// (REP). It binds by default for wildcard tcp, ipc and inproc endpoints
-// and connects for others, so it can also sit behind a Proxy's back end
-// (see ParseEndpoints).
+// (REP). It binds by default; ">" in front of an endpoint connects it,
+// so that it can sit behind a Proxy's back end (see "Binding or
+// connecting" in the package doc).
 type Response struct {
 	*sock
 }
 
 // NewResponse creates a Response on the endpoint list.
 func NewResponse(endpoints string, opts ...ResponseOption) (*Response, error) {
-	s, err := newSocket(kind{typ: zmtp.REP}, endpoints, Bind, newConfig(opts, ResponseOption.applyResponse))
+	s, err := newSocket(kind{typ: zmtp.REP}, endpoints, endpoint.Bind, newConfig(opts, ResponseOption.applyResponse))
 	if err != nil {
 		return nil, err
 	}

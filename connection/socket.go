@@ -2,8 +2,6 @@ package connection
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/ratelog"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
@@ -44,7 +43,7 @@ type Socket struct {
 	typ    zmtp.Type
 	cfg    config
 	name   string
-	eps    []Endpoint
+	eps    []endpoint.Endpoint
 	bound  []string
 	closed atomic.Bool
 	done   chan struct{}
@@ -110,8 +109,8 @@ var socketSeq atomic.Uint64
 // newSocket creates a socket of kind k, applies cfg and k's settings
 // (which must precede bind/connect), starts the monitor and attaches
 // every endpoint.
-func newSocket(k kind, endpoints string, def Role, cfg config) (*Socket, error) {
-	eps, err := ParseEndpoints(endpoints, def)
+func newSocket(k kind, endpoints string, def endpoint.Role, cfg config) (*Socket, error) {
+	eps, err := endpoint.Parse(endpoints, def)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +153,7 @@ func openSocket(k kind, cfg config) (*Socket, error) {
 	return s, s.openLibzmq(k)
 }
 
-func (s *Socket) attach(ep Endpoint) error {
+func (s *Socket) attach(ep endpoint.Endpoint) error {
 	if s.g != nil {
 		return s.attachGo(ep)
 	}
@@ -181,7 +180,7 @@ func (s *Socket) Endpoints() []string { return append([]string(nil), s.bound...)
 
 // Port returns the TCP port of the first bound endpoint, or 0.
 func (s *Socket) Port() int {
-	_, port, err := splitHostPort(trimScheme(s.Endpoint()))
+	_, port, err := endpoint.SplitHostPort(trimScheme(s.Endpoint()))
 	if err != nil {
 		return 0
 	}
@@ -477,16 +476,6 @@ func isAgain(err error) bool {
 }
 
 func (s *Socket) log() *slog.Logger { return s.cfg.logger }
-
-// UniqueIdentity returns a routing identity that is unique across
-// processes and machines ("dv-" and 16 random hex digits; ZeroMQ reserves
-// identities starting with a zero byte). Dealers get one by default; keep
-// one to reconnect under the same identity.
-func UniqueIdentity() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "dv-" + hex.EncodeToString(b[:])
-}
 
 func trimScheme(ep string) string {
 	for _, p := range []string{"tcp://", "ipc://", "inproc://"} {

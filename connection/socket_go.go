@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/zmtp"
 )
 
@@ -80,8 +81,8 @@ func (c *config) goOptions(k kind) (zmtp.Options, error) {
 	return o, nil
 }
 
-func (s *Socket) attachGo(ep Endpoint) error {
-	if ep.Role == Bind {
+func (s *Socket) attachGo(ep endpoint.Endpoint) error {
+	if ep.Role == endpoint.Bind {
 		last, err := s.g.Bind(ep.Addr)
 		if err != nil {
 			return fmt.Errorf("bind %s: %w: %w", ep.Addr, ErrEndpoint, err)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/dividere-go/dividere/internal/endpoint"
 )
 
 // haveLibzmq says this build has the libzmq engine.
@@ -179,10 +181,10 @@ func (k kind) applyLibzmq(zs *zmq.Socket) error {
 // startLibzmq starts what a libzmq socket needs once it is attached.
 func (s *Socket) startLibzmq() { s.re = startReattacher(s) }
 
-func (s *Socket) attachLibzmq(ep Endpoint) error {
+func (s *Socket) attachLibzmq(ep endpoint.Endpoint) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ep.Role == Bind {
+	if ep.Role == endpoint.Bind {
 		if err := s.zs.Bind(ep.Addr); err != nil {
 			return fmt.Errorf("bind %s: %w: %w", ep.Addr, ErrEndpoint, err)
 		}

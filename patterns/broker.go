@@ -125,8 +125,9 @@ func queuedAt(msg connection.Message, now time.Time) queued {
 
 func (q queued) late(now time.Time) bool { return !q.deadline.IsZero() && !now.Before(q.deadline) }
 
-// NewBroker binds (or connects, see connection.ParseEndpoints) its front
-// end for clients and back end for workers; Serve serves.
+// NewBroker binds (or connects, as connection's package doc says under
+// "Binding or connecting") its front end for clients and back end for
+// workers; Serve serves.
 func NewBroker(frontend, backend string, opts ...BrokerOption) (*Broker, error) {
 	cfg := newConfig(opts, BrokerOption.applyBroker)
 	front, err := connection.NewRouter(frontend, cfg.routerOptions(connection.WithName("broker-frontend"))...)

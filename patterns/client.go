@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/messaging"
 )
 
@@ -87,7 +88,7 @@ var errBrokerLost = errors.New("dividere: the broker's connection broke")
 // comma-separated list names several brokers: see Client).
 func NewClient(endpoints string, opts ...ClientOption) (*Client, error) {
 	cfg := newConfig(opts, ClientOption.applyClient)
-	eps, err := connection.ParseEndpoints(endpoints, connection.Connect)
+	eps, err := endpoint.Parse(endpoints, endpoint.Connect)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/retry"
 	"github.com/dividere-go/dividere/messaging"
 )
@@ -308,8 +309,8 @@ func WithDedup(limit int, window time.Duration, bytes int64) WorkerOption {
 
 // explicit writes ep back as an endpoint list of one, with its role
 // marked, so that a socket of another kind attaches it the same way.
-func explicit(ep connection.Endpoint) string {
-	if ep.Role == connection.Bind {
+func explicit(ep endpoint.Endpoint) string {
+	if ep.Role == endpoint.Bind {
 		return "@" + ep.Addr
 	}
 	return ">" + ep.Addr

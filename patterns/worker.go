@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/internal/lifecycle"
 )
 
@@ -50,8 +51,9 @@ type WorkerStats struct {
 type Worker struct{ engine }
 
 // NewWorker makes a Worker for the broker back end(s) at endpoint (it
-// connects there, see connection.ParseEndpoints; a comma-separated list
-// names several brokers, each served); Serve serves.
+// connects there, as connection's package doc says under "Binding or
+// connecting"; a comma-separated list names several brokers, each
+// served); Serve serves.
 func NewWorker(endpoint string, h func(ctx context.Context, request []byte) ([]byte, error), opts ...WorkerOption) (*Worker, error) {
 	w := &Worker{}
 	cfg := newConfig(opts, WorkerOption.applyWorker)
@@ -105,13 +107,13 @@ type engine struct {
 	handled, failed, reconnects, heartbeats, replayed atomic.Uint64
 }
 
-func (e *engine) init(endpoint string, cfg config, p protocol, h handleFunc) error {
-	eps, err := connection.ParseEndpoints(endpoint, connection.Connect)
+func (e *engine) init(endpoints string, cfg config, p protocol, h handleFunc) error {
+	eps, err := endpoint.Parse(endpoints, endpoint.Connect)
 	if err != nil {
 		return err
 	}
 	if cfg.identity == "" {
-		cfg.identity = connection.UniqueIdentity()
+		cfg.identity = endpoint.UniqueIdentity()
 	}
 	*e = engine{cfg: cfg, proto: p, handle: h, log: cfg.logger.With("worker", cfg.identity), life: lifecycle.New(),
 		slots: make(chan struct{}, cfg.capacity), replay: newReplayCache(cfg.dedupLimit, cfg.dedupWindow, cfg.dedupBytes)}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 )
@@ -243,13 +244,13 @@ func (f *flags) isSet(name string) bool {
 
 // binds reports whether an endpoint list, for a socket whose kind has
 // role def, listens on any of its endpoints.
-func binds(list string, def connection.Role) (bool, error) {
-	eps, err := connection.ParseEndpoints(list, def)
+func binds(list string, def endpoint.Role) (bool, error) {
+	eps, err := endpoint.Parse(list, def)
 	if err != nil {
 		return false, usageError{err.Error()}
 	}
 	for _, ep := range eps {
-		if ep.Role == connection.Bind {
+		if ep.Role == endpoint.Bind {
 			return true, nil
 		}
 	}
@@ -279,7 +280,7 @@ var benchTopic = &msglib.Bytes{}
 // (one port can take one listener), and each has its own when they
 // connect (to a listening subscriber).
 func benchPub(ctx context.Context, e *env, c *benchConfig) (*benchResult, error) {
-	shared, err := binds(c.endpoint, connection.Bind)
+	shared, err := binds(c.endpoint, endpoint.Bind)
 	if err != nil {
 		return nil, err
 	}
@@ -574,7 +575,7 @@ func (b *benchBar) stop() {
 // each has the end markers of -pubs publishers, -timeout passes with
 // nothing new once messages flowed, or ctx ends.
 func benchSub(ctx context.Context, e *env, c *benchConfig) (*benchResult, error) {
-	listens, err := binds(c.endpoint, connection.Connect)
+	listens, err := binds(c.endpoint, endpoint.Connect)
 	if err != nil {
 		return nil, err
 	}
@@ -795,7 +796,7 @@ func sumSubs(counts []*subCount) *subResult {
 // benchPubSub runs both sides in this process: the publishers listen,
 // the subscribers connect.
 func benchPubSub(ctx context.Context, e *env, c *benchConfig) (*benchResult, error) {
-	if ok, err := binds(c.endpoint, connection.Bind); err != nil || !ok {
+	if ok, err := binds(c.endpoint, endpoint.Bind); err != nil || !ok {
 		if err == nil {
 			err = usageError{fmt.Sprintf("bench pubsub: -endpoint %s must listen (the subscribers connect to it)", c.endpoint)}
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/msglib"
 	"github.com/dividere-go/dividere/registry"
@@ -144,7 +145,7 @@ func benchReq(ctx context.Context, e *env, c *benchConfig) (*benchResult, error)
 			}
 		}
 	}
-	if listens, err := binds(ep, connection.Connect); err != nil {
+	if listens, err := binds(ep, endpoint.Connect); err != nil {
 		return nil, err
 	} else if listens && c.clients > 1 {
 		return nil, usageError{fmt.Sprintf("-clients %d on %s: one port takes one listener; connect the requesters", c.clients, ep)}
@@ -290,7 +291,7 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 
 // benchReqRep runs a responder and the requesters in this process.
 func benchReqRep(ctx context.Context, e *env, c *benchConfig) (*benchResult, error) {
-	if ok, err := binds(c.endpoint, connection.Bind); err != nil || !ok {
+	if ok, err := binds(c.endpoint, endpoint.Bind); err != nil || !ok {
 		if err == nil {
 			err = usageError{fmt.Sprintf("bench reqrep: -endpoint %s must listen (the requesters connect to it)", c.endpoint)}
 		}

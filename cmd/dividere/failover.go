@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/patterns"
 )
 
@@ -349,7 +350,7 @@ func runFailover(ctx context.Context, cfg failoverConfig) (failoverResult, error
 	for i, name := range []string{"a", "b"} {
 		var ports [3]int
 		for j := range ports {
-			p, err := connection.FreePort("127.0.0.1")
+			p, err := endpoint.FreePort("127.0.0.1")
 			if err != nil {
 				return failoverResult{}, err
 			}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/dividere-go/dividere/connection"
+	"github.com/dividere-go/dividere/internal/endpoint"
 	"github.com/dividere-go/dividere/messaging"
 	"github.com/dividere-go/dividere/metrics"
 	"github.com/dividere-go/dividere/patterns"
@@ -96,12 +97,12 @@ func listenings(frontBack []string) error {
 // listening checks that a server command's endpoint list binds: a server
 // that connected instead would run and serve no one.
 func listening(what, list string) error {
-	eps, err := connection.ParseEndpoints(list, connection.Bind)
+	eps, err := endpoint.Parse(list, endpoint.Bind)
 	if err != nil {
 		return usageError{fmt.Sprintf("%s: %v", what, err)}
 	}
 	for _, ep := range eps {
-		if ep.Role != connection.Bind {
+		if ep.Role != endpoint.Bind {
 			return usageError{fmt.Sprintf("%s %q: a server must listen, and this would connect (drop the '>')", what, list)}
 		}
 	}
@@ -527,9 +528,9 @@ func runPub(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer stop()
-	if eps, err := connection.ParseEndpoints(rest[0], connection.Bind); err == nil {
+	if eps, err := endpoint.Parse(rest[0], endpoint.Bind); err == nil {
 		for _, ep := range eps {
-			if ep.Role == connection.Connect {
+			if ep.Role == endpoint.Connect {
 				fmt.Fprintf(e.errOut, "dividere pub: connecting to %s, where subscribers must listen (to listen yourself: tcp://*:PORT, or @ before the endpoint)\n", ep.Addr)
 			}
 		}

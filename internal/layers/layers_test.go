@@ -25,6 +25,7 @@ var rank = map[string]int{
 	"internal/benchkit":    0,
 	"internal/compiletest": 0,
 	"internal/apisize":     0,
+	"internal/endpoint":    0, // endpoint strings, identities, free ports: below connection
 	"internal/etcdtest":    0, // a module of its own: real etcd servers for tests
 	"internal/httpserve":   0,
 	"internal/lifecycle":   0,

@@ -173,7 +173,7 @@ func Serve(t *testing.T, s Server) {
 // Port returns a free TCP port on 127.0.0.1 below the kernel's ephemeral
 // range, for a test that names a port before anything binds it (a
 // client started before its server, a server restarted on its port): a
-// port from the ephemeral range (connection.FreePort's) may be handed to
+// port from the ephemeral range (endpoint.FreePort's) may be handed to
 // any socket that binds port 0 meanwhile.
 func Port(t *testing.T) int {
 	t.Helper()
