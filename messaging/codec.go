@@ -230,39 +230,6 @@ func DecodeHeader(b []byte) (string, *Header, error) {
 	return string(e.name), h, err
 }
 
-// ReplaceHeader returns the envelope with h as its header instead of the
-// one it had (none with an empty or nil h), its message untouched: for a
-// hop that forwards envelopes without decoding their messages, such as a
-// broker that puts itself in a request's trace.
-func ReplaceHeader(envelope []byte, h *Header) ([]byte, error) {
-	if _, err := parseEnvelope(envelope); err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(envelope)+64)
-	for b := envelope; len(b) > 0; {
-		num, typ, n := protowire.ConsumeTag(b)
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if n < 0 || m < 0 {
-			return nil, fmt.Errorf("decode: %w", errNotEnvelope)
-		}
-		if num != 3 {
-			out = append(out, b[:n+m]...)
-		}
-		b = b[n+m:]
-	}
-	if h != nil {
-		hdr, err := proto.Marshal(h)
-		if err != nil {
-			return nil, fmt.Errorf("encode header: %w", err)
-		}
-		if len(hdr) > 0 {
-			out = protowire.AppendTag(out, 3, protowire.BytesType)
-			out = protowire.AppendBytes(out, hdr)
-		}
-	}
-	return out, nil
-}
-
 func parseHeader(hdr []byte) (*Header, error) {
 	if hdr == nil {
 		return nil, nil

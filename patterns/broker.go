@@ -469,7 +469,7 @@ func (b *Broker) hook(ctx context.Context, msg connection.Message) {
 		h = &messaging.Header{}
 	}
 	b.cfg.forward(ctx, h)
-	if out, err := messaging.ReplaceHeader(payload, h); err == nil {
+	if out, err := msgserve.ReplaceHeader(payload, h); err == nil {
 		msg[len(msg)-1] = out
 	}
 }
