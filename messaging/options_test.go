@@ -9,30 +9,9 @@ import (
 // Each option is accepted where it applies and refused by the compiler
 // elsewhere.
 func TestOptionScopes(t *testing.T) {
-	prog := func(body string) string {
-		return `package main
-
-import (
-	"log/slog"
-	"time"
-
-	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/messaging"
-	"github.com/dividere-go/dividere/msglib"
-)
-
-var (
-	_ = slog.Default
-	_ = time.Second
-	_ = connection.WithLinger
-	_ = msglib.Text{}
-)
-
-func main() {
-` + body + `
-}
-`
-	}
+	prog := compiletest.Program{Imports: []string{"log/slog", "time",
+		"github.com/dividere-go/dividere/connection", "github.com/dividere-go/dividere/messaging",
+		"github.com/dividere-go/dividere/msglib"}}.Main
 	compiletest.Check(t,
 		compiletest.Case{Name: "each option where it applies", Src: prog(`
 	log := messaging.WithLogger(slog.Default())

@@ -9,32 +9,13 @@ import (
 // Add takes the Stats of every kind it knows, and the compiler refuses
 // anything else, rather than a scrape that skips it.
 func TestAddTakesKnownStatsOnly(t *testing.T) {
-	const prelude = `package main
-
-import (
-	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/messaging"
-	"github.com/dividere-go/dividere/metrics"
-	"github.com/dividere-go/dividere/patterns"
-	"github.com/dividere-go/dividere/registry"
-	"github.com/dividere-go/dividere/service"
-)
-
-var (
-	_ *connection.Dealer
-	_ *messaging.Request
-	_ *patterns.Broker
-	_ *registry.Server
-	_ *service.Service
-)
-
-func main() {
-	m := metrics.New(nil)
-	_ = m
-`
-	c := func(name, body, want string) compiletest.Case {
-		return compiletest.Case{Name: name, Src: prelude + body + "\n}\n", Want: want}
+	p := compiletest.Program{
+		Imports: []string{"github.com/dividere-go/dividere/connection", "github.com/dividere-go/dividere/messaging",
+			"github.com/dividere-go/dividere/metrics", "github.com/dividere-go/dividere/patterns",
+			"github.com/dividere-go/dividere/registry", "github.com/dividere-go/dividere/service"},
+		Prelude: "m := metrics.New(nil)\n\t_ = m",
 	}
+	c := func(name, body, want string) compiletest.Case { return p.Case(name, want, body) }
 	compiletest.Check(t,
 		c("every kind dividere counts", `
 	var (

@@ -6,39 +6,19 @@ import (
 	"github.com/dividere-go/dividere/internal/compiletest"
 )
 
-// prelude is what every case's program starts with.
-const prelude = `package main
-
-import (
-	"context"
-	"log/slog"
-	"time"
-
-	"github.com/dividere-go/dividere/connection"
-	"github.com/dividere-go/dividere/messaging"
-	"github.com/dividere-go/dividere/patterns"
-)
-
-var (
-	_ = context.Background
-	_ = slog.Default
-	_ = time.Second
-	_ = connection.WithLinger
-	_ = messaging.WithLogger
-)
-
-func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }
-
-func main() {
-`
+// program is the frame of every case: a byte handler for the workers.
+var program = compiletest.Program{
+	Imports: []string{"context", "log/slog", "time",
+		"github.com/dividere-go/dividere/connection", "github.com/dividere-go/dividere/messaging",
+		"github.com/dividere-go/dividere/patterns"},
+	Decls: "func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }",
+}
 
 // What each option is for is the compiler's to check: every kind takes
 // the options its interface names, and an option for another kind does
 // not compile.
 func TestOptionsScopedByKind(t *testing.T) {
-	c := func(name, body, want string) compiletest.Case {
-		return compiletest.Case{Name: name, Src: prelude + body + "\n}\n", Want: want}
-	}
+	c := func(name, body, want string) compiletest.Case { return program.Case(name, want, body) }
 	const refused = "does not implement"
 	compiletest.Check(t,
 		c("every kind takes its options", `

@@ -9,25 +9,13 @@ import (
 // Each option goes where it can trace: the broker's to a Broker only,
 // the sender's and the handler's through the messaging bridges.
 func TestOptionsGoWhereTheyTrace(t *testing.T) {
-	const prelude = `package main
-
-import (
-	"context"
-
-	"go.opentelemetry.io/otel/trace/noop"
-
-	"github.com/dividere-go/dividere/patterns"
-	"github.com/dividere-go/dividere/tracing"
-)
-
-func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }
-
-func main() {
-	tp := noop.NewTracerProvider()
-`
-	c := func(name, body, want string) compiletest.Case {
-		return compiletest.Case{Name: name, Src: prelude + body + "\n}\n", Want: want}
+	p := compiletest.Program{
+		Imports: []string{"context", "go.opentelemetry.io/otel/trace/noop",
+			"github.com/dividere-go/dividere/patterns", "github.com/dividere-go/dividere/tracing"},
+		Decls:   "func echo(_ context.Context, req []byte) ([]byte, error) { return req, nil }",
+		Prelude: "tp := noop.NewTracerProvider()",
 	}
+	c := func(name, body, want string) compiletest.Case { return p.Case(name, want, body) }
 	compiletest.Check(t,
 		c("broker, worker and client traced", `
 	patterns.NewBroker("tcp://*:0", "tcp://*:0", tracing.Broker(tp))

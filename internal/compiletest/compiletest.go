@@ -27,6 +27,43 @@ type Case struct {
 	Want string
 }
 
+// Program is the frame the cases of one test share: package main, its
+// imports and declarations, and a main that starts with Prelude and goes
+// on with each case's body.
+type Program struct {
+	// Imports are import paths, each optionally preceded by a name and a
+	// space ("clientv3 go.etcd.io/etcd/client/v3"). A file gets only those
+	// it uses, since Go refuses an unused import.
+	Imports []string
+	Decls   string // declarations before main
+	Prelude string // statements main starts with
+}
+
+// Case is a case of p: a program whose main runs body after p.Prelude,
+// that must fail with want (or compile, with want empty).
+func (p Program) Case(name, want, body string) Case {
+	return Case{Name: name, Src: p.Main(body), Want: want}
+}
+
+// Main returns the file of a program whose main runs body after p.Prelude.
+func (p Program) Main(body string) string {
+	code := p.Decls + "\n\nfunc main() {\n" + p.Prelude + "\n" + body + "\n}\n"
+	var b strings.Builder
+	b.WriteString("package main\n\nimport (\n")
+	for _, imp := range p.Imports {
+		name, path, aliased := strings.Cut(imp, " ")
+		if !aliased {
+			path, name = imp, imp[strings.LastIndex(imp, "/")+1:]
+		}
+		if strings.Contains(code, name+".") {
+			fmt.Fprintf(&b, "\t%s %q\n", name, path)
+		}
+	}
+	b.WriteString(")\n\n")
+	b.WriteString(code)
+	return b.String()
+}
+
 // Check builds every case and fails t for each one that the compiler
 // treats otherwise than the case says.
 func Check(t testing.TB, cases ...Case) {
