@@ -36,7 +36,7 @@ func TestPublisherWaitsForASubscriberThatKeepsUp(t *testing.T) {
 		// slower than the publisher for certain, whatever the machine.
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
-		for pub.PublisherStats().SendWaits == 0 {
+		for pub.Stats().SendWaits == 0 {
 			select {
 			case <-tick.C:
 				continue
@@ -61,9 +61,9 @@ func TestPublisherWaitsForASubscriberThatKeepsUp(t *testing.T) {
 	}
 	close(sent)
 	if i := <-got; i != n {
-		t.Fatalf("the subscriber got %d of %d in order; publisher %+v", i, n, pub.PublisherStats())
+		t.Fatalf("the subscriber got %d of %d in order; publisher %+v", i, n, pub.Stats())
 	}
-	if st := pub.PublisherStats(); st.SendWaits == 0 || st.SlowSubscribers != 0 {
+	if st := pub.Stats(); st.SendWaits == 0 || st.SlowSubscribers != 0 {
 		t.Fatalf("stats %+v: the publisher should have waited, and found no one slow", st)
 	}
 }
@@ -98,9 +98,9 @@ func TestSlowSubscriberDoesNotStopThePublisher(t *testing.T) {
 	// so that the stuck subscriber's queue is full for good.
 	payload := make([]byte, 32<<10)
 	start := time.Now()
-	for pub.PublisherStats().SlowSubscribers == 0 {
+	for pub.Stats().SlowSubscribers == 0 {
 		if time.Since(start) > 10*time.Second {
-			t.Fatalf("the stuck subscriber was never found slow: %+v", pub.PublisherStats())
+			t.Fatalf("the stuck subscriber was never found slow: %+v", pub.Stats())
 		}
 		if err := pub.Send(ctx, payload); err != nil {
 			t.Fatal(err)
@@ -113,7 +113,7 @@ func TestSlowSubscriberDoesNotStopThePublisher(t *testing.T) {
 	for {
 		select {
 		case <-last:
-			t.Logf("stuck subscriber found slow after %v; %+v", found.Round(time.Millisecond), pub.PublisherStats())
+			t.Logf("stuck subscriber found slow after %v; %+v", found.Round(time.Millisecond), pub.Stats())
 			return
 		case <-tk.C:
 			sctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
@@ -151,7 +151,7 @@ func TestLosslessPublisher(t *testing.T) {
 	if !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("Send to a subscriber that never reads: %v, want a timeout", err)
 	}
-	if st := pub.PublisherStats(); st.SlowSubscribers != 0 {
+	if st := pub.Stats(); st.SlowSubscribers != 0 {
 		t.Fatalf("a lossless publisher dropped: %+v", st)
 	}
 }

@@ -282,17 +282,17 @@ func TestConcurrentSendRecv(t *testing.T) {
 	}
 }
 
-func TestEventsAndWaitConnected(t *testing.T) {
+func TestEventsAndWaitPeers(t *testing.T) {
 	events := make(chan connection.Event, 64)
 	rep := ok(connection.NewResponse("tcp://*:0", connection.WithEvents(events), connection.WithName("rep")))(t)
 	closeAll(t, rep)
 	req := ok(connection.NewRequest(rep.Endpoint()))(t)
 	closeAll(t, req)
 	ctx := tctx(t, 5*time.Second)
-	if err := rep.WaitConnected(ctx); err != nil {
+	if err := rep.WaitPeers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := req.WaitConnected(ctx); err != nil {
+	if err := req.WaitPeers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[connection.EventKind]bool{}
@@ -328,18 +328,18 @@ func TestEventsAndWaitConnected(t *testing.T) {
 	}
 }
 
-func TestWaitConnectedTimeout(t *testing.T) {
+func TestWaitPeersTimeout(t *testing.T) {
 	port := testutil.Port(t)
 	d := ok(connection.NewDealer(fmt.Sprintf("tcp://127.0.0.1:%d", port)))(t)
 	closeAll(t, d)
-	err := d.WaitConnected(tctx(t, 50*time.Millisecond))
+	err := d.WaitPeers(tctx(t, 50*time.Millisecond), 1)
 	if !errors.Is(err, connection.ErrTimeout) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 	nomon := ok(connection.NewDealer("inproc://x", connection.WithoutMonitor()))(t)
 	closeAll(t, nomon)
-	if err := nomon.WaitConnected(context.Background()); !errors.Is(err, connection.ErrNoMonitor) {
-		t.Fatalf("got %v, want ErrNoMonitor", err)
+	if err := nomon.WaitPeers(context.Background(), 1); !errors.Is(err, connection.ErrState) {
+		t.Fatalf("got %v, want ErrState", err)
 	}
 }
 

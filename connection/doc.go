@@ -22,9 +22,9 @@
 //   - Socket events (connected, accepted, disconnected, connect-retried,
 //     handshake succeeded or failed, closed…) are logged with log/slog at
 //     debug level, counted, and offered on an optional channel
-//     (WithEvents). WaitConnected and WaitPeers are built on them, and
-//     Publisher.WaitSubscribers on the subscriptions themselves, so no
-//     one has to sleep for a late joiner.
+//     (WithEvents). WaitPeers is built on them, and Publisher's
+//     WaitSubscribers on the subscriptions themselves, so no one has to
+//     sleep for a late joiner.
 //
 // # Binding or connecting
 //

@@ -19,8 +19,9 @@ var (
 	// came from a context.
 	ErrTimeout = errors.New("dividere: timed out")
 	// ErrState is returned when a call breaks the socket's send/receive
-	// order, such as two sends in a row on a Request (libzmq's EFSM).
-	// Request.Reset makes such a socket usable again.
+	// order, such as two sends in a row on a Request (libzmq's EFSM);
+	// Request.Reset makes such a socket usable again. WaitPeers returns it
+	// on a socket made WithoutMonitor, which cannot see its peers.
 	ErrState = errors.New("dividere: operation not valid in the socket's current state")
 	// ErrUnreachable is returned by a Router send to an identity that is
 	// not (or no longer) connected.

@@ -113,7 +113,7 @@ func ExampleProxy() {
 	// Output: 10 bytes
 }
 
-func ExampleSocket_WaitConnected() {
+func ExampleSocket_WaitPeers() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
@@ -129,7 +129,7 @@ func ExampleSocket_WaitConnected() {
 	}
 	defer dealer.Close()
 
-	if err := router.WaitConnected(ctx); err != nil {
+	if err := router.WaitPeers(ctx, 1); err != nil {
 		panic(err)
 	}
 	for ev := range events {

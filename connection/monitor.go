@@ -69,12 +69,9 @@ type Event struct {
 	Time     time.Time // when the monitor saw it
 }
 
-// ErrNoMonitor is returned by WaitConnected on a socket made WithoutMonitor.
-var ErrNoMonitor = fmt.Errorf("dividere: socket has no monitor (WithoutMonitor)")
-
 // monitor takes a socket's events, from libzmq's monitor stream or from
 // the Go engine, in a goroutine of its own: it logs and forwards them,
-// runs the facades' hooks and keeps the peer count WaitConnected uses.
+// runs the facades' hooks and keeps the peer count WaitPeers uses.
 type monitor struct {
 	owner *Socket
 	pair  *Socket // libzmq: the PAIR the monitor stream arrives on
@@ -240,25 +237,23 @@ func (m *monitor) waitClosed(eps []string, timeout time.Duration) {
 	}
 }
 
-// WaitConnected blocks until at least one peer has completed the ZMTP
-// handshake with this socket, the context ends or the socket is closed.
-// It replaces the original's "sleep a second for the late joiner".
+// WaitPeers blocks until at least n peers have completed the ZMTP
+// handshake with this socket (n = 1: it is connected; more: e.g. every
+// Response a Request should spread its requests over), the context ends
+// or the socket is closed. It replaces the original's "sleep a second for
+// the late joiner". On a socket made WithoutMonitor, which sees no
+// handshakes, it fails at once with ErrState.
 //
 // inproc connections produce no events; a socket whose endpoints are all
 // inproc returns at once, since inproc delivers to a pending peer as soon
 // as it binds. For PUB/SUB, a completed handshake does not yet mean the
 // subscription arrived: use Publisher.WaitSubscribers for that.
-func (s *Socket) WaitConnected(ctx context.Context) error { return s.WaitPeers(ctx, 1) }
-
-// WaitPeers is WaitConnected for at least n peers, e.g. every Response a
-// Request should spread its requests over. For inproc-only sockets it
-// returns at once.
 func (s *Socket) WaitPeers(ctx context.Context, n int) error {
 	if s.isClosed() {
 		return fmt.Errorf("%s wait connected: %w", s.name, ErrClosed)
 	}
 	if s.mon == nil {
-		return ErrNoMonitor
+		return fmt.Errorf("%s wait for peers: no monitor to see them (WithoutMonitor): %w", s.name, ErrState)
 	}
 	if s.allInproc() {
 		return nil

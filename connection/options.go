@@ -294,7 +294,7 @@ func WithImmediate() Option { return option(func(c *config) { c.immediate = true
 func WithUserID() UserIDOption { return userIDOption(func(c *config) { c.userID = true }) }
 
 // WithoutMonitor turns off event monitoring, which saves a goroutine and an
-// inproc socket per socket. WaitConnected then returns ErrNoMonitor.
+// inproc socket per socket. WaitPeers then fails with ErrState.
 func WithoutMonitor() Option { return option(func(c *config) { c.monitor = false }) }
 
 // ErrOption is returned for options or arguments that cannot work

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dividere-go/dividere/internal/endpoint"
@@ -31,10 +30,9 @@ type Publisher struct {
 	// lossyUntil is when the Publisher stops dropping for a slow
 	// subscriber and waits for full queues again (zero: it waits); guarded
 	// by the socket's mutex.
-	lossyUntil  time.Time
-	hold        time.Duration // the current spell's length
-	lastSlow    time.Time
-	waits, slow atomic.Uint64
+	lossyUntil time.Time
+	hold       time.Duration // the current spell's length
+	lastSlow   time.Time
 }
 
 // NewPublisher creates a Publisher on the endpoint list.
@@ -57,7 +55,7 @@ func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error)
 	}
 	p := &Publisher{sock: s, subs: map[string]int{}}
 	p.beforeSendFn = p.beforeSend
-	s.sendWait, s.sendStuck, s.sendWaits = cfg.slowWait, p.stuck, &p.waits
+	s.sendWait, s.sendStuck = cfg.slowWait, p.stuck
 	if s.mon != nil {
 		// Subscriptions follow handshakes; read them off as peers come
 		// and go so that they never pile up in an idle publisher.
@@ -76,7 +74,8 @@ func NewPublisher(endpoints string, opts ...PublisherOption) (*Publisher, error)
 // defaultSlowSubscriberWait), so that a subscriber that keeps up with
 // the pace the network allows loses nothing; past that the subscriber is
 // slow, and for a while Send drops instead of waiting, for it and for any
-// other whose queue is full (PublisherStats counts both).
+// other whose queue is full (Stats counts both: SendWaits,
+// SlowSubscribers).
 func (p *Publisher) Send(ctx context.Context, frames ...[]byte) error {
 	return p.sendWith(ctx, frames, p.beforeSendFn)
 }
@@ -103,7 +102,7 @@ func (p *Publisher) stuck() bool {
 	if p.cfg.slowWait <= 0 {
 		return false
 	}
-	p.slow.Add(1)
+	p.stats.slowSubscribers.Add(1)
 	now := time.Now()
 	if p.hold == 0 || now.Sub(p.lastSlow) > 2*p.hold+p.cfg.slowWait {
 		p.hold = slowSubscriberHold // not slow again soon after: start over
@@ -116,21 +115,6 @@ func (p *Publisher) stuck() bool {
 	p.warn.Warn(p.log(), "a subscriber's queue stayed full: dropping messages for it",
 		"socket", p.name, "waited", p.cfg.slowWait, "for", p.hold)
 	return true
-}
-
-// PublisherStats counts how a Publisher met full subscriber queues.
-type PublisherStats struct {
-	// SendWaits counts sends that waited for a full subscriber queue.
-	SendWaits uint64
-	// SlowSubscribers counts the times a queue stayed full past the wait,
-	// after which messages were dropped for that subscriber for
-	// slowSubscriberHold.
-	SlowSubscribers uint64
-}
-
-// PublisherStats returns the Publisher's counters of full queues.
-func (p *Publisher) PublisherStats() PublisherStats {
-	return PublisherStats{SendWaits: p.waits.Load(), SlowSubscribers: p.slow.Load()}
 }
 
 // drainLocked reads pending subscription notices; p.mu must be held.

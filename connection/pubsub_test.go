@@ -131,7 +131,7 @@ func TestPubSubEveryLength(t *testing.T) {
 			select {
 			case acked = <-progress:
 			case err := <-errc:
-				t.Fatalf("receiver stopped at %d: %v (publisher %+v %+v, subscriber %+v)", acked, err, pub.Stats(), pub.PublisherStats(), sub.Stats())
+				t.Fatalf("receiver stopped at %d: %v (publisher %+v, subscriber %+v)", acked, err, pub.Stats(), sub.Stats())
 			}
 		}
 		if err := pub.Send(ctx, pattern[:n]); err != nil {
@@ -220,7 +220,7 @@ func TestPubSubProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range subs {
-		if err := s.WaitConnected(ctx); err != nil {
+		if err := s.WaitPeers(ctx, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -117,9 +117,6 @@ func (r *Request) resetIf(old *Socket) error {
 	return nil
 }
 
-// WaitConnected waits for a Response peer (see Socket.WaitConnected).
-func (r *Request) WaitConnected(ctx context.Context) error { return r.cur.Load().WaitConnected(ctx) }
-
 // WaitPeers waits for n Response peers (see Socket.WaitPeers).
 func (r *Request) WaitPeers(ctx context.Context, n int) error { return r.cur.Load().WaitPeers(ctx, n) }
 

@@ -21,8 +21,7 @@ type sock = Socket
 
 // Socket is one open ZeroMQ socket, and what every kind of socket in this
 // package can do: say its name and the endpoints it bound, count what it
-// sent and received (Stats), wait for peers (WaitConnected, WaitPeers),
-// and close.
+// sent and received (Stats), wait for peers (WaitPeers), and close.
 //
 // A program does not make a Socket itself. Publisher, Subscriber, Dealer,
 // Router and Response embed one, so these methods are theirs too; a
@@ -52,12 +51,11 @@ type Socket struct {
 	warn  *ratelog.Limiter
 	stats counters
 	// A Publisher's hooks for a full subscriber queue: how long a send
-	// waits for room (0: as long as its context allows), what it does
-	// when that passed (called with mu held; true: try once more), and
-	// where it counts its waits.
+	// waits for room (0: as long as its context allows), and what it does
+	// when that passed (called with mu held; true: try once more). Only
+	// a Publisher has sendStuck, and only its waits are counted.
 	sendWait  time.Duration
 	sendStuck func() bool
-	sendWaits *atomic.Uint64
 	// gwake wakes a Go-engine waiter in do whose condition another
 	// goroutine may have changed (wakeReader).
 	gwake chan struct{}
@@ -67,6 +65,7 @@ type counters struct {
 	sent, received, sendErrors, recvErrors atomic.Uint64
 	events, eventsDropped, authFailures    atomic.Uint64
 	reattaches                             atomic.Uint64
+	sendWaits, slowSubscribers             atomic.Uint64 // a Publisher's
 }
 
 // Stats is a snapshot of a socket's counters.
@@ -84,6 +83,13 @@ type Stats struct {
 	// reconnects by itself and never needs to.
 	Reattaches uint64
 	Peers      int // peers with a completed handshake, as far as the monitor knows
+	// A Publisher's encounters with full subscriber queues (zero on any
+	// other socket): SendWaits counts sends that waited for room, and
+	// SlowSubscribers the times a queue stayed full past
+	// WithSlowSubscriberWait, after which the Publisher dropped messages
+	// for that subscriber for a while.
+	SendWaits       uint64
+	SlowSubscribers uint64
 	// Engine is the engine's own account of what it dropped or refused,
 	// with the reason; on the Go engine only (zero on libzmq, which
 	// counts none of it).
@@ -200,6 +206,9 @@ func (s *Socket) Stats() Stats {
 		EventsDropped: s.stats.eventsDropped.Load(),
 		AuthFailures:  s.stats.authFailures.Load(),
 		Reattaches:    s.stats.reattaches.Load(),
+
+		SendWaits:       s.stats.sendWaits.Load(),
+		SlowSubscribers: s.stats.slowSubscribers.Load(),
 	}
 	if s.mon != nil {
 		st.Peers = s.mon.peerCount()
@@ -317,8 +326,8 @@ func (s *Socket) sendWith(ctx context.Context, frames [][]byte, before func()) e
 // wait by the Publisher's slow-subscriber wait, when there is one; the
 // caller cancels it when done.
 func (s *Socket) sendWaitCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.sendWaits != nil {
-		s.sendWaits.Add(1)
+	if s.sendStuck != nil {
+		s.stats.sendWaits.Add(1)
 	}
 	if s.sendWait > 0 {
 		return context.WithTimeout(ctx, s.sendWait)

@@ -13,10 +13,12 @@ type Waitable interface{ waitable() *Socket }
 func (s *Socket) waitable() *Socket  { return s }
 func (r *Request) waitable() *Socket { return r.cur.Load() }
 
-// MaxWaitAny is how many sockets one WaitAny may wait on.
-const MaxWaitAny = 8
+// maxWaitAny is how many sockets one WaitAny may wait on: its Go-engine
+// wait is a select of fixed size, which allocates nothing.
+const maxWaitAny = 8
 
-// WaitAny blocks until one of socks has a message to receive and returns
+// WaitAny blocks until one of socks (1 to 8 of them, an ErrOption
+// otherwise) has a message to receive and returns
 // its index (the first ready one, in the order given), so that one
 // goroutine can serve several sockets as zmq_poll lets a thread do: a
 // Recv on that socket then returns at once. It fails with ErrClosed when
@@ -30,10 +32,10 @@ const MaxWaitAny = 8
 // those sockets and nothing else. On the Go engine it waits on the
 // sockets' channels.
 func WaitAny(ctx context.Context, socks ...Waitable) (int, error) {
-	if len(socks) == 0 || len(socks) > MaxWaitAny {
-		return -1, fmt.Errorf("WaitAny on %d sockets (1 to %d): %w", len(socks), MaxWaitAny, ErrOption)
+	if len(socks) == 0 || len(socks) > maxWaitAny {
+		return -1, fmt.Errorf("WaitAny on %d sockets (1 to %d): %w", len(socks), maxWaitAny, ErrOption)
 	}
-	var ss [MaxWaitAny]*Socket
+	var ss [maxWaitAny]*Socket
 	n := len(socks)
 	for i, w := range socks {
 		ss[i] = w.waitable()
@@ -46,9 +48,9 @@ func WaitAny(ctx context.Context, socks ...Waitable) (int, error) {
 
 // waitAnyGo is WaitAny on the Go engine.
 func waitAnyGo(ctx context.Context, ss []*Socket) (int, error) {
-	// A fixed select over up to MaxWaitAny sockets: an unused slot's nil
+	// A fixed select over up to maxWaitAny sockets: an unused slot's nil
 	// channels never fire.
-	var notify, done [MaxWaitAny]<-chan struct{}
+	var notify, done [maxWaitAny]<-chan struct{}
 	for i, s := range ss {
 		if s.g == nil {
 			return -1, fmt.Errorf("WaitAny over sockets of two engines: %w", ErrOption)

@@ -13,7 +13,7 @@ import (
 
 // waitAnyLibzmq is WaitAny on libzmq.
 func waitAnyLibzmq(ctx context.Context, ss []*Socket) (int, error) {
-	var zfds, wakes [MaxWaitAny]int
+	var zfds, wakes [maxWaitAny]int
 	n := len(ss)
 	for _, s := range ss {
 		if s.g != nil {

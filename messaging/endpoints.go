@@ -140,7 +140,6 @@ type reqSocket interface {
 	Close() error
 	Name() string
 	Stats() connection.Stats
-	WaitConnected(ctx context.Context) error
 	WaitPeers(ctx context.Context, n int) error
 }
 
@@ -207,8 +206,8 @@ func (p *Publisher) WaitSubscribers(ctx context.Context, m proto.Message, n int)
 }
 
 // Conn returns the connection-layer Publisher underneath: its
-// PublisherStats (how it met full subscriber queues), Subscribers and
-// WaitJoin.
+// Subscribers and WaitJoin. (How it met full subscriber queues is in the
+// Publisher's own Stats: SendWaits, SlowSubscribers.)
 func (p *Publisher) Conn() *connection.Publisher { return p.pub }
 
 // Subscriber receives the Protobuf messages of the types it subscribed to.

@@ -166,6 +166,6 @@ func ExampleWithPublisherConnOptions() {
 		panic(err)
 	}
 	defer pub.Close()
-	fmt.Println(pub.ID() == "", pub.Conn().PublisherStats().SendWaits)
+	fmt.Println(pub.ID() == "", pub.Stats().SendWaits)
 	// Output: true 0
 }

@@ -74,7 +74,7 @@ func TestSlowSubscriberCountsItsLoss(t *testing.T) {
 		}
 		break
 	}
-	t.Logf("received %d of the first %d, lost %d; publisher %+v", r.received, r.last, r.lost, pub.Conn().PublisherStats())
+	t.Logf("received %d of the first %d, lost %d; publisher %+v", r.received, r.last, r.lost, pub.Stats())
 	if r.last == 0 || r.lost == 0 || r.received+r.lost != r.last {
 		t.Fatalf("received %d + lost %d, want %d exactly (and some lost)", r.received, r.lost, r.last)
 	}
@@ -102,7 +102,7 @@ func TestLosslessPublisherLosesNothing(t *testing.T) {
 	// wait for it.
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	for pub.Conn().PublisherStats().SendWaits == 0 {
+	for pub.Stats().SendWaits == 0 {
 		select {
 		case err := <-sent:
 			t.Fatalf("the burst went out without waiting: %v", err)
@@ -123,7 +123,7 @@ func TestLosslessPublisherLosesNothing(t *testing.T) {
 	if st := sub.MessageStats(); st.Lost != 0 || got.Load() != burst {
 		t.Fatalf("lost %d, received %d of %d", st.Lost, got.Load(), burst)
 	}
-	t.Logf("publisher %+v", pub.Conn().PublisherStats())
+	t.Logf("publisher %+v", pub.Stats())
 }
 
 // Concurrent Sends are numbered in the order they go out, so that they

@@ -81,6 +81,10 @@ type call struct {
 	cancel context.CancelCauseFunc
 }
 
+// maxBrokers is how many brokers a Client may name: it waits on all
+// their sockets at once, and connection.WaitAny takes at most 8.
+const maxBrokers = 8
+
 // errBrokerLost ends an attempt whose broker's connection broke.
 var errBrokerLost = errors.New("dividere: the broker's connection broke")
 
@@ -92,8 +96,8 @@ func NewClient(endpoints string, opts ...ClientOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(eps) > connection.MaxWaitAny {
-		return nil, fmt.Errorf("%w: %d brokers, at most %d", connection.ErrEndpoint, len(eps), connection.MaxWaitAny)
+	if len(eps) > maxBrokers {
+		return nil, fmt.Errorf("%w: %d brokers, at most %d", connection.ErrEndpoint, len(eps), maxBrokers)
 	}
 	extra := []connection.DealerOption{connection.WithLinger(0)}
 	if cfg.identity != "" {

@@ -57,7 +57,7 @@ func probeClient(ctx context.Context, t *testing.T, front string) *connection.De
 	t.Helper()
 	p := ok(connection.NewDealer(front))(t)
 	closeAll(t, p)
-	if err := p.WaitConnected(ctx); err != nil {
+	if err := p.WaitPeers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
 	return p

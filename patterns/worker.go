@@ -239,10 +239,10 @@ func (e *engine) session(ctx context.Context, endpoint string) (healthy bool, er
 		case <-wctx.Done():
 		}
 	}()
-	err = d.WaitConnected(wctx)
+	err = d.WaitPeers(wctx, 1)
 	stopWait()
 	switch {
-	case err == nil, errors.Is(err, connection.ErrNoMonitor):
+	case err == nil, errors.Is(err, connection.ErrState): // made WithoutMonitor: nothing to wait on
 	case sctx.Err() != nil:
 		return false, nil
 	default:

@@ -405,7 +405,7 @@ func TestNodeSubscriberCountsGoPublisherLoss(t *testing.T) {
 		case <-tick.C:
 		}
 	}
-	t.Logf("node received %d, lost %d, of the first %d; publisher %+v", got.Received, got.Lost, got.Sequence, pub.Conn().PublisherStats())
+	t.Logf("node received %d, lost %d, of the first %d; publisher %+v", got.Received, got.Lost, got.Sequence, pub.Stats())
 	if got.Lost == 0 || got.Received+got.Lost != got.Sequence {
 		t.Fatalf("received %d + lost %d, want %d exactly (and some lost)", got.Received, got.Lost, got.Sequence)
 	}

@@ -414,10 +414,10 @@ func runPublishers(ctx context.Context, e *env, c *benchConfig, socks []*messagi
 	r.Seconds = slices.MaxFunc(ends, time.Time.Compare).Sub(start).Seconds()
 	r.rates(c.size)
 	for _, p := range socks {
-		ps := p.Conn().PublisherStats()
-		r.SendWaits += ps.SendWaits
-		r.SlowSubscribers += ps.SlowSubscribers
-		es := p.Conn().Stats().Engine
+		st := p.Stats()
+		r.SendWaits += st.SendWaits
+		r.SlowSubscribers += st.SlowSubscribers
+		es := st.Engine
 		r.Dropped += es.DroppedHWM + es.DroppedNoPeer + es.DroppedLost
 	}
 	return r

@@ -194,7 +194,7 @@ func runRequesters(ctx context.Context, e *env, c *benchConfig, t *types, ep str
 		}
 		reqs[i] = r
 		wctx, cancel := context.WithTimeout(ctx, c.timeout)
-		err = r.WaitConnected(wctx)
+		err = r.WaitPeers(wctx, 1)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("no responder at %s within %v", strings.TrimLeft(ep, "@>"), c.timeout)

@@ -142,7 +142,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := router.WaitConnected(ctx); err != nil {
+	if err := router.WaitPeers(ctx, 1); err != nil {
 		return err
 	}
 	dealer.Close()
