@@ -80,9 +80,7 @@ func TestRebindRightAfterClose(t *testing.T) {
 // An option given to a kind of socket it does not apply to is a compile
 // error, not a setting silently ignored.
 func TestOptionScopes(t *testing.T) {
-	prog := func(body string) string {
-		return "package main\n\nimport (\n\t\"time\"\n\n\t\"github.com/dividere-go/dividere/connection\"\n)\n\nvar _ = time.Second\n\nfunc main() {\n\t" + body + "\n}\n"
-	}
+	prog := compiletest.Program{Imports: []string{"time", "github.com/dividere-go/dividere/connection"}}.Main
 	const refused = "does not implement"
 	compiletest.Check(t,
 		compiletest.Case{Name: "options where they apply", Src: prog(`connection.NewPublisher("tcp://127.0.0.1:0", connection.WithHWM(1), connection.WithSlowSubscriberWait(time.Second))
