@@ -22,6 +22,9 @@ func startOn(t *testing.T, st registry.Store, req, not, watch int) *registry.Ser
 	}
 	go s.Serve(context.Background())
 	t.Cleanup(func() { s.Close() })
+	// A change made before the server watches the store is not announced
+	// by it: wait, so that a watcher on it hears every change from here.
+	testutil.Eventually(t, 10*time.Second, "the server announcing", func() bool { return s.Stats().Announcing })
 	return s
 }
 

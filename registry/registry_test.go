@@ -179,6 +179,8 @@ func TestWatch(t *testing.T) {
 	if err := s.WaitWatchers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// The server announces only the changes after it watches the store.
+	testutil.Eventually(t, 10*time.Second, "the server announcing", func() bool { return s.Stats().Announcing })
 	c.Register(ctx, reg("a", "h", 1, 0))
 	c.Register(ctx, reg("a", "h", 1, 0)) // a renewal: no event
 	c.Register(ctx, reg("b", "h", 2, 100*time.Millisecond))
