@@ -250,7 +250,7 @@ func (m *monitor) waitClosed(eps []string, timeout time.Duration) {
 // subscription arrived: use Publisher.WaitSubscribers for that.
 func (s *Socket) WaitPeers(ctx context.Context, n int) error {
 	if s.isClosed() {
-		return fmt.Errorf("%s wait connected: %w", s.name, ErrClosed)
+		return fmt.Errorf("%s wait for peers: %w", s.name, ErrClosed)
 	}
 	if s.mon == nil {
 		return fmt.Errorf("%s wait for peers: no monitor to see them (WithoutMonitor): %w", s.name, ErrState)
@@ -268,9 +268,9 @@ func (s *Socket) WaitPeers(ctx context.Context, n int) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("%s wait connected: %w", s.name, ctxErr(ctx))
+			return fmt.Errorf("%s wait for peers: %w", s.name, ctxErr(ctx))
 		case <-s.done:
-			return fmt.Errorf("%s wait connected: %w", s.name, ErrClosed)
+			return fmt.Errorf("%s wait for peers: %w", s.name, ErrClosed)
 		}
 	}
 }

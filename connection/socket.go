@@ -198,15 +198,14 @@ func (s *Socket) Port() int {
 // Stats returns a snapshot of the socket's counters.
 func (s *Socket) Stats() Stats {
 	st := Stats{
-		Sent:          s.stats.sent.Load(),
-		Received:      s.stats.received.Load(),
-		SendErrors:    s.stats.sendErrors.Load(),
-		RecvErrors:    s.stats.recvErrors.Load(),
-		Events:        s.stats.events.Load(),
-		EventsDropped: s.stats.eventsDropped.Load(),
-		AuthFailures:  s.stats.authFailures.Load(),
-		Reattaches:    s.stats.reattaches.Load(),
-
+		Sent:            s.stats.sent.Load(),
+		Received:        s.stats.received.Load(),
+		SendErrors:      s.stats.sendErrors.Load(),
+		RecvErrors:      s.stats.recvErrors.Load(),
+		Events:          s.stats.events.Load(),
+		EventsDropped:   s.stats.eventsDropped.Load(),
+		AuthFailures:    s.stats.authFailures.Load(),
+		Reattaches:      s.stats.reattaches.Load(),
 		SendWaits:       s.stats.sendWaits.Load(),
 		SlowSubscribers: s.stats.slowSubscribers.Load(),
 	}
